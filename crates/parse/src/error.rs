@@ -1,0 +1,161 @@
+//! Why a record could not become an event, and the dead letter that carries it.
+
+use std::fmt;
+
+/// Why a record was dead-lettered. Every variant is bad data: the caller routes the record to
+/// the dead-letter sink, counts it, and carries on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeadReason {
+    /// Not valid JSON (simd-json's message).
+    InvalidJson(String),
+    /// The JSON ended early.
+    Truncated,
+    /// Bytes that are not UTF-8.
+    InvalidUtf8,
+    /// Nested deeper than the configured limit.
+    TooDeep {
+        /// The limit.
+        max_depth: usize,
+    },
+    /// Larger than the configured limit.
+    TooLarge {
+        /// Size of the record.
+        bytes: usize,
+        /// The limit.
+        max_bytes: usize,
+    },
+    /// A JSON value that is not an object where an event was expected.
+    NotAnObject {
+        /// What it was.
+        found: &'static str,
+    },
+    /// A required field is absent.
+    MissingField(&'static str),
+    /// A field has the wrong JSON type.
+    WrongType {
+        /// Field path.
+        field: &'static str,
+        /// Expected type.
+        expected: &'static str,
+        /// Found type.
+        found: &'static str,
+    },
+    /// Valid JSON of a format this build does not read.
+    UnsupportedFormat(&'static str),
+}
+
+impl DeadReason {
+    /// A short stable code for metrics and the dead-letter `kind` field.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DeadReason::InvalidJson(_) => "invalid_json",
+            DeadReason::Truncated => "truncated",
+            DeadReason::InvalidUtf8 => "invalid_utf8",
+            DeadReason::TooDeep { .. } => "too_deep",
+            DeadReason::TooLarge { .. } => "too_large",
+            DeadReason::NotAnObject { .. } => "not_an_object",
+            DeadReason::MissingField(_) => "missing_field",
+            DeadReason::WrongType { .. } => "wrong_type",
+            DeadReason::UnsupportedFormat(_) => "unsupported_format",
+        }
+    }
+
+    pub(crate) fn from_simd(e: &simd_json::Error, max_depth: usize) -> Self {
+        use simd_json::ErrorType as E;
+        match e.error() {
+            E::InvalidUtf8 => DeadReason::InvalidUtf8,
+            E::DepthLimitExceeded => DeadReason::TooDeep { max_depth },
+            E::Eof | E::UnterminatedString => DeadReason::Truncated,
+            _ => DeadReason::InvalidJson(e.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for DeadReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeadReason::InvalidJson(m) => write!(f, "invalid JSON: {m}"),
+            DeadReason::Truncated => f.write_str("truncated JSON: the record ends before its value does"),
+            DeadReason::InvalidUtf8 => f.write_str("invalid UTF-8 in the record"),
+            DeadReason::TooDeep { max_depth } => write!(f, "JSON nested deeper than {max_depth} levels"),
+            DeadReason::TooLarge { bytes, max_bytes } => {
+                write!(f, "record of {bytes} bytes exceeds the limit of {max_bytes} bytes")
+            }
+            DeadReason::NotAnObject { found } => write!(f, "expected a JSON object for an event, found {found}"),
+            DeadReason::MissingField(k) => write!(f, "required field `{k}` is missing"),
+            DeadReason::WrongType { field, expected, found } => {
+                write!(f, "field `{field}` should be {expected} but is {found}")
+            }
+            DeadReason::UnsupportedFormat(what) => write!(f, "unsupported format: {what}"),
+        }
+    }
+}
+
+/// A record that could not be parsed, with everything needed to find and replay it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// Where it came from: file path, `-` for stdin, or `topic/partition`.
+    pub source: String,
+    /// 1-based line number in a file, record index in a delivery file, or Kafka offset.
+    pub position: u64,
+    /// Why it was rejected.
+    pub reason: DeadReason,
+    /// The original bytes, unchanged.
+    pub raw: Vec<u8>,
+}
+
+impl DeadLetter {
+    /// One NDJSON line for the dead-letter file: source, position, reason, and the original
+    /// bytes (as `raw` when they are UTF-8, else as `raw_base64`).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = serde_json::json!({
+            "source": self.source,
+            "position": self.position,
+            "kind": self.reason.code(),
+            "reason": self.reason.to_string(),
+            "bytes": self.raw.len(),
+        });
+        match std::str::from_utf8(&self.raw) {
+            Ok(s) => v["raw"] = serde_json::Value::String(s.to_string()),
+            Err(_) => v["raw_base64"] = serde_json::Value::String(base64(&self.raw)),
+        }
+        v
+    }
+}
+
+/// Standard base64 with padding (small, so no dependency).
+pub fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        out.push(T[(n >> 18) as usize & 63] as char);
+        out.push(T[(n >> 12) as usize & 63] as char);
+        out.push(if chunk.len() > 1 { T[(n >> 6) as usize & 63] as char } else { '=' });
+        out.push(if chunk.len() > 2 { T[n as usize & 63] as char } else { '=' });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_the_rfc_vectors() {
+        for (i, o) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
+            assert_eq!(base64(i.as_bytes()), o);
+        }
+    }
+
+    #[test]
+    fn dead_letter_json_keeps_original_bytes() {
+        let d = DeadLetter { source: "f".into(), position: 3, reason: DeadReason::InvalidUtf8, raw: vec![0xff, 0x00] };
+        let v = d.to_json();
+        assert_eq!(v["raw_base64"], "/wA=");
+        assert_eq!(v["kind"], "invalid_utf8");
+        let d = DeadLetter { raw: b"{oops".to_vec(), reason: DeadReason::Truncated, ..d };
+        assert_eq!(d.to_json()["raw"], "{oops");
+    }
+}

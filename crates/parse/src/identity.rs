@@ -1,0 +1,292 @@
+//! Who made the call: `actor_key` and [`IdentityClass`] from a CloudTrail `userIdentity`.
+//!
+//! The classification reads, in order: the identity type (`Root`, `AWSService`, ...), the
+//! session issuer (service-linked roles, `AWSReservedSSO_` permission sets), web-identity
+//! federation (CI providers vs. EKS service accounts), the session name shape
+//! (`assumed-role/<role>/i-0abc...` is an EC2 instance profile), the access key prefix
+//! (`AKIA` long-lived, `ASIA` temporary) and finally the user agent (console browsers,
+//! Lambda/ECS execution environments, Terraform/Pulumi/Ansible and CI tools).
+
+use trailhound_model::IdentityClass;
+
+/// The parts of an event that identify its caller. All optional: real events omit any of them.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IdentityInput<'a> {
+    /// `userIdentity.type`.
+    pub kind: Option<&'a str>,
+    /// `userIdentity.arn`.
+    pub arn: Option<&'a str>,
+    /// `userIdentity.principalId`.
+    pub principal_id: Option<&'a str>,
+    /// `userIdentity.accessKeyId`.
+    pub access_key_id: Option<&'a str>,
+    /// `userIdentity.invokedBy`.
+    pub invoked_by: Option<&'a str>,
+    /// `userIdentity.sessionContext.sessionIssuer.arn`.
+    pub issuer_arn: Option<&'a str>,
+    /// `userIdentity.sessionContext.sessionIssuer.userName`.
+    pub issuer_name: Option<&'a str>,
+    /// `userIdentity.sessionContext.webIdFederationData.federatedProvider`.
+    pub federated_provider: Option<&'a str>,
+    /// `userIdentity.sessionContext.attributes.mfaAuthenticated == "true"`.
+    pub mfa: bool,
+    /// `userAgent`.
+    pub user_agent: Option<&'a str>,
+    /// `sourceIPAddress`.
+    pub source_ip: Option<&'a str>,
+    /// `eventType`.
+    pub event_type: Option<&'a str>,
+    /// `eventName`.
+    pub event_name: Option<&'a str>,
+}
+
+/// CI providers whose OIDC tokens are exchanged with AssumeRoleWithWebIdentity.
+const CI_OIDC_PROVIDERS: &[&str] = &[
+    "token.actions.githubusercontent.com",
+    "gitlab",
+    "app.terraform.io",
+    "oidc.circleci.com",
+    "api.bitbucket.org",
+    "agent.buildkite.com",
+    "vstoken.actions.githubusercontent.com",
+    "oidc.spacelift.io",
+    "vstoken.dev.azure.com",
+];
+
+/// User-agent fragments of IaC tools and CI runners (lower case).
+const CI_AGENTS: &[&str] = &[
+    "terraform",
+    "hashicorp",
+    "pulumi",
+    "ansible",
+    "aws-cdk",
+    "cdk/",
+    "github-actions",
+    "githubactions",
+    "gitlab",
+    "jenkins",
+    "circleci",
+    "atlantis",
+    "spacelift",
+    "buildkite",
+    "codebuild",
+    "crossplane",
+];
+
+/// Session-name fragments that CI systems set on AssumeRole (lower case).
+const CI_SESSIONS: &[&str] = &["githubactions", "github-actions", "gitlab", "terraform", "atlantis", "jenkins", "circleci", "spacelift", "buildkite"];
+
+/// Derives the state key: the access key id where present, else the principal.
+pub fn actor_key<'a>(id: &IdentityInput<'a>) -> &'a str {
+    [id.access_key_id, id.arn, id.invoked_by, id.principal_id]
+        .into_iter()
+        .flatten()
+        .find(|s| !s.is_empty())
+        .unwrap_or("unknown")
+}
+
+fn contains_any(haystack: &str, needles: &[&str]) -> bool {
+    needles.iter().any(|n| haystack.contains(n))
+}
+
+/// True for a browser or AWS console user agent.
+fn is_console_agent(ua: &str) -> bool {
+    ua.starts_with("Mozilla/")
+        || ua.contains("console.amazonaws.com")
+        || ua.contains("signin.amazonaws.com")
+        || ua.starts_with("AWS Internal")
+        || ua.contains("S3Console")
+        || ua.contains("Coral/Netty")
+}
+
+/// The last segment of an assumed-role ARN: the session name.
+fn session_name(arn: &str) -> Option<&str> {
+    let rest = arn.split_once(":assumed-role/")?.1;
+    rest.split_once('/').map(|(_, s)| s)
+}
+
+/// `i-` followed by 8 or 17 hex digits: an EC2 instance id.
+fn is_instance_id(s: &str) -> bool {
+    let Some(hex) = s.strip_prefix("i-") else { return false };
+    (hex.len() == 8 || hex.len() == 17) && hex.bytes().all(|c| c.is_ascii_hexdigit())
+}
+
+/// 32 hex digits: the session name the ECS agent gives a task's role session.
+fn is_ecs_task_id(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|c| c.is_ascii_hexdigit())
+}
+
+fn agent_class(ua: &str) -> Option<IdentityClass> {
+    let lower = ua.to_ascii_lowercase();
+    if lower.contains("exec-env/aws_lambda") || lower.contains("exec-env/aws_ecs") {
+        return Some(IdentityClass::Workload);
+    }
+    if contains_any(&lower, CI_AGENTS) {
+        return Some(IdentityClass::CiCd);
+    }
+    None
+}
+
+/// Classifies the caller of one event.
+pub fn classify(id: &IdentityInput<'_>) -> IdentityClass {
+    let kind = id.kind.unwrap_or("");
+    let ua = id.user_agent.unwrap_or("");
+    let issuer = id.issuer_arn.unwrap_or("");
+    let issuer_name = id.issuer_name.unwrap_or("");
+    match kind {
+        "Root" => return IdentityClass::Root,
+        "AWSService" => return IdentityClass::AwsService,
+        _ => {}
+    }
+    // A service acting through a service-linked role, or on the caller's behalf from its own
+    // endpoint (sourceIPAddress and userAgent both `*.amazonaws.com`).
+    if issuer.contains(":role/aws-service-role/") || issuer_name.starts_with("AWSServiceRoleFor") {
+        return IdentityClass::AwsService;
+    }
+    if let (Some(by), Some(ip)) = (id.invoked_by, id.source_ip) {
+        if by.ends_with(".amazonaws.com") && ip.ends_with(".amazonaws.com") && kind != "IAMUser" {
+            return IdentityClass::AwsService;
+        }
+    }
+    let key = id.access_key_id.unwrap_or("");
+    let console = is_console_agent(ua) || id.event_type == Some("AwsConsoleSignIn");
+    match kind {
+        "SAMLUser" | "IdentityCenterUser" => IdentityClass::Human,
+        "AssumedRole" | "WebIdentityUser" => {
+            if issuer_name.starts_with("AWSReservedSSO_") || issuer.contains("/AWSReservedSSO_") {
+                return IdentityClass::Human;
+            }
+            if let Some(p) = id.federated_provider.filter(|p| !p.is_empty()) {
+                if p.contains("oidc.eks.") {
+                    return IdentityClass::Workload;
+                }
+                if contains_any(p, CI_OIDC_PROVIDERS) {
+                    return IdentityClass::CiCd;
+                }
+                if p.contains("cognito-identity") {
+                    return IdentityClass::Human;
+                }
+            }
+            let session = id.arn.and_then(session_name).unwrap_or("");
+            if is_instance_id(session) {
+                return IdentityClass::Workload;
+            }
+            if let Some(c) = agent_class(ua) {
+                return c;
+            }
+            let s = session.to_ascii_lowercase();
+            if contains_any(&s, CI_SESSIONS) {
+                return IdentityClass::CiCd;
+            }
+            if console || id.mfa {
+                return IdentityClass::Human;
+            }
+            if is_ecs_task_id(session) || s.starts_with("botocore-session-") && id.invoked_by.is_some() {
+                return IdentityClass::Workload;
+            }
+            // A role session from an SDK with no other sign: most are workloads.
+            let lua = ua.to_ascii_lowercase();
+            if lua.starts_with("aws-sdk-") || lua.starts_with("boto3") || lua.starts_with("botocore") || lua.contains(" aws-sdk-") {
+                return IdentityClass::Workload;
+            }
+            IdentityClass::Unknown
+        }
+        "IAMUser" => {
+            if console || (key.starts_with("ASIA") && id.mfa) {
+                return IdentityClass::Human;
+            }
+            if matches!(id.event_name, Some("ConsoleLogin")) {
+                return IdentityClass::Human;
+            }
+            if agent_class(ua) == Some(IdentityClass::CiCd) {
+                return IdentityClass::CiCd;
+            }
+            if key.starts_with("AKIA") || key.is_empty() || !key.starts_with("ASIA") {
+                return IdentityClass::ProgrammaticUser;
+            }
+            // Temporary credentials of an IAM user (GetSessionToken) outside the console.
+            IdentityClass::ProgrammaticUser
+        }
+        _ => IdentityClass::Unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ui<'a>(kind: &'a str, arn: &'a str, key: &'a str, ua: &'a str) -> IdentityInput<'a> {
+        IdentityInput {
+            kind: Some(kind),
+            arn: Some(arn),
+            access_key_id: (!key.is_empty()).then_some(key),
+            user_agent: Some(ua),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn root_and_service_principals() {
+        let root = ui("Root", "arn:aws:iam::111122223333:root", "", "Mozilla/5.0");
+        assert_eq!(classify(&root), IdentityClass::Root);
+        let svc = IdentityInput { kind: Some("AWSService"), invoked_by: Some("ec2.amazonaws.com"), ..Default::default() };
+        assert_eq!(classify(&svc), IdentityClass::AwsService);
+        assert_eq!(actor_key(&svc), "ec2.amazonaws.com");
+        let mut slr = ui("AssumedRole", "arn:aws:sts::1:assumed-role/AWSServiceRoleForAutoScaling/AutoScaling", "ASIAXX", "autoscaling.amazonaws.com");
+        slr.issuer_arn = Some("arn:aws:iam::1:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling");
+        assert_eq!(classify(&slr), IdentityClass::AwsService);
+    }
+
+    #[test]
+    fn sso_permission_sets_and_console_sessions_are_human() {
+        let mut sso = ui("AssumedRole", "arn:aws:sts::1:assumed-role/AWSReservedSSO_AdministratorAccess_abc/alice@corp.example", "ASIAAAA", "aws-cli/2.15.0");
+        sso.issuer_name = Some("AWSReservedSSO_AdministratorAccess_abc");
+        assert_eq!(classify(&sso), IdentityClass::Human);
+        let console_user = ui("IAMUser", "arn:aws:iam::1:user/bob", "ASIABBB", "Mozilla/5.0 (Macintosh)");
+        assert_eq!(classify(&console_user), IdentityClass::Human);
+        let login = IdentityInput { event_type: Some("AwsConsoleSignIn"), ..ui("IAMUser", "arn:aws:iam::1:user/bob", "", "Mozilla/5.0") };
+        assert_eq!(classify(&login), IdentityClass::Human);
+    }
+
+    #[test]
+    fn long_lived_keys_are_programmatic_users_and_the_key_is_the_actor() {
+        let u = ui("IAMUser", "arn:aws:iam::1:user/backup", "AKIAWOGXN38MFN92ING5", "aws-cli/2.13.5 Python/3.11.4");
+        assert_eq!(classify(&u), IdentityClass::ProgrammaticUser);
+        assert_eq!(actor_key(&u), "AKIAWOGXN38MFN92ING5");
+        let tf = ui("IAMUser", "arn:aws:iam::1:user/tf", "AKIAQQQ", "APN/1.0 HashiCorp/1.0 Terraform/1.9.5");
+        assert_eq!(classify(&tf), IdentityClass::CiCd);
+    }
+
+    #[test]
+    fn workload_sessions_by_instance_id_execution_env_or_sdk() {
+        let ec2 = ui("AssumedRole", "arn:aws:sts::1:assumed-role/app-role/i-0123456789abcdef0", "ASIAEC2", "aws-sdk-go/1.44");
+        assert_eq!(classify(&ec2), IdentityClass::Workload);
+        let lambda = ui("AssumedRole", "arn:aws:sts::1:assumed-role/fn-role/my-fn", "ASIALMB", "Boto3/1.34.0 md/Botocore#1.34.0 ua/2.0 os/linux#5.10 exec-env/AWS_Lambda_python3.12");
+        assert_eq!(classify(&lambda), IdentityClass::Workload);
+        let ecs = ui("AssumedRole", "arn:aws:sts::1:assumed-role/task-role/0123456789abcdef0123456789abcdef", "ASIAECS", "aws-cli/2");
+        assert_eq!(classify(&ecs), IdentityClass::Workload);
+        let mut eks = ui("AssumedRole", "arn:aws:sts::1:assumed-role/irsa/botocore-session-1", "ASIAEKS", "aws-cli/2");
+        eks.federated_provider = Some("arn:aws:iam::1:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC");
+        assert_eq!(classify(&eks), IdentityClass::Workload);
+        let stratus = ui("AssumedRole", "arn:aws:sts::1:assumed-role/stratus-role/aws-go-sdk-1722511821294449000", "ASIA9F6", "stratus-red-team_c8ff");
+        assert_eq!(classify(&stratus), IdentityClass::Unknown);
+    }
+
+    #[test]
+    fn ci_by_web_identity_provider_session_name_or_iac_agent() {
+        let mut gha = ui("AssumedRole", "arn:aws:sts::1:assumed-role/gha-deploy/GitHubActions", "ASIAGHA", "aws-cli/2");
+        gha.federated_provider = Some("arn:aws:iam::1:oidc-provider/token.actions.githubusercontent.com");
+        assert_eq!(classify(&gha), IdentityClass::CiCd);
+        gha.federated_provider = None;
+        assert_eq!(classify(&gha), IdentityClass::CiCd, "session name alone");
+        let tf = ui("AssumedRole", "arn:aws:sts::1:assumed-role/deployer/1700000000000000000", "ASIATF", "APN/1.0 HashiCorp/1.0 Terraform/1.9.5 (+https://www.terraform.io) terraform-provider-aws/5.70.0");
+        assert_eq!(classify(&tf), IdentityClass::CiCd);
+    }
+
+    #[test]
+    fn actor_key_falls_back_to_the_principal() {
+        let no_key = ui("AssumedRole", "arn:aws:sts::1:assumed-role/r/s", "", "x");
+        assert_eq!(actor_key(&no_key), "arn:aws:sts::1:assumed-role/r/s");
+        assert_eq!(actor_key(&IdentityInput::default()), "unknown");
+    }
+}

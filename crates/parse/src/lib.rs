@@ -1,0 +1,273 @@
+//! Audit-log records in, Arrow [`RecordBatch`]es of the normalized event model out.
+//!
+//! This crate owns everything between bytes and events:
+//! - **framing** ([`read`]): NDJSON (one event per line), CloudTrail delivery files
+//!   (`{"Records":[...]}`), JSON arrays, gzip (detected by magic, as S3 delivers `.json.gz`),
+//!   directory trees and stdin;
+//! - **parsing** with simd-json's tape (no per-field maps; the buffers and the tape are
+//!   reused between records, and lines are parsed in place inside the read buffer);
+//! - **normalization** of CloudTrail records into the event schema of
+//!   [`trailhound_model::event`], including `actor_key` and the [`IdentityClass`] of the
+//!   caller ([`identity`]);
+//! - **dead letters** ([`DeadLetter`]): a record that cannot become an event (bad JSON,
+//!   truncated, not UTF-8, too deep, too large, wrong types, another format) is handed to the
+//!   sink with the reason, its source position and its original bytes, and parsing goes on.
+//!
+//! ```
+//! use trailhound_parse::{Parser, ParseConfig, Collect};
+//! let mut parser = Parser::new(ParseConfig::default());
+//! let mut out = Collect::default();
+//! let line = br#"{"eventTime":"2024-07-30T21:31:10Z","eventName":"ListUsers","eventSource":"iam.amazonaws.com","userIdentity":{"type":"IAMUser","accessKeyId":"AKIAEXAMPLE","arn":"arn:aws:iam::1:user/bob"}}"#;
+//! parser.parse_document(line, "doc", 1, None, &mut out);
+//! parser.flush(&mut out);
+//! assert_eq!(out.rows(), 1);
+//! assert!(out.dead.is_empty());
+//! ```
+//!
+//! [`IdentityClass`]: trailhound_model::IdentityClass
+
+mod builder;
+mod cloudtrail;
+mod error;
+pub mod identity;
+mod json;
+pub mod read;
+pub mod time;
+
+use arrow_array::RecordBatch;
+use serde::{Deserialize, Serialize};
+use simd_json::{Buffers, Node, Tape};
+
+pub use builder::{EventBuilder, Row};
+pub use error::{base64, DeadLetter, DeadReason};
+pub use read::ReadError;
+
+/// Parser limits. Defaults suit CloudTrail (whose events are at most 256 KiB).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ParseConfig {
+    /// Largest single event accepted, in bytes; larger ones are dead-lettered. Default 1 MiB.
+    pub max_event_bytes: usize,
+    /// Largest delivery file (`{"Records":[...]}`) or JSON array document. Default 512 MiB.
+    pub max_document_bytes: usize,
+    /// Deepest JSON nesting accepted. Default 64.
+    pub max_depth: usize,
+    /// Rows per emitted batch. Default 8192.
+    pub batch_rows: usize,
+    /// `requestParameters`/`responseElements` of mutating calls are kept as JSON text up to
+    /// this size (bytes); larger ones are left out of the row. Default 64 KiB.
+    pub keep_json_max_bytes: usize,
+}
+
+impl Default for ParseConfig {
+    fn default() -> Self {
+        Self { max_event_bytes: 1 << 20, max_document_bytes: 512 << 20, max_depth: 64, batch_rows: 8192, keep_json_max_bytes: 64 << 10 }
+    }
+}
+
+/// Where parsed output goes.
+pub trait ParseSink {
+    /// A full (or final) batch of events.
+    fn batch(&mut self, batch: RecordBatch);
+    /// A record that could not be parsed.
+    fn dead(&mut self, dead: DeadLetter);
+}
+
+/// A [`ParseSink`] that keeps everything in memory (tests, small inputs).
+#[derive(Default)]
+pub struct Collect {
+    /// Batches received.
+    pub batches: Vec<RecordBatch>,
+    /// Dead letters received.
+    pub dead: Vec<DeadLetter>,
+}
+
+impl Collect {
+    /// Total rows over all batches.
+    pub fn rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+}
+
+impl ParseSink for Collect {
+    fn batch(&mut self, batch: RecordBatch) {
+        self.batches.push(batch);
+    }
+    fn dead(&mut self, dead: DeadLetter) {
+        self.dead.push(dead);
+    }
+}
+
+/// Counters since the parser was made.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ParseStats {
+    /// Records seen (events plus dead letters).
+    pub records: u64,
+    /// Events emitted.
+    pub events: u64,
+    /// Records dead-lettered.
+    pub dead: u64,
+    /// Input bytes consumed (after decompression).
+    pub bytes: u64,
+    /// Events whose time was missing or unreadable and was inferred.
+    pub time_inferred: u64,
+}
+
+/// Bytes a document must be followed by for in-place parsing.
+pub const PADDING: usize = simd_json::INPUT_PADDING;
+
+/// The reusable parser: simd-json buffers, a tape, Arrow builders and scratch text.
+pub struct Parser {
+    cfg: ParseConfig,
+    buffers: Buffers,
+    tape: Option<Tape<'static>>,
+    builder: EventBuilder,
+    scratch: cloudtrail::Scratch,
+    source_text: String,
+    orig: Vec<u8>,
+    padded: Vec<u8>,
+    last_time: Option<i64>,
+    stats: ParseStats,
+}
+
+impl Parser {
+    /// A parser with the given limits.
+    pub fn new(cfg: ParseConfig) -> Self {
+        let rows = cfg.batch_rows.max(1);
+        Self {
+            buffers: Buffers::with_max_depth(64 << 10, cfg.max_depth),
+            tape: Some(Tape::null().reset()),
+            builder: EventBuilder::new(rows),
+            scratch: Default::default(),
+            source_text: String::new(),
+            orig: Vec::new(),
+            padded: Vec::new(),
+            last_time: None,
+            stats: ParseStats::default(),
+            cfg: ParseConfig { batch_rows: rows, ..cfg },
+        }
+    }
+
+    /// The limits in force.
+    pub fn config(&self) -> &ParseConfig {
+        &self.cfg
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> ParseStats {
+        self.stats
+    }
+
+    /// Parses one document (an event, a delivery file or an array of events) held in `doc`.
+    /// `source` and `position` name it in dead letters and the `source` column.
+    pub fn parse_document(&mut self, doc: &[u8], source: &str, position: u64, received_time: Option<i64>, sink: &mut dyn ParseSink) {
+        let mut padded = std::mem::take(&mut self.padded);
+        padded.clear();
+        padded.extend_from_slice(doc);
+        padded.resize(doc.len() + PADDING, 0);
+        self.parse_in_place(&mut padded, doc.len(), source, position, received_time, sink);
+        self.padded = padded;
+    }
+
+    /// Parses `buf[..len]` in place; `buf` must extend at least [`PADDING`] bytes past `len`
+    /// (any content: the next line of a read buffer will do). The bytes of the document may be
+    /// rewritten (string unescaping); the padding is left as it was.
+    pub fn parse_in_place(&mut self, buf: &mut [u8], len: usize, source: &str, position: u64, received_time: Option<i64>, sink: &mut dyn ParseSink) {
+        self.stats.bytes += len as u64;
+        let doc = &buf[..len];
+        let container = read::looks_like_container(doc);
+        let limit = if container { self.cfg.max_document_bytes } else { self.cfg.max_event_bytes };
+        if len > limit {
+            self.dead(sink, source, position, DeadReason::TooLarge { bytes: len, max_bytes: limit }, doc.to_vec());
+            return;
+        }
+        if buf.len() < len + PADDING {
+            let copy = buf[..len].to_vec();
+            self.parse_document(&copy, source, position, received_time, sink);
+            return;
+        }
+        // Unescaping rewrites strings in place; keep the original bytes for a dead letter.
+        let escaped = memchr::memchr(b'\\', doc).is_some();
+        if escaped {
+            self.orig.clear();
+            self.orig.extend_from_slice(doc);
+        }
+        let mut tape: Tape<'_> = self.tape.take().unwrap_or_else(Tape::null).reset();
+        if let Err(e) = simd_json::fill_tape_padded(buf, len, &mut self.buffers, &mut tape) {
+            self.tape = Some(tape.reset());
+            let raw = if escaped { std::mem::take(&mut self.orig) } else { buf[..len].to_vec() };
+            let reason = if read::ends_inside_a_value(&raw) { DeadReason::Truncated } else { DeadReason::from_simd(&e, self.cfg.max_depth) };
+            self.dead(sink, source, position, reason, raw);
+            return;
+        }
+        let nodes: &[Node<'_>] = &tape.0;
+        let records = match nodes.first() {
+            Some(Node::Object { .. }) => json::get(nodes, "Records").filter(|r| matches!(r.first(), Some(Node::Array { .. }))),
+            Some(Node::Array { .. }) => Some(nodes),
+            _ => None,
+        };
+        match records {
+            Some(arr) => {
+                for (i, rec) in json::elements(arr).enumerate() {
+                    self.event(rec, source, position, Some(i), received_time, sink);
+                }
+            }
+            None => self.event(nodes, source, position, None, received_time, sink),
+        }
+        self.tape = Some(tape.reset());
+    }
+
+    fn event(&mut self, rec: &[Node<'_>], source: &str, position: u64, index: Option<usize>, received_time: Option<i64>, sink: &mut dyn ParseSink) {
+        use std::fmt::Write as _;
+        self.stats.records += 1;
+        self.source_text.clear();
+        let _ = match index {
+            Some(i) => write!(self.source_text, "{source}:{position}#{i}"),
+            None => write!(self.source_text, "{source}:{position}"),
+        };
+        let mut ctx = cloudtrail::Context { source: &self.source_text, received_time, last_time: self.last_time, keep_json_max: self.cfg.keep_json_max_bytes };
+        let builder = &mut self.builder;
+        let result = cloudtrail::normalize(rec, &mut ctx, &mut self.scratch, |row| {
+            if row.time_inferred {
+                self.stats.time_inferred += 1;
+            }
+            builder.append(row);
+        });
+        self.last_time = ctx.last_time;
+        match result {
+            Ok(()) => {
+                self.stats.events += 1;
+                if self.builder.len() >= self.cfg.batch_rows {
+                    sink.batch(self.builder.finish());
+                }
+            }
+            Err(reason) => {
+                self.stats.records -= 1; // counted again by dead()
+                let mut raw = String::new();
+                json::write_json(rec, &mut raw);
+                let pos_source = match index {
+                    Some(i) => format!("{source}#{i}"),
+                    None => source.to_string(),
+                };
+                self.dead(sink, &pos_source, position, reason, raw.into_bytes());
+            }
+        }
+    }
+
+    fn dead(&mut self, sink: &mut dyn ParseSink, source: &str, position: u64, reason: DeadReason, raw: Vec<u8>) {
+        self.stats.records += 1;
+        self.stats.dead += 1;
+        tracing::debug!(source, position, kind = reason.code(), %reason, "record dead-lettered");
+        sink.dead(DeadLetter { source: source.to_string(), position, reason, raw });
+    }
+
+    /// Emits the rows still pending as a (short) batch.
+    pub fn flush(&mut self, sink: &mut dyn ParseSink) {
+        if !self.builder.is_empty() {
+            sink.batch(self.builder.finish());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
