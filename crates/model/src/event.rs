@@ -33,6 +33,7 @@
 //! | `request_parameters` | `requestParameters` JSON, kept for mutating calls only |
 //! | `response_elements` | `responseElements` JSON, kept for mutating calls only |
 //! | `source` | where the record came from (`file:line`, `topic/partition@offset`) |
+//! | `data_event` | a data-plane call (`eventCategory` `Data`, or `managementEvent` false) |
 
 use std::sync::{Arc, OnceLock};
 
@@ -69,8 +70,9 @@ pub mod col {
     pub const REQUEST_PARAMETERS: usize = 25;
     pub const RESPONSE_ELEMENTS: usize = 26;
     pub const SOURCE: usize = 27;
+    pub const DATA_EVENT: usize = 28;
     /// Number of columns.
-    pub const COUNT: usize = 28;
+    pub const COUNT: usize = 29;
 }
 
 /// The Arrow type of time columns.
@@ -113,6 +115,7 @@ pub fn schema() -> SchemaRef {
                 s("request_parameters", true),
                 s("response_elements", true),
                 s("source", false),
+                Field::new("data_event", DataType::Boolean, false),
             ]))
         })
         .clone()
@@ -134,6 +137,7 @@ mod tests {
             (col::INSTANCE_COUNT, "instance_count"),
             (col::DISABLE_API_TERMINATION, "disable_api_termination"),
             (col::SOURCE, "source"),
+            (col::DATA_EVENT, "data_event"),
         ];
         for (i, name) in expect {
             assert_eq!(s.field(i).name(), name);

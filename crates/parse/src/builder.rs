@@ -65,6 +65,8 @@ pub struct Row<'a> {
     pub response_elements: Option<&'a str>,
     /// `source` column.
     pub source: &'a str,
+    /// `data_event` column.
+    pub data_event: bool,
 }
 
 /// Accumulates rows into Arrow builders; [`EventBuilder::finish`] yields a batch.
@@ -75,6 +77,7 @@ pub struct EventBuilder {
     time_inferred: BooleanBuilder,
     read_only: BooleanBuilder,
     disable_api_termination: BooleanBuilder,
+    data_event: BooleanBuilder,
     instance_count: UInt32Builder,
     rows: usize,
 }
@@ -115,6 +118,7 @@ impl EventBuilder {
             time_inferred: BooleanBuilder::with_capacity(capacity),
             read_only: BooleanBuilder::with_capacity(capacity),
             disable_api_termination: BooleanBuilder::with_capacity(capacity),
+            data_event: BooleanBuilder::with_capacity(capacity),
             instance_count: UInt32Builder::with_capacity(capacity),
             rows: 0,
         }
@@ -160,6 +164,7 @@ impl EventBuilder {
         self.time_inferred.append_value(r.time_inferred);
         self.read_only.append_option(r.read_only);
         self.disable_api_termination.append_option(r.disable_api_termination);
+        self.data_event.append_value(r.data_event);
         self.instance_count.append_option(r.instance_count);
         self.rows += 1;
     }
@@ -175,6 +180,7 @@ impl EventBuilder {
         cols[col::TIME_INFERRED] = Some(Arc::new(self.time_inferred.finish()));
         cols[col::READ_ONLY] = Some(Arc::new(self.read_only.finish()));
         cols[col::DISABLE_API_TERMINATION] = Some(Arc::new(self.disable_api_termination.finish()));
+        cols[col::DATA_EVENT] = Some(Arc::new(self.data_event.finish()));
         cols[col::INSTANCE_COUNT] = Some(Arc::new(self.instance_count.finish()));
         self.rows = 0;
         let cols: Vec<ArrayRef> = cols.into_iter().flatten().collect();

@@ -112,6 +112,7 @@ pub(crate) fn normalize<'i>(
     let mut user_agent = None;
     let mut read_only = None;
     let mut event_type = None;
+    let mut data_event = false;
     let mut ui: &[Node<'i>] = &[];
     let mut req: &[Node<'i>] = &[];
     let mut resp: &[Node<'i>] = &[];
@@ -129,6 +130,8 @@ pub(crate) fn normalize<'i>(
             "userAgent" => user_agent = string_field(v, "userAgent")?,
             "eventType" => event_type = string_field(v, "eventType")?,
             "readOnly" => read_only = as_bool(v),
+            "eventCategory" => data_event |= as_str(v) == Some("Data"),
+            "managementEvent" => data_event |= as_bool(v) == Some(false),
             "userIdentity" => {
                 if object_field(v, "userIdentity")? {
                     ui = v;
@@ -254,6 +257,7 @@ pub(crate) fn normalize<'i>(
         request_parameters: row_req,
         response_elements: row_resp,
         source: ctx.source,
+        data_event,
     };
     emit(&row);
     Ok(())
