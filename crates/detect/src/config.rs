@@ -1,0 +1,72 @@
+//! Engine configuration (`[detect]` and `[rules.*]` of `config/trailhound.toml`).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::rules::RulesConfig;
+
+/// How the engine runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// How far behind the newest event time an event may arrive and still be windowed.
+    /// CloudTrail delivers within about 15 minutes. Default 15m.
+    #[serde(with = "humantime_serde")]
+    pub allowed_lateness: Duration,
+    /// Worker threads that run the rules, each over a disjoint set of actors. Default 1.
+    pub workers: usize,
+    /// Run watermark housekeeping (closing windows, evicting state) after the watermark moved
+    /// at least this much. Default 1s.
+    #[serde(with = "humantime_serde")]
+    pub watermark_tick: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self { allowed_lateness: Duration::from_secs(15 * 60), workers: 1, watermark_tick: Duration::from_secs(1) }
+    }
+}
+
+/// Everything the detection engine needs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectConfig {
+    /// Engine settings.
+    pub engine: EngineConfig,
+    /// Rule thresholds, one table per rule id.
+    pub rules: RulesConfig,
+}
+
+impl DetectConfig {
+    /// Checks values serde cannot, returning every problem at once.
+    pub fn validate(&self) -> Result<(), Vec<String>> {
+        let mut errs = Vec::new();
+        if self.engine.workers == 0 || self.engine.workers > 256 {
+            errs.push(format!("detect.engine.workers must be between 1 and 256, got {}", self.engine.workers));
+        }
+        let e = &self.rules.enumeration_burst;
+        if e.min_distinct_apis < 2 {
+            errs.push("rules.enumeration_burst.min_distinct_apis must be at least 2".to_string());
+        }
+        if e.min_regions < 2 {
+            errs.push("rules.enumeration_burst.min_regions must be at least 2".to_string());
+        }
+        if e.min_denied < 1 {
+            errs.push("rules.enumeration_burst.min_denied must be at least 1".to_string());
+        }
+        for (name, d) in [("distinct_apis_window", e.distinct_apis_window), ("regions_window", e.regions_window), ("denied_window", e.denied_window)] {
+            if d < Duration::from_millis(10) || d > Duration::from_secs(24 * 3600) {
+                errs.push(format!("rules.enumeration_burst.{name} must be between 10ms and 24h, got {}", humantime::format_duration(d)));
+            }
+        }
+        if e.episode < e.denied_window.max(e.regions_window).max(e.distinct_apis_window) {
+            errs.push("rules.enumeration_burst.episode must be at least as long as its longest window".to_string());
+        }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(errs)
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! The engine: watermark, sharding of actors over workers, rule dispatch, housekeeping.
+
+use std::time::Duration;
+
+use arrow_array::RecordBatch;
+use trailhound_model::time::EventTime;
+use trailhound_model::{stable_hash, Finding};
+
+use crate::rules::{self, Rule, RuleCtx};
+use crate::view::EventView;
+use crate::{DetectConfig, DetectError};
+
+/// Counters since the engine was made.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Events processed.
+    pub events: u64,
+    /// Events older than the watermark when they arrived (given to stateless rules only).
+    pub late_events: u64,
+    /// Findings published (creates and updates).
+    pub findings: u64,
+    /// Batches processed.
+    pub batches: u64,
+}
+
+/// Runs every rule over event batches in event time.
+pub struct Engine {
+    rules: Vec<Box<dyn Rule>>,
+    workers: usize,
+    lateness: i64,
+    tick: i64,
+    max_time: Option<EventTime>,
+    last_housekeeping: Option<EventTime>,
+    stats: EngineStats,
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Engine {
+    /// Builds the engine and its enabled rules; rejects an invalid configuration.
+    pub fn new(cfg: &DetectConfig) -> Result<Self, DetectError> {
+        cfg.validate().map_err(DetectError::Config)?;
+        Ok(Self::with_rules(cfg, rules::build(&cfg.rules)))
+    }
+
+    /// Builds the engine with the given rules (tests, custom builds).
+    pub fn with_rules(cfg: &DetectConfig, rules: Vec<Box<dyn Rule>>) -> Self {
+        Self {
+            rules,
+            workers: cfg.engine.workers.max(1),
+            lateness: ms(cfg.engine.allowed_lateness),
+            tick: ms(cfg.engine.watermark_tick).max(1),
+            max_time: None,
+            last_housekeeping: None,
+            stats: EngineStats::default(),
+        }
+    }
+
+    /// The rules in use.
+    pub fn rules(&self) -> &[Box<dyn Rule>] {
+        &self.rules
+    }
+
+    /// Current watermark: newest event time seen minus the allowed lateness.
+    pub fn watermark(&self) -> EventTime {
+        self.max_time.map_or(i64::MIN, |t| t.saturating_sub(self.lateness))
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> EngineStats {
+        self.stats
+    }
+
+    /// Keyed state entries over all rules.
+    pub fn state_size(&self) -> usize {
+        self.rules.iter().map(|r| r.state_size()).sum()
+    }
+
+    /// Processes one batch of the event schema; returns the findings it published.
+    pub fn process(&mut self, batch: &RecordBatch) -> Result<Vec<Finding>, DetectError> {
+        let view = EventView::new(batch)?;
+        let wm = self.watermark();
+        let mut out = Vec::new();
+        let n = view.len();
+        self.stats.batches += 1;
+        self.stats.events += n as u64;
+        let mut batch_max = self.max_time;
+        // Shard rows by actor; late rows go to stateless rules only.
+        let mut on_time: Vec<Vec<usize>> = vec![Vec::new(); self.workers];
+        let mut late: Vec<usize> = Vec::new();
+        for row in 0..n {
+            let t = view.time(row);
+            batch_max = Some(batch_max.map_or(t, |m| m.max(t)));
+            if t < wm {
+                late.push(row);
+                continue;
+            }
+            let shard = if self.workers == 1 { 0 } else { (stable_hash(&[view.actor_key(row).as_bytes()]) % self.workers as u64) as usize };
+            on_time[shard].push(row);
+        }
+        self.stats.late_events += late.len() as u64;
+        if !late.is_empty() {
+            tracing::debug!(late = late.len(), watermark = wm, "late events given to stateless rules only");
+        }
+        let rules = &self.rules;
+        let run = |rows: &[usize], late: &[usize], out: &mut Vec<Finding>| {
+            let mut ctx = RuleCtx { watermark: wm, out };
+            for rule in rules.iter() {
+                rule.on_batch(&view, rows, &mut ctx);
+                if !rule.meta().stateful && !late.is_empty() {
+                    rule.on_batch(&view, late, &mut ctx);
+                }
+            }
+        };
+        if self.workers == 1 {
+            run(&on_time[0], &late, &mut out);
+        } else {
+            let results: Vec<Vec<Finding>> = std::thread::scope(|s| {
+                let handles: Vec<_> = on_time
+                    .iter()
+                    .enumerate()
+                    .map(|(i, rows)| {
+                        let late: &[usize] = if i == 0 { &late } else { &[] };
+                        let run = &run;
+                        s.spawn(move || {
+                            let mut out = Vec::new();
+                            run(rows, late, &mut out);
+                            out
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+            });
+            out.extend(results.into_iter().flatten());
+        }
+        self.max_time = batch_max;
+        self.housekeeping(false, &mut out);
+        self.stats.findings += out.len() as u64;
+        Ok(out)
+    }
+
+    fn housekeeping(&mut self, force: bool, out: &mut Vec<Finding>) {
+        let wm = self.watermark();
+        let due = force || self.last_housekeeping.is_none_or(|last| wm.saturating_sub(last) >= self.tick);
+        if !due || wm == i64::MIN {
+            return;
+        }
+        self.last_housekeeping = Some(wm);
+        let mut ctx = RuleCtx { watermark: wm, out };
+        for rule in &self.rules {
+            rule.on_watermark(&mut ctx);
+        }
+    }
+
+    /// End of input: moves the watermark past everything, closing every window and
+    /// publishing final versions. The engine can go on afterwards (for a new stream).
+    pub fn finish(&mut self) -> Vec<Finding> {
+        let mut out = Vec::new();
+        let mut ctx = RuleCtx { watermark: i64::MAX, out: &mut out };
+        for rule in &self.rules {
+            rule.on_watermark(&mut ctx);
+        }
+        self.stats.findings += out.len() as u64;
+        out
+    }
+}

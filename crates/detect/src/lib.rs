@@ -1,0 +1,45 @@
+//! The detection engine: event-time windows, a watermark, keyed state, and the rules.
+//!
+//! This crate owns *when* and *why* a finding is raised, and nothing about I/O: it takes Arrow
+//! batches of the event model ([`trailhound_model::event`]) and returns
+//! [`Finding`](trailhound_model::Finding)s. No Kafka, no DataFusion, no wall clock:
+//! `cargo test -p trailhound-detect` builds in seconds.
+//!
+//! Semantics (see `DESIGN.md`):
+//! - **Event time.** The watermark is the newest event time seen minus `allowed_lateness`.
+//!   Events older than the watermark are counted as late and given to stateless rules only.
+//! - **Keyed state** per actor in a `DashMap` inside each rule; the [`Engine`] shards actors
+//!   over `workers` threads, so an actor's events are always handled by one thread, in order.
+//! - **Early firing.** A rule publishes a finding in the batch where its condition first holds,
+//!   re-publishes it (same uid, [`Activity::Update`](trailhound_model::Activity)) when it grows,
+//!   and publishes a final version when its window closes behind the watermark.
+//! - **Deterministic uids** `hash(rule, key, window/anchor)`; the final version of each finding
+//!   is the same whatever the arrival order (within the lateness) or the batch size.
+//!
+//! ```
+//! use trailhound_detect::{DetectConfig, Engine};
+//! let engine = Engine::new(&DetectConfig::default()).expect("default config is valid");
+//! assert!(engine.rules().iter().any(|r| r.meta().id == "enumeration_burst"));
+//! ```
+
+mod config;
+mod engine;
+pub mod rules;
+mod view;
+pub mod window;
+
+pub use config::{DetectConfig, EngineConfig};
+pub use engine::{Engine, EngineStats};
+pub use rules::{Rule, RuleCtx, RuleMeta, RulesConfig};
+pub use view::EventView;
+
+/// Errors of the detection engine.
+#[derive(Debug, thiserror::Error)]
+pub enum DetectError {
+    /// A batch that does not have the event schema (a programming error upstream).
+    #[error("batch does not match the event schema: {0}")]
+    Schema(String),
+    /// Invalid configuration: every problem found.
+    #[error("invalid detection configuration: {}", .0.join("; "))]
+    Config(Vec<String>),
+}

@@ -1,0 +1,449 @@
+//! `enumeration_burst`: a burst of reconnaissance calls by one actor.
+//!
+//! A stolen key's first minutes look alike whatever the tool (Pacu, ScoutSuite,
+//! enumerate-iam, a hand-run `aws` loop): `GetCallerIdentity`, then many different
+//! `List*`/`Describe*`/`Get*` control-plane calls across services and regions, many of them
+//! denied. Per actor, in sliding event-time windows, any of these fires:
+//!
+//! | condition | default | why |
+//! |---|---|---|
+//! | distinct recon APIs in `distinct_apis_window` | ≥ 6 in 10 s | a person or a poller rarely calls more than a handful of different read APIs in seconds; enumeration tools call dozens |
+//! | distinct regions with recon calls in `regions_window` | ≥ 10 in 30 s | region sweeps (`DescribeInstances` everywhere) are how tools map an account; workloads live in one or two regions |
+//! | denied recon calls in `denied_window` | ≥ 10 in 10 min | permission brute force (enumerate-iam) is mostly `AccessDenied` / `UnauthorizedOperation` |
+//!
+//! Not recon: data-plane reads (`eventCategory` `Data`: S3 `GetObject`, `ListObjects`, ...),
+//! the reads listed in `excluded_actions` (KMS `Decrypt`, `GetSecretValue` — credential
+//! access is another rule's business — STS session calls, ECR image pulls, CloudWatch
+//! metric reads), and calls by AWS services.
+//!
+//! Findings are grouped in **episodes**: one finding per actor per `episode` bucket of event
+//! time (default 1 h), uid = `hash(rule, actor, bucket start)`. The finding is published the
+//! moment a condition first holds (early firing), re-published when its severity rises, and
+//! published a last time when the bucket closes behind the watermark with everything the
+//! actor did in it: every recon call, distinct APIs, services, regions, denials, and the
+//! earliest evidence. That last version does not depend on arrival order or batch size.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use serde::{Deserialize, Serialize};
+use trailhound_model::attack::DISCOVERY;
+use trailhound_model::time::{to_rfc3339, EventTime};
+use trailhound_model::{stable_hash, Activity, Evidence, Finding, IdentityClass, Severity};
+
+use super::{Rule, RuleCtx, RuleMeta};
+use crate::view::EventView;
+use crate::window::{slot_of, SlotCount, SlotDistinct};
+
+static META: RuleMeta = RuleMeta {
+    id: "enumeration_burst",
+    title: "Cloud enumeration burst",
+    severity: Severity::Medium,
+    tactics: &[DISCOVERY],
+    techniques: &["T1526", "T1580", "T1087.004", "T1619", "T1069.003"],
+    summary: "Many distinct recon APIs, regions or denied recon calls by one actor within seconds to minutes",
+    stateful: true,
+};
+
+/// Thresholds of `enumeration_burst` (`[rules.enumeration_burst]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Run this rule. Default true.
+    pub enabled: bool,
+    /// Window for distinct recon APIs. Default 10s.
+    #[serde(with = "humantime_serde")]
+    pub distinct_apis_window: Duration,
+    /// Distinct recon APIs within that window that fire. Default 6 (more than 5).
+    pub min_distinct_apis: usize,
+    /// Window for distinct regions. Default 30s.
+    #[serde(with = "humantime_serde")]
+    pub regions_window: Duration,
+    /// Distinct regions with recon calls within that window that fire. Default 10.
+    pub min_regions: usize,
+    /// Window for denied recon calls. Default 10m.
+    #[serde(with = "humantime_serde")]
+    pub denied_window: Duration,
+    /// Denied recon calls within that window that fire. Default 10.
+    pub min_denied: u64,
+    /// One finding per actor per bucket of this length. Default 1h.
+    #[serde(with = "humantime_serde")]
+    pub episode: Duration,
+    /// Evidence events kept per finding (earliest first). Default 10.
+    pub max_evidence: usize,
+    /// Action name prefixes that make a call recon. Default List, Describe, Get.
+    pub recon_prefixes: Vec<String>,
+    /// Further recon actions (`service:Action`). Default a few lookups and searches.
+    pub extra_recon_actions: Vec<String>,
+    /// Reads that are not recon (`service:Action`). Default: data-plane, credential and
+    /// session reads.
+    pub excluded_actions: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect();
+        Self {
+            enabled: true,
+            distinct_apis_window: Duration::from_secs(10),
+            min_distinct_apis: 6,
+            regions_window: Duration::from_secs(30),
+            min_regions: 10,
+            denied_window: Duration::from_secs(600),
+            min_denied: 10,
+            episode: Duration::from_secs(3600),
+            max_evidence: 10,
+            recon_prefixes: s(&["List", "Describe", "Get"]),
+            extra_recon_actions: s(&["cloudtrail:LookupEvents", "resource-explorer-2:Search", "tagging:GetResources", "organizations:ListAccounts", "sso:ListAccountRoles"]),
+            excluded_actions: s(&[
+                "s3:GetObject", "s3:HeadObject", "s3:ListObjects", "s3:ListObjectsV2", "s3:GetObjectAcl", "s3:GetObjectTagging", "s3:ListParts", "s3:ListMultipartUploads",
+                "kms:Decrypt", "kms:GenerateDataKey", "secretsmanager:GetSecretValue", "ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath",
+                "sts:GetSessionToken", "sts:GetFederationToken", "sts:AssumeRole", "ecr:GetAuthorizationToken", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage",
+                "cloudwatch:GetMetricData", "cloudwatch:GetMetricStatistics", "logs:GetLogEvents", "logs:GetQueryResults", "dynamodb:GetItem", "dynamodb:BatchGetItem",
+                "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "lambda:GetFunctionConfiguration", "ec2:GetConsoleOutput", "sso:GetRoleCredentials", "signin:GetSigninToken",
+            ]),
+        }
+    }
+}
+
+/// The conditions, in the order they are reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Cond {
+    DistinctApis,
+    Regions,
+    Denied,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Trigger {
+    /// Earliest start (first event slot time) of a window that met the condition.
+    earliest: EventTime,
+    /// Largest value seen in a window that met it.
+    peak: u64,
+}
+
+/// Everything one actor did in one episode bucket.
+#[derive(Debug, Default)]
+struct Episode {
+    count: u64,
+    denied: u64,
+    apis: BTreeSet<String>,
+    services: BTreeSet<String>,
+    regions: BTreeSet<String>,
+    first: Option<(EventTime, String)>,
+    last: EventTime,
+    /// Identity of the earliest event: (time, event id) → arn, account, class, provider.
+    ident: Option<((EventTime, String), Option<String>, Option<String>, IdentityClass, String)>,
+    evidence: BTreeSet<Evidence>,
+    triggers: BTreeMap<Cond, Trigger>,
+    /// Revision and (severity, count) of the last publication.
+    published: Option<(u32, Severity, u64)>,
+    dirty: bool,
+}
+
+#[derive(Debug, Default)]
+struct ActorState {
+    apis: SlotDistinct,
+    regions: SlotDistinct,
+    denied: SlotCount,
+    episodes: BTreeMap<EventTime, Episode>,
+}
+
+/// The rule.
+pub struct EnumerationBurst {
+    cfg: Config,
+    api_slot: i64,
+    region_slot: i64,
+    denied_slot: i64,
+    episode_ms: i64,
+    max_window: i64,
+    prefixes: Vec<String>,
+    extra: BTreeSet<String>,
+    excluded: BTreeSet<String>,
+    state: DashMap<String, ActorState>,
+}
+
+const SLOTS: i64 = 10;
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(SLOTS)
+}
+
+/// True for error codes that mean "not allowed".
+pub fn is_denied(code: &str) -> bool {
+    code.contains("AccessDenied") || code.contains("Unauthorized") || code.contains("NotAuthorized") || code == "Forbidden" || code.contains("AuthorizationError")
+}
+
+impl EnumerationBurst {
+    /// Builds the rule from its config.
+    pub fn new(cfg: Config) -> Self {
+        let (a, r, d) = (ms(cfg.distinct_apis_window), ms(cfg.regions_window), ms(cfg.denied_window));
+        Self {
+            api_slot: (a / SLOTS).max(1),
+            region_slot: (r / SLOTS).max(1),
+            denied_slot: (d / SLOTS).max(1),
+            episode_ms: ms(cfg.episode),
+            max_window: a.max(r).max(d),
+            prefixes: cfg.recon_prefixes.clone(),
+            extra: cfg.extra_recon_actions.iter().cloned().collect(),
+            excluded: cfg.excluded_actions.iter().cloned().collect(),
+            state: DashMap::new(),
+            cfg,
+        }
+    }
+
+    fn is_recon(&self, ev: &EventView<'_>, row: usize, scratch: &mut String) -> bool {
+        if ev.data_event(row) || ev.identity_class(row) == IdentityClass::AwsService {
+            return false;
+        }
+        let action = ev.action(row);
+        scratch.clear();
+        scratch.push_str(ev.service(row));
+        scratch.push(':');
+        scratch.push_str(action);
+        if self.excluded.contains(scratch.as_str()) {
+            return false;
+        }
+        self.extra.contains(scratch.as_str()) || self.prefixes.iter().any(|p| action.starts_with(p.as_str()))
+    }
+
+    fn bucket(&self, t: EventTime) -> EventTime {
+        t.div_euclid(self.episode_ms) * self.episode_ms
+    }
+
+    fn severity(ep: &Episode) -> Severity {
+        let class = ep.ident.as_ref().map_or(IdentityClass::Unknown, |i| i.3);
+        let mut s = META.severity;
+        for _ in 1..ep.triggers.len() {
+            s = s.raised();
+        }
+        if class.is_machine() || class == IdentityClass::Root {
+            s = s.raised();
+        }
+        s.min(Severity::High)
+    }
+
+    fn finding(&self, actor: &str, bucket: EventTime, ep: &Episode, activity: Activity, revision: u32) -> Finding {
+        let (arn, account, class, provider) = match &ep.ident {
+            Some((_, arn, acct, class, prov)) => (arn.clone(), acct.clone(), *class, prov.clone()),
+            None => (None, None, IdentityClass::Unknown, "aws".to_string()),
+        };
+        let mut techniques = vec!["T1526".to_string()];
+        for (svc, t) in [("ec2", "T1580"), ("iam", "T1087.004"), ("s3", "T1619")] {
+            if ep.services.contains(svc) {
+                techniques.push(t.to_string());
+            }
+        }
+        let context: Vec<String> = ep
+            .triggers
+            .iter()
+            .map(|(c, t)| match c {
+                Cond::DistinctApis => format!("{} distinct recon APIs within {} (threshold {}), first at {}", t.peak, humantime::format_duration(self.cfg.distinct_apis_window), self.cfg.min_distinct_apis, to_rfc3339(t.earliest)),
+                Cond::Regions => format!("recon calls in {} regions within {} (threshold {}), first at {}", t.peak, humantime::format_duration(self.cfg.regions_window), self.cfg.min_regions, to_rfc3339(t.earliest)),
+                Cond::Denied => format!("{} denied recon calls within {} (threshold {}), first at {}", t.peak, humantime::format_duration(self.cfg.denied_window), self.cfg.min_denied, to_rfc3339(t.earliest)),
+            })
+            .collect();
+        let first = ep.first.as_ref().map_or(bucket, |f| f.0);
+        let severity = Self::severity(ep);
+        let confidence = (45 + 15 * ep.triggers.len() as u8 + if ep.denied > 0 { 5 } else { 0 }).min(95);
+        let summary = format!(
+            "{actor} ({class}) made {} recon calls to {} distinct APIs across {} services in {} regions between {} and {}; {} denied.",
+            ep.count,
+            ep.apis.len(),
+            ep.services.len(),
+            ep.regions.len(),
+            to_rfc3339(first),
+            to_rfc3339(ep.last),
+            ep.denied
+        );
+        let remediation = if actor.starts_with("AKIA") {
+            format!("Ask the owner of access key {actor} whether this was expected; if not, deactivate the key (iam update-access-key --status Inactive) and review what it touched.")
+        } else {
+            format!("Ask the owner of {} whether this was expected; if not, revoke its active sessions and review what it touched.", arn.as_deref().unwrap_or(actor))
+        };
+        Finding {
+            uid: Finding::make_uid(META.id, actor, bucket),
+            rule_id: META.id.to_string(),
+            title: META.title.to_string(),
+            severity,
+            confidence,
+            tactic_ids: META.tactics.iter().map(|t| t.id.to_string()).collect(),
+            technique_ids: techniques,
+            provider,
+            actor_key: actor.to_string(),
+            actor_arn: arn,
+            identity_class: class,
+            account,
+            regions: ep.regions.iter().cloned().collect(),
+            first_event_time: first,
+            last_event_time: ep.last,
+            event_count: ep.count,
+            evidence: ep.evidence.iter().cloned().collect(),
+            context,
+            summary,
+            remediation,
+            activity,
+            revision,
+        }
+    }
+
+    /// Publishes a first version, or an update when severity rose (`closing`: whenever
+    /// anything changed since the last publication).
+    fn publish(&self, actor: &str, bucket: EventTime, ep: &mut Episode, closing: bool, ctx: &mut RuleCtx<'_>) {
+        if ep.triggers.is_empty() {
+            return;
+        }
+        let sev = Self::severity(ep);
+        let (activity, revision) = match ep.published {
+            None => (Activity::Create, 0),
+            Some((rev, s, count)) if sev > s || (closing && (sev != s || count != ep.count)) => (Activity::Update, rev + 1),
+            Some(_) => return,
+        };
+        ctx.emit(self.finding(actor, bucket, ep, activity, revision));
+        ep.published = Some((revision, sev, ep.count));
+    }
+}
+
+fn trigger(episodes: &mut BTreeMap<EventTime, Episode>, bucket: EventTime, cond: Cond, start: EventTime, value: u64) {
+    // The window's first event is in `bucket`, so its episode exists; stay defensive anyway.
+    let ep = episodes.entry(bucket).or_default();
+    let t = ep.triggers.entry(cond).or_insert(Trigger { earliest: start, peak: value });
+    t.earliest = t.earliest.min(start);
+    t.peak = t.peak.max(value);
+    ep.dirty = true;
+}
+
+impl Rule for EnumerationBurst {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn on_batch(&self, ev: &EventView<'_>, rows: &[usize], ctx: &mut RuleCtx<'_>) {
+        let mut name = String::new();
+        let mut scratch = Vec::new();
+        let mut touched: Vec<(String, EventTime)> = Vec::new();
+        for &row in rows {
+            if !self.is_recon(ev, row, &mut name) {
+                continue;
+            }
+            let t = ev.time(row);
+            let actor = ev.actor_key(row);
+            let bucket_of = |t: EventTime| self.bucket(t);
+            let mut entry = self.state.entry(actor.to_string()).or_default();
+            let st = entry.value_mut();
+
+            // Episode aggregate: everything this actor's recon did in the bucket.
+            let bucket = bucket_of(t);
+            let ep = st.episodes.entry(bucket).or_default();
+            ep.count += 1;
+            let denied = ev.error_code(row).is_some_and(is_denied);
+            if denied {
+                ep.denied += 1;
+            }
+            if ep.apis.len() < 256 && !ep.apis.contains(name.as_str()) {
+                ep.apis.insert(name.clone());
+            }
+            if !ep.services.contains(ev.service(row)) {
+                ep.services.insert(ev.service(row).to_string());
+            }
+            if let Some(r) = ev.region(row) {
+                if !ep.regions.contains(r) {
+                    ep.regions.insert(r.to_string());
+                }
+            }
+            let id = (t, ev.event_id(row).to_string());
+            if ep.first.as_ref().is_none_or(|f| id < *f) {
+                ep.first = Some(id.clone());
+            }
+            ep.last = ep.last.max(t);
+            if ep.ident.as_ref().is_none_or(|i| id < i.0) {
+                ep.ident = Some((id.clone(), ev.actor_arn(row).map(str::to_string), ev.account(row).map(str::to_string), ev.identity_class(row), ev.provider(row).to_string()));
+            }
+            let evid = Evidence { time: t, event_id: id.1, summary: String::new() };
+            let worst_kept = ep.evidence.last().map(|e| (e.time, e.event_id.as_str()));
+            if ep.evidence.len() < self.cfg.max_evidence || worst_kept.is_some_and(|w| (evid.time, evid.event_id.as_str()) < w) {
+                ep.evidence.insert(Evidence { summary: ev.summary(row), ..evid });
+                while ep.evidence.len() > self.cfg.max_evidence {
+                    ep.evidence.pop_last();
+                }
+            }
+            ep.dirty = true;
+
+            // Windows.
+            let api_key = stable_hash(&[name.as_bytes()]);
+            let slot = slot_of(t, self.api_slot);
+            if st.apis.insert(slot, api_key) {
+                let (w, eps) = (&st.apis, &mut st.episodes);
+                w.windows_at_least(slot, SLOTS, self.cfg.min_distinct_apis, &mut scratch, |first, n| {
+                    let start = first * self.api_slot;
+                    trigger(eps, bucket_of(start), Cond::DistinctApis, start, n as u64);
+                });
+            }
+            if let Some(r) = ev.region(row) {
+                let slot = slot_of(t, self.region_slot);
+                if st.regions.insert(slot, stable_hash(&[r.as_bytes()])) {
+                    let (w, eps) = (&st.regions, &mut st.episodes);
+                    w.windows_at_least(slot, SLOTS, self.cfg.min_regions, &mut scratch, |first, n| {
+                        let start = first * self.region_slot;
+                        trigger(eps, bucket_of(start), Cond::Regions, start, n as u64);
+                    });
+                }
+            }
+            if denied {
+                let slot = slot_of(t, self.denied_slot);
+                st.denied.add(slot);
+                let (w, eps) = (&st.denied, &mut st.episodes);
+                w.windows_at_least(slot, SLOTS, self.cfg.min_denied, |first, n| {
+                    let start = first * self.denied_slot;
+                    trigger(eps, bucket_of(start), Cond::Denied, start, n);
+                });
+            }
+            if touched.last().is_none_or(|(a, b)| a != actor || *b != bucket) {
+                touched.push((actor.to_string(), bucket));
+            }
+        }
+        // Early firing: publish every episode that became true or more severe in this batch.
+        for (actor, _) in touched {
+            if let Some(mut st) = self.state.get_mut(&actor) {
+                for (bucket, ep) in st.episodes.iter_mut() {
+                    if ep.dirty {
+                        ep.dirty = false;
+                        self.publish(&actor, *bucket, ep, false, ctx);
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_watermark(&self, ctx: &mut RuleCtx<'_>) {
+        let wm = ctx.watermark;
+        let mut out = Vec::new();
+        self.state.retain(|actor, st| {
+            st.apis.evict_before(slot_of(wm.saturating_sub(ms(self.cfg.distinct_apis_window)), self.api_slot));
+            st.regions.evict_before(slot_of(wm.saturating_sub(ms(self.cfg.regions_window)), self.region_slot));
+            st.denied.evict_before(slot_of(wm.saturating_sub(ms(self.cfg.denied_window)), self.denied_slot));
+            // An episode can still change until no window starting in it can: close it when
+            // the watermark is past its end plus the longest window.
+            let closable: Vec<EventTime> = st.episodes.keys().copied().take_while(|b| b.saturating_add(self.episode_ms).saturating_add(self.max_window) <= wm).collect();
+            for b in closable {
+                if let Some(mut ep) = st.episodes.remove(&b) {
+                    let mut sub = RuleCtx { watermark: wm, out: &mut out };
+                    self.publish(actor, b, &mut ep, true, &mut sub);
+                }
+            }
+            !(st.episodes.is_empty() && st.apis.is_empty() && st.regions.is_empty() && st.denied.is_empty())
+        });
+        for f in out {
+            ctx.emit(f);
+        }
+    }
+
+    fn state_size(&self) -> usize {
+        self.state.len()
+    }
+
+    fn thresholds(&self) -> Vec<(String, String)> {
+        super::config_pairs(&self.cfg)
+    }
+}

@@ -1,0 +1,135 @@
+//! The rules: one file each, listed in [`RULE_IDS`] and built by [`build`].
+//!
+//! To add a rule: write `rules/<rule_id>.rs` with its metadata, a `Config` (serde,
+//! `deny_unknown_fields`, documented defaults) and an impl of [`Rule`]; add the module, its id
+//! to [`RULE_IDS`], its config field to [`RulesConfig`] and its constructor to [`build`]; add
+//! its thresholds to `config/trailhound.toml`. A test fails when a file is not listed.
+
+use serde::{Deserialize, Serialize};
+use trailhound_model::attack::Tactic;
+use trailhound_model::time::EventTime;
+use trailhound_model::{Finding, Severity};
+
+use crate::view::EventView;
+
+pub mod enumeration_burst;
+
+/// Ids of every rule, in the order they run. Rule id = file name = config key = `finding.rule_id`.
+pub const RULE_IDS: &[&str] = &["enumeration_burst"];
+
+/// Per-rule configuration, one field per rule id.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    /// See [`enumeration_burst`].
+    pub enumeration_burst: enumeration_burst::Config,
+}
+
+/// Builds the enabled rules.
+pub fn build(cfg: &RulesConfig) -> Vec<Box<dyn Rule>> {
+    let mut rules: Vec<Box<dyn Rule>> = Vec::new();
+    if cfg.enumeration_burst.enabled {
+        rules.push(Box::new(enumeration_burst::EnumerationBurst::new(cfg.enumeration_burst.clone())));
+    }
+    rules
+}
+
+/// What a rule is, for findings, `trailhound rules` and docs.
+#[derive(Debug, Clone, Copy)]
+pub struct RuleMeta {
+    /// Rule id (= file name = config key).
+    pub id: &'static str,
+    /// Finding title.
+    pub title: &'static str,
+    /// Severity before escalation.
+    pub severity: Severity,
+    /// ATT&CK tactics.
+    pub tactics: &'static [Tactic],
+    /// ATT&CK techniques it can report.
+    pub techniques: &'static [&'static str],
+    /// One sentence on what it detects.
+    pub summary: &'static str,
+    /// True when it keeps windowed state (late events are then not given to it).
+    pub stateful: bool,
+}
+
+/// What a rule sees besides the events: the watermark, and where findings go.
+pub struct RuleCtx<'a> {
+    /// Current watermark (max event time seen − allowed lateness).
+    pub watermark: EventTime,
+    pub(crate) out: &'a mut Vec<Finding>,
+}
+
+impl RuleCtx<'_> {
+    /// Publishes a finding (a new uid, or an update of one already published).
+    pub fn emit(&mut self, f: Finding) {
+        self.out.push(f);
+    }
+}
+
+/// A detection rule. Only [`Rule::on_batch`] is required.
+///
+/// The engine calls `on_batch` from several worker threads at once, each with the rows of a
+/// disjoint set of actors, in arrival order; state lives in the rule (keyed by actor in a
+/// `DashMap`), and must not depend on wall-clock time.
+pub trait Rule: Send + Sync {
+    /// Static description.
+    fn meta(&self) -> &'static RuleMeta;
+
+    /// Processes `rows` of `events` (all of one worker's actors, in arrival order). Stateful
+    /// rules only get rows at or after the watermark.
+    fn on_batch(&self, events: &EventView<'_>, rows: &[usize], ctx: &mut RuleCtx<'_>);
+
+    /// The watermark moved to `ctx.watermark`: close windows, evict state, publish final
+    /// updates. Called from one thread, after the batch.
+    fn on_watermark(&self, _ctx: &mut RuleCtx<'_>) {}
+
+    /// Number of keyed state entries held (a metric).
+    fn state_size(&self) -> usize {
+        0
+    }
+
+    /// The thresholds in force, as `key = value` lines (for `trailhound rules`).
+    fn thresholds(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+}
+
+/// Renders a config struct's top-level scalar fields as `(key, value)` pairs.
+pub(crate) fn config_pairs<T: Serialize>(cfg: &T) -> Vec<(String, String)> {
+    match toml::Table::try_from(cfg) {
+        Ok(t) => t
+            .into_iter()
+            .filter(|(_, v)| !matches!(v, toml::Value::Array(a) if a.len() > 6))
+            .map(|(k, v)| (k, v.to_string()))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rule_file_is_listed_and_builds_with_its_id() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/rules");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .expect("rules dir")
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            .filter(|n| n.ends_with(".rs") && n != "mod.rs")
+            .map(|n| n.trim_end_matches(".rs").to_string())
+            .collect();
+        files.sort();
+        let mut listed: Vec<String> = RULE_IDS.iter().map(|s| s.to_string()).collect();
+        listed.sort();
+        assert_eq!(files, listed, "every file in src/rules must be in RULE_IDS");
+        let built: Vec<&str> = build(&RulesConfig::default()).iter().map(|r| r.meta().id).collect();
+        assert_eq!(built, RULE_IDS, "every listed rule is built, in order, with its id");
+        let cfg = toml::Table::try_from(RulesConfig::default()).expect("serializes");
+        for id in RULE_IDS {
+            assert!(cfg.contains_key(*id), "config key for {id}");
+        }
+    }
+}

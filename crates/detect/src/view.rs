@@ -1,0 +1,158 @@
+//! Typed, borrow-only access to the columns of an event batch.
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{TimestampMillisecondType, UInt32Type};
+use arrow_array::{Array, BooleanArray, PrimitiveArray, RecordBatch, StringArray};
+use trailhound_model::event::{col, schema};
+use trailhound_model::time::EventTime;
+use trailhound_model::IdentityClass;
+
+use crate::DetectError;
+
+/// A view over a [`RecordBatch`] of the event schema with one accessor per column.
+/// Build it once per batch; accessors are plain array indexing.
+pub struct EventView<'a> {
+    batch: &'a RecordBatch,
+    strings: Vec<Option<&'a StringArray>>,
+    time: &'a PrimitiveArray<TimestampMillisecondType>,
+    read_only: &'a BooleanArray,
+    data_event: &'a BooleanArray,
+    disable_api_termination: &'a BooleanArray,
+    instance_count: &'a PrimitiveArray<UInt32Type>,
+}
+
+impl<'a> EventView<'a> {
+    /// Checks the batch against the event schema and borrows its columns.
+    pub fn new(batch: &'a RecordBatch) -> Result<Self, DetectError> {
+        let expected = schema();
+        if batch.num_columns() != expected.fields().len() {
+            return Err(DetectError::Schema(format!("expected {} columns, got {}", expected.fields().len(), batch.num_columns())));
+        }
+        for (i, f) in expected.fields().iter().enumerate() {
+            if batch.column(i).data_type() != f.data_type() {
+                return Err(DetectError::Schema(format!("column {} `{}` has type {}, expected {}", i, f.name(), batch.column(i).data_type(), f.data_type())));
+            }
+        }
+        let strings = (0..batch.num_columns()).map(|i| batch.column(i).as_string_opt::<i32>()).collect();
+        Ok(Self {
+            batch,
+            strings,
+            time: batch.column(col::EVENT_TIME).as_primitive(),
+            read_only: batch.column(col::READ_ONLY).as_boolean(),
+            data_event: batch.column(col::DATA_EVENT).as_boolean(),
+            disable_api_termination: batch.column(col::DISABLE_API_TERMINATION).as_boolean(),
+            instance_count: batch.column(col::INSTANCE_COUNT).as_primitive(),
+        })
+    }
+
+    /// Rows in the batch.
+    pub fn len(&self) -> usize {
+        self.batch.num_rows()
+    }
+
+    /// True when the batch has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.batch.num_rows() == 0
+    }
+
+    /// The underlying batch.
+    pub fn batch(&self) -> &'a RecordBatch {
+        self.batch
+    }
+
+    /// A nullable string column's value.
+    #[inline]
+    pub fn opt(&self, c: usize, row: usize) -> Option<&'a str> {
+        let a = self.strings.get(c).copied().flatten()?;
+        a.is_valid(row).then(|| a.value(row))
+    }
+
+    /// A string column's value, `""` when null.
+    #[inline]
+    pub fn str(&self, c: usize, row: usize) -> &'a str {
+        self.opt(c, row).unwrap_or("")
+    }
+
+    /// Event time.
+    #[inline]
+    pub fn time(&self, row: usize) -> EventTime {
+        self.time.value(row)
+    }
+    /// `event_id`.
+    pub fn event_id(&self, row: usize) -> &'a str {
+        self.str(col::EVENT_ID, row)
+    }
+    /// `actor_key`.
+    #[inline]
+    pub fn actor_key(&self, row: usize) -> &'a str {
+        self.str(col::ACTOR_KEY, row)
+    }
+    /// `service` (`iam`).
+    #[inline]
+    pub fn service(&self, row: usize) -> &'a str {
+        self.str(col::SERVICE, row)
+    }
+    /// `action` (`ListUsers`).
+    #[inline]
+    pub fn action(&self, row: usize) -> &'a str {
+        self.str(col::ACTION, row)
+    }
+    /// `region`.
+    pub fn region(&self, row: usize) -> Option<&'a str> {
+        self.opt(col::REGION, row)
+    }
+    /// `account`.
+    pub fn account(&self, row: usize) -> Option<&'a str> {
+        self.opt(col::ACCOUNT, row)
+    }
+    /// `error_code`.
+    pub fn error_code(&self, row: usize) -> Option<&'a str> {
+        self.opt(col::ERROR_CODE, row)
+    }
+    /// `actor_arn`.
+    pub fn actor_arn(&self, row: usize) -> Option<&'a str> {
+        self.opt(col::ACTOR_ARN, row)
+    }
+    /// `provider`.
+    pub fn provider(&self, row: usize) -> &'a str {
+        self.str(col::PROVIDER, row)
+    }
+    /// `identity_class`.
+    pub fn identity_class(&self, row: usize) -> IdentityClass {
+        IdentityClass::parse(self.str(col::IDENTITY_CLASS, row)).unwrap_or(IdentityClass::Unknown)
+    }
+    /// `read_only` (null counts as false).
+    pub fn read_only(&self, row: usize) -> bool {
+        self.read_only.is_valid(row) && self.read_only.value(row)
+    }
+    /// `data_event`.
+    pub fn data_event(&self, row: usize) -> bool {
+        self.data_event.value(row)
+    }
+    /// `disable_api_termination`.
+    pub fn disable_api_termination(&self, row: usize) -> Option<bool> {
+        self.disable_api_termination.is_valid(row).then(|| self.disable_api_termination.value(row))
+    }
+    /// `instance_count`.
+    pub fn instance_count(&self, row: usize) -> Option<u32> {
+        self.instance_count.is_valid(row).then(|| self.instance_count.value(row))
+    }
+
+    /// One line for evidence: `iam:ListUsers us-east-1 (AccessDenied)`.
+    pub fn summary(&self, row: usize) -> String {
+        let mut s = format!("{}:{}", self.service(row), self.action(row));
+        if let Some(r) = self.region(row) {
+            s.push(' ');
+            s.push_str(r);
+        }
+        for (label, c) in [("user", col::TARGET_USER), ("role", col::TARGET_ROLE), ("policy", col::POLICY_ARN)] {
+            if let Some(v) = self.opt(c, row) {
+                s.push_str(&format!(" {label}={v}"));
+            }
+        }
+        if let Some(e) = self.error_code(row) {
+            s.push_str(&format!(" ({e})"));
+        }
+        s
+    }
+}

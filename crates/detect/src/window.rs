@@ -1,0 +1,220 @@
+//! Sliding event-time windows over fixed slots, per key.
+//!
+//! A window of `n` slots of width `g` covers `[s·g, (s+n)·g)`. The structures keep one small
+//! aggregate per non-empty slot in a `BTreeMap`, answer questions about every window that
+//! contains a given slot (the only windows an insert into that slot can change), and drop
+//! slots behind the watermark. Because every window is re-examined whenever one of its slots
+//! changes, the set of windows that ever satisfy a monotone condition does not depend on the
+//! order events arrive in, which is what makes findings identical for shuffled input.
+
+use std::collections::BTreeMap;
+
+use trailhound_model::time::EventTime;
+
+/// The slot index of a time for slot width `width` (ms).
+#[inline]
+pub fn slot_of(t: EventTime, width: i64) -> i64 {
+    t.div_euclid(width)
+}
+
+/// Distinct 64-bit keys per slot.
+#[derive(Debug, Default, Clone)]
+pub struct SlotDistinct {
+    slots: BTreeMap<i64, Vec<u64>>,
+}
+
+impl SlotDistinct {
+    /// Adds `key` to `slot`; true when it was not yet in that slot (the only case in which a
+    /// window's distinct count can change).
+    pub fn insert(&mut self, slot: i64, key: u64) -> bool {
+        let keys = self.slots.entry(slot).or_default();
+        match keys.binary_search(&key) {
+            Ok(_) => false,
+            Err(i) => {
+                keys.insert(i, key);
+                true
+            }
+        }
+    }
+
+    /// For every window of `n` slots that contains `slot` and holds at least `min` distinct
+    /// keys, calls `f(first_non_empty_slot, distinct)`. `scratch` is reused between calls.
+    pub fn windows_at_least(&self, slot: i64, n: i64, min: usize, scratch: &mut Vec<u64>, mut f: impl FnMut(i64, usize)) {
+        let lo = slot - n + 1;
+        // Slots that any candidate window can see, in order.
+        let span: Vec<(i64, &Vec<u64>)> = self.slots.range(lo..slot + n).map(|(s, k)| (*s, k)).collect();
+        for start in lo..=slot {
+            let end = start + n; // exclusive
+            let in_window = span.iter().filter(|(s, _)| *s >= start && *s < end);
+            let upper: usize = in_window.clone().map(|(_, k)| k.len()).sum();
+            if upper < min {
+                continue;
+            }
+            scratch.clear();
+            let mut first = None;
+            for (s, k) in in_window {
+                first.get_or_insert(*s);
+                scratch.extend_from_slice(k);
+            }
+            scratch.sort_unstable();
+            scratch.dedup();
+            if scratch.len() >= min {
+                if let Some(first) = first {
+                    f(first, scratch.len());
+                }
+            }
+        }
+    }
+
+    /// Drops slots before `slot`.
+    pub fn evict_before(&mut self, slot: i64) {
+        self.slots = self.slots.split_off(&slot);
+    }
+
+    /// Non-empty slots held.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// True when nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+}
+
+/// A count per slot.
+#[derive(Debug, Default, Clone)]
+pub struct SlotCount {
+    slots: BTreeMap<i64, u64>,
+}
+
+impl SlotCount {
+    /// Adds one to `slot`.
+    pub fn add(&mut self, slot: i64) {
+        *self.slots.entry(slot).or_default() += 1;
+    }
+
+    /// For every window of `n` slots containing `slot` whose total is at least `min`, calls
+    /// `f(first_non_empty_slot, total)`.
+    pub fn windows_at_least(&self, slot: i64, n: i64, min: u64, mut f: impl FnMut(i64, u64)) {
+        let lo = slot - n + 1;
+        let span: Vec<(i64, u64)> = self.slots.range(lo..slot + n).map(|(s, c)| (*s, *c)).collect();
+        for start in lo..=slot {
+            let end = start + n;
+            let mut total = 0;
+            let mut first = None;
+            for (s, c) in span.iter().filter(|(s, _)| *s >= start && *s < end) {
+                first.get_or_insert(*s);
+                total += c;
+            }
+            if total >= min {
+                if let Some(first) = first {
+                    f(first, total);
+                }
+            }
+        }
+    }
+
+    /// Drops slots before `slot`.
+    pub fn evict_before(&mut self, slot: i64) {
+        self.slots = self.slots.split_off(&slot);
+    }
+
+    /// Non-empty slots held.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// True when nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Oracle: all (slot, key) pairs ever inserted, windows computed by brute force.
+    fn oracle_windows(events: &[(i64, u64)], n: i64, min: usize) -> BTreeSet<(i64, usize)> {
+        let mut by_slot: BTreeMap<i64, BTreeSet<u64>> = BTreeMap::new();
+        for (s, k) in events {
+            by_slot.entry(*s).or_default().insert(*k);
+        }
+        let mut out = BTreeSet::new();
+        let (Some(lo), Some(hi)) = (by_slot.keys().next().copied(), by_slot.keys().last().copied()) else { return out };
+        for start in lo - n..=hi {
+            let keys: BTreeSet<u64> = by_slot.range(start..start + n).flat_map(|(_, k)| k.iter().copied()).collect();
+            if keys.len() >= min {
+                let first = by_slot.range(start..start + n).next().map(|(s, _)| *s);
+                if let Some(first) = first {
+                    out.insert((first, keys.len()));
+                }
+            }
+        }
+        out
+    }
+
+    proptest! {
+        /// Whatever order the inserts come in, the windows reported over the whole run (taking
+        /// each window's last report) are exactly the oracle's.
+        #[test]
+        fn distinct_windows_match_a_brute_force_oracle_in_any_order(
+            events in prop::collection::vec((0i64..40, 0u64..8), 1..60),
+            seed in any::<u64>(),
+        ) {
+            let (n, min) = (5, 3);
+            let expected = oracle_windows(&events, n, min);
+            let mut shuffled = events.clone();
+            // Deterministic shuffle from the seed.
+            let mut x = seed | 1;
+            for i in (1..shuffled.len()).rev() {
+                x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+                shuffled.swap(i, (x % (i as u64 + 1)) as usize);
+            }
+            for order in [events.clone(), shuffled] {
+                let mut w = SlotDistinct::default();
+                let mut seen: BTreeMap<i64, usize> = BTreeMap::new();
+                let mut scratch = Vec::new();
+                for (s, k) in &order {
+                    if w.insert(*s, *k) {
+                        w.windows_at_least(*s, n, min, &mut scratch, |first, c| {
+                            let e = seen.entry(first).or_default();
+                            *e = (*e).max(c);
+                        });
+                    }
+                }
+                // The max count per first-slot over all reports equals the oracle's max.
+                let mut oracle_max: BTreeMap<i64, usize> = BTreeMap::new();
+                for (first, c) in &expected {
+                    let e = oracle_max.entry(*first).or_default();
+                    *e = (*e).max(*c);
+                }
+                prop_assert_eq!(seen, oracle_max);
+            }
+        }
+    }
+
+    #[test]
+    fn counts_windows_and_evicts() {
+        let mut c = SlotCount::default();
+        for s in [10, 11, 11, 14, 20] {
+            c.add(s);
+        }
+        let mut hits = Vec::new();
+        c.windows_at_least(14, 5, 4, |first, total| hits.push((first, total)));
+        // Windows of 5 slots containing slot 14: only [10, 15) reaches 4 events.
+        assert_eq!(hits, vec![(10, 4)]);
+        c.evict_before(12);
+        assert_eq!(c.len(), 2);
+        let mut d = SlotDistinct::default();
+        assert!(d.insert(1, 7));
+        assert!(!d.insert(1, 7));
+        d.evict_before(2);
+        assert!(d.is_empty());
+    }
+}

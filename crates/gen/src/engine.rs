@@ -1,0 +1,363 @@
+//! The discrete-event engine: sources are woken in event-time order and render their calls
+//! into pooled buffers (`pending`, a min-heap on event time); each generated event gets an
+//! arrival delay and waits in a second min-heap (`arrivals`) until the generation cursor
+//! passes its arrival time, so the output is written in arrival order with bounded memory.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io::{BufWriter, Write};
+
+use rand::{Rng as _, SeedableRng};
+
+use crate::estate::Estate;
+use crate::event::{render, Call};
+use crate::scenarios::{self, Victim};
+use crate::{background, GenConfig, GenError, GenStats, Label, Rng};
+
+/// Never wake again.
+pub(crate) const NEVER: i64 = i64::MAX;
+
+/// Rendered events waiting for their event time to come up.
+#[derive(Debug, Default)]
+pub(crate) struct Emitter {
+    pool: Vec<Vec<u8>>,
+    free: Vec<u32>,
+    /// (event time, sequence, buffer, is scenario event)
+    pending: BinaryHeap<Reverse<(i64, u64, u32, bool)>>,
+    seq: u64,
+    cursor: i64,
+}
+
+impl Emitter {
+    fn alloc(&mut self) -> u32 {
+        match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.pool.push(Vec::with_capacity(2048));
+                (self.pool.len() - 1) as u32
+            }
+        }
+    }
+
+    fn release(&mut self, idx: u32) {
+        self.free.push(idx);
+    }
+
+    /// Renders `c` and queues it for generation at `c.t` (which must not be in the past).
+    pub(crate) fn emit(&mut self, c: &Call<'_>, rng: &mut Rng, scenario: bool) {
+        debug_assert!(
+            c.t >= self.cursor,
+            "event at {} before cursor {}",
+            c.t,
+            self.cursor
+        );
+        let t = c.t.max(self.cursor);
+        let idx = self.alloc();
+        let buf = &mut self.pool[idx as usize];
+        buf.clear();
+        render(buf, &Call { t, ..*c }, rng);
+        self.seq += 1;
+        self.pending.push(Reverse((t, self.seq, idx, scenario)));
+    }
+
+    /// Queues a background event.
+    pub(crate) fn bg(&mut self, c: &Call<'_>, rng: &mut Rng) {
+        self.emit(c, rng, false);
+    }
+}
+
+/// What a background source gets when it wakes.
+pub(crate) struct Cx<'a> {
+    /// Where calls go.
+    pub em: &'a mut Emitter,
+    /// The background RNG.
+    pub rng: &'a mut Rng,
+    /// The estate (sources register the credentials they hold).
+    pub est: &'a mut Estate,
+}
+
+/// A background actor: woken at its scheduled time, it emits calls at or after that time and
+/// returns when it wants to be woken next ([`NEVER`] to stop).
+pub(crate) trait Source {
+    /// Emits what happens at `now` (and possibly a little later), returns the next wake time.
+    fn wake(&mut self, now: i64, cx: &mut Cx<'_>) -> i64;
+}
+
+/// Collects one scenario's events and their extent.
+pub(crate) struct ScenarioOut<'a> {
+    em: &'a mut Emitter,
+    /// The scenario RNG.
+    pub rng: &'a mut Rng,
+    first: i64,
+    last: i64,
+    count: u64,
+}
+
+impl ScenarioOut<'_> {
+    /// Queues one attack event.
+    pub(crate) fn emit(&mut self, c: &Call<'_>) {
+        let t = c.t - c.t.rem_euclid(1000);
+        self.first = self.first.min(t);
+        self.last = self.last.max(t);
+        self.count += 1;
+        self.em.emit(c, self.rng, true);
+    }
+}
+
+/// Samples an arrival delay: mostly 1/15..1/3 of `max` (1–5 min of 15), a tenth faster, a
+/// tail up to `max`.
+fn delay(rng: &mut Rng, max: i64) -> i64 {
+    if max <= 0 {
+        return 0;
+    }
+    let u: f64 = rng.random();
+    let v: f64 = rng.random();
+    let frac = if u < 0.10 {
+        v / 15.0
+    } else if u < 0.92 {
+        // triangular-ish between 1/15 and 1/3, peaking near 2–3 minutes
+        let w: f64 = rng.random();
+        1.0 / 15.0 + (4.0 / 15.0) * ((v + w) / 2.0)
+    } else {
+        1.0 / 3.0 + (2.0 / 3.0) * v * v
+    };
+    ((frac * max as f64) as i64).clamp(0, max)
+}
+
+fn rng_stream(seed: u64, stream: u64) -> Rng {
+    let mut r = Rng::seed_from_u64(seed);
+    r.set_stream(stream);
+    r
+}
+
+/// One scheduled scenario instance.
+struct Trigger {
+    at_event: u64,
+    def: usize,
+    instance: u32,
+}
+
+/// Receives generated events in output order (the file writer, or a test probe).
+pub(crate) trait Sink {
+    /// One event line; `arrival` and `time` are in ms, `time` floored to the second.
+    fn event(&mut self, line: &[u8], time: i64, arrival: i64) -> std::io::Result<()>;
+}
+
+struct WriteSink<W: Write> {
+    w: BufWriter<W>,
+    bytes: u64,
+}
+
+impl<W: Write> Sink for WriteSink<W> {
+    fn event(&mut self, line: &[u8], _time: i64, _arrival: i64) -> std::io::Result<()> {
+        self.bytes += line.len() as u64;
+        self.w.write_all(line)
+    }
+}
+
+/// `generate` behind the public API.
+pub(crate) fn generate<W: Write, L: Write>(
+    cfg: &GenConfig,
+    out: W,
+    labels: Option<L>,
+) -> Result<GenStats, GenError> {
+    let mut sink = WriteSink {
+        w: BufWriter::with_capacity(1 << 20, out),
+        bytes: 0,
+    };
+    let mut labels = labels.map(|l| BufWriter::with_capacity(1 << 14, l));
+    let mut on_label = |label: &Label| -> Result<(), GenError> {
+        if let Some(l) = labels.as_mut() {
+            serde_json::to_writer(&mut *l, label)?;
+            l.write_all(b"\n")?;
+        }
+        Ok(())
+    };
+    let mut stats = run(cfg, &mut sink, &mut on_label)?;
+    sink.w.flush()?;
+    if let Some(l) = labels.as_mut() {
+        l.flush()?;
+    }
+    stats.bytes = sink.bytes;
+    Ok(stats)
+}
+
+/// Runs the simulation, handing events to `sink` and labels to `on_label`.
+pub(crate) fn run(
+    cfg: &GenConfig,
+    sink: &mut dyn Sink,
+    on_label: &mut dyn FnMut(&Label) -> Result<(), GenError>,
+) -> Result<GenStats, GenError> {
+    let defs = scenarios::ALL;
+    let enabled: Vec<usize> = match &cfg.scenarios {
+        None => (0..defs.len()).collect(),
+        Some(names) => {
+            let mut v = Vec::new();
+            for n in names {
+                match defs.iter().position(|d| d.name == n) {
+                    Some(i) if !v.contains(&i) => v.push(i),
+                    Some(_) => {}
+                    None => return Err(GenError::UnknownScenario(n.clone())),
+                }
+            }
+            v.sort_unstable();
+            v
+        }
+    };
+    if cfg.max_delay_ms < 0 {
+        return Err(GenError::Config("max_delay_ms must be >= 0".into()));
+    }
+
+    // Independent streams: the background does not change when attacks are switched off.
+    let mut bg_rng = rng_stream(cfg.seed, 1);
+    let mut sc_rng = rng_stream(cfg.seed, 2);
+    let mut delay_bg = rng_stream(cfg.seed, 3);
+    let mut delay_sc = rng_stream(cfg.seed, 4);
+
+    let mut est = Estate::new(&mut bg_rng);
+    let mut em = Emitter {
+        cursor: cfg.start_ms,
+        ..Emitter::default()
+    };
+    let mut sources = background::build(&mut est, &mut bg_rng, cfg.start_ms);
+    let mut sched: BinaryHeap<Reverse<(i64, u64, usize)>> = BinaryHeap::new();
+    let mut sched_seq = 0u64;
+    for (i, (first, _)) in sources.iter().enumerate() {
+        sched_seq += 1;
+        sched.push(Reverse((*first, sched_seq, i)));
+    }
+
+    let mut triggers = Vec::new();
+    if cfg.attacks && cfg.events > 0 {
+        let per = (cfg.events.saturating_add(150_000) / 300_000).max(1);
+        for &d in &enabled {
+            for k in 0..per {
+                let lo = 0.10 + 0.65 * k as f64 / per as f64;
+                let hi = 0.10 + 0.65 * (k + 1) as f64 / per as f64;
+                let f = sc_rng.random_range(lo..hi);
+                let at_event = ((f * cfg.events as f64) as u64).max(1);
+                triggers.push(Trigger {
+                    at_event,
+                    def: d,
+                    instance: k as u32,
+                });
+            }
+        }
+        triggers.sort_by_key(|t| (t.at_event, t.def, t.instance));
+    }
+    let mut next_trigger = 0usize;
+
+    let mut arrivals: BinaryHeap<Reverse<(i64, u64, u32, i64)>> = BinaryHeap::new();
+    let mut arrival_seq = 0u64;
+    let mut total = 0u64;
+    let mut scenario_pending = 0u64;
+    let mut bg_active = cfg.events > 0;
+    let mut n_labels = 0u64;
+    let mut now = cfg.start_ms;
+
+    loop {
+        if bg_active {
+            if let Some(&Reverse((w, _, sid))) = sched.peek() {
+                let next_pending = em.pending.peek().map_or(NEVER, |r| r.0 .0);
+                if w <= next_pending {
+                    sched.pop();
+                    let mut cx = Cx {
+                        em: &mut em,
+                        rng: &mut bg_rng,
+                        est: &mut est,
+                    };
+                    let next = sources[sid].1.wake(w, &mut cx);
+                    if next != NEVER {
+                        sched_seq += 1;
+                        sched.push(Reverse((next.max(w), sched_seq, sid)));
+                    }
+                    continue;
+                }
+            }
+        }
+
+        // Scenarios due now (or all remaining ones once the background has stopped).
+        while next_trigger < triggers.len()
+            && (!bg_active || triggers[next_trigger].at_event <= total)
+        {
+            let tr = &triggers[next_trigger];
+            let def = &defs[tr.def];
+            let mut out = ScenarioOut {
+                em: &mut em,
+                rng: &mut sc_rng,
+                first: i64::MAX,
+                last: i64::MIN,
+                count: 0,
+            };
+            let force = !bg_active;
+            match (def.plan)(&est, now, tr.instance, force, &mut out) {
+                Some(Victim { actor_key, account }) => {
+                    let label = Label {
+                        scenario: def.name.to_string(),
+                        rule_id: def.rule_id.to_string(),
+                        actor_key,
+                        account,
+                        start_ms: out.first,
+                        end_ms: out.last,
+                        events: out.count,
+                    };
+                    scenario_pending += out.count;
+                    n_labels += 1;
+                    on_label(&label)?;
+                    next_trigger += 1;
+                }
+                None if force => next_trigger += 1,
+                None => break,
+            }
+        }
+
+        let Some(Reverse((t, _, buf, scenario))) = em.pending.pop() else {
+            if bg_active {
+                bg_active = false;
+                continue;
+            }
+            break;
+        };
+        if !scenario && !bg_active {
+            em.release(buf);
+            continue;
+        }
+        now = t;
+        em.cursor = t;
+        let sec = t - t.rem_euclid(1000);
+        while let Some(&Reverse((a, _, b, et))) = arrivals.peek() {
+            if a > sec {
+                break;
+            }
+            arrivals.pop();
+            sink.event(&em.pool[b as usize], et, a)?;
+            em.release(b);
+        }
+        let d = delay(
+            if scenario {
+                &mut delay_sc
+            } else {
+                &mut delay_bg
+            },
+            cfg.max_delay_ms,
+        );
+        arrival_seq += 1;
+        arrivals.push(Reverse((sec + d, arrival_seq, buf, sec)));
+        total += 1;
+        if scenario {
+            scenario_pending -= 1;
+        }
+        if bg_active && total + scenario_pending >= cfg.events {
+            bg_active = false;
+        }
+    }
+    while let Some(Reverse((a, _, b, et))) = arrivals.pop() {
+        sink.event(&em.pool[b as usize], et, a)?;
+        em.release(b);
+    }
+    Ok(GenStats {
+        events: total,
+        bytes: 0,
+        scenarios: n_labels,
+    })
+}

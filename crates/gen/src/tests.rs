@@ -1,0 +1,523 @@
+//! Crate-level tests: determinism, arrival order, record shape, labels, realism constraints.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use crate::engine::{self, Sink};
+use crate::scenarios::ATTACKER_OCTETS;
+use crate::{generate, scenario_names, GenConfig, GenError, Label};
+
+const N: u64 = 50_000;
+
+struct Run {
+    bytes: Vec<u8>,
+    labels: Vec<Label>,
+    events: Vec<Value>,
+}
+
+fn cfg() -> GenConfig {
+    GenConfig {
+        seed: 20_261_102,
+        events: N,
+        ..GenConfig::default()
+    }
+}
+
+fn run_with(cfg: &GenConfig) -> (Vec<u8>, Vec<Label>) {
+    let mut out = Vec::new();
+    let mut labels = Vec::new();
+    let stats = generate(cfg, &mut out, Some(&mut labels)).expect("generate");
+    assert_eq!(stats.bytes, out.len() as u64);
+    let labels: Vec<Label> = std::str::from_utf8(&labels)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("label json"))
+        .collect();
+    assert_eq!(stats.scenarios, labels.len() as u64);
+    assert_eq!(
+        stats.events,
+        std::str::from_utf8(&out).expect("utf-8").lines().count() as u64
+    );
+    (out, labels)
+}
+
+/// One shared 50k-event run, parsed once.
+fn shared() -> &'static Run {
+    static RUN: OnceLock<Run> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let (bytes, labels) = run_with(&cfg());
+        let events = std::str::from_utf8(&bytes)
+            .expect("utf-8")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("every line is JSON"))
+            .collect();
+        Run {
+            bytes,
+            labels,
+            events,
+        }
+    })
+}
+
+/// `2026-11-02T00:00:07Z` to ms.
+fn parse_time(s: &str) -> i64 {
+    assert_eq!(s.len(), 20, "{s}");
+    assert!(s.ends_with('Z') && &s[10..11] == "T", "{s}");
+    let n = |a: usize, b: usize| s[a..b].parse::<i64>().expect("digits");
+    let days = trailhound_model::time::days_from_civil(n(0, 4), n(5, 7) as u32, n(8, 10) as u32);
+    days * 86_400_000 + n(11, 13) * 3_600_000 + n(14, 16) * 60_000 + n(17, 19) * 1_000
+}
+
+fn s<'a>(v: &'a Value, k: &str) -> &'a str {
+    v[k].as_str()
+        .unwrap_or_else(|| panic!("{k} is not a string in {v}"))
+}
+
+fn key_of(e: &Value) -> String {
+    let ui = &e["userIdentity"];
+    ui["accessKeyId"]
+        .as_str()
+        .or(ui["arn"].as_str())
+        .or(ui["invokedBy"].as_str())
+        .unwrap_or("?")
+        .to_string()
+}
+
+fn is_denied(e: &Value) -> bool {
+    e["errorCode"]
+        .as_str()
+        .is_some_and(|c| c.contains("AccessDenied") || c.contains("UnauthorizedOperation"))
+}
+
+fn is_attack(e: &Value, labels: &[Label]) -> bool {
+    let first: u8 = s(e, "sourceIPAddress")
+        .split('.')
+        .next()
+        .and_then(|o| o.parse().ok())
+        .unwrap_or(0);
+    ATTACKER_OCTETS.contains(&first) && labels.iter().any(|l| l.actor_key == key_of(e))
+}
+
+/// Largest value of `f` over windows `[t, t + width)` of time-sorted `(time, item)` pairs.
+fn max_window<T>(evs: &[(i64, T)], width: i64, f: impl Fn(&[(i64, T)]) -> usize) -> usize {
+    let mut best = 0;
+    let mut j = 0;
+    for i in 0..evs.len() {
+        while evs[i].0 - evs[j].0 >= width {
+            j += 1;
+        }
+        best = best.max(f(&evs[j..=i]));
+    }
+    best
+}
+
+#[test]
+fn same_config_gives_identical_bytes_and_seeds_differ() {
+    let cfg = GenConfig {
+        events: 20_000,
+        ..cfg()
+    };
+    let (a, la) = run_with(&cfg);
+    let (b, lb) = run_with(&cfg);
+    assert!(a == b, "output differs between identical runs");
+    assert_eq!(la, lb);
+    let (c, _) = run_with(&GenConfig {
+        seed: cfg.seed + 1,
+        ..cfg.clone()
+    });
+    assert!(a != c, "a different seed gave the same output");
+    assert_eq!(
+        &shared().bytes[..a.len().min(4096)],
+        &run_with(&GenConfig { events: N, ..cfg }).0[..a.len().min(4096)]
+    );
+}
+
+#[test]
+fn events_are_written_in_arrival_order_with_bounded_lag() {
+    struct Probe(Vec<(i64, i64)>);
+    impl Sink for Probe {
+        fn event(&mut self, _line: &[u8], time: i64, arrival: i64) -> std::io::Result<()> {
+            self.0.push((time, arrival));
+            Ok(())
+        }
+    }
+    let cfg = cfg();
+    let mut probe = Probe(Vec::new());
+    let stats = engine::run(&cfg, &mut probe, &mut |_: &Label| Ok(())).expect("run");
+    assert_eq!(stats.events, N);
+    assert_eq!(probe.0.len() as u64, N);
+    let mut last_arrival = i64::MIN;
+    let mut lags = Vec::new();
+    for &(t, a) in &probe.0 {
+        assert!(a >= last_arrival, "arrival order broken");
+        last_arrival = a;
+        assert!(
+            (0..=cfg.max_delay_ms).contains(&(a - t)),
+            "delay {} out of range",
+            a - t
+        );
+        lags.push(a - t);
+    }
+    lags.sort_unstable();
+    let median = lags[lags.len() / 2];
+    assert!(
+        (60_000..=300_000).contains(&median),
+        "median delay {median} ms not in 1–5 min"
+    );
+    assert!(
+        lags[lags.len() - 1] > 10 * 60_000,
+        "no tail towards the maximum delay"
+    );
+
+    // The guarantee detection relies on, checked on the rendered eventTime.
+    let mut max_seen = i64::MIN / 2;
+    for e in &shared().events {
+        let t = parse_time(s(e, "eventTime"));
+        assert!(
+            t >= max_seen - cfg.max_delay_ms,
+            "event {t} older than {max_seen} - max delay"
+        );
+        max_seen = max_seen.max(t);
+    }
+}
+
+#[test]
+fn zero_max_delay_writes_in_event_time_order() {
+    let cfg = GenConfig {
+        events: 5_000,
+        max_delay_ms: 0,
+        ..cfg()
+    };
+    let (out, _) = run_with(&cfg);
+    let mut last = i64::MIN;
+    for line in std::str::from_utf8(&out).expect("utf-8").lines() {
+        let v: Value = serde_json::from_str(line).expect("json");
+        let t = parse_time(s(&v, "eventTime"));
+        assert!(t >= last);
+        last = t;
+    }
+}
+
+#[test]
+fn every_line_is_a_cloudtrail_record() {
+    let run = shared();
+    let mut kinds = BTreeSet::new();
+    for e in &run.events {
+        assert_eq!(s(e, "eventVersion"), "1.09");
+        let ui = &e["userIdentity"];
+        let typ = s(ui, "type");
+        kinds.insert(typ.to_string());
+        match typ {
+            "AssumedRole" => {
+                assert!(s(ui, "arn").starts_with("arn:aws:sts::"));
+                assert!(s(ui, "accessKeyId").starts_with("ASIA"));
+                let sc = &ui["sessionContext"];
+                assert_eq!(s(&sc["sessionIssuer"], "type"), "Role");
+                assert!(s(&sc["sessionIssuer"], "arn").starts_with("arn:aws:iam::"));
+                assert!(sc["webIdFederationData"].is_object());
+                parse_time(s(&sc["attributes"], "creationDate"));
+                assert!(matches!(
+                    s(&sc["attributes"], "mfaAuthenticated"),
+                    "true" | "false"
+                ));
+            }
+            "IAMUser" => {
+                assert!(s(ui, "accessKeyId").starts_with("AKIA"));
+                assert_eq!(s(ui, "accessKeyId").len(), 20);
+                assert!(s(ui, "arn").contains(":user/"));
+                s(ui, "userName");
+            }
+            "AWSService" => assert!(s(ui, "invokedBy").ends_with(".amazonaws.com")),
+            "WebIdentityUser" => {
+                assert!(s(ui, "identityProvider").contains("token.actions.githubusercontent.com"))
+            }
+            other => panic!("unexpected identity type {other}"),
+        }
+        parse_time(s(e, "eventTime"));
+        assert!(s(e, "eventSource").ends_with(".amazonaws.com"));
+        assert!(!s(e, "eventName").is_empty());
+        assert!(s(e, "awsRegion").contains('-'));
+        s(e, "sourceIPAddress");
+        s(e, "userAgent");
+        assert!(e.get("requestParameters").is_some() && e.get("responseElements").is_some());
+        let id = s(e, "eventID");
+        assert_eq!(id.len(), 36);
+        assert_eq!(id.matches('-').count(), 4);
+        assert!(e["readOnly"].is_boolean() && e["managementEvent"].is_boolean());
+        let acct = s(e, "recipientAccountId");
+        assert!(acct.len() == 12 && acct.bytes().all(|b| b.is_ascii_digit()));
+        match (s(e, "eventType"), s(e, "eventCategory")) {
+            ("AwsConsoleSignIn", "Management") => assert_eq!(s(e, "eventName"), "ConsoleLogin"),
+            ("AwsApiCall", "Management") => {
+                assert!(e["managementEvent"].as_bool().unwrap_or(false));
+                s(e, "requestID");
+            }
+            ("AwsApiCall", "Data") => {
+                assert!(!e["managementEvent"].as_bool().unwrap_or(true));
+                assert_eq!(s(e, "eventSource"), "s3.amazonaws.com");
+            }
+            other => panic!("unexpected type/category {other:?}"),
+        }
+        if e.get("errorCode").is_some() {
+            s(e, "errorMessage");
+        }
+    }
+    for k in ["AssumedRole", "IAMUser", "AWSService", "WebIdentityUser"] {
+        assert!(kinds.contains(k), "no {k} identities");
+    }
+    let count = |name: &str| run.events.iter().filter(|e| e["eventName"] == name).count();
+    for name in [
+        "ConsoleLogin",
+        "AssumeRoleWithWebIdentity",
+        "RunInstances",
+        "GetObject",
+        "CreateAccessKey",
+        "DeleteUser",
+        "GetMetricData",
+    ] {
+        assert!(count(name) > 0, "no {name} events");
+    }
+    assert!(run
+        .events
+        .iter()
+        .any(|e| e["requestParameters"]["disableApiTermination"]["value"] == false));
+    assert!(run
+        .events
+        .iter()
+        .any(|e| e["requestParameters"]["instancesSet"]["items"][0]["maxCount"] == 20));
+}
+
+#[test]
+fn labels_cover_every_scenario_and_match_the_events() {
+    let run = shared();
+    let names: BTreeSet<&str> = run.labels.iter().map(|l| l.scenario.as_str()).collect();
+    assert_eq!(names, scenario_names().iter().copied().collect());
+    let first = run
+        .events
+        .iter()
+        .map(|e| parse_time(s(e, "eventTime")))
+        .min()
+        .expect("events");
+    let last = run
+        .events
+        .iter()
+        .map(|e| parse_time(s(e, "eventTime")))
+        .max()
+        .expect("events");
+    for l in &run.labels {
+        assert_eq!(l.rule_id, "enumeration_burst");
+        assert!(
+            l.start_ms >= first + (last - first) / 10,
+            "{} starts in the first 10 %",
+            l.scenario
+        );
+        let evs: Vec<&Value> = run
+            .events
+            .iter()
+            .filter(|e| key_of(e) == l.actor_key && is_attack(e, &run.labels))
+            .collect();
+        assert_eq!(evs.len() as u64, l.events, "{}", l.scenario);
+        let mut tv: Vec<(i64, &Value)> = evs
+            .iter()
+            .map(|e| (parse_time(s(e, "eventTime")), *e))
+            .collect();
+        tv.sort_by_key(|p| p.0);
+        assert_eq!(tv[0].0, l.start_ms);
+        assert_eq!(tv[tv.len() - 1].0, l.end_ms);
+        assert!(tv
+            .iter()
+            .all(|(_, e)| s(e, "recipientAccountId") == l.account));
+        // The victim's key is also used by its legitimate owner.
+        assert!(run
+            .events
+            .iter()
+            .any(|e| key_of(e) == l.actor_key && !is_attack(e, &run.labels)));
+        let names = |w: &[(i64, &Value)]| {
+            w.iter()
+                .map(|(_, e)| s(e, "eventName"))
+                .collect::<BTreeSet<_>>()
+                .len()
+        };
+        match l.scenario.as_str() {
+            "enum_distinct_apis" => {
+                assert!(l.actor_key.starts_with("AKIA"));
+                assert!(max_window(&tv, 20_000, names) >= 26);
+            }
+            "enum_regions" => {
+                assert!(l.actor_key.starts_with("ASIA"));
+                let regions = max_window(&tv, 20_000, |w| {
+                    w.iter()
+                        .map(|(_, e)| s(e, "awsRegion"))
+                        .collect::<BTreeSet<_>>()
+                        .len()
+                });
+                assert!((12..=17).contains(&regions), "{regions} regions");
+            }
+            "enum_denied" => {
+                assert!(l.actor_key.starts_with("ASIA"));
+                let denied = tv.iter().filter(|(_, e)| is_denied(e)).count();
+                assert!((20..=40).contains(&denied), "{denied} denied");
+                assert!(max_window(&tv, 10_000, names) <= 3);
+                assert!((170_000..=420_000).contains(&(l.end_ms - l.start_ms)));
+            }
+            other => panic!("unknown scenario {other}"),
+        }
+    }
+}
+
+#[test]
+fn no_labels_without_attacks_and_filtering_works() {
+    let (out, labels) = run_with(&GenConfig {
+        events: 10_000,
+        attacks: false,
+        ..cfg()
+    });
+    assert!(labels.is_empty());
+    assert!(!std::str::from_utf8(&out).expect("utf-8").lines().any(|l| {
+        let v: Value = serde_json::from_str(l).expect("json");
+        s(&v, "userAgent").contains("kali") || s(&v, "userAgent").starts_with("Boto3/1.26.137")
+    }));
+    let (_, labels) = run_with(&GenConfig {
+        events: 10_000,
+        scenarios: Some(vec!["enum_regions".into()]),
+        ..cfg()
+    });
+    assert_eq!(labels.len(), 1);
+    assert_eq!(labels[0].scenario, "enum_regions");
+    let err = generate(
+        &GenConfig {
+            scenarios: Some(vec!["nope".into()]),
+            ..cfg()
+        },
+        Vec::new(),
+        None::<Vec<u8>>,
+    );
+    assert!(matches!(err, Err(GenError::UnknownScenario(_))));
+}
+
+#[test]
+fn scenario_count_scales_with_events() {
+    let cfg = GenConfig {
+        events: 1_000_000,
+        ..cfg()
+    };
+    let per = (cfg.events + 150_000) / 300_000;
+    assert_eq!(per, 3);
+}
+
+#[test]
+fn pollers_obey_the_realism_constraint() {
+    let run = shared();
+    let mut by: BTreeMap<&str, Vec<(i64, &Value)>> = BTreeMap::new();
+    for e in &run.events {
+        let arn = e["userIdentity"]["arn"].as_str().unwrap_or("");
+        if arn.contains("/inventory-poller") || arn.contains("/cloudwatch-exporter") {
+            by.entry(arn)
+                .or_default()
+                .push((parse_time(s(e, "eventTime")), e));
+        }
+    }
+    assert!(
+        by.len() >= 6,
+        "pollers missing: {:?}",
+        by.keys().collect::<Vec<_>>()
+    );
+    let total: usize = by.values().map(Vec::len).sum();
+    assert!(total > 1_000, "pollers made only {total} calls");
+    for (arn, evs) in &mut by {
+        evs.sort_by_key(|p| p.0);
+        let apis = max_window(evs, 10_000, |w| {
+            w.iter()
+                .map(|(_, e)| s(e, "eventName"))
+                .collect::<BTreeSet<_>>()
+                .len()
+        });
+        assert!(apis <= 4, "{arn}: {apis} distinct APIs in 10 s");
+        let regions = max_window(evs, 30_000, |w| {
+            w.iter()
+                .map(|(_, e)| s(e, "awsRegion"))
+                .collect::<BTreeSet<_>>()
+                .len()
+        });
+        assert!(regions < 10, "{arn}: {regions} regions in 30 s");
+        let denied: Vec<(i64, &Value)> =
+            evs.iter().filter(|(_, e)| is_denied(e)).copied().collect();
+        let d = max_window(&denied, 600_000, |w| w.len());
+        assert!(d <= 1, "{arn}: {d} denials in 10 min");
+        // One region at a time, at least 4 s between regions.
+        let mut last: Option<(i64, &str)> = None;
+        for (t, e) in evs.iter() {
+            let r = s(e, "awsRegion");
+            if let Some((lt, lr)) = last {
+                if lr != r {
+                    assert!(
+                        t - lt >= 4_000,
+                        "{arn}: switched {lr} -> {r} after {} ms",
+                        t - lt
+                    );
+                }
+            }
+            last = Some((*t, r));
+        }
+    }
+}
+
+#[test]
+fn benign_actors_stay_below_enumeration_thresholds() {
+    let run = shared();
+    let mut by: BTreeMap<String, Vec<(i64, &Value)>> = BTreeMap::new();
+    for e in &run.events {
+        if !is_attack(e, &run.labels) {
+            by.entry(key_of(e))
+                .or_default()
+                .push((parse_time(s(e, "eventTime")), e));
+        }
+    }
+    for (key, evs) in &mut by {
+        evs.sort_by_key(|p| p.0);
+        let reads: Vec<(i64, &Value)> = evs
+            .iter()
+            .filter(|(_, e)| {
+                ["List", "Describe", "Get"]
+                    .iter()
+                    .any(|p| s(e, "eventName").starts_with(p))
+            })
+            .copied()
+            .collect();
+        let distinct = max_window(&reads, 20_000, |w| {
+            w.iter()
+                .map(|(_, e)| s(e, "eventName"))
+                .collect::<BTreeSet<_>>()
+                .len()
+        });
+        assert!(distinct <= 12, "{key}: {distinct} distinct reads in 20 s");
+        let regions = max_window(evs, 30_000, |w| {
+            w.iter()
+                .map(|(_, e)| s(e, "awsRegion"))
+                .collect::<BTreeSet<_>>()
+                .len()
+        });
+        assert!(regions < 10, "{key}: {regions} regions in 30 s");
+        let denied: Vec<(i64, &Value)> =
+            evs.iter().filter(|(_, e)| is_denied(e)).copied().collect();
+        assert!(
+            max_window(&denied, 600_000, |w| w.len()) <= 2,
+            "{key}: denials"
+        );
+    }
+}
+
+#[test]
+fn tiny_runs_still_hold_every_scenario() {
+    let (out, labels) = run_with(&GenConfig {
+        events: 300,
+        ..cfg()
+    });
+    assert_eq!(labels.len(), scenario_names().len());
+    let n = std::str::from_utf8(&out).expect("utf-8").lines().count() as u64;
+    assert!(n >= 300);
+    let (_, none) = run_with(&GenConfig { events: 0, ..cfg() });
+    assert!(none.is_empty());
+}
