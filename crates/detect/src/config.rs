@@ -24,7 +24,11 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        Self { allowed_lateness: Duration::from_secs(15 * 60), workers: 1, watermark_tick: Duration::from_secs(1) }
+        Self {
+            allowed_lateness: Duration::from_secs(15 * 60),
+            workers: 1,
+            watermark_tick: Duration::from_secs(1),
+        }
     }
 }
 
@@ -43,7 +47,10 @@ impl DetectConfig {
     pub fn validate(&self) -> Result<(), Vec<String>> {
         let mut errs = Vec::new();
         if self.engine.workers == 0 || self.engine.workers > 256 {
-            errs.push(format!("detect.engine.workers must be between 1 and 256, got {}", self.engine.workers));
+            errs.push(format!(
+                "detect.engine.workers must be between 1 and 256, got {}",
+                self.engine.workers
+            ));
         }
         let e = &self.rules.enumeration_burst;
         if e.min_distinct_apis < 2 {
@@ -55,13 +62,27 @@ impl DetectConfig {
         if e.min_denied < 1 {
             errs.push("rules.enumeration_burst.min_denied must be at least 1".to_string());
         }
-        for (name, d) in [("distinct_apis_window", e.distinct_apis_window), ("regions_window", e.regions_window), ("denied_window", e.denied_window)] {
+        for (name, d) in [
+            ("distinct_apis_window", e.distinct_apis_window),
+            ("regions_window", e.regions_window),
+            ("denied_window", e.denied_window),
+        ] {
             if d < Duration::from_millis(10) || d > Duration::from_secs(24 * 3600) {
-                errs.push(format!("rules.enumeration_burst.{name} must be between 10ms and 24h, got {}", humantime::format_duration(d)));
+                errs.push(format!(
+                    "rules.enumeration_burst.{name} must be between 10ms and 24h, got {}",
+                    humantime::format_duration(d)
+                ));
             }
         }
-        if e.episode < e.denied_window.max(e.regions_window).max(e.distinct_apis_window) {
-            errs.push("rules.enumeration_burst.episode must be at least as long as its longest window".to_string());
+        if e.episode
+            < e.denied_window
+                .max(e.regions_window)
+                .max(e.distinct_apis_window)
+        {
+            errs.push(
+                "rules.enumeration_burst.episode must be at least as long as its longest window"
+                    .to_string(),
+            );
         }
         if errs.is_empty() {
             Ok(())

@@ -26,14 +26,26 @@ impl<'a> EventView<'a> {
     pub fn new(batch: &'a RecordBatch) -> Result<Self, DetectError> {
         let expected = schema();
         if batch.num_columns() != expected.fields().len() {
-            return Err(DetectError::Schema(format!("expected {} columns, got {}", expected.fields().len(), batch.num_columns())));
+            return Err(DetectError::Schema(format!(
+                "expected {} columns, got {}",
+                expected.fields().len(),
+                batch.num_columns()
+            )));
         }
         for (i, f) in expected.fields().iter().enumerate() {
             if batch.column(i).data_type() != f.data_type() {
-                return Err(DetectError::Schema(format!("column {} `{}` has type {}, expected {}", i, f.name(), batch.column(i).data_type(), f.data_type())));
+                return Err(DetectError::Schema(format!(
+                    "column {} `{}` has type {}, expected {}",
+                    i,
+                    f.name(),
+                    batch.column(i).data_type(),
+                    f.data_type()
+                )));
             }
         }
-        let strings = (0..batch.num_columns()).map(|i| batch.column(i).as_string_opt::<i32>()).collect();
+        let strings = (0..batch.num_columns())
+            .map(|i| batch.column(i).as_string_opt::<i32>())
+            .collect();
         Ok(Self {
             batch,
             strings,
@@ -113,6 +125,10 @@ impl<'a> EventView<'a> {
     pub fn actor_arn(&self, row: usize) -> Option<&'a str> {
         self.opt(col::ACTOR_ARN, row)
     }
+    /// `user_agent`.
+    pub fn user_agent(&self, row: usize) -> Option<&'a str> {
+        self.opt(col::USER_AGENT, row)
+    }
     /// `provider`.
     pub fn provider(&self, row: usize) -> &'a str {
         self.str(col::PROVIDER, row)
@@ -131,11 +147,21 @@ impl<'a> EventView<'a> {
     }
     /// `disable_api_termination`.
     pub fn disable_api_termination(&self, row: usize) -> Option<bool> {
-        self.disable_api_termination.is_valid(row).then(|| self.disable_api_termination.value(row))
+        self.disable_api_termination
+            .is_valid(row)
+            .then(|| self.disable_api_termination.value(row))
     }
     /// `instance_count`.
     pub fn instance_count(&self, row: usize) -> Option<u32> {
-        self.instance_count.is_valid(row).then(|| self.instance_count.value(row))
+        self.instance_count
+            .is_valid(row)
+            .then(|| self.instance_count.value(row))
+    }
+
+    /// True when `needle` (ASCII, lower case) occurs in `haystack` ignoring ASCII case.
+    pub fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
+        let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+        n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
     }
 
     /// One line for evidence: `iam:ListUsers us-east-1 (AccessDenied)`.
@@ -145,7 +171,11 @@ impl<'a> EventView<'a> {
             s.push(' ');
             s.push_str(r);
         }
-        for (label, c) in [("user", col::TARGET_USER), ("role", col::TARGET_ROLE), ("policy", col::POLICY_ARN)] {
+        for (label, c) in [
+            ("user", col::TARGET_USER),
+            ("role", col::TARGET_ROLE),
+            ("policy", col::POLICY_ARN),
+        ] {
             if let Some(v) = self.opt(c, row) {
                 s.push_str(&format!(" {label}={v}"));
             }

@@ -297,7 +297,10 @@ mod tests {
         assert_ne!(a, Finding::make_uid("r", "k2", 1));
         assert_ne!(a, Finding::make_uid("r2", "k", 1));
         // Length-prefixing keeps ("ab","c") and ("a","bc") apart.
-        assert_ne!(Finding::make_uid("ab", "c", 1), Finding::make_uid("a", "bc", 1));
+        assert_ne!(
+            Finding::make_uid("ab", "c", 1),
+            Finding::make_uid("a", "bc", 1)
+        );
         assert_eq!(a.len(), 16);
     }
 
@@ -310,7 +313,10 @@ mod tests {
         assert_eq!(v["severity_id"], 4);
         assert_eq!(v["finding_info"]["uid"], f.uid.as_str());
         assert_eq!(v["finding_info"]["attacks"][0]["technique"]["uid"], "T1580");
-        assert_eq!(v["finding_info"]["attacks"][0]["tactic"]["name"], "Discovery");
+        assert_eq!(
+            v["finding_info"]["attacks"][0]["tactic"]["name"],
+            "Discovery"
+        );
         assert_eq!(v["cloud"]["account"]["uid"], "111122223333");
         let mut u = f.clone();
         u.activity = Activity::Update;

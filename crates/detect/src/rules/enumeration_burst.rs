@@ -11,6 +11,14 @@
 //! | distinct regions with recon calls in `regions_window` | ≥ 10 in 30 s | region sweeps (`DescribeInstances` everywhere) are how tools map an account; workloads live in one or two regions |
 //! | denied recon calls in `denied_window` | ≥ 10 in 10 min | permission brute force (enumerate-iam) is mostly `AccessDenied` / `UnauthorizedOperation` |
 //!
+//! Infrastructure-as-code refreshes (`terraform plan`, Pulumi, CDK) read every resource type
+//! they manage within seconds, by design. Recon calls whose user agent names one of
+//! `iac_user_agents` therefore do not count toward the distinct-API and region conditions
+//! (they still count toward denials and appear in the episode's evidence). A thief using a
+//! stolen CI credential from his own tools (aws-cli, boto3, Pacu) is unaffected; one who
+//! also forges a Terraform user agent is left to the denial condition and the identity
+//! baseline rules.
+//!
 //! Not recon: data-plane reads (`eventCategory` `Data`: S3 `GetObject`, `ListObjects`, ...),
 //! the reads listed in `excluded_actions` (KMS `Decrypt`, `GetSecretValue` — credential
 //! access is another rule's business — STS session calls, ECR image pulls, CloudWatch
@@ -79,6 +87,10 @@ pub struct Config {
     /// Reads that are not recon (`service:Action`). Default: data-plane, credential and
     /// session reads.
     pub excluded_actions: Vec<String>,
+    /// User-agent fragments (case-insensitive) of IaC tools whose reads do not count toward
+    /// the distinct-API and region conditions. Default Terraform, Pulumi, CDK, CloudFormation,
+    /// Crossplane, Ansible.
+    pub iac_user_agents: Vec<String>,
 }
 
 impl Default for Config {
@@ -95,13 +107,54 @@ impl Default for Config {
             episode: Duration::from_secs(3600),
             max_evidence: 10,
             recon_prefixes: s(&["List", "Describe", "Get"]),
-            extra_recon_actions: s(&["cloudtrail:LookupEvents", "resource-explorer-2:Search", "tagging:GetResources", "organizations:ListAccounts", "sso:ListAccountRoles"]),
+            extra_recon_actions: s(&[
+                "cloudtrail:LookupEvents",
+                "resource-explorer-2:Search",
+                "tagging:GetResources",
+                "organizations:ListAccounts",
+                "sso:ListAccountRoles",
+            ]),
             excluded_actions: s(&[
-                "s3:GetObject", "s3:HeadObject", "s3:ListObjects", "s3:ListObjectsV2", "s3:GetObjectAcl", "s3:GetObjectTagging", "s3:ListParts", "s3:ListMultipartUploads",
-                "kms:Decrypt", "kms:GenerateDataKey", "secretsmanager:GetSecretValue", "ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath",
-                "sts:GetSessionToken", "sts:GetFederationToken", "sts:AssumeRole", "ecr:GetAuthorizationToken", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage",
-                "cloudwatch:GetMetricData", "cloudwatch:GetMetricStatistics", "logs:GetLogEvents", "logs:GetQueryResults", "dynamodb:GetItem", "dynamodb:BatchGetItem",
-                "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "lambda:GetFunctionConfiguration", "ec2:GetConsoleOutput", "sso:GetRoleCredentials", "signin:GetSigninToken",
+                "s3:GetObject",
+                "s3:HeadObject",
+                "s3:ListObjects",
+                "s3:ListObjectsV2",
+                "s3:GetObjectAcl",
+                "s3:GetObjectTagging",
+                "s3:ListParts",
+                "s3:ListMultipartUploads",
+                "kms:Decrypt",
+                "kms:GenerateDataKey",
+                "secretsmanager:GetSecretValue",
+                "ssm:GetParameter",
+                "ssm:GetParameters",
+                "ssm:GetParametersByPath",
+                "sts:GetSessionToken",
+                "sts:GetFederationToken",
+                "sts:AssumeRole",
+                "ecr:GetAuthorizationToken",
+                "ecr:GetDownloadUrlForLayer",
+                "ecr:BatchGetImage",
+                "cloudwatch:GetMetricData",
+                "cloudwatch:GetMetricStatistics",
+                "logs:GetLogEvents",
+                "logs:GetQueryResults",
+                "dynamodb:GetItem",
+                "dynamodb:BatchGetItem",
+                "sqs:GetQueueAttributes",
+                "sqs:GetQueueUrl",
+                "lambda:GetFunctionConfiguration",
+                "ec2:GetConsoleOutput",
+                "sso:GetRoleCredentials",
+                "signin:GetSigninToken",
+            ]),
+            iac_user_agents: s(&[
+                "terraform/",
+                "pulumi",
+                "aws-cdk",
+                "cloudformation",
+                "crossplane",
+                "ansible",
             ]),
         }
     }
@@ -123,6 +176,17 @@ struct Trigger {
     peak: u64,
 }
 
+/// Who the earliest event of an episode says the actor is.
+#[derive(Debug, Clone)]
+struct Ident {
+    /// (time, event id) of that event: the smallest wins, whatever the arrival order.
+    at: (EventTime, String),
+    arn: Option<String>,
+    account: Option<String>,
+    class: IdentityClass,
+    provider: String,
+}
+
 /// Everything one actor did in one episode bucket.
 #[derive(Debug, Default)]
 struct Episode {
@@ -133,8 +197,8 @@ struct Episode {
     regions: BTreeSet<String>,
     first: Option<(EventTime, String)>,
     last: EventTime,
-    /// Identity of the earliest event: (time, event id) → arn, account, class, provider.
-    ident: Option<((EventTime, String), Option<String>, Option<String>, IdentityClass, String)>,
+    /// Identity of the earliest event.
+    ident: Option<Ident>,
     evidence: BTreeSet<Evidence>,
     triggers: BTreeMap<Cond, Trigger>,
     /// Revision and (severity, count) of the last publication.
@@ -159,6 +223,7 @@ pub struct EnumerationBurst {
     episode_ms: i64,
     max_window: i64,
     prefixes: Vec<String>,
+    iac: Vec<String>,
     extra: BTreeSet<String>,
     excluded: BTreeSet<String>,
     state: DashMap<String, ActorState>,
@@ -172,13 +237,21 @@ fn ms(d: Duration) -> i64 {
 
 /// True for error codes that mean "not allowed".
 pub fn is_denied(code: &str) -> bool {
-    code.contains("AccessDenied") || code.contains("Unauthorized") || code.contains("NotAuthorized") || code == "Forbidden" || code.contains("AuthorizationError")
+    code.contains("AccessDenied")
+        || code.contains("Unauthorized")
+        || code.contains("NotAuthorized")
+        || code == "Forbidden"
+        || code.contains("AuthorizationError")
 }
 
 impl EnumerationBurst {
     /// Builds the rule from its config.
     pub fn new(cfg: Config) -> Self {
-        let (a, r, d) = (ms(cfg.distinct_apis_window), ms(cfg.regions_window), ms(cfg.denied_window));
+        let (a, r, d) = (
+            ms(cfg.distinct_apis_window),
+            ms(cfg.regions_window),
+            ms(cfg.denied_window),
+        );
         Self {
             api_slot: (a / SLOTS).max(1),
             region_slot: (r / SLOTS).max(1),
@@ -186,6 +259,11 @@ impl EnumerationBurst {
             episode_ms: ms(cfg.episode),
             max_window: a.max(r).max(d),
             prefixes: cfg.recon_prefixes.clone(),
+            iac: cfg
+                .iac_user_agents
+                .iter()
+                .map(|s| s.to_ascii_lowercase())
+                .collect(),
             extra: cfg.extra_recon_actions.iter().cloned().collect(),
             excluded: cfg.excluded_actions.iter().cloned().collect(),
             state: DashMap::new(),
@@ -205,7 +283,8 @@ impl EnumerationBurst {
         if self.excluded.contains(scratch.as_str()) {
             return false;
         }
-        self.extra.contains(scratch.as_str()) || self.prefixes.iter().any(|p| action.starts_with(p.as_str()))
+        self.extra.contains(scratch.as_str())
+            || self.prefixes.iter().any(|p| action.starts_with(p.as_str()))
     }
 
     fn bucket(&self, t: EventTime) -> EventTime {
@@ -213,7 +292,7 @@ impl EnumerationBurst {
     }
 
     fn severity(ep: &Episode) -> Severity {
-        let class = ep.ident.as_ref().map_or(IdentityClass::Unknown, |i| i.3);
+        let class = ep.ident.as_ref().map_or(IdentityClass::Unknown, |i| i.class);
         let mut s = META.severity;
         for _ in 1..ep.triggers.len() {
             s = s.raised();
@@ -224,9 +303,16 @@ impl EnumerationBurst {
         s.min(Severity::High)
     }
 
-    fn finding(&self, actor: &str, bucket: EventTime, ep: &Episode, activity: Activity, revision: u32) -> Finding {
+    fn finding(
+        &self,
+        actor: &str,
+        bucket: EventTime,
+        ep: &Episode,
+        activity: Activity,
+        revision: u32,
+    ) -> Finding {
         let (arn, account, class, provider) = match &ep.ident {
-            Some((_, arn, acct, class, prov)) => (arn.clone(), acct.clone(), *class, prov.clone()),
+            Some(i) => (i.arn.clone(), i.account.clone(), i.class, i.provider.clone()),
             None => (None, None, IdentityClass::Unknown, "aws".to_string()),
         };
         let mut techniques = vec!["T1526".to_string()];
@@ -239,14 +325,33 @@ impl EnumerationBurst {
             .triggers
             .iter()
             .map(|(c, t)| match c {
-                Cond::DistinctApis => format!("{} distinct recon APIs within {} (threshold {}), first at {}", t.peak, humantime::format_duration(self.cfg.distinct_apis_window), self.cfg.min_distinct_apis, to_rfc3339(t.earliest)),
-                Cond::Regions => format!("recon calls in {} regions within {} (threshold {}), first at {}", t.peak, humantime::format_duration(self.cfg.regions_window), self.cfg.min_regions, to_rfc3339(t.earliest)),
-                Cond::Denied => format!("{} denied recon calls within {} (threshold {}), first at {}", t.peak, humantime::format_duration(self.cfg.denied_window), self.cfg.min_denied, to_rfc3339(t.earliest)),
+                Cond::DistinctApis => format!(
+                    "{} distinct recon APIs within {} (threshold {}), first at {}",
+                    t.peak,
+                    humantime::format_duration(self.cfg.distinct_apis_window),
+                    self.cfg.min_distinct_apis,
+                    to_rfc3339(t.earliest)
+                ),
+                Cond::Regions => format!(
+                    "recon calls in {} regions within {} (threshold {}), first at {}",
+                    t.peak,
+                    humantime::format_duration(self.cfg.regions_window),
+                    self.cfg.min_regions,
+                    to_rfc3339(t.earliest)
+                ),
+                Cond::Denied => format!(
+                    "{} denied recon calls within {} (threshold {}), first at {}",
+                    t.peak,
+                    humantime::format_duration(self.cfg.denied_window),
+                    self.cfg.min_denied,
+                    to_rfc3339(t.earliest)
+                ),
             })
             .collect();
         let first = ep.first.as_ref().map_or(bucket, |f| f.0);
         let severity = Self::severity(ep);
-        let confidence = (45 + 15 * ep.triggers.len() as u8 + if ep.denied > 0 { 5 } else { 0 }).min(95);
+        let confidence =
+            (45 + 15 * ep.triggers.len() as u8 + if ep.denied > 0 { 5 } else { 0 }).min(95);
         let summary = format!(
             "{actor} ({class}) made {} recon calls to {} distinct APIs across {} services in {} regions between {} and {}; {} denied.",
             ep.count,
@@ -290,14 +395,23 @@ impl EnumerationBurst {
 
     /// Publishes a first version, or an update when severity rose (`closing`: whenever
     /// anything changed since the last publication).
-    fn publish(&self, actor: &str, bucket: EventTime, ep: &mut Episode, closing: bool, ctx: &mut RuleCtx<'_>) {
+    fn publish(
+        &self,
+        actor: &str,
+        bucket: EventTime,
+        ep: &mut Episode,
+        closing: bool,
+        ctx: &mut RuleCtx<'_>,
+    ) {
         if ep.triggers.is_empty() {
             return;
         }
         let sev = Self::severity(ep);
         let (activity, revision) = match ep.published {
             None => (Activity::Create, 0),
-            Some((rev, s, count)) if sev > s || (closing && (sev != s || count != ep.count)) => (Activity::Update, rev + 1),
+            Some((rev, s, count)) if sev > s || (closing && (sev != s || count != ep.count)) => {
+                (Activity::Update, rev + 1)
+            }
             Some(_) => return,
         };
         ctx.emit(self.finding(actor, bucket, ep, activity, revision));
@@ -305,10 +419,19 @@ impl EnumerationBurst {
     }
 }
 
-fn trigger(episodes: &mut BTreeMap<EventTime, Episode>, bucket: EventTime, cond: Cond, start: EventTime, value: u64) {
+fn trigger(
+    episodes: &mut BTreeMap<EventTime, Episode>,
+    bucket: EventTime,
+    cond: Cond,
+    start: EventTime,
+    value: u64,
+) {
     // The window's first event is in `bucket`, so its episode exists; stay defensive anyway.
     let ep = episodes.entry(bucket).or_default();
-    let t = ep.triggers.entry(cond).or_insert(Trigger { earliest: start, peak: value });
+    let t = ep.triggers.entry(cond).or_insert(Trigger {
+        earliest: start,
+        peak: value,
+    });
     t.earliest = t.earliest.min(start);
     t.peak = t.peak.max(value);
     ep.dirty = true;
@@ -357,37 +480,69 @@ impl Rule for EnumerationBurst {
                 ep.first = Some(id.clone());
             }
             ep.last = ep.last.max(t);
-            if ep.ident.as_ref().is_none_or(|i| id < i.0) {
-                ep.ident = Some((id.clone(), ev.actor_arn(row).map(str::to_string), ev.account(row).map(str::to_string), ev.identity_class(row), ev.provider(row).to_string()));
+            if ep.ident.as_ref().is_none_or(|i| id < i.at) {
+                ep.ident = Some(Ident {
+                    at: id.clone(),
+                    arn: ev.actor_arn(row).map(str::to_string),
+                    account: ev.account(row).map(str::to_string),
+                    class: ev.identity_class(row),
+                    provider: ev.provider(row).to_string(),
+                });
             }
-            let evid = Evidence { time: t, event_id: id.1, summary: String::new() };
+            let evid = Evidence {
+                time: t,
+                event_id: id.1,
+                summary: String::new(),
+            };
             let worst_kept = ep.evidence.last().map(|e| (e.time, e.event_id.as_str()));
-            if ep.evidence.len() < self.cfg.max_evidence || worst_kept.is_some_and(|w| (evid.time, evid.event_id.as_str()) < w) {
-                ep.evidence.insert(Evidence { summary: ev.summary(row), ..evid });
+            if ep.evidence.len() < self.cfg.max_evidence
+                || worst_kept.is_some_and(|w| (evid.time, evid.event_id.as_str()) < w)
+            {
+                ep.evidence.insert(Evidence {
+                    summary: ev.summary(row),
+                    ..evid
+                });
                 while ep.evidence.len() > self.cfg.max_evidence {
                     ep.evidence.pop_last();
                 }
             }
             ep.dirty = true;
 
-            // Windows.
+            // Windows. IaC refreshes only count toward denials (see the module doc).
+            let iac = ev.user_agent(row).is_some_and(|ua| {
+                self.iac
+                    .iter()
+                    .any(|f| EventView::contains_ignore_case(ua, f))
+            });
             let api_key = stable_hash(&[name.as_bytes()]);
             let slot = slot_of(t, self.api_slot);
-            if st.apis.insert(slot, api_key) {
+            if !iac && st.apis.insert(slot, api_key) {
                 let (w, eps) = (&st.apis, &mut st.episodes);
-                w.windows_at_least(slot, SLOTS, self.cfg.min_distinct_apis, &mut scratch, |first, n| {
-                    let start = first * self.api_slot;
-                    trigger(eps, bucket_of(start), Cond::DistinctApis, start, n as u64);
-                });
+                w.windows_at_least(
+                    slot,
+                    SLOTS,
+                    self.cfg.min_distinct_apis,
+                    &mut scratch,
+                    |first, n| {
+                        let start = first * self.api_slot;
+                        trigger(eps, bucket_of(start), Cond::DistinctApis, start, n as u64);
+                    },
+                );
             }
-            if let Some(r) = ev.region(row) {
+            if let Some(r) = ev.region(row).filter(|_| !iac) {
                 let slot = slot_of(t, self.region_slot);
                 if st.regions.insert(slot, stable_hash(&[r.as_bytes()])) {
                     let (w, eps) = (&st.regions, &mut st.episodes);
-                    w.windows_at_least(slot, SLOTS, self.cfg.min_regions, &mut scratch, |first, n| {
-                        let start = first * self.region_slot;
-                        trigger(eps, bucket_of(start), Cond::Regions, start, n as u64);
-                    });
+                    w.windows_at_least(
+                        slot,
+                        SLOTS,
+                        self.cfg.min_regions,
+                        &mut scratch,
+                        |first, n| {
+                            let start = first * self.region_slot;
+                            trigger(eps, bucket_of(start), Cond::Regions, start, n as u64);
+                        },
+                    );
                 }
             }
             if denied {
@@ -399,7 +554,10 @@ impl Rule for EnumerationBurst {
                     trigger(eps, bucket_of(start), Cond::Denied, start, n);
                 });
             }
-            if touched.last().is_none_or(|(a, b)| a != actor || *b != bucket) {
+            if touched
+                .last()
+                .is_none_or(|(a, b)| a != actor || *b != bucket)
+            {
                 touched.push((actor.to_string(), bucket));
             }
         }
@@ -420,19 +578,43 @@ impl Rule for EnumerationBurst {
         let wm = ctx.watermark;
         let mut out = Vec::new();
         self.state.retain(|actor, st| {
-            st.apis.evict_before(slot_of(wm.saturating_sub(ms(self.cfg.distinct_apis_window)), self.api_slot));
-            st.regions.evict_before(slot_of(wm.saturating_sub(ms(self.cfg.regions_window)), self.region_slot));
-            st.denied.evict_before(slot_of(wm.saturating_sub(ms(self.cfg.denied_window)), self.denied_slot));
+            st.apis.evict_before(slot_of(
+                wm.saturating_sub(ms(self.cfg.distinct_apis_window)),
+                self.api_slot,
+            ));
+            st.regions.evict_before(slot_of(
+                wm.saturating_sub(ms(self.cfg.regions_window)),
+                self.region_slot,
+            ));
+            st.denied.evict_before(slot_of(
+                wm.saturating_sub(ms(self.cfg.denied_window)),
+                self.denied_slot,
+            ));
             // An episode can still change until no window starting in it can: close it when
             // the watermark is past its end plus the longest window.
-            let closable: Vec<EventTime> = st.episodes.keys().copied().take_while(|b| b.saturating_add(self.episode_ms).saturating_add(self.max_window) <= wm).collect();
+            let closable: Vec<EventTime> = st
+                .episodes
+                .keys()
+                .copied()
+                .take_while(|b| {
+                    b.saturating_add(self.episode_ms)
+                        .saturating_add(self.max_window)
+                        <= wm
+                })
+                .collect();
             for b in closable {
                 if let Some(mut ep) = st.episodes.remove(&b) {
-                    let mut sub = RuleCtx { watermark: wm, out: &mut out };
+                    let mut sub = RuleCtx {
+                        watermark: wm,
+                        out: &mut out,
+                    };
                     self.publish(actor, b, &mut ep, true, &mut sub);
                 }
             }
-            !(st.episodes.is_empty() && st.apis.is_empty() && st.regions.is_empty() && st.denied.is_empty())
+            !(st.episodes.is_empty()
+                && st.apis.is_empty()
+                && st.regions.is_empty()
+                && st.denied.is_empty())
         });
         for f in out {
             ctx.emit(f);

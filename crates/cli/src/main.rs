@@ -1,0 +1,383 @@
+//! `trailhound`: the command-line front of the detector.
+//!
+//! - `replay` runs audit-log files or stdin through parse → detect → findings (Parquet, OCSF
+//!   JSON lines) and dead letters, with a progress bar and a summary;
+//! - `query` runs SQL over the Parquet findings with DataFusion;
+//! - `gen` writes a synthetic CloudTrail estate with injected attacks and their labels;
+//! - `demo` does gen + replay + example queries in one folder;
+//! - `rules` lists every rule with its tactic, techniques, severity and thresholds.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use trailhound_pipeline::replay::{self, Input, Progress, Summary};
+use trailhound_pipeline::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "trailhound",
+    version,
+    about = "Streaming detector for attacks by stolen non-human identities in cloud audit logs"
+)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_parser = ["text", "json"], default_value = "text")]
+    log_format: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Replay CloudTrail files (NDJSON, {"Records":[...]}, .json.gz, directories) or stdin (-).
+    Replay {
+        /// Configuration file (defaults: config/trailhound.toml).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Output directory: findings/ (Parquet), findings.ocsf.jsonl, dead-letters.ndjson, summary.json.
+        #[arg(long)]
+        out: PathBuf,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Inputs: files, directories, or - for stdin.
+        #[arg(required = true)]
+        paths: Vec<String>,
+    },
+    /// Run SQL over the findings (table `findings`: newest version of each finding; `findings_all`: every version).
+    Query {
+        /// Findings directory (the replay's OUT/findings).
+        #[arg(long)]
+        findings: PathBuf,
+        /// Output format.
+        #[arg(long, default_value = "table")]
+        format: trailhound_lake::OutputFormat,
+        /// The SQL.
+        sql: String,
+    },
+    /// Generate a synthetic CloudTrail estate with injected attack scenarios.
+    Gen {
+        /// Random seed (same seed, same bytes).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Number of events.
+        #[arg(long, default_value_t = 100_000)]
+        events: u64,
+        /// Output NDJSON file (- for stdout).
+        #[arg(long)]
+        out: PathBuf,
+        /// Ground-truth labels file (one JSON object per injected scenario).
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        /// Background only, no attacks.
+        #[arg(long)]
+        no_attacks: bool,
+        /// Only these scenarios (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        scenarios: Option<Vec<String>>,
+    },
+    /// Generate, replay and query a demo estate in a folder.
+    Demo {
+        /// Folder for the demo's files.
+        #[arg(long, default_value = "trailhound-demo")]
+        dir: PathBuf,
+        /// Events to generate.
+        #[arg(long, default_value_t = 300_000)]
+        events: u64,
+        /// Random seed.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
+    /// List the rules with their ATT&CK ids, severity and thresholds.
+    Rules {
+        /// Configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn init_tracing(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    init_tracing(&cli.log_format);
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Replay {
+            config,
+            out,
+            json,
+            paths,
+        } => {
+            let cfg = load_config(config.as_deref())?;
+            let inputs: Vec<Input> = paths.iter().map(|p| Input::parse(p)).collect();
+            let summary = replay_with_progress(&cfg, &inputs, &out)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                print_summary(&summary, &out);
+            }
+            Ok(())
+        }
+        Command::Query {
+            findings,
+            format,
+            sql,
+        } => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let batches = rt.block_on(trailhound_lake::query(&findings, &sql))?;
+            print!("{}", trailhound_lake::format_batches(&batches, format)?);
+            Ok(())
+        }
+        Command::Gen {
+            seed,
+            events,
+            out,
+            labels,
+            no_attacks,
+            scenarios,
+        } => {
+            let cfg = trailhound_gen::GenConfig {
+                seed,
+                events,
+                attacks: !no_attacks,
+                scenarios,
+                ..Default::default()
+            };
+            let stats = gen(&cfg, &out, labels.as_deref())?;
+            eprintln!(
+                "generated {} events ({:.1} MB), {} attack scenarios",
+                stats.events,
+                stats.bytes as f64 / 1e6,
+                stats.scenarios
+            );
+            Ok(())
+        }
+        Command::Demo { dir, events, seed } => demo(&dir, events, seed),
+        Command::Rules { config } => {
+            let cfg = load_config(config.as_deref())?;
+            let engine = trailhound_detect::Engine::new(&cfg.detect())?;
+            for rule in engine.rules() {
+                let m = rule.meta();
+                let tactics: Vec<String> = m
+                    .tactics
+                    .iter()
+                    .map(|t| format!("{} {}", t.id, t.name))
+                    .collect();
+                println!("{}\n  title:      {}\n  severity:   {} (before escalation)\n  tactics:    {}\n  techniques: {}\n  detects:    {}", m.id, m.title, m.severity, tactics.join(", "), m.techniques.join(", "), m.summary);
+                for (k, v) in rule.thresholds() {
+                    println!("  {k} = {v}");
+                }
+                println!();
+            }
+            Ok(())
+        }
+    }
+}
+
+fn load_config(path: Option<&Path>) -> Result<Config> {
+    Ok(Config::load(path, std::env::vars())?)
+}
+
+fn gen(
+    cfg: &trailhound_gen::GenConfig,
+    out: &Path,
+    labels: Option<&Path>,
+) -> Result<trailhound_gen::GenStats> {
+    let labels_file = labels
+        .map(|p| std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display())))
+        .transpose()?;
+    let stats = if out.as_os_str() == "-" {
+        trailhound_gen::generate(cfg, std::io::stdout().lock(), labels_file)?
+    } else {
+        let f = std::fs::File::create(out)
+            .with_context(|| format!("cannot create {}", out.display()))?;
+        trailhound_gen::generate(cfg, f, labels_file)?
+    };
+    Ok(stats)
+}
+
+fn replay_with_progress(cfg: &Config, inputs: &[Input], out: &Path) -> Result<Summary> {
+    let progress = Arc::new(Progress::default());
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}) {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let summary = std::thread::scope(|s| {
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if let Some(bar) = &bar {
+            let (p, d) = (progress.clone(), done.clone());
+            s.spawn(move || {
+                while !d.load(Ordering::Relaxed) {
+                    bar.set_length(p.bytes_total.load(Ordering::Relaxed));
+                    bar.set_position(p.bytes_read.load(Ordering::Relaxed));
+                    bar.set_message(format!(
+                        "{} events, {} findings",
+                        p.events.load(Ordering::Relaxed),
+                        p.findings.load(Ordering::Relaxed)
+                    ));
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                bar.finish_and_clear();
+            });
+        }
+        let r = replay::replay(cfg, inputs, out, progress.clone());
+        done.store(true, Ordering::Relaxed);
+        r
+    })?;
+    std::fs::write(
+        out.join("summary.json"),
+        serde_json::to_vec_pretty(&summary)?,
+    )
+    .with_context(|| format!("cannot write {}/summary.json", out.display()))?;
+    Ok(summary)
+}
+
+fn print_summary(s: &Summary, out: &Path) {
+    println!("events        {}", s.events);
+    println!("bytes         {} ({:.1} MB)", s.bytes, s.bytes as f64 / 1e6);
+    println!("time          {:.2} s", s.seconds);
+    println!(
+        "throughput    {:.0} events/s, {:.1} MB/s",
+        s.events_per_second, s.mb_per_second
+    );
+    println!(
+        "dead letters  {}{}",
+        s.dead_letters,
+        if s.dead_letters > 0 {
+            format!(" (see {})", out.join("dead-letters.ndjson").display())
+        } else {
+            String::new()
+        }
+    );
+    println!("late events   {}", s.late_events);
+    if s.time_inferred > 0 {
+        println!("time inferred {}", s.time_inferred);
+    }
+    let total: u64 = s.findings.values().flat_map(|m| m.values()).sum();
+    println!(
+        "findings      {total} ({} versions published)",
+        s.findings_published
+    );
+    for (rule, by_sev) in &s.findings {
+        let parts: Vec<String> = by_sev.iter().map(|(sev, n)| format!("{sev}={n}")).collect();
+        println!("  {rule:<22} {}", parts.join(" "));
+    }
+    for e in &s.source_errors {
+        println!("unreadable    {e}");
+    }
+    println!("output        {}", out.display());
+}
+
+fn demo(dir: &Path, events: u64, seed: u64) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let events_path = dir.join("events.ndjson");
+    let labels_path = dir.join("labels.ndjson");
+    let out = dir.join("out");
+    println!(
+        "== 1. generating {events} CloudTrail events (seed {seed}) into {}",
+        events_path.display()
+    );
+    let stats = gen(
+        &trailhound_gen::GenConfig {
+            seed,
+            events,
+            ..Default::default()
+        },
+        &events_path,
+        Some(&labels_path),
+    )?;
+    println!(
+        "   {} events, {:.1} MB, {} injected attack scenarios (ground truth: {})",
+        stats.events,
+        stats.bytes as f64 / 1e6,
+        stats.scenarios,
+        labels_path.display()
+    );
+    println!(
+        "\n== 2. trailhound replay --out {} {}",
+        out.display(),
+        events_path.display()
+    );
+    let cfg = load_config(None)?;
+    let summary = replay_with_progress(&cfg, &[Input::Path(events_path.clone())], &out)?;
+    print_summary(&summary, &out);
+
+    let findings = out.join(&cfg.output.findings_dir);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let queries = [
+        ("findings by rule and severity", "SELECT rule_id, severity, count(*) AS findings FROM findings GROUP BY rule_id, severity ORDER BY rule_id, severity"),
+        (
+            "the findings, earliest first",
+            "SELECT first_event_time, actor_key, identity_class, event_count, array_length(regions) AS regions, severity FROM findings ORDER BY first_event_time",
+        ),
+    ];
+    for (title, sql) in queries {
+        println!(
+            "\n== 3. {title}:\n   trailhound query --findings {} \"{sql}\"",
+            findings.display()
+        );
+        let batches = rt.block_on(trailhound_lake::query(&findings, sql))?;
+        print!(
+            "{}",
+            trailhound_lake::format_batches(&batches, trailhound_lake::OutputFormat::Table)?
+        );
+    }
+
+    // Ground truth against what was found.
+    let labels = std::fs::read_to_string(&labels_path)?;
+    let mut hit = 0;
+    let mut total = 0;
+    for line in labels.lines().filter(|l| !l.trim().is_empty()) {
+        let label: trailhound_gen::Label = serde_json::from_str(line)?;
+        total += 1;
+        let sql = format!(
+            "SELECT count(*) AS n FROM findings WHERE rule_id = '{}' AND actor_key = '{}'",
+            label.rule_id,
+            label.actor_key.replace('\'', "''")
+        );
+        let batches = rt.block_on(trailhound_lake::query(&findings, &sql))?;
+        let csv = trailhound_lake::format_batches(&batches, trailhound_lake::OutputFormat::Csv)?;
+        if csv.lines().nth(1).is_some_and(|n| n.trim() != "0") {
+            hit += 1;
+        } else {
+            println!("   missed: {} by {}", label.scenario, label.actor_key);
+        }
+    }
+    println!("\n== injected scenarios found: {hit}/{total}");
+    if hit < total {
+        bail!("{} injected scenarios were not found", total - hit);
+    }
+    println!("Try your own SQL: cargo run -p trailhound-cli --bin trailhound -- query --findings {} \"SELECT * FROM findings LIMIT 5\"", findings.display());
+    Ok(())
+}
