@@ -104,9 +104,7 @@ enum Command {
 fn init_tracing(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
     } else {
@@ -125,12 +123,7 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Replay {
-            config,
-            out,
-            json,
-            paths,
-        } => {
+        Command::Replay { config, out, json, paths } => {
             let cfg = load_config(config.as_deref())?;
             let inputs: Vec<Input> = paths.iter().map(|p| Input::parse(p)).collect();
             let summary = replay_with_progress(&cfg, &inputs, &out)?;
@@ -141,33 +134,14 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Query {
-            findings,
-            format,
-            sql,
-        } => {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+        Command::Query { findings, format, sql } => {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let batches = rt.block_on(trailhound_lake::query(&findings, &sql))?;
             print!("{}", trailhound_lake::format_batches(&batches, format)?);
             Ok(())
         }
-        Command::Gen {
-            seed,
-            events,
-            out,
-            labels,
-            no_attacks,
-            scenarios,
-        } => {
-            let cfg = trailhound_gen::GenConfig {
-                seed,
-                events,
-                attacks: !no_attacks,
-                scenarios,
-                ..Default::default()
-            };
+        Command::Gen { seed, events, out, labels, no_attacks, scenarios } => {
+            let cfg = trailhound_gen::GenConfig { seed, events, attacks: !no_attacks, scenarios, ..Default::default() };
             let stats = gen(&cfg, &out, labels.as_deref())?;
             eprintln!(
                 "generated {} events ({:.1} MB), {} attack scenarios",
@@ -183,11 +157,7 @@ fn run(cli: Cli) -> Result<()> {
             let engine = trailhound_detect::Engine::new(&cfg.detect())?;
             for rule in engine.rules() {
                 let m = rule.meta();
-                let tactics: Vec<String> = m
-                    .tactics
-                    .iter()
-                    .map(|t| format!("{} {}", t.id, t.name))
-                    .collect();
+                let tactics: Vec<String> = m.tactics.iter().map(|t| format!("{} {}", t.id, t.name)).collect();
                 println!("{}\n  title:      {}\n  severity:   {} (before escalation)\n  tactics:    {}\n  techniques: {}\n  detects:    {}", m.id, m.title, m.severity, tactics.join(", "), m.techniques.join(", "), m.summary);
                 for (k, v) in rule.thresholds() {
                     println!("  {k} = {v}");
@@ -203,19 +173,14 @@ fn load_config(path: Option<&Path>) -> Result<Config> {
     Ok(Config::load(path, std::env::vars())?)
 }
 
-fn gen(
-    cfg: &trailhound_gen::GenConfig,
-    out: &Path,
-    labels: Option<&Path>,
-) -> Result<trailhound_gen::GenStats> {
+fn gen(cfg: &trailhound_gen::GenConfig, out: &Path, labels: Option<&Path>) -> Result<trailhound_gen::GenStats> {
     let labels_file = labels
         .map(|p| std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display())))
         .transpose()?;
     let stats = if out.as_os_str() == "-" {
         trailhound_gen::generate(cfg, std::io::stdout().lock(), labels_file)?
     } else {
-        let f = std::fs::File::create(out)
-            .with_context(|| format!("cannot create {}", out.display()))?;
+        let f = std::fs::File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
         trailhound_gen::generate(cfg, f, labels_file)?
     };
     Ok(stats)
@@ -226,8 +191,10 @@ fn replay_with_progress(cfg: &Config, inputs: &[Input], out: &Path) -> Result<Su
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}) {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}) {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar
     });
@@ -253,11 +220,8 @@ fn replay_with_progress(cfg: &Config, inputs: &[Input], out: &Path) -> Result<Su
         done.store(true, Ordering::Relaxed);
         r
     })?;
-    std::fs::write(
-        out.join("summary.json"),
-        serde_json::to_vec_pretty(&summary)?,
-    )
-    .with_context(|| format!("cannot write {}/summary.json", out.display()))?;
+    std::fs::write(out.join("summary.json"), serde_json::to_vec_pretty(&summary)?)
+        .with_context(|| format!("cannot write {}/summary.json", out.display()))?;
     Ok(summary)
 }
 
@@ -265,10 +229,7 @@ fn print_summary(s: &Summary, out: &Path) {
     println!("events        {}", s.events);
     println!("bytes         {} ({:.1} MB)", s.bytes, s.bytes as f64 / 1e6);
     println!("time          {:.2} s", s.seconds);
-    println!(
-        "throughput    {:.0} events/s, {:.1} MB/s",
-        s.events_per_second, s.mb_per_second
-    );
+    println!("throughput    {:.0} events/s, {:.1} MB/s", s.events_per_second, s.mb_per_second);
     println!(
         "dead letters  {}{}",
         s.dead_letters,
@@ -283,10 +244,7 @@ fn print_summary(s: &Summary, out: &Path) {
         println!("time inferred {}", s.time_inferred);
     }
     let total: u64 = s.findings.values().flat_map(|m| m.values()).sum();
-    println!(
-        "findings      {total} ({} versions published)",
-        s.findings_published
-    );
+    println!("findings      {total} ({} versions published)", s.findings_published);
     for (rule, by_sev) in &s.findings {
         let parts: Vec<String> = by_sev.iter().map(|(sev, n)| format!("{sev}={n}")).collect();
         println!("  {rule:<22} {}", parts.join(" "));
@@ -302,19 +260,9 @@ fn demo(dir: &Path, events: u64, seed: u64) -> Result<()> {
     let events_path = dir.join("events.ndjson");
     let labels_path = dir.join("labels.ndjson");
     let out = dir.join("out");
-    println!(
-        "== 1. generating {events} CloudTrail events (seed {seed}) into {}",
-        events_path.display()
-    );
-    let stats = gen(
-        &trailhound_gen::GenConfig {
-            seed,
-            events,
-            ..Default::default()
-        },
-        &events_path,
-        Some(&labels_path),
-    )?;
+    println!("== 1. generating {events} CloudTrail events (seed {seed}) into {}", events_path.display());
+    let stats =
+        gen(&trailhound_gen::GenConfig { seed, events, ..Default::default() }, &events_path, Some(&labels_path))?;
     println!(
         "   {} events, {:.1} MB, {} injected attack scenarios (ground truth: {})",
         stats.events,
@@ -322,19 +270,13 @@ fn demo(dir: &Path, events: u64, seed: u64) -> Result<()> {
         stats.scenarios,
         labels_path.display()
     );
-    println!(
-        "\n== 2. trailhound replay --out {} {}",
-        out.display(),
-        events_path.display()
-    );
+    println!("\n== 2. trailhound replay --out {} {}", out.display(), events_path.display());
     let cfg = load_config(None)?;
     let summary = replay_with_progress(&cfg, &[Input::Path(events_path.clone())], &out)?;
     print_summary(&summary, &out);
 
     let findings = out.join(&cfg.output.findings_dir);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let queries = [
         ("findings by rule and severity", "SELECT rule_id, severity, count(*) AS findings FROM findings GROUP BY rule_id, severity ORDER BY rule_id, severity"),
         (
@@ -343,15 +285,9 @@ fn demo(dir: &Path, events: u64, seed: u64) -> Result<()> {
         ),
     ];
     for (title, sql) in queries {
-        println!(
-            "\n== 3. {title}:\n   trailhound query --findings {} \"{sql}\"",
-            findings.display()
-        );
+        println!("\n== 3. {title}:\n   trailhound query --findings {} \"{sql}\"", findings.display());
         let batches = rt.block_on(trailhound_lake::query(&findings, sql))?;
-        print!(
-            "{}",
-            trailhound_lake::format_batches(&batches, trailhound_lake::OutputFormat::Table)?
-        );
+        print!("{}", trailhound_lake::format_batches(&batches, trailhound_lake::OutputFormat::Table)?);
     }
 
     // Ground truth against what was found.

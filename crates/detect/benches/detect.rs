@@ -22,11 +22,7 @@ use trailhound_parse::{read::read_stream, Collect, ParseConfig, Parser};
 const EVENTS: u64 = 200_000;
 
 fn batches() -> Vec<RecordBatch> {
-    let cfg = GenConfig {
-        seed: 42,
-        events: EVENTS,
-        ..GenConfig::default()
-    };
+    let cfg = GenConfig { seed: 42, events: EVENTS, ..GenConfig::default() };
     let mut data = Vec::new();
     generate(&cfg, &mut data, None::<Vec<u8>>).expect("in-memory generation");
     let mut parser = Parser::new(ParseConfig::default());
@@ -57,7 +53,10 @@ fn benches(c: &mut Criterion) {
         cfg.engine.workers = workers;
         let mut probe = Engine::new(&cfg).expect("default config is valid");
         let findings = run(&mut probe, &batches);
-        eprintln!("detect: {events} events in {} batches, workers={workers}: {findings} findings published", batches.len());
+        eprintln!(
+            "detect: {events} events in {} batches, workers={workers}: {findings} findings published",
+            batches.len()
+        );
         g.bench_function(format!("engine_workers_{workers}"), |b| {
             b.iter_batched(
                 || Engine::new(&cfg).expect("default config is valid"),

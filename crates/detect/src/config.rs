@@ -24,11 +24,7 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        Self {
-            allowed_lateness: Duration::from_secs(15 * 60),
-            workers: 1,
-            watermark_tick: Duration::from_secs(1),
-        }
+        Self { allowed_lateness: Duration::from_secs(15 * 60), workers: 1, watermark_tick: Duration::from_secs(1) }
     }
 }
 
@@ -47,10 +43,7 @@ impl DetectConfig {
     pub fn validate(&self) -> Result<(), Vec<String>> {
         let mut errs = Vec::new();
         if self.engine.workers == 0 || self.engine.workers > 256 {
-            errs.push(format!(
-                "detect.engine.workers must be between 1 and 256, got {}",
-                self.engine.workers
-            ));
+            errs.push(format!("detect.engine.workers must be between 1 and 256, got {}", self.engine.workers));
         }
         let e = &self.rules.enumeration_burst;
         if e.min_distinct_apis < 2 {
@@ -74,15 +67,8 @@ impl DetectConfig {
                 ));
             }
         }
-        if e.episode
-            < e.denied_window
-                .max(e.regions_window)
-                .max(e.distinct_apis_window)
-        {
-            errs.push(
-                "rules.enumeration_burst.episode must be at least as long as its longest window"
-                    .to_string(),
-            );
+        if e.episode < e.denied_window.max(e.regions_window).max(e.distinct_apis_window) {
+            errs.push("rules.enumeration_burst.episode must be at least as long as its longest window".to_string());
         }
         if errs.is_empty() {
             Ok(())

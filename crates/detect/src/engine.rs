@@ -65,8 +65,7 @@ impl Engine {
 
     /// Current watermark: newest event time seen minus the allowed lateness.
     pub fn watermark(&self) -> EventTime {
-        self.max_time
-            .map_or(i64::MIN, |t| t.saturating_sub(self.lateness))
+        self.max_time.map_or(i64::MIN, |t| t.saturating_sub(self.lateness))
     }
 
     /// Counters.
@@ -107,11 +106,7 @@ impl Engine {
         }
         self.stats.late_events += late.len() as u64;
         if !late.is_empty() {
-            tracing::debug!(
-                late = late.len(),
-                watermark = wm,
-                "late events given to stateless rules only"
-            );
+            tracing::debug!(late = late.len(), watermark = wm, "late events given to stateless rules only");
         }
         let rules = &self.rules;
         let run = |rows: &[usize], late: &[usize], out: &mut Vec<Finding>| {
@@ -140,10 +135,7 @@ impl Engine {
                         })
                     })
                     .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or_default())
-                    .collect()
+                handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
             });
             out.extend(results.into_iter().flatten());
         }
@@ -155,10 +147,7 @@ impl Engine {
 
     fn housekeeping(&mut self, force: bool, out: &mut Vec<Finding>) {
         let wm = self.watermark();
-        let due = force
-            || self
-                .last_housekeeping
-                .is_none_or(|last| wm.saturating_sub(last) >= self.tick);
+        let due = force || self.last_housekeeping.is_none_or(|last| wm.saturating_sub(last) >= self.tick);
         if !due || wm == i64::MIN {
             return;
         }
@@ -173,10 +162,7 @@ impl Engine {
     /// publishing final versions. The engine can go on afterwards (for a new stream).
     pub fn finish(&mut self) -> Vec<Finding> {
         let mut out = Vec::new();
-        let mut ctx = RuleCtx {
-            watermark: i64::MAX,
-            out: &mut out,
-        };
+        let mut ctx = RuleCtx { watermark: i64::MAX, out: &mut out };
         for rule in &self.rules {
             rule.on_watermark(&mut ctx);
         }

@@ -24,6 +24,7 @@
 
 mod config;
 mod engine;
+pub mod episode;
 pub mod rules;
 mod view;
 pub mod window;

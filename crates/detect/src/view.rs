@@ -43,9 +43,7 @@ impl<'a> EventView<'a> {
                 )));
             }
         }
-        let strings = (0..batch.num_columns())
-            .map(|i| batch.column(i).as_string_opt::<i32>())
-            .collect();
+        let strings = (0..batch.num_columns()).map(|i| batch.column(i).as_string_opt::<i32>()).collect();
         Ok(Self {
             batch,
             strings,
@@ -147,15 +145,11 @@ impl<'a> EventView<'a> {
     }
     /// `disable_api_termination`.
     pub fn disable_api_termination(&self, row: usize) -> Option<bool> {
-        self.disable_api_termination
-            .is_valid(row)
-            .then(|| self.disable_api_termination.value(row))
+        self.disable_api_termination.is_valid(row).then(|| self.disable_api_termination.value(row))
     }
     /// `instance_count`.
     pub fn instance_count(&self, row: usize) -> Option<u32> {
-        self.instance_count
-            .is_valid(row)
-            .then(|| self.instance_count.value(row))
+        self.instance_count.is_valid(row).then(|| self.instance_count.value(row))
     }
 
     /// True when `needle` (ASCII, lower case) occurs in `haystack` ignoring ASCII case.
@@ -171,11 +165,7 @@ impl<'a> EventView<'a> {
             s.push(' ');
             s.push_str(r);
         }
-        for (label, c) in [
-            ("user", col::TARGET_USER),
-            ("role", col::TARGET_ROLE),
-            ("policy", col::POLICY_ARN),
-        ] {
+        for (label, c) in [("user", col::TARGET_USER), ("role", col::TARGET_ROLE), ("policy", col::POLICY_ARN)] {
             if let Some(v) = self.opt(c, row) {
                 s.push_str(&format!(" {label}={v}"));
             }

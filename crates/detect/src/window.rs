@@ -49,11 +49,7 @@ impl SlotDistinct {
     ) {
         let lo = slot - n + 1;
         // Slots that any candidate window can see, in order.
-        let span: Vec<(i64, &Vec<u64>)> = self
-            .slots
-            .range(lo..slot + n)
-            .map(|(s, k)| (*s, k))
-            .collect();
+        let span: Vec<(i64, &Vec<u64>)> = self.slots.range(lo..slot + n).map(|(s, k)| (*s, k)).collect();
         for start in lo..=slot {
             let end = start + n; // exclusive
             let in_window = span.iter().filter(|(s, _)| *s >= start && *s < end);
@@ -109,11 +105,7 @@ impl SlotCount {
     /// `f(first_non_empty_slot, total)`.
     pub fn windows_at_least(&self, slot: i64, n: i64, min: u64, mut f: impl FnMut(i64, u64)) {
         let lo = slot - n + 1;
-        let span: Vec<(i64, u64)> = self
-            .slots
-            .range(lo..slot + n)
-            .map(|(s, c)| (*s, *c))
-            .collect();
+        let span: Vec<(i64, u64)> = self.slots.range(lo..slot + n).map(|(s, c)| (*s, *c)).collect();
         for start in lo..=slot {
             let end = start + n;
             let mut total = 0;
@@ -161,17 +153,11 @@ mod tests {
             by_slot.entry(*s).or_default().insert(*k);
         }
         let mut out = BTreeSet::new();
-        let (Some(lo), Some(hi)) = (
-            by_slot.keys().next().copied(),
-            by_slot.keys().last().copied(),
-        ) else {
+        let (Some(lo), Some(hi)) = (by_slot.keys().next().copied(), by_slot.keys().last().copied()) else {
             return out;
         };
         for start in lo - n..=hi {
-            let keys: BTreeSet<u64> = by_slot
-                .range(start..start + n)
-                .flat_map(|(_, k)| k.iter().copied())
-                .collect();
+            let keys: BTreeSet<u64> = by_slot.range(start..start + n).flat_map(|(_, k)| k.iter().copied()).collect();
             if keys.len() >= min {
                 let first = by_slot.range(start..start + n).next().map(|(s, _)| *s);
                 if let Some(first) = first {

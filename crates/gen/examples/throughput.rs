@@ -8,26 +8,12 @@ use trailhound_gen::{generate, GenConfig};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let events: u64 = args
-        .next()
-        .map(|s| s.parse())
-        .transpose()?
-        .unwrap_or(1_000_000);
-    let out = args
-        .next()
-        .unwrap_or_else(|| "/tmp/trailhound-gen-throughput.ndjson".to_string());
+    let events: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(1_000_000);
+    let out = args.next().unwrap_or_else(|| "/tmp/trailhound-gen-throughput.ndjson".to_string());
     let labels = format!("{out}.labels");
-    let cfg = GenConfig {
-        seed: 42,
-        events,
-        ..GenConfig::default()
-    };
+    let cfg = GenConfig { seed: 42, events, ..GenConfig::default() };
     let started = Instant::now();
-    let stats = generate(
-        &cfg,
-        BufWriter::new(File::create(&out)?),
-        Some(File::create(&labels)?),
-    )?;
+    let stats = generate(&cfg, BufWriter::new(File::create(&out)?), Some(File::create(&labels)?))?;
     let secs = started.elapsed().as_secs_f64();
     println!(
         "{} events, {} scenarios, {:.1} MB in {:.2} s: {:.0} events/s, {:.1} MB/s ({out})",

@@ -45,12 +45,7 @@ impl Emitter {
 
     /// Renders `c` and queues it for generation at `c.t` (which must not be in the past).
     pub(crate) fn emit(&mut self, c: &Call<'_>, rng: &mut Rng, scenario: bool) {
-        debug_assert!(
-            c.t >= self.cursor,
-            "event at {} before cursor {}",
-            c.t,
-            self.cursor
-        );
+        debug_assert!(c.t >= self.cursor, "event at {} before cursor {}", c.t, self.cursor);
         let t = c.t.max(self.cursor);
         let idx = self.alloc();
         let buf = &mut self.pool[idx as usize];
@@ -156,15 +151,8 @@ impl<W: Write> Sink for WriteSink<W> {
 }
 
 /// `generate` behind the public API.
-pub(crate) fn generate<W: Write, L: Write>(
-    cfg: &GenConfig,
-    out: W,
-    labels: Option<L>,
-) -> Result<GenStats, GenError> {
-    let mut sink = WriteSink {
-        w: BufWriter::with_capacity(1 << 20, out),
-        bytes: 0,
-    };
+pub(crate) fn generate<W: Write, L: Write>(cfg: &GenConfig, out: W, labels: Option<L>) -> Result<GenStats, GenError> {
+    let mut sink = WriteSink { w: BufWriter::with_capacity(1 << 20, out), bytes: 0 };
     let mut labels = labels.map(|l| BufWriter::with_capacity(1 << 14, l));
     let mut on_label = |label: &Label| -> Result<(), GenError> {
         if let Some(l) = labels.as_mut() {
@@ -215,10 +203,7 @@ pub(crate) fn run(
     let mut delay_sc = rng_stream(cfg.seed, 4);
 
     let mut est = Estate::new(&mut bg_rng);
-    let mut em = Emitter {
-        cursor: cfg.start_ms,
-        ..Emitter::default()
-    };
+    let mut em = Emitter { cursor: cfg.start_ms, ..Emitter::default() };
     let mut sources = background::build(&mut est, &mut bg_rng, cfg.start_ms);
     let mut sched: BinaryHeap<Reverse<(i64, u64, usize)>> = BinaryHeap::new();
     let mut sched_seq = 0u64;
@@ -236,11 +221,7 @@ pub(crate) fn run(
                 let hi = 0.10 + 0.65 * (k + 1) as f64 / per as f64;
                 let f = sc_rng.random_range(lo..hi);
                 let at_event = ((f * cfg.events as f64) as u64).max(1);
-                triggers.push(Trigger {
-                    at_event,
-                    def: d,
-                    instance: k as u32,
-                });
+                triggers.push(Trigger { at_event, def: d, instance: k as u32 });
             }
         }
         triggers.sort_by_key(|t| (t.at_event, t.def, t.instance));
@@ -261,11 +242,7 @@ pub(crate) fn run(
                 let next_pending = em.pending.peek().map_or(NEVER, |r| r.0 .0);
                 if w <= next_pending {
                     sched.pop();
-                    let mut cx = Cx {
-                        em: &mut em,
-                        rng: &mut bg_rng,
-                        est: &mut est,
-                    };
+                    let mut cx = Cx { em: &mut em, rng: &mut bg_rng, est: &mut est };
                     let next = sources[sid].1.wake(w, &mut cx);
                     if next != NEVER {
                         sched_seq += 1;
@@ -277,18 +254,10 @@ pub(crate) fn run(
         }
 
         // Scenarios due now (or all remaining ones once the background has stopped).
-        while next_trigger < triggers.len()
-            && (!bg_active || triggers[next_trigger].at_event <= total)
-        {
+        while next_trigger < triggers.len() && (!bg_active || triggers[next_trigger].at_event <= total) {
             let tr = &triggers[next_trigger];
             let def = &defs[tr.def];
-            let mut out = ScenarioOut {
-                em: &mut em,
-                rng: &mut sc_rng,
-                first: i64::MAX,
-                last: i64::MIN,
-                count: 0,
-            };
+            let mut out = ScenarioOut { em: &mut em, rng: &mut sc_rng, first: i64::MAX, last: i64::MIN, count: 0 };
             let force = !bg_active;
             match (def.plan)(&est, now, tr.instance, force, &mut out) {
                 Some(Victim { actor_key, account }) => {
@@ -333,14 +302,7 @@ pub(crate) fn run(
             sink.event(&em.pool[b as usize], et, a)?;
             em.release(b);
         }
-        let d = delay(
-            if scenario {
-                &mut delay_sc
-            } else {
-                &mut delay_bg
-            },
-            cfg.max_delay_ms,
-        );
+        let d = delay(if scenario { &mut delay_sc } else { &mut delay_bg }, cfg.max_delay_ms);
         arrival_seq += 1;
         arrivals.push(Reverse((sec + d, arrival_seq, buf, sec)));
         total += 1;
@@ -355,9 +317,5 @@ pub(crate) fn run(
         sink.event(&em.pool[b as usize], et, a)?;
         em.release(b);
     }
-    Ok(GenStats {
-        events: total,
-        bytes: 0,
-        scenarios: n_labels,
-    })
+    Ok(GenStats { events: total, bytes: 0, scenarios: n_labels })
 }

@@ -27,14 +27,7 @@ pub(crate) const REGIONS: [&str; 17] = [
 ];
 
 /// Account names, in index order.
-pub(crate) const ACCOUNT_NAMES: [&str; 6] = [
-    "management",
-    "security",
-    "shared-services",
-    "prod",
-    "staging",
-    "dev",
-];
+pub(crate) const ACCOUNT_NAMES: [&str; 6] = ["management", "security", "shared-services", "prod", "staging", "dev"];
 
 /// Index of the security (tooling) account.
 pub(crate) const SECURITY: usize = 1;
@@ -110,22 +103,12 @@ pub(crate) struct Estate {
 /// A random public IPv4 address whose first octet is one of `firsts`.
 pub(crate) fn public_ip(rng: &mut Rng, firsts: &[u8]) -> String {
     let a = firsts[rng.random_range(0..firsts.len())];
-    format!(
-        "{a}.{}.{}.{}",
-        rng.random_range(0..=255u8),
-        rng.random_range(0..=255u8),
-        rng.random_range(1..=254u8)
-    )
+    format!("{a}.{}.{}.{}", rng.random_range(0..=255u8), rng.random_range(0..=255u8), rng.random_range(1..=254u8))
 }
 
 /// A random private (10/8) address.
 pub(crate) fn private_ip(rng: &mut Rng) -> String {
-    format!(
-        "10.{}.{}.{}",
-        rng.random_range(0..=63u8),
-        rng.random_range(0..=255u8),
-        rng.random_range(4..=254u8)
-    )
+    format!("10.{}.{}.{}", rng.random_range(0..=63u8), rng.random_range(0..=255u8), rng.random_range(4..=254u8))
 }
 
 /// First octets of AWS-owned egress addresses (NAT gateways, Lambda).
@@ -136,21 +119,9 @@ impl Estate {
     pub(crate) fn new(rng: &mut Rng) -> Self {
         let mut accounts = Vec::with_capacity(ACCOUNT_NAMES.len());
         for (i, name) in ACCOUNT_NAMES.iter().enumerate() {
-            let id = format!(
-                "{}{:011}",
-                rng.random_range(1..=9u8),
-                rng.random_range(0..100_000_000_000u64)
-            );
-            let region = if i == STAGING || i == DEV {
-                "us-east-2"
-            } else {
-                "us-east-1"
-            };
-            let region = if i == PROD && rng.random_bool(0.5) {
-                "eu-west-1"
-            } else {
-                region
-            };
+            let id = format!("{}{:011}", rng.random_range(1..=9u8), rng.random_range(0..100_000_000_000u64));
+            let region = if i == STAGING || i == DEV { "us-east-2" } else { "us-east-1" };
+            let region = if i == PROD && rng.random_bool(0.5) { "eu-west-1" } else { region };
             accounts.push(Account {
                 name,
                 id,
@@ -159,12 +130,7 @@ impl Estate {
                 region,
             });
         }
-        Estate {
-            accounts,
-            users: Vec::new(),
-            ci: Vec::new(),
-            instances: Vec::new(),
-        }
+        Estate { accounts, users: Vec::new(), ci: Vec::new(), instances: Vec::new() }
     }
 
     /// Account id by index.

@@ -214,17 +214,9 @@ pub(crate) fn render(buf: &mut Vec<u8>, c: &Call<'_>, rng: &mut Rng) {
         buf.push(b'"');
     }
     buf.extend_from_slice(b",\"requestParameters\":");
-    buf.extend_from_slice(if c.req.is_empty() {
-        b"null"
-    } else {
-        c.req.as_bytes()
-    });
+    buf.extend_from_slice(if c.req.is_empty() { b"null" } else { c.req.as_bytes() });
     buf.extend_from_slice(b",\"responseElements\":");
-    buf.extend_from_slice(if c.resp.is_empty() {
-        b"null"
-    } else {
-        c.resp.as_bytes()
-    });
+    buf.extend_from_slice(if c.resp.is_empty() { b"null" } else { c.resp.as_bytes() });
     if !c.extra.is_empty() {
         buf.extend_from_slice(b",\"additionalEventData\":");
         buf.extend_from_slice(c.extra.as_bytes());

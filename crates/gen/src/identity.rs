@@ -18,18 +18,12 @@ pub(crate) struct Role {
 impl Role {
     /// `arn:aws:iam::ACCT:role/PATH/NAME`.
     pub(crate) fn arn(&self) -> String {
-        format!(
-            "arn:aws:iam::{}:role{}{}",
-            self.account, self.path, self.name
-        )
+        format!("arn:aws:iam::{}:role{}{}", self.account, self.path, self.name)
     }
 
     /// `arn:aws:sts::ACCT:assumed-role/NAME/SESSION`.
     pub(crate) fn session_arn(&self, session: &str) -> String {
-        format!(
-            "arn:aws:sts::{}:assumed-role/{}/{}",
-            self.account, self.name, session
-        )
+        format!("arn:aws:sts::{}:assumed-role/{}/{}", self.account, self.name, session)
     }
 }
 
@@ -59,13 +53,7 @@ pub(crate) struct SessionOpts<'a> {
 }
 
 /// `userIdentity` of an assumed-role session.
-pub(crate) fn assumed_role(
-    role: &Role,
-    session: &str,
-    key: &str,
-    created: i64,
-    opts: SessionOpts<'_>,
-) -> String {
+pub(crate) fn assumed_role(role: &Role, session: &str, key: &str, created: i64, opts: SessionOpts<'_>) -> String {
     let mut s = String::with_capacity(600);
     let created = time_string(created);
     let mut o = Obj::new(&mut s)
@@ -87,8 +75,7 @@ pub(crate) fn assumed_role(
                 None => w,
             })
             .obj("attributes", |a| {
-                a.str("creationDate", &created)
-                    .str("mfaAuthenticated", if opts.mfa { "true" } else { "false" })
+                a.str("creationDate", &created).str("mfaAuthenticated", if opts.mfa { "true" } else { "false" })
             })
         });
     if let Some(by) = opts.invoked_by {
@@ -101,10 +88,7 @@ pub(crate) fn assumed_role(
 /// `userIdentity` of an AWS service acting on the account's behalf.
 pub(crate) fn aws_service(invoked_by: &str) -> String {
     let mut s = String::with_capacity(80);
-    Obj::new(&mut s)
-        .str("type", "AWSService")
-        .str("invokedBy", invoked_by)
-        .end();
+    Obj::new(&mut s).str("type", "AWSService").str("invokedBy", invoked_by).end();
     s
 }
 
@@ -119,10 +103,7 @@ pub(crate) fn web_identity_user(account: &str, subject: &str) -> String {
     let mut s = String::with_capacity(300);
     Obj::new(&mut s)
         .str("type", "WebIdentityUser")
-        .str(
-            "principalId",
-            &format!("{provider}:sts.amazonaws.com:{subject}"),
-        )
+        .str("principalId", &format!("{provider}:sts.amazonaws.com:{subject}"))
         .str("userName", subject)
         .str("identityProvider", &provider)
         .end();
@@ -147,30 +128,14 @@ mod tests {
             "GitHubActions",
             "ASIAX",
             0,
-            SessionOpts {
-                web_provider: Some(&p),
-                ..Default::default()
-            },
+            SessionOpts { web_provider: Some(&p), ..Default::default() },
         );
         let v: serde_json::Value = serde_json::from_str(&s).expect("json");
-        assert_eq!(
-            v["arn"],
-            "arn:aws:sts::123456789012:assumed-role/gha-deploy/GitHubActions"
-        );
-        assert_eq!(
-            v["sessionContext"]["sessionIssuer"]["arn"],
-            "arn:aws:iam::123456789012:role/gha-deploy"
-        );
-        assert_eq!(
-            v["sessionContext"]["webIdFederationData"]["federatedProvider"],
-            p.as_str()
-        );
-        assert_eq!(
-            v["sessionContext"]["attributes"]["creationDate"],
-            "1970-01-01T00:00:00Z"
-        );
-        let u: serde_json::Value =
-            serde_json::from_str(&iam_user("1", "bob", "AIDA", "AKIA")).expect("json");
+        assert_eq!(v["arn"], "arn:aws:sts::123456789012:assumed-role/gha-deploy/GitHubActions");
+        assert_eq!(v["sessionContext"]["sessionIssuer"]["arn"], "arn:aws:iam::123456789012:role/gha-deploy");
+        assert_eq!(v["sessionContext"]["webIdFederationData"]["federatedProvider"], p.as_str());
+        assert_eq!(v["sessionContext"]["attributes"]["creationDate"], "1970-01-01T00:00:00Z");
+        let u: serde_json::Value = serde_json::from_str(&iam_user("1", "bob", "AIDA", "AKIA")).expect("json");
         assert_eq!(u["arn"], "arn:aws:iam::1:user/bob");
     }
 }

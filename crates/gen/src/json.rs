@@ -67,9 +67,7 @@ pub(crate) fn time_string(t: i64) -> String {
 
 /// `t` rendered like an STS credential `expiration`: `Nov 2, 2026, 6:07:00 AM`.
 pub(crate) fn expiration_string(t: i64) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let (y, mo, d) = civil_from_days(t.div_euclid(DAY));
     let ms = t.rem_euclid(DAY);
     let (h, mi, s) = (ms / HOUR, (ms / MINUTE) % 60, (ms / SECOND) % 60);
@@ -258,12 +256,7 @@ mod tests {
     #[test]
     fn builds_objects_and_ids() {
         let mut s = String::new();
-        Obj::new(&mut s)
-            .str("a", "x\"y")
-            .num("n", -12)
-            .bool("b", true)
-            .obj("o", |o| o.num("z", 0))
-            .end();
+        Obj::new(&mut s).str("a", "x\"y").num("n", -12).bool("b", true).obj("o", |o| o.num("z", 0)).end();
         assert_eq!(s, r#"{"a":"x\"y","n":-12,"b":true,"o":{"z":0}}"#);
         let mut rng = Rng::seed_from_u64(1);
         let u = uuid(&mut rng);

@@ -143,11 +143,7 @@ pub enum GenError {
 /// Writes `cfg.events` CloudTrail records as NDJSON to `out` (in arrival order) and, when
 /// `labels` is given, one [`Label`] JSON line per injected scenario instance. Both writers
 /// are buffered internally and flushed before returning.
-pub fn generate<W: Write, L: Write>(
-    cfg: &GenConfig,
-    out: W,
-    labels: Option<L>,
-) -> Result<GenStats, GenError> {
+pub fn generate<W: Write, L: Write>(cfg: &GenConfig, out: W, labels: Option<L>) -> Result<GenStats, GenError> {
     engine::generate(cfg, out, labels)
 }
 

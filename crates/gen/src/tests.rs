@@ -18,11 +18,7 @@ struct Run {
 }
 
 fn cfg() -> GenConfig {
-    GenConfig {
-        seed: 20_261_102,
-        events: N,
-        ..GenConfig::default()
-    }
+    GenConfig { seed: 20_261_102, events: N, ..GenConfig::default() }
 }
 
 fn run_with(cfg: &GenConfig) -> (Vec<u8>, Vec<Label>) {
@@ -36,10 +32,7 @@ fn run_with(cfg: &GenConfig) -> (Vec<u8>, Vec<Label>) {
         .map(|l| serde_json::from_str(l).expect("label json"))
         .collect();
     assert_eq!(stats.scenarios, labels.len() as u64);
-    assert_eq!(
-        stats.events,
-        std::str::from_utf8(&out).expect("utf-8").lines().count() as u64
-    );
+    assert_eq!(stats.events, std::str::from_utf8(&out).expect("utf-8").lines().count() as u64);
     (out, labels)
 }
 
@@ -53,11 +46,7 @@ fn shared() -> &'static Run {
             .lines()
             .map(|l| serde_json::from_str(l).expect("every line is JSON"))
             .collect();
-        Run {
-            bytes,
-            labels,
-            events,
-        }
+        Run { bytes, labels, events }
     })
 }
 
@@ -71,32 +60,20 @@ fn parse_time(s: &str) -> i64 {
 }
 
 fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v[k].as_str()
-        .unwrap_or_else(|| panic!("{k} is not a string in {v}"))
+    v[k].as_str().unwrap_or_else(|| panic!("{k} is not a string in {v}"))
 }
 
 fn key_of(e: &Value) -> String {
     let ui = &e["userIdentity"];
-    ui["accessKeyId"]
-        .as_str()
-        .or(ui["arn"].as_str())
-        .or(ui["invokedBy"].as_str())
-        .unwrap_or("?")
-        .to_string()
+    ui["accessKeyId"].as_str().or(ui["arn"].as_str()).or(ui["invokedBy"].as_str()).unwrap_or("?").to_string()
 }
 
 fn is_denied(e: &Value) -> bool {
-    e["errorCode"]
-        .as_str()
-        .is_some_and(|c| c.contains("AccessDenied") || c.contains("UnauthorizedOperation"))
+    e["errorCode"].as_str().is_some_and(|c| c.contains("AccessDenied") || c.contains("UnauthorizedOperation"))
 }
 
 fn is_attack(e: &Value, labels: &[Label]) -> bool {
-    let first: u8 = s(e, "sourceIPAddress")
-        .split('.')
-        .next()
-        .and_then(|o| o.parse().ok())
-        .unwrap_or(0);
+    let first: u8 = s(e, "sourceIPAddress").split('.').next().and_then(|o| o.parse().ok()).unwrap_or(0);
     ATTACKER_OCTETS.contains(&first) && labels.iter().any(|l| l.actor_key == key_of(e))
 }
 
@@ -115,23 +92,14 @@ fn max_window<T>(evs: &[(i64, T)], width: i64, f: impl Fn(&[(i64, T)]) -> usize)
 
 #[test]
 fn same_config_gives_identical_bytes_and_seeds_differ() {
-    let cfg = GenConfig {
-        events: 20_000,
-        ..cfg()
-    };
+    let cfg = GenConfig { events: 20_000, ..cfg() };
     let (a, la) = run_with(&cfg);
     let (b, lb) = run_with(&cfg);
     assert!(a == b, "output differs between identical runs");
     assert_eq!(la, lb);
-    let (c, _) = run_with(&GenConfig {
-        seed: cfg.seed + 1,
-        ..cfg.clone()
-    });
+    let (c, _) = run_with(&GenConfig { seed: cfg.seed + 1, ..cfg.clone() });
     assert!(a != c, "a different seed gave the same output");
-    assert_eq!(
-        &shared().bytes[..a.len().min(4096)],
-        &run_with(&GenConfig { events: N, ..cfg }).0[..a.len().min(4096)]
-    );
+    assert_eq!(&shared().bytes[..a.len().min(4096)], &run_with(&GenConfig { events: N, ..cfg }).0[..a.len().min(4096)]);
 }
 
 #[test]
@@ -153,43 +121,26 @@ fn events_are_written_in_arrival_order_with_bounded_lag() {
     for &(t, a) in &probe.0 {
         assert!(a >= last_arrival, "arrival order broken");
         last_arrival = a;
-        assert!(
-            (0..=cfg.max_delay_ms).contains(&(a - t)),
-            "delay {} out of range",
-            a - t
-        );
+        assert!((0..=cfg.max_delay_ms).contains(&(a - t)), "delay {} out of range", a - t);
         lags.push(a - t);
     }
     lags.sort_unstable();
     let median = lags[lags.len() / 2];
-    assert!(
-        (60_000..=300_000).contains(&median),
-        "median delay {median} ms not in 1–5 min"
-    );
-    assert!(
-        lags[lags.len() - 1] > 10 * 60_000,
-        "no tail towards the maximum delay"
-    );
+    assert!((60_000..=300_000).contains(&median), "median delay {median} ms not in 1–5 min");
+    assert!(lags[lags.len() - 1] > 10 * 60_000, "no tail towards the maximum delay");
 
     // The guarantee detection relies on, checked on the rendered eventTime.
     let mut max_seen = i64::MIN / 2;
     for e in &shared().events {
         let t = parse_time(s(e, "eventTime"));
-        assert!(
-            t >= max_seen - cfg.max_delay_ms,
-            "event {t} older than {max_seen} - max delay"
-        );
+        assert!(t >= max_seen - cfg.max_delay_ms, "event {t} older than {max_seen} - max delay");
         max_seen = max_seen.max(t);
     }
 }
 
 #[test]
 fn zero_max_delay_writes_in_event_time_order() {
-    let cfg = GenConfig {
-        events: 5_000,
-        max_delay_ms: 0,
-        ..cfg()
-    };
+    let cfg = GenConfig { events: 5_000, max_delay_ms: 0, ..cfg() };
     let (out, _) = run_with(&cfg);
     let mut last = i64::MIN;
     for line in std::str::from_utf8(&out).expect("utf-8").lines() {
@@ -218,10 +169,7 @@ fn every_line_is_a_cloudtrail_record() {
                 assert!(s(&sc["sessionIssuer"], "arn").starts_with("arn:aws:iam::"));
                 assert!(sc["webIdFederationData"].is_object());
                 parse_time(s(&sc["attributes"], "creationDate"));
-                assert!(matches!(
-                    s(&sc["attributes"], "mfaAuthenticated"),
-                    "true" | "false"
-                ));
+                assert!(matches!(s(&sc["attributes"], "mfaAuthenticated"), "true" | "false"));
             }
             "IAMUser" => {
                 assert!(s(ui, "accessKeyId").starts_with("AKIA"));
@@ -279,14 +227,8 @@ fn every_line_is_a_cloudtrail_record() {
     ] {
         assert!(count(name) > 0, "no {name} events");
     }
-    assert!(run
-        .events
-        .iter()
-        .any(|e| e["requestParameters"]["disableApiTermination"]["value"] == false));
-    assert!(run
-        .events
-        .iter()
-        .any(|e| e["requestParameters"]["instancesSet"]["items"][0]["maxCount"] == 20));
+    assert!(run.events.iter().any(|e| e["requestParameters"]["disableApiTermination"]["value"] == false));
+    assert!(run.events.iter().any(|e| e["requestParameters"]["instancesSet"]["items"][0]["maxCount"] == 20));
 }
 
 #[test]
@@ -294,52 +236,22 @@ fn labels_cover_every_scenario_and_match_the_events() {
     let run = shared();
     let names: BTreeSet<&str> = run.labels.iter().map(|l| l.scenario.as_str()).collect();
     assert_eq!(names, scenario_names().iter().copied().collect());
-    let first = run
-        .events
-        .iter()
-        .map(|e| parse_time(s(e, "eventTime")))
-        .min()
-        .expect("events");
-    let last = run
-        .events
-        .iter()
-        .map(|e| parse_time(s(e, "eventTime")))
-        .max()
-        .expect("events");
+    let first = run.events.iter().map(|e| parse_time(s(e, "eventTime"))).min().expect("events");
+    let last = run.events.iter().map(|e| parse_time(s(e, "eventTime"))).max().expect("events");
     for l in &run.labels {
         assert_eq!(l.rule_id, "enumeration_burst");
-        assert!(
-            l.start_ms >= first + (last - first) / 10,
-            "{} starts in the first 10 %",
-            l.scenario
-        );
-        let evs: Vec<&Value> = run
-            .events
-            .iter()
-            .filter(|e| key_of(e) == l.actor_key && is_attack(e, &run.labels))
-            .collect();
+        assert!(l.start_ms >= first + (last - first) / 10, "{} starts in the first 10 %", l.scenario);
+        let evs: Vec<&Value> =
+            run.events.iter().filter(|e| key_of(e) == l.actor_key && is_attack(e, &run.labels)).collect();
         assert_eq!(evs.len() as u64, l.events, "{}", l.scenario);
-        let mut tv: Vec<(i64, &Value)> = evs
-            .iter()
-            .map(|e| (parse_time(s(e, "eventTime")), *e))
-            .collect();
+        let mut tv: Vec<(i64, &Value)> = evs.iter().map(|e| (parse_time(s(e, "eventTime")), *e)).collect();
         tv.sort_by_key(|p| p.0);
         assert_eq!(tv[0].0, l.start_ms);
         assert_eq!(tv[tv.len() - 1].0, l.end_ms);
-        assert!(tv
-            .iter()
-            .all(|(_, e)| s(e, "recipientAccountId") == l.account));
+        assert!(tv.iter().all(|(_, e)| s(e, "recipientAccountId") == l.account));
         // The victim's key is also used by its legitimate owner.
-        assert!(run
-            .events
-            .iter()
-            .any(|e| key_of(e) == l.actor_key && !is_attack(e, &run.labels)));
-        let names = |w: &[(i64, &Value)]| {
-            w.iter()
-                .map(|(_, e)| s(e, "eventName"))
-                .collect::<BTreeSet<_>>()
-                .len()
-        };
+        assert!(run.events.iter().any(|e| key_of(e) == l.actor_key && !is_attack(e, &run.labels)));
+        let names = |w: &[(i64, &Value)]| w.iter().map(|(_, e)| s(e, "eventName")).collect::<BTreeSet<_>>().len();
         match l.scenario.as_str() {
             "enum_distinct_apis" => {
                 assert!(l.actor_key.starts_with("AKIA"));
@@ -348,10 +260,7 @@ fn labels_cover_every_scenario_and_match_the_events() {
             "enum_regions" => {
                 assert!(l.actor_key.starts_with("ASIA"));
                 let regions = max_window(&tv, 20_000, |w| {
-                    w.iter()
-                        .map(|(_, e)| s(e, "awsRegion"))
-                        .collect::<BTreeSet<_>>()
-                        .len()
+                    w.iter().map(|(_, e)| s(e, "awsRegion")).collect::<BTreeSet<_>>().len()
                 });
                 assert!((12..=17).contains(&regions), "{regions} regions");
             }
@@ -369,40 +278,22 @@ fn labels_cover_every_scenario_and_match_the_events() {
 
 #[test]
 fn no_labels_without_attacks_and_filtering_works() {
-    let (out, labels) = run_with(&GenConfig {
-        events: 10_000,
-        attacks: false,
-        ..cfg()
-    });
+    let (out, labels) = run_with(&GenConfig { events: 10_000, attacks: false, ..cfg() });
     assert!(labels.is_empty());
     assert!(!std::str::from_utf8(&out).expect("utf-8").lines().any(|l| {
         let v: Value = serde_json::from_str(l).expect("json");
         s(&v, "userAgent").contains("kali") || s(&v, "userAgent").starts_with("Boto3/1.26.137")
     }));
-    let (_, labels) = run_with(&GenConfig {
-        events: 10_000,
-        scenarios: Some(vec!["enum_regions".into()]),
-        ..cfg()
-    });
+    let (_, labels) = run_with(&GenConfig { events: 10_000, scenarios: Some(vec!["enum_regions".into()]), ..cfg() });
     assert_eq!(labels.len(), 1);
     assert_eq!(labels[0].scenario, "enum_regions");
-    let err = generate(
-        &GenConfig {
-            scenarios: Some(vec!["nope".into()]),
-            ..cfg()
-        },
-        Vec::new(),
-        None::<Vec<u8>>,
-    );
+    let err = generate(&GenConfig { scenarios: Some(vec!["nope".into()]), ..cfg() }, Vec::new(), None::<Vec<u8>>);
     assert!(matches!(err, Err(GenError::UnknownScenario(_))));
 }
 
 #[test]
 fn scenario_count_scales_with_events() {
-    let cfg = GenConfig {
-        events: 1_000_000,
-        ..cfg()
-    };
+    let cfg = GenConfig { events: 1_000_000, ..cfg() };
     let per = (cfg.events + 150_000) / 300_000;
     assert_eq!(per, 3);
 }
@@ -414,36 +305,20 @@ fn pollers_obey_the_realism_constraint() {
     for e in &run.events {
         let arn = e["userIdentity"]["arn"].as_str().unwrap_or("");
         if arn.contains("/inventory-poller") || arn.contains("/cloudwatch-exporter") {
-            by.entry(arn)
-                .or_default()
-                .push((parse_time(s(e, "eventTime")), e));
+            by.entry(arn).or_default().push((parse_time(s(e, "eventTime")), e));
         }
     }
-    assert!(
-        by.len() >= 6,
-        "pollers missing: {:?}",
-        by.keys().collect::<Vec<_>>()
-    );
+    assert!(by.len() >= 6, "pollers missing: {:?}", by.keys().collect::<Vec<_>>());
     let total: usize = by.values().map(Vec::len).sum();
     assert!(total > 1_000, "pollers made only {total} calls");
     for (arn, evs) in &mut by {
         evs.sort_by_key(|p| p.0);
-        let apis = max_window(evs, 10_000, |w| {
-            w.iter()
-                .map(|(_, e)| s(e, "eventName"))
-                .collect::<BTreeSet<_>>()
-                .len()
-        });
+        let apis = max_window(evs, 10_000, |w| w.iter().map(|(_, e)| s(e, "eventName")).collect::<BTreeSet<_>>().len());
         assert!(apis <= 4, "{arn}: {apis} distinct APIs in 10 s");
-        let regions = max_window(evs, 30_000, |w| {
-            w.iter()
-                .map(|(_, e)| s(e, "awsRegion"))
-                .collect::<BTreeSet<_>>()
-                .len()
-        });
+        let regions =
+            max_window(evs, 30_000, |w| w.iter().map(|(_, e)| s(e, "awsRegion")).collect::<BTreeSet<_>>().len());
         assert!(regions < 10, "{arn}: {regions} regions in 30 s");
-        let denied: Vec<(i64, &Value)> =
-            evs.iter().filter(|(_, e)| is_denied(e)).copied().collect();
+        let denied: Vec<(i64, &Value)> = evs.iter().filter(|(_, e)| is_denied(e)).copied().collect();
         let d = max_window(&denied, 600_000, |w| w.len());
         assert!(d <= 1, "{arn}: {d} denials in 10 min");
         // One region at a time, at least 4 s between regions.
@@ -452,11 +327,7 @@ fn pollers_obey_the_realism_constraint() {
             let r = s(e, "awsRegion");
             if let Some((lt, lr)) = last {
                 if lr != r {
-                    assert!(
-                        t - lt >= 4_000,
-                        "{arn}: switched {lr} -> {r} after {} ms",
-                        t - lt
-                    );
+                    assert!(t - lt >= 4_000, "{arn}: switched {lr} -> {r} after {} ms", t - lt);
                 }
             }
             last = Some((*t, r));
@@ -470,51 +341,30 @@ fn benign_actors_stay_below_enumeration_thresholds() {
     let mut by: BTreeMap<String, Vec<(i64, &Value)>> = BTreeMap::new();
     for e in &run.events {
         if !is_attack(e, &run.labels) {
-            by.entry(key_of(e))
-                .or_default()
-                .push((parse_time(s(e, "eventTime")), e));
+            by.entry(key_of(e)).or_default().push((parse_time(s(e, "eventTime")), e));
         }
     }
     for (key, evs) in &mut by {
         evs.sort_by_key(|p| p.0);
         let reads: Vec<(i64, &Value)> = evs
             .iter()
-            .filter(|(_, e)| {
-                ["List", "Describe", "Get"]
-                    .iter()
-                    .any(|p| s(e, "eventName").starts_with(p))
-            })
+            .filter(|(_, e)| ["List", "Describe", "Get"].iter().any(|p| s(e, "eventName").starts_with(p)))
             .copied()
             .collect();
-        let distinct = max_window(&reads, 20_000, |w| {
-            w.iter()
-                .map(|(_, e)| s(e, "eventName"))
-                .collect::<BTreeSet<_>>()
-                .len()
-        });
+        let distinct =
+            max_window(&reads, 20_000, |w| w.iter().map(|(_, e)| s(e, "eventName")).collect::<BTreeSet<_>>().len());
         assert!(distinct <= 12, "{key}: {distinct} distinct reads in 20 s");
-        let regions = max_window(evs, 30_000, |w| {
-            w.iter()
-                .map(|(_, e)| s(e, "awsRegion"))
-                .collect::<BTreeSet<_>>()
-                .len()
-        });
+        let regions =
+            max_window(evs, 30_000, |w| w.iter().map(|(_, e)| s(e, "awsRegion")).collect::<BTreeSet<_>>().len());
         assert!(regions < 10, "{key}: {regions} regions in 30 s");
-        let denied: Vec<(i64, &Value)> =
-            evs.iter().filter(|(_, e)| is_denied(e)).copied().collect();
-        assert!(
-            max_window(&denied, 600_000, |w| w.len()) <= 2,
-            "{key}: denials"
-        );
+        let denied: Vec<(i64, &Value)> = evs.iter().filter(|(_, e)| is_denied(e)).copied().collect();
+        assert!(max_window(&denied, 600_000, |w| w.len()) <= 2, "{key}: denials");
     }
 }
 
 #[test]
 fn tiny_runs_still_hold_every_scenario() {
-    let (out, labels) = run_with(&GenConfig {
-        events: 300,
-        ..cfg()
-    });
+    let (out, labels) = run_with(&GenConfig { events: 300, ..cfg() });
     assert_eq!(labels.len(), scenario_names().len());
     let n = std::str::from_utf8(&out).expect("utf-8").lines().count() as u64;
     assert!(n >= 300);

@@ -32,9 +32,7 @@ impl FromStr for OutputFormat {
             "table" => Ok(OutputFormat::Table),
             "csv" => Ok(OutputFormat::Csv),
             "json" => Ok(OutputFormat::Json),
-            _ => Err(LakeError::BadInput(format!(
-                "unknown output format `{s}`: expected one of table, csv, json"
-            ))),
+            _ => Err(LakeError::BadInput(format!("unknown output format `{s}`: expected one of table, csv, json"))),
         }
     }
 }
@@ -59,9 +57,7 @@ pub fn format_batches(batches: &[RecordBatch], format: OutputFormat) -> Result<S
             return Ok(arrow::util::pretty::pretty_format_batches(batches)?.to_string());
         }
         OutputFormat::Csv => {
-            let mut w = arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .build(Vec::new());
+            let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(Vec::new());
             for b in batches {
                 w.write(&flatten_nested(b)?)?;
             }
@@ -78,8 +74,7 @@ pub fn format_batches(batches: &[RecordBatch], format: OutputFormat) -> Result<S
             w.into_inner()
         }
     };
-    String::from_utf8(bytes)
-        .map_err(|e| LakeError::BadInput(format!("rendered output is not UTF-8: {e}")))
+    String::from_utf8(bytes).map_err(|e| LakeError::BadInput(format!("rendered output is not UTF-8: {e}")))
 }
 
 /// Replaces every nested column with its text rendering, so the CSV writer accepts it.
@@ -102,21 +97,14 @@ fn flatten_nested(batch: &RecordBatch) -> Result<RecordBatch, LakeError> {
                     b.append_value(formatter.value(i).to_string());
                 }
             }
-            fields.push(Field::new(
-                field.name(),
-                DataType::Utf8,
-                field.is_nullable(),
-            ));
+            fields.push(Field::new(field.name(), DataType::Utf8, field.is_nullable()));
             columns.push(Arc::new(b.finish()));
         } else {
             fields.push(field.as_ref().clone());
             columns.push(column.clone());
         }
     }
-    Ok(RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        columns,
-    )?)
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
 }
 
 #[cfg(test)]
@@ -142,29 +130,14 @@ mod tests {
 
     #[test]
     fn parses_formats_case_insensitively_and_rejects_others() {
-        assert_eq!(
-            "table".parse::<OutputFormat>().expect("table"),
-            OutputFormat::Table
-        );
-        assert_eq!(
-            "CSV".parse::<OutputFormat>().expect("csv"),
-            OutputFormat::Csv
-        );
-        assert_eq!(
-            " json ".parse::<OutputFormat>().expect("json"),
-            OutputFormat::Json
-        );
+        assert_eq!("table".parse::<OutputFormat>().expect("table"), OutputFormat::Table);
+        assert_eq!("CSV".parse::<OutputFormat>().expect("csv"), OutputFormat::Csv);
+        assert_eq!(" json ".parse::<OutputFormat>().expect("json"), OutputFormat::Json);
         let err = "xml".parse::<OutputFormat>().expect_err("xml");
         assert!(matches!(err, LakeError::BadInput(_)));
-        assert!(
-            err.to_string().contains("expected one of table, csv, json"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("expected one of table, csv, json"), "{err}");
         for f in [OutputFormat::Table, OutputFormat::Csv, OutputFormat::Json] {
-            assert_eq!(
-                f.to_string().parse::<OutputFormat>().expect("round trip"),
-                f
-            );
+            assert_eq!(f.to_string().parse::<OutputFormat>().expect("round trip"), f);
         }
     }
 
@@ -176,10 +149,7 @@ mod tests {
         assert!(table.contains("[us-east-1, eu-west-1]"), "{table}");
 
         let csv = format_batches(std::slice::from_ref(&b), OutputFormat::Csv).expect("csv");
-        assert_eq!(
-            csv,
-            "rule_id,n,regions\nr1,3,\"[us-east-1, eu-west-1]\"\n,4,[]\n"
-        );
+        assert_eq!(csv, "rule_id,n,regions\nr1,3,\"[us-east-1, eu-west-1]\"\n,4,[]\n");
 
         let json = format_batches(&[b.clone(), b], OutputFormat::Json).expect("json");
         let lines: Vec<&str> = json.lines().collect();

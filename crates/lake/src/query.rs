@@ -8,9 +8,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::DataType;
 use datafusion::datasource::empty::EmptyTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::datasource::TableProvider;
 use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -65,14 +63,9 @@ pub async fn register_findings(ctx: &SessionContext, findings_dir: &Path) -> Res
     let provider: Arc<dyn TableProvider> = match std::fs::metadata(findings_dir) {
         Ok(meta) if meta.is_dir() => listing_table(ctx, findings_dir)?,
         Ok(_) => {
-            return Err(LakeError::BadInput(format!(
-                "findings path {} is not a directory",
-                findings_dir.display()
-            )))
+            return Err(LakeError::BadInput(format!("findings path {} is not a directory", findings_dir.display())))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Arc::new(EmptyTable::new(table_schema()))
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Arc::new(EmptyTable::new(table_schema())),
         Err(e) => return Err(LakeError::io("stat", findings_dir)(e)),
     };
     ctx.register_table(FINDINGS_ALL, provider)?;
@@ -84,22 +77,17 @@ fn listing_table(ctx: &SessionContext, dir: &Path) -> Result<Arc<dyn TableProvid
     let abs = std::path::absolute(dir).map_err(LakeError::io("resolve", dir))?;
     // Build the URL ourselves: `ListingTableUrl::parse` would read `*`, `?` or `[` in the
     // path as a glob.
-    let url = url::Url::from_directory_path(&abs).map_err(|()| {
-        LakeError::BadInput(format!("cannot turn {} into a file URL", abs.display()))
-    })?;
+    let url = url::Url::from_directory_path(&abs)
+        .map_err(|()| LakeError::BadInput(format!("cannot turn {} into a file URL", abs.display())))?;
     let table_url = ListingTableUrl::try_new(url, None)?;
     let format = ParquetFormat::new().with_options(ctx.copied_table_options().parquet);
-    let options = ListingOptions::new(Arc::new(format))
-        .with_file_extension(".parquet")
-        .with_table_partition_cols(vec![
+    let options =
+        ListingOptions::new(Arc::new(format)).with_file_extension(".parquet").with_table_partition_cols(vec![
             (col::DT.to_string(), DataType::Utf8),
             (col::HOUR.to_string(), DataType::Utf8),
         ]);
-    let config = ListingTableConfig::new(table_url)
-        .with_listing_options(options)
-        .with_schema(findings_schema());
-    let table = ListingTable::try_new(config)?
-        .with_cache(ctx.runtime_env().cache_manager.get_file_statistic_cache());
+    let config = ListingTableConfig::new(table_url).with_listing_options(options).with_schema(findings_schema());
+    let table = ListingTable::try_new(config)?.with_cache(ctx.runtime_env().cache_manager.get_file_statistic_cache());
     Ok(Arc::new(table))
 }
 
@@ -110,9 +98,7 @@ fn listing_table(ctx: &SessionContext, dir: &Path) -> Result<Arc<dyn TableProvid
 /// query path and must not write. Any SQL problem is a [`LakeError::Query`].
 pub async fn query(findings_dir: &Path, sql: &str) -> Result<Vec<RecordBatch>, LakeError> {
     let ctx = session(findings_dir).await?;
-    let options = SQLOptions::new()
-        .with_allow_ddl(false)
-        .with_allow_dml(false);
+    let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false);
     let df = ctx.sql_with_options(sql, options).await?;
     Ok(df.collect().await?)
 }
@@ -134,15 +120,8 @@ mod tests {
     async fn missing_directory_is_an_empty_table() {
         let dir = tempfile::tempdir().expect("tempdir");
         let missing = dir.path().join("nope");
-        let batches = query(&missing, "SELECT count(*) AS n FROM findings")
-            .await
-            .expect("query");
-        let n = batches[0]
-            .column(0)
-            .as_any()
-            .downcast_ref::<arrow::array::Int64Array>()
-            .expect("i64")
-            .value(0);
+        let batches = query(&missing, "SELECT count(*) AS n FROM findings").await.expect("query");
+        let n = batches[0].column(0).as_any().downcast_ref::<arrow::array::Int64Array>().expect("i64").value(0);
         assert_eq!(n, 0);
         assert!(!missing.exists(), "a query must not create the directory");
     }

@@ -3,8 +3,8 @@
 use std::sync::{Arc, OnceLock};
 
 use arrow::array::{
-    ArrayRef, ListBuilder, RecordBatch, StringArray, StringBuilder, TimestampMillisecondArray,
-    UInt32Array, UInt64Array, UInt8Array,
+    ArrayRef, ListBuilder, RecordBatch, StringArray, StringBuilder, TimestampMillisecondArray, UInt32Array,
+    UInt64Array, UInt8Array,
 };
 use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef, TimeUnit};
 use trailhound_model::Finding;
@@ -168,12 +168,8 @@ pub fn findings_to_batch(findings: &[Finding]) -> Result<RecordBatch, LakeError>
         string_col(fs, |f| &f.rule_id),
         string_col(fs, |f| &f.title),
         string_col(fs, |f| f.severity.as_str()),
-        Arc::new(UInt8Array::from_iter_values(
-            fs.iter().map(|f| f.severity.ocsf_id()),
-        )),
-        Arc::new(UInt8Array::from_iter_values(
-            fs.iter().map(|f| f.confidence),
-        )),
+        Arc::new(UInt8Array::from_iter_values(fs.iter().map(|f| f.severity.ocsf_id()))),
+        Arc::new(UInt8Array::from_iter_values(fs.iter().map(|f| f.confidence))),
         string_col(fs, |f| match f.activity {
             trailhound_model::Activity::Create => "create",
             trailhound_model::Activity::Update => "update",
@@ -181,25 +177,17 @@ pub fn findings_to_batch(findings: &[Finding]) -> Result<RecordBatch, LakeError>
         Arc::new(UInt32Array::from_iter_values(fs.iter().map(|f| f.revision))),
         string_col(fs, |f| &f.provider),
         string_col(fs, |f| &f.actor_key),
-        Arc::new(StringArray::from_iter(
-            fs.iter().map(|f| f.actor_arn.as_deref()),
-        )),
+        Arc::new(StringArray::from_iter(fs.iter().map(|f| f.actor_arn.as_deref()))),
         string_col(fs, |f| f.identity_class.as_str()),
-        Arc::new(StringArray::from_iter(
-            fs.iter().map(|f| f.account.as_deref()),
-        )),
+        Arc::new(StringArray::from_iter(fs.iter().map(|f| f.account.as_deref()))),
         list_col(fs, |f| &f.regions),
         Arc::new(
-            TimestampMillisecondArray::from_iter_values(fs.iter().map(|f| f.first_event_time))
-                .with_timezone("UTC"),
+            TimestampMillisecondArray::from_iter_values(fs.iter().map(|f| f.first_event_time)).with_timezone("UTC"),
         ),
         Arc::new(
-            TimestampMillisecondArray::from_iter_values(fs.iter().map(|f| f.last_event_time))
-                .with_timezone("UTC"),
+            TimestampMillisecondArray::from_iter_values(fs.iter().map(|f| f.last_event_time)).with_timezone("UTC"),
         ),
-        Arc::new(UInt64Array::from_iter_values(
-            fs.iter().map(|f| f.event_count),
-        )),
+        Arc::new(UInt64Array::from_iter_values(fs.iter().map(|f| f.event_count))),
         list_col(fs, |f| &f.tactic_ids),
         list_col(fs, |f| &f.technique_ids),
         list_col(fs, |f| f.evidence.iter().map(|e| e.event_id.as_str())),
@@ -207,9 +195,7 @@ pub fn findings_to_batch(findings: &[Finding]) -> Result<RecordBatch, LakeError>
         list_col(fs, |f| &f.context),
         string_col(fs, |f| &f.summary),
         string_col(fs, |f| &f.remediation),
-        Arc::new(StringArray::from_iter_values(
-            fs.iter().map(|f| f.to_ocsf().to_string()),
-        )),
+        Arc::new(StringArray::from_iter_values(fs.iter().map(|f| f.to_ocsf().to_string()))),
     ];
     Ok(RecordBatch::try_new(findings_schema(), columns)?)
 }
@@ -237,38 +223,22 @@ mod tests {
         assert_eq!(batch.num_rows(), 2);
         assert_eq!(batch.num_columns(), 25);
 
-        let s = |name: &str| {
-            batch
-                .column_by_name(name)
-                .expect(name)
-                .as_string::<i32>()
-                .clone()
-        };
+        let s = |name: &str| batch.column_by_name(name).expect(name).as_string::<i32>().clone();
         assert_eq!(s(col::UID).value(0), a.uid);
         assert_eq!(s(col::SEVERITY).value(0), "high");
         assert_eq!(s(col::ACTIVITY).value(0), "create");
         assert!(s(col::ACTOR_ARN).is_null(1));
         assert!(s(col::ACCOUNT).is_null(1));
-        let ocsf: serde_json::Value =
-            serde_json::from_str(s(col::OCSF_JSON).value(0)).expect("json");
+        let ocsf: serde_json::Value = serde_json::from_str(s(col::OCSF_JSON).value(0)).expect("json");
         assert_eq!(ocsf, a.to_ocsf());
 
-        let regions = batch
-            .column_by_name(col::REGIONS)
-            .expect("regions")
-            .as_list::<i32>();
+        let regions = batch.column_by_name(col::REGIONS).expect("regions").as_list::<i32>();
         assert_eq!(regions.value(0).len(), 2);
         assert_eq!(regions.value(1).len(), 0);
         assert!(!regions.is_null(1));
-        let ev = batch
-            .column_by_name(col::EVIDENCE_EVENT_IDS)
-            .expect("ev")
-            .as_list::<i32>();
+        let ev = batch.column_by_name(col::EVIDENCE_EVENT_IDS).expect("ev").as_list::<i32>();
         assert_eq!(ev.value(0).as_string::<i32>().value(0), "ev-1");
-        let sev_id = batch
-            .column_by_name(col::SEVERITY_ID)
-            .expect("sev")
-            .as_primitive::<arrow::datatypes::UInt8Type>();
+        let sev_id = batch.column_by_name(col::SEVERITY_ID).expect("sev").as_primitive::<arrow::datatypes::UInt8Type>();
         assert_eq!(sev_id.value(0), 4);
     }
 

@@ -28,10 +28,8 @@ pub struct WriterOptions {
 
 impl Default for WriterOptions {
     fn default() -> Self {
-        let millis = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0);
+        let millis =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
         WriterOptions {
             max_rows_per_file: 100_000,
             compression: Compression::ZSTD(ZstdLevel::default()),
@@ -91,9 +89,7 @@ impl FindingsWriter {
         let root = root.into();
         validate_run_id(&opts.run_id)?;
         if opts.max_rows_per_file == 0 {
-            return Err(LakeError::BadInput(
-                "max_rows_per_file must be at least 1".into(),
-            ));
+            return Err(LakeError::BadInput("max_rows_per_file must be at least 1".into()));
         }
         create_dirs_durably(&root)?;
         let props = WriterProperties::builder()
@@ -101,14 +97,7 @@ impl FindingsWriter {
             .set_max_row_group_row_count(Some(opts.max_rows_per_file.min(1 << 20)))
             .set_created_by(concat!("trailhound-lake ", env!("CARGO_PKG_VERSION")).to_string())
             .build();
-        Ok(FindingsWriter {
-            root,
-            opts,
-            props,
-            buffer: Vec::new(),
-            index: HashMap::new(),
-            seq: 0,
-        })
+        Ok(FindingsWriter { root, opts, props, buffer: Vec::new(), index: HashMap::new(), seq: 0 })
     }
 
     /// The root directory.
@@ -161,10 +150,7 @@ impl FindingsWriter {
         self.index.clear();
         let mut partitions: BTreeMap<(String, String), Vec<Finding>> = BTreeMap::new();
         for f in self.buffer.drain(..) {
-            partitions
-                .entry(time::partition(f.first_event_time))
-                .or_default()
-                .push(f);
+            partitions.entry(time::partition(f.first_event_time)).or_default().push(f);
         }
         let mut jobs: Vec<((String, String), Vec<Finding>)> = Vec::new();
         for (key, mut rows) in partitions {
@@ -195,12 +181,7 @@ impl FindingsWriter {
                 }
             }
         }
-        tracing::debug!(
-            files = stats.files.len(),
-            rows = stats.rows,
-            bytes = stats.bytes,
-            "flushed findings"
-        );
+        tracing::debug!(files = stats.files.len(), rows = stats.rows, bytes = stats.bytes, "flushed findings");
         Ok(stats)
     }
 
@@ -209,16 +190,8 @@ impl FindingsWriter {
         self.flush()
     }
 
-    fn write_file(
-        &mut self,
-        dt: &str,
-        hour: &str,
-        rows: &[Finding],
-    ) -> Result<FlushStats, LakeError> {
-        let dir = self
-            .root
-            .join(format!("dt={dt}"))
-            .join(format!("hour={hour}"));
+    fn write_file(&mut self, dt: &str, hour: &str, rows: &[Finding]) -> Result<FlushStats, LakeError> {
+        let dir = self.root.join(format!("dt={dt}")).join(format!("hour={hour}"));
         create_dirs_durably(&dir)?;
         let (name, path) = loop {
             let name = format!("part-{}-{:06}.parquet", self.opts.run_id, self.seq);
@@ -236,11 +209,7 @@ impl FindingsWriter {
             Ok(bytes)
         });
         match result {
-            Ok(bytes) => Ok(FlushStats {
-                files: vec![path],
-                rows: rows.len(),
-                bytes,
-            }),
+            Ok(bytes) => Ok(FlushStats { files: vec![path], rows: rows.len(), bytes }),
             Err(e) => {
                 if let Err(rm) = fs::remove_file(&tmp) {
                     if rm.kind() != std::io::ErrorKind::NotFound {
@@ -279,9 +248,7 @@ impl Drop for FindingsWriter {
 fn validate_run_id(run_id: &str) -> Result<(), LakeError> {
     let ok = !run_id.is_empty()
         && !run_id.starts_with('.')
-        && run_id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        && run_id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if ok {
         Ok(())
     } else {
@@ -297,10 +264,7 @@ fn create_dirs_durably(dir: &Path) -> Result<(), LakeError> {
     if dir.is_dir() {
         return Ok(());
     }
-    let missing: Vec<&Path> = dir
-        .ancestors()
-        .take_while(|p| !p.as_os_str().is_empty() && !p.exists())
-        .collect();
+    let missing: Vec<&Path> = dir.ancestors().take_while(|p| !p.as_os_str().is_empty() && !p.exists()).collect();
     fs::create_dir_all(dir).map_err(LakeError::io("create directory", dir))?;
     for created in missing.iter().rev() {
         match created.parent() {
@@ -316,9 +280,7 @@ fn create_dirs_durably(dir: &Path) -> Result<(), LakeError> {
 fn sync_dir(dir: &Path) -> Result<(), LakeError> {
     #[cfg(unix)]
     {
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(LakeError::io("fsync directory", dir))?;
+        File::open(dir).and_then(|d| d.sync_all()).map_err(LakeError::io("fsync directory", dir))?;
     }
     #[cfg(not(unix))]
     let _ = dir;
@@ -332,10 +294,7 @@ mod tests {
     use trailhound_model::time::HOUR;
 
     fn opts(run: &str) -> WriterOptions {
-        WriterOptions {
-            run_id: run.into(),
-            ..WriterOptions::default()
-        }
+        WriterOptions { run_id: run.into(), ..WriterOptions::default() }
     }
 
     fn files_under(root: &Path) -> Vec<String> {
@@ -347,12 +306,7 @@ mod tests {
                 if p.is_dir() {
                     stack.push(p);
                 } else {
-                    out.push(
-                        p.strip_prefix(root)
-                            .expect("prefix")
-                            .to_string_lossy()
-                            .into_owned(),
-                    );
+                    out.push(p.strip_prefix(root).expect("prefix").to_string_lossy().into_owned());
                 }
             }
         }
@@ -405,10 +359,7 @@ mod tests {
     #[test]
     fn large_partitions_are_split_and_existing_names_are_not_overwritten() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let o = WriterOptions {
-            max_rows_per_file: 2,
-            ..opts("t3")
-        };
+        let o = WriterOptions { max_rows_per_file: 2, ..opts("t3") };
         let mut w = FindingsWriter::new(dir.path(), o.clone()).expect("writer");
         for i in 0..5 {
             w.write(&finding("a", &format!("k{i}"), i));
@@ -430,10 +381,7 @@ mod tests {
             let mut w = FindingsWriter::new(dir.path(), opts("t4")).expect("writer");
             w.write(&finding("a", "k", 0));
         }
-        assert_eq!(
-            files_under(dir.path()),
-            vec!["dt=1970-01-01/hour=00/part-t4-000000.parquet"]
-        );
+        assert_eq!(files_under(dir.path()), vec!["dt=1970-01-01/hour=00/part-t4-000000.parquet"]);
     }
 
     #[test]
@@ -457,14 +405,8 @@ mod tests {
             let err = FindingsWriter::new(dir.path(), opts(bad)).expect_err(bad);
             assert!(matches!(err, LakeError::BadInput(_)));
         }
-        let o = WriterOptions {
-            max_rows_per_file: 0,
-            ..opts("ok")
-        };
-        assert!(matches!(
-            FindingsWriter::new(dir.path(), o),
-            Err(LakeError::BadInput(_))
-        ));
+        let o = WriterOptions { max_rows_per_file: 0, ..opts("ok") };
+        assert!(matches!(FindingsWriter::new(dir.path(), o), Err(LakeError::BadInput(_))));
         assert!(!WriterOptions::default().run_id.is_empty());
         validate_run_id(&WriterOptions::default().run_id).expect("default run id is valid");
     }

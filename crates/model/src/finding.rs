@@ -179,11 +179,8 @@ impl Finding {
                 json!({ "technique": { "uid": t }, "tactic": tactic, "version": "v15" })
             })
             .collect();
-        let related: Vec<Value> = self
-            .evidence
-            .iter()
-            .map(|e| json!({ "uid": e.event_id, "time": e.time, "message": e.summary }))
-            .collect();
+        let related: Vec<Value> =
+            self.evidence.iter().map(|e| json!({ "uid": e.event_id, "time": e.time, "message": e.summary })).collect();
         let activity_name = match self.activity {
             crate::Activity::Create => "Create",
             crate::Activity::Update => "Update",
@@ -297,10 +294,7 @@ mod tests {
         assert_ne!(a, Finding::make_uid("r", "k2", 1));
         assert_ne!(a, Finding::make_uid("r2", "k", 1));
         // Length-prefixing keeps ("ab","c") and ("a","bc") apart.
-        assert_ne!(
-            Finding::make_uid("ab", "c", 1),
-            Finding::make_uid("a", "bc", 1)
-        );
+        assert_ne!(Finding::make_uid("ab", "c", 1), Finding::make_uid("a", "bc", 1));
         assert_eq!(a.len(), 16);
     }
 
@@ -313,10 +307,7 @@ mod tests {
         assert_eq!(v["severity_id"], 4);
         assert_eq!(v["finding_info"]["uid"], f.uid.as_str());
         assert_eq!(v["finding_info"]["attacks"][0]["technique"]["uid"], "T1580");
-        assert_eq!(
-            v["finding_info"]["attacks"][0]["tactic"]["name"],
-            "Discovery"
-        );
+        assert_eq!(v["finding_info"]["attacks"][0]["tactic"]["name"], "Discovery");
         assert_eq!(v["cloud"]["account"]["uid"], "111122223333");
         let mut u = f.clone();
         u.activity = Activity::Update;

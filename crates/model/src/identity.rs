@@ -55,10 +55,7 @@ impl IdentityClass {
 
     /// True for identities that are not a person: the ones whose theft trailhound hunts.
     pub fn is_machine(self) -> bool {
-        matches!(
-            self,
-            IdentityClass::Workload | IdentityClass::CiCd | IdentityClass::ProgrammaticUser
-        )
+        matches!(self, IdentityClass::Workload | IdentityClass::CiCd | IdentityClass::ProgrammaticUser)
     }
 }
 

@@ -71,7 +71,7 @@ pub struct Row<'a> {
 
 /// Accumulates rows into Arrow builders; [`EventBuilder::finish`] yields a batch.
 pub struct EventBuilder {
-    strings: Vec<StringBuilder>,
+    strings: Box<[StringBuilder; STRING_COLS.len()]>,
     event_time: TimestampMillisecondBuilder,
     received_time: TimestampMillisecondBuilder,
     time_inferred: BooleanBuilder,
@@ -80,6 +80,7 @@ pub struct EventBuilder {
     data_event: BooleanBuilder,
     instance_count: UInt32Builder,
     rows: usize,
+    capacity: usize,
 }
 
 /// The Utf8 columns in schema order.
@@ -112,7 +113,7 @@ impl EventBuilder {
     /// A builder sized for `capacity` rows.
     pub fn new(capacity: usize) -> Self {
         Self {
-            strings: (0..STRING_COLS.len()).map(|_| StringBuilder::with_capacity(capacity, capacity * 24)).collect(),
+            strings: Box::new(std::array::from_fn(|_| StringBuilder::with_capacity(capacity, capacity * 24))),
             event_time: TimestampMillisecondBuilder::with_capacity(capacity),
             received_time: TimestampMillisecondBuilder::with_capacity(capacity),
             time_inferred: BooleanBuilder::with_capacity(capacity),
@@ -121,6 +122,7 @@ impl EventBuilder {
             data_event: BooleanBuilder::with_capacity(capacity),
             instance_count: UInt32Builder::with_capacity(capacity),
             rows: 0,
+            capacity,
         }
     }
 
@@ -170,18 +172,39 @@ impl EventBuilder {
     }
 
     /// Builds the batch of pending rows and resets the builder.
+    ///
+    /// Arrow's `finish` hands the builders' buffers to the arrays and leaves them empty; they
+    /// are given their capacity back here (rows, and for each text column a little more than
+    /// the bytes of this batch), so the next batch does not regrow them by doubling.
     pub fn finish(&mut self) -> RecordBatch {
+        let rows = self.capacity.max(self.rows);
         let mut cols: Vec<Option<ArrayRef>> = vec![None; col::COUNT];
         for (b, &i) in self.strings.iter_mut().zip(STRING_COLS.iter()) {
-            cols[i] = Some(Arc::new(b.finish()));
+            let bytes = b.values_slice().len();
+            let next = StringBuilder::with_capacity(rows, bytes + bytes / 8);
+            cols[i] = Some(Arc::new(std::mem::replace(b, next).finish()));
         }
-        cols[col::EVENT_TIME] = Some(Arc::new(self.event_time.finish().with_timezone("UTC")));
-        cols[col::RECEIVED_TIME] = Some(Arc::new(self.received_time.finish().with_timezone("UTC")));
-        cols[col::TIME_INFERRED] = Some(Arc::new(self.time_inferred.finish()));
-        cols[col::READ_ONLY] = Some(Arc::new(self.read_only.finish()));
-        cols[col::DISABLE_API_TERMINATION] = Some(Arc::new(self.disable_api_termination.finish()));
-        cols[col::DATA_EVENT] = Some(Arc::new(self.data_event.finish()));
-        cols[col::INSTANCE_COUNT] = Some(Arc::new(self.instance_count.finish()));
+        cols[col::EVENT_TIME] = Some(Arc::new(
+            std::mem::replace(&mut self.event_time, TimestampMillisecondBuilder::with_capacity(rows))
+                .finish()
+                .with_timezone("UTC"),
+        ));
+        cols[col::RECEIVED_TIME] = Some(Arc::new(
+            std::mem::replace(&mut self.received_time, TimestampMillisecondBuilder::with_capacity(rows))
+                .finish()
+                .with_timezone("UTC"),
+        ));
+        cols[col::TIME_INFERRED] =
+            Some(Arc::new(std::mem::replace(&mut self.time_inferred, BooleanBuilder::with_capacity(rows)).finish()));
+        cols[col::READ_ONLY] =
+            Some(Arc::new(std::mem::replace(&mut self.read_only, BooleanBuilder::with_capacity(rows)).finish()));
+        cols[col::DISABLE_API_TERMINATION] = Some(Arc::new(
+            std::mem::replace(&mut self.disable_api_termination, BooleanBuilder::with_capacity(rows)).finish(),
+        ));
+        cols[col::DATA_EVENT] =
+            Some(Arc::new(std::mem::replace(&mut self.data_event, BooleanBuilder::with_capacity(rows)).finish()));
+        cols[col::INSTANCE_COUNT] =
+            Some(Arc::new(std::mem::replace(&mut self.instance_count, UInt32Builder::with_capacity(rows)).finish()));
         self.rows = 0;
         let cols: Vec<ArrayRef> = cols.into_iter().flatten().collect();
         // Every column is filled above with the schema's types and equal lengths; a failure
@@ -197,7 +220,17 @@ mod tests {
     #[test]
     fn builds_a_batch_with_the_event_schema() {
         let mut b = EventBuilder::new(4);
-        let row = Row { provider: "aws", event_id: "e1", service: "iam", action: "ListUsers", actor_key: "AKIA1", identity_class: "programmatic_user", source: "f:1", instance_count: Some(3), ..Default::default() };
+        let row = Row {
+            provider: "aws",
+            event_id: "e1",
+            service: "iam",
+            action: "ListUsers",
+            actor_key: "AKIA1",
+            identity_class: "programmatic_user",
+            source: "f:1",
+            instance_count: Some(3),
+            ..Default::default()
+        };
         b.append(&row);
         b.append(&Row { event_id: "e2", ..row.clone() });
         let batch = b.finish();

@@ -5,7 +5,7 @@ use trailhound_model::IdentityClass;
 
 use crate::builder::Row;
 use crate::error::DeadReason;
-use crate::identity::{actor_key, classify, IdentityInput};
+use crate::identity::{actor_key, classify_cached, IdentityInput, UaCache};
 use crate::json::{self, as_bool, as_f64, as_str, elements, entries, get, is_null, type_name};
 use crate::time::{from_epoch_number, parse_timestamp};
 
@@ -15,6 +15,7 @@ pub(crate) struct Scratch {
     pub request: String,
     pub response: String,
     pub event_id: String,
+    pub ua_cache: UaCache,
 }
 
 /// What the caller tracks across records: the last good event time (for records without one).
@@ -43,7 +44,8 @@ fn object_field(v: &[Node<'_>], field: &'static str) -> Result<bool, DeadReason>
 
 /// Verbs of calls that read without changing anything (used when `readOnly` is absent).
 fn read_verb(action: &str) -> bool {
-    const VERBS: [&str; 12] = ["Get", "List", "Describe", "Head", "Lookup", "Search", "Query", "Scan", "BatchGet", "Select", "View", "Check"];
+    const VERBS: [&str; 12] =
+        ["Get", "List", "Describe", "Head", "Lookup", "Search", "Query", "Scan", "BatchGet", "Select", "View", "Check"];
     VERBS.iter().any(|v| action.starts_with(v))
 }
 
@@ -67,27 +69,161 @@ fn foreign_format(obj: &[Node<'_>]) -> DeadReason {
     }
 }
 
-fn instance_count(req: &[Node<'_>]) -> Option<u32> {
-    let as_u32 = |v: &[Node<'_>]| as_f64(v).filter(|n| *n >= 0.0).map(|n| n.min(f64::from(u32::MAX)) as u32);
-    if let Some(items) = json::path(req, &["instancesSet", "items"]) {
-        let total: u32 = elements(items).filter_map(|it| get(it, "maxCount").and_then(as_u32)).fold(0u32, u32::saturating_add);
-        if total > 0 {
-            return Some(total);
-        }
-    }
-    for key in ["maxCount", "instanceCount", "count", "desiredCapacity", "maxSize", "targetCapacity"] {
-        if let Some(n) = get(req, key).and_then(as_u32) {
-            return Some(n);
-        }
-    }
-    json::path(req, &["targetCapacitySpecification", "totalTargetCapacity"])
-        .or_else(|| json::path(req, &["spotFleetRequestConfig", "targetCapacity"]))
-        .and_then(as_u32)
+/// The `requestParameters` fields rows and rules read: the first value of each key, found in
+/// one pass over the object (instead of one `get` per key).
+#[derive(Default)]
+struct Request<'t, 'i> {
+    user_name: Option<&'t [Node<'i>]>,
+    role_name: Option<&'t [Node<'i>]>,
+    policy_arn: Option<&'t [Node<'i>]>,
+    instance_type: Option<&'t [Node<'i>]>,
+    instances_set: Option<&'t [Node<'i>]>,
+    /// `maxCount`, `instanceCount`, `count`, `desiredCapacity`, `maxSize`, `targetCapacity`, in
+    /// the order they are tried.
+    counts: [Option<&'t [Node<'i>]>; 6],
+    target_capacity_specification: Option<&'t [Node<'i>]>,
+    spot_fleet_request_config: Option<&'t [Node<'i>]>,
+    disable_api_termination: Option<&'t [Node<'i>]>,
 }
 
-fn termination_flag(req: &[Node<'_>]) -> Option<bool> {
-    let v = get(req, "disableApiTermination")?;
-    as_bool(v).or_else(|| get(v, "value").and_then(as_bool))
+impl<'t, 'i> Request<'t, 'i> {
+    /// Reads the object at `req[0]` (nothing when it is not an object, or empty).
+    fn read(req: &'t [Node<'i>]) -> Self {
+        let mut r = Self::default();
+        for (k, v) in entries(req) {
+            let slot = match k {
+                "userName" => &mut r.user_name,
+                "roleName" => &mut r.role_name,
+                "policyArn" => &mut r.policy_arn,
+                "instanceType" => &mut r.instance_type,
+                "instancesSet" => &mut r.instances_set,
+                "maxCount" => &mut r.counts[0],
+                "instanceCount" => &mut r.counts[1],
+                "count" => &mut r.counts[2],
+                "desiredCapacity" => &mut r.counts[3],
+                "maxSize" => &mut r.counts[4],
+                "targetCapacity" => &mut r.counts[5],
+                "targetCapacitySpecification" => &mut r.target_capacity_specification,
+                "spotFleetRequestConfig" => &mut r.spot_fleet_request_config,
+                "disableApiTermination" => &mut r.disable_api_termination,
+                _ => continue,
+            };
+            if slot.is_none() {
+                *slot = Some(v);
+            }
+        }
+        r
+    }
+
+    fn instance_count(&self) -> Option<u32> {
+        let as_u32 = |v: &[Node<'_>]| as_f64(v).filter(|n| *n >= 0.0).map(|n| n.min(f64::from(u32::MAX)) as u32);
+        if let Some(items) = self.instances_set.and_then(|s| get(s, "items")) {
+            let total: u32 =
+                elements(items).filter_map(|it| get(it, "maxCount").and_then(as_u32)).fold(0u32, u32::saturating_add);
+            if total > 0 {
+                return Some(total);
+            }
+        }
+        for v in self.counts.iter().flatten() {
+            if let Some(n) = as_u32(v) {
+                return Some(n);
+            }
+        }
+        self.target_capacity_specification
+            .and_then(|v| get(v, "totalTargetCapacity"))
+            .or_else(|| self.spot_fleet_request_config.and_then(|v| get(v, "targetCapacity")))
+            .and_then(as_u32)
+    }
+
+    fn termination_flag(&self) -> Option<bool> {
+        let v = self.disable_api_termination?;
+        as_bool(v).or_else(|| get(v, "value").and_then(as_bool))
+    }
+}
+
+/// The `userIdentity` fields classification reads: the first value of each key (and of each
+/// key on the way to a nested one), found in one pass over each object on the way.
+#[derive(Default)]
+struct UserIdentity<'t, 'i> {
+    kind: Option<&'t [Node<'i>]>,
+    arn: Option<&'t [Node<'i>]>,
+    principal_id: Option<&'t [Node<'i>]>,
+    access_key_id: Option<&'t [Node<'i>]>,
+    invoked_by: Option<&'t [Node<'i>]>,
+    account_id: Option<&'t [Node<'i>]>,
+    /// `sessionContext.sessionIssuer.arn`.
+    issuer_arn: Option<&'t [Node<'i>]>,
+    /// `sessionContext.sessionIssuer.userName`.
+    issuer_name: Option<&'t [Node<'i>]>,
+    /// `sessionContext.webIdFederationData.federatedProvider`.
+    federated_provider: Option<&'t [Node<'i>]>,
+    /// `sessionContext.attributes.mfaAuthenticated`.
+    mfa: Option<&'t [Node<'i>]>,
+}
+
+/// The first value of `key` in the object at `v` (when there is one).
+fn first<'t, 'i>(v: Option<&'t [Node<'i>]>, key: &str) -> Option<&'t [Node<'i>]> {
+    v.and_then(|v| get(v, key))
+}
+
+impl<'t, 'i> UserIdentity<'t, 'i> {
+    /// Reads the object at `ui[0]` (nothing when it is not an object, or empty).
+    fn read(ui: &'t [Node<'i>]) -> Self {
+        let mut u = Self::default();
+        let mut session_context = None;
+        for (k, v) in entries(ui) {
+            let slot = match k {
+                "type" => &mut u.kind,
+                "arn" => &mut u.arn,
+                "principalId" => &mut u.principal_id,
+                "accessKeyId" => &mut u.access_key_id,
+                "invokedBy" => &mut u.invoked_by,
+                "accountId" => &mut u.account_id,
+                "sessionContext" => &mut session_context,
+                _ => continue,
+            };
+            if slot.is_none() {
+                *slot = Some(v);
+            }
+        }
+        if let Some(sc) = session_context {
+            let (mut issuer, mut web_id, mut attributes) = (None, None, None);
+            for (k, v) in entries(sc) {
+                let slot = match k {
+                    "sessionIssuer" => &mut issuer,
+                    "webIdFederationData" => &mut web_id,
+                    "attributes" => &mut attributes,
+                    _ => continue,
+                };
+                if slot.is_none() {
+                    *slot = Some(v);
+                }
+            }
+            if let Some(issuer) = issuer {
+                for (k, v) in entries(issuer) {
+                    let slot = match k {
+                        "arn" => &mut u.issuer_arn,
+                        "userName" => &mut u.issuer_name,
+                        _ => continue,
+                    };
+                    if slot.is_none() {
+                        *slot = Some(v);
+                    }
+                }
+            }
+            u.federated_provider = first(web_id, "federatedProvider");
+            u.mfa = first(attributes, "mfaAuthenticated");
+        }
+        u
+    }
+}
+
+/// `string_field` of a value that may be absent.
+fn opt_string_field<'i>(v: Option<&[Node<'i>]>, field: &'static str) -> Result<Option<&'i str>, DeadReason> {
+    match v {
+        Some(v) => string_field(v, field),
+        None => Ok(None),
+    }
 }
 
 /// Normalizes one CloudTrail record and hands the row to `emit`.
@@ -132,16 +268,9 @@ pub(crate) fn normalize<'i>(
             "readOnly" => read_only = as_bool(v),
             "eventCategory" => data_event |= as_str(v) == Some("Data"),
             "managementEvent" => data_event |= as_bool(v) == Some(false),
-            "userIdentity" => {
-                if object_field(v, "userIdentity")? {
-                    ui = v;
-                }
-            }
-            "requestParameters" => {
-                if object_field(v, "requestParameters")? {
-                    req = v;
-                }
-            }
+            // A null object is as good as none (the guard fails, and `_` ignores it).
+            "userIdentity" if object_field(v, "userIdentity")? => ui = v,
+            "requestParameters" if object_field(v, "requestParameters")? => req = v,
             "responseElements" => resp = v,
             _ => {}
         }
@@ -151,10 +280,12 @@ pub(crate) fn normalize<'i>(
     };
 
     // Time: eventTime, else an export's p_event_time, else inferred from the stream.
-    let parse_time = |v: &[Node<'_>]| as_str(v).and_then(parse_timestamp).or_else(|| match v.first() {
-        Some(Node::Static(_)) => as_f64(v).and_then(from_epoch_number),
-        _ => None,
-    });
+    let parse_time = |v: &[Node<'_>]| {
+        as_str(v).and_then(parse_timestamp).or_else(|| match v.first() {
+            Some(Node::Static(_)) => as_f64(v).and_then(from_epoch_number),
+            _ => None,
+        })
+    };
     if let Some(v) = event_time_v {
         if !is_null(v) && !matches!(v.first(), Some(Node::String(_) | Node::Static(_))) {
             return Err(DeadReason::WrongType { field: "eventTime", expected: "a string", found: type_name(v) });
@@ -170,29 +301,28 @@ pub(crate) fn normalize<'i>(
     };
 
     // Identity.
-    let s = |path: &[&str], field: &'static str| -> Result<Option<&'i str>, DeadReason> {
-        match json::path(ui, path) {
-            Some(v) => string_field(v, field),
-            None => Ok(None),
-        }
-    };
+    let u = UserIdentity::read(ui);
     let id = IdentityInput {
-        kind: s(&["type"], "userIdentity.type")?,
-        arn: s(&["arn"], "userIdentity.arn")?,
-        principal_id: s(&["principalId"], "userIdentity.principalId")?,
-        access_key_id: s(&["accessKeyId"], "userIdentity.accessKeyId")?,
-        invoked_by: s(&["invokedBy"], "userIdentity.invokedBy")?,
-        issuer_arn: s(&["sessionContext", "sessionIssuer", "arn"], "userIdentity.sessionContext.sessionIssuer.arn")?,
-        issuer_name: s(&["sessionContext", "sessionIssuer", "userName"], "userIdentity.sessionContext.sessionIssuer.userName")?,
-        federated_provider: s(&["sessionContext", "webIdFederationData", "federatedProvider"], "userIdentity.sessionContext.webIdFederationData.federatedProvider")?,
-        mfa: json::path(ui, &["sessionContext", "attributes", "mfaAuthenticated"]).and_then(as_bool).unwrap_or(false),
+        kind: opt_string_field(u.kind, "userIdentity.type")?,
+        arn: opt_string_field(u.arn, "userIdentity.arn")?,
+        principal_id: opt_string_field(u.principal_id, "userIdentity.principalId")?,
+        access_key_id: opt_string_field(u.access_key_id, "userIdentity.accessKeyId")?,
+        invoked_by: opt_string_field(u.invoked_by, "userIdentity.invokedBy")?,
+        issuer_arn: opt_string_field(u.issuer_arn, "userIdentity.sessionContext.sessionIssuer.arn")?,
+        issuer_name: opt_string_field(u.issuer_name, "userIdentity.sessionContext.sessionIssuer.userName")?,
+        federated_provider: opt_string_field(
+            u.federated_provider,
+            "userIdentity.sessionContext.webIdFederationData.federatedProvider",
+        )?,
+        mfa: u.mfa.and_then(as_bool).unwrap_or(false),
         user_agent,
         source_ip,
         event_type,
         event_name: Some(action),
     };
-    let class: IdentityClass = classify(&id);
-    let account = recipient.or(s(&["accountId"], "userIdentity.accountId")?);
+    let class: IdentityClass = classify_cached(&id, &mut scratch.ua_cache);
+    let account = recipient.or(opt_string_field(u.account_id, "userIdentity.accountId")?);
+    let actor = actor_key(&id);
     let service = event_source.map(|s| s.strip_suffix(".amazonaws.com").unwrap_or(s)).unwrap_or("unknown");
     let read_only = read_only.or_else(|| Some(read_verb(action)));
 
@@ -200,7 +330,12 @@ pub(crate) fn normalize<'i>(
         Some(e) if !e.is_empty() => e,
         _ => {
             // Exports without ids: derive one from what identifies the call, so replays agree.
-            let h = trailhound_model::stable_hash(&[action.as_bytes(), actor_key(&id).as_bytes(), &event_time.to_le_bytes(), ctx.source.as_bytes()]);
+            let h = trailhound_model::stable_hash(&[
+                action.as_bytes(),
+                actor.as_bytes(),
+                &event_time.to_le_bytes(),
+                ctx.source.as_bytes(),
+            ]);
             scratch.event_id.clear();
             use std::fmt::Write as _;
             let _ = write!(scratch.event_id, "th-{h:016x}");
@@ -227,7 +362,7 @@ pub(crate) fn normalize<'i>(
             }
         }
     }
-    let rs = |key: &str| get(req, key).and_then(as_str);
+    let r = Request::read(req);
     let row = Row {
         provider: "aws",
         event_id,
@@ -240,7 +375,7 @@ pub(crate) fn normalize<'i>(
         action,
         read_only,
         error_code: error_code.filter(|e| !e.is_empty()),
-        actor_key: actor_key(&id),
+        actor_key: actor,
         actor_arn: id.arn,
         actor_type: id.kind,
         access_key_id: id.access_key_id.filter(|k| !k.is_empty()),
@@ -248,12 +383,12 @@ pub(crate) fn normalize<'i>(
         identity_class: class.as_str(),
         source_ip,
         user_agent,
-        target_user: rs("userName"),
-        target_role: rs("roleName"),
-        policy_arn: rs("policyArn"),
-        instance_count: if req.is_empty() { None } else { instance_count(req) },
-        instance_type: rs("instanceType"),
-        disable_api_termination: if req.is_empty() { None } else { termination_flag(req) },
+        target_user: r.user_name.and_then(as_str),
+        target_role: r.role_name.and_then(as_str),
+        policy_arn: r.policy_arn.and_then(as_str),
+        instance_count: r.instance_count(),
+        instance_type: r.instance_type.and_then(as_str),
+        disable_api_termination: r.termination_flag(),
         request_parameters: row_req,
         response_elements: row_resp,
         source: ctx.source,

@@ -77,11 +77,15 @@ impl fmt::Display for DeadReason {
             DeadReason::InvalidJson(m) => write!(f, "invalid JSON: {m}"),
             DeadReason::Truncated => f.write_str("truncated JSON: the record ends before its value does"),
             DeadReason::InvalidUtf8 => f.write_str("invalid UTF-8 in the record"),
-            DeadReason::TooDeep { max_depth } => write!(f, "JSON nested deeper than {max_depth} levels"),
+            DeadReason::TooDeep { max_depth } => {
+                write!(f, "JSON nested deeper than {max_depth} levels")
+            }
             DeadReason::TooLarge { bytes, max_bytes } => {
                 write!(f, "record of {bytes} bytes exceeds the limit of {max_bytes} bytes")
             }
-            DeadReason::NotAnObject { found } => write!(f, "expected a JSON object for an event, found {found}"),
+            DeadReason::NotAnObject { found } => {
+                write!(f, "expected a JSON object for an event, found {found}")
+            }
             DeadReason::MissingField(k) => write!(f, "required field `{k}` is missing"),
             DeadReason::WrongType { field, expected, found } => {
                 write!(f, "field `{field}` should be {expected} but is {found}")

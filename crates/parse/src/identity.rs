@@ -7,6 +7,9 @@
 //! (`AKIA` long-lived, `ASIA` temporary) and finally the user agent (console browsers,
 //! Lambda/ECS execution environments, Terraform/Pulumi/Ansible and CI tools).
 
+use std::sync::OnceLock;
+
+use memchr::memmem;
 use trailhound_model::IdentityClass;
 
 /// The parts of an event that identify its caller. All optional: real events omit any of them.
@@ -74,7 +77,48 @@ const CI_AGENTS: &[&str] = &[
 ];
 
 /// Session-name fragments that CI systems set on AssumeRole (lower case).
-const CI_SESSIONS: &[&str] = &["githubactions", "github-actions", "gitlab", "terraform", "atlantis", "jenkins", "circleci", "spacelift", "buildkite"];
+const CI_SESSIONS: &[&str] = &[
+    "githubactions",
+    "github-actions",
+    "gitlab",
+    "terraform",
+    "atlantis",
+    "jenkins",
+    "circleci",
+    "spacelift",
+    "buildkite",
+];
+
+/// A lower-case copy of a short text, on the stack (classification lower-cases the user agent
+/// and the session name of nearly every event; this keeps that off the heap).
+struct Lower {
+    buf: [u8; 256],
+    len: usize,
+    heap: Option<String>,
+}
+
+impl Lower {
+    fn new(s: &str) -> Self {
+        let mut out = Self { buf: [0; 256], len: 0, heap: None };
+        if s.len() <= out.buf.len() {
+            let dst = &mut out.buf[..s.len()];
+            dst.copy_from_slice(s.as_bytes());
+            dst.make_ascii_lowercase();
+            out.len = s.len();
+        } else {
+            out.heap = Some(s.to_ascii_lowercase());
+        }
+        out
+    }
+
+    fn as_str(&self) -> &str {
+        match &self.heap {
+            Some(s) => s,
+            // ASCII lower-casing of a `str` keeps it UTF-8.
+            None => std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default(),
+        }
+    }
+}
 
 /// Derives the state key: the access key id where present, else the principal.
 pub fn actor_key<'a>(id: &IdentityInput<'a>) -> &'a str {
@@ -89,6 +133,28 @@ fn contains_any(haystack: &str, needles: &[&str]) -> bool {
     needles.iter().any(|n| haystack.contains(n))
 }
 
+/// Searchers built once for the needles looked for in the ARNs and session name of nearly
+/// every event (`str::contains` would build a two-way searcher on every call).
+struct Finders {
+    service_role: memmem::Finder<'static>,
+    sso: memmem::Finder<'static>,
+    assumed_role: memmem::Finder<'static>,
+    ci_sessions: Vec<memmem::Finder<'static>>,
+}
+
+fn finders() -> &'static Finders {
+    static FINDERS: OnceLock<Finders> = OnceLock::new();
+    FINDERS.get_or_init(|| Finders {
+        service_role: memmem::Finder::new(":role/aws-service-role/"),
+        sso: memmem::Finder::new("/AWSReservedSSO_"),
+        assumed_role: memmem::Finder::new(ASSUMED_ROLE),
+        ci_sessions: CI_SESSIONS.iter().map(memmem::Finder::new).collect(),
+    })
+}
+
+/// What precedes the role name in an assumed-role ARN.
+const ASSUMED_ROLE: &str = ":assumed-role/";
+
 /// True for a browser or AWS console user agent.
 fn is_console_agent(ua: &str) -> bool {
     ua.starts_with("Mozilla/")
@@ -101,13 +167,15 @@ fn is_console_agent(ua: &str) -> bool {
 
 /// The last segment of an assumed-role ARN: the session name.
 fn session_name(arn: &str) -> Option<&str> {
-    let rest = arn.split_once(":assumed-role/")?.1;
+    let rest = &arn[finders().assumed_role.find(arn.as_bytes())? + ASSUMED_ROLE.len()..];
     rest.split_once('/').map(|(_, s)| s)
 }
 
 /// `i-` followed by 8 or 17 hex digits: an EC2 instance id.
 fn is_instance_id(s: &str) -> bool {
-    let Some(hex) = s.strip_prefix("i-") else { return false };
+    let Some(hex) = s.strip_prefix("i-") else {
+        return false;
+    };
     (hex.len() == 8 || hex.len() == 17) && hex.bytes().all(|c| c.is_ascii_hexdigit())
 }
 
@@ -116,19 +184,105 @@ fn is_ecs_task_id(s: &str) -> bool {
     s.len() == 32 && s.bytes().all(|c| c.is_ascii_hexdigit())
 }
 
-fn agent_class(ua: &str) -> Option<IdentityClass> {
-    let lower = ua.to_ascii_lowercase();
-    if lower.contains("exec-env/aws_lambda") || lower.contains("exec-env/aws_ecs") {
-        return Some(IdentityClass::Workload);
+/// What classification reads from a user agent: pure functions of its text, computed once per
+/// distinct user agent by [`UaCache`] (a stream has few distinct ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct UaFacts {
+    /// Names the Lambda or ECS execution environment (ASCII case ignored).
+    exec_env: bool,
+    /// Names an IaC tool or CI runner (ASCII case ignored).
+    ci: bool,
+    /// A browser or the console ([`is_console_agent`]).
+    console: bool,
+    /// An AWS SDK (ASCII case ignored).
+    sdk: bool,
+}
+
+impl UaFacts {
+    fn of(ua: &str) -> Self {
+        let lua = Lower::new(ua);
+        let lua = lua.as_str();
+        Self {
+            exec_env: lua.contains("exec-env/aws_lambda") || lua.contains("exec-env/aws_ecs"),
+            ci: contains_any(lua, CI_AGENTS),
+            console: is_console_agent(ua),
+            sdk: lua.starts_with("aws-sdk-")
+                || lua.starts_with("boto3")
+                || lua.starts_with("botocore")
+                || lua.contains(" aws-sdk-"),
+        }
     }
-    if contains_any(&lower, CI_AGENTS) {
-        return Some(IdentityClass::CiCd);
+
+    /// The class the user agent alone implies, if any.
+    fn agent_class(self) -> Option<IdentityClass> {
+        if self.exec_env {
+            Some(IdentityClass::Workload)
+        } else if self.ci {
+            Some(IdentityClass::CiCd)
+        } else {
+            None
+        }
     }
-    None
+}
+
+/// A small direct-mapped memo of [`UaFacts`] by user agent text (exact match), kept by the
+/// parser between records.
+pub(crate) struct UaCache {
+    slots: Vec<Option<(Box<str>, UaFacts)>>,
+}
+
+impl Default for UaCache {
+    fn default() -> Self {
+        Self { slots: vec![None; Self::SLOTS] }
+    }
+}
+
+impl UaCache {
+    const SLOTS: usize = 64;
+    /// Longer user agents are not kept (they are rare, and would pin memory).
+    const MAX_LEN: usize = 512;
+
+    fn get(&mut self, ua: &str) -> UaFacts {
+        if ua.len() > Self::MAX_LEN {
+            return UaFacts::of(ua);
+        }
+        // FxHash-style mix over 8-byte words and the tail; any hash is correct here (the key is
+        // compared in full), a good one only avoids evictions.
+        let b = ua.as_bytes();
+        let mut h = b.len() as u64;
+        let mut words = b.chunks_exact(8);
+        for w in &mut words {
+            h = (h.rotate_left(5) ^ u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]))
+                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+        for &c in words.remainder() {
+            h = (h.rotate_left(5) ^ u64::from(c)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+        let slot = &mut self.slots[(h >> 58) as usize % Self::SLOTS];
+        match slot {
+            Some((k, facts)) if **k == *ua => *facts,
+            _ => {
+                let facts = UaFacts::of(ua);
+                *slot = Some((ua.into(), facts));
+                facts
+            }
+        }
+    }
 }
 
 /// Classifies the caller of one event.
 pub fn classify(id: &IdentityInput<'_>) -> IdentityClass {
+    classify_with(id, UaFacts::of)
+}
+
+/// [`classify`], with the user-agent facts memoized in `cache`.
+pub(crate) fn classify_cached(id: &IdentityInput<'_>, cache: &mut UaCache) -> IdentityClass {
+    classify_with(id, |ua| cache.get(ua))
+}
+
+/// Classifies the caller of one event; `ua_facts` is called (at most once) only on the paths
+/// that read the user agent.
+fn classify_with(id: &IdentityInput<'_>, ua_facts: impl FnOnce(&str) -> UaFacts) -> IdentityClass {
     let kind = id.kind.unwrap_or("");
     let ua = id.user_agent.unwrap_or("");
     let issuer = id.issuer_arn.unwrap_or("");
@@ -140,7 +294,7 @@ pub fn classify(id: &IdentityInput<'_>) -> IdentityClass {
     }
     // A service acting through a service-linked role, or on the caller's behalf from its own
     // endpoint (sourceIPAddress and userAgent both `*.amazonaws.com`).
-    if issuer.contains(":role/aws-service-role/") || issuer_name.starts_with("AWSServiceRoleFor") {
+    if finders().service_role.find(issuer.as_bytes()).is_some() || issuer_name.starts_with("AWSServiceRoleFor") {
         return IdentityClass::AwsService;
     }
     if let (Some(by), Some(ip)) = (id.invoked_by, id.source_ip) {
@@ -149,11 +303,11 @@ pub fn classify(id: &IdentityInput<'_>) -> IdentityClass {
         }
     }
     let key = id.access_key_id.unwrap_or("");
-    let console = is_console_agent(ua) || id.event_type == Some("AwsConsoleSignIn");
+    let console_sign_in = id.event_type == Some("AwsConsoleSignIn");
     match kind {
         "SAMLUser" | "IdentityCenterUser" => IdentityClass::Human,
         "AssumedRole" | "WebIdentityUser" => {
-            if issuer_name.starts_with("AWSReservedSSO_") || issuer.contains("/AWSReservedSSO_") {
+            if issuer_name.starts_with("AWSReservedSSO_") || finders().sso.find(issuer.as_bytes()).is_some() {
                 return IdentityClass::Human;
             }
             if let Some(p) = id.federated_provider.filter(|p| !p.is_empty()) {
@@ -171,34 +325,36 @@ pub fn classify(id: &IdentityInput<'_>) -> IdentityClass {
             if is_instance_id(session) {
                 return IdentityClass::Workload;
             }
-            if let Some(c) = agent_class(ua) {
+            let ua = ua_facts(ua);
+            if let Some(c) = ua.agent_class() {
                 return c;
             }
-            let s = session.to_ascii_lowercase();
-            if contains_any(&s, CI_SESSIONS) {
+            let s = Lower::new(session);
+            let s = s.as_str();
+            if finders().ci_sessions.iter().any(|f| f.find(s.as_bytes()).is_some()) {
                 return IdentityClass::CiCd;
             }
-            if console || id.mfa {
+            if ua.console || console_sign_in || id.mfa {
                 return IdentityClass::Human;
             }
             if is_ecs_task_id(session) || s.starts_with("botocore-session-") && id.invoked_by.is_some() {
                 return IdentityClass::Workload;
             }
             // A role session from an SDK with no other sign: most are workloads.
-            let lua = ua.to_ascii_lowercase();
-            if lua.starts_with("aws-sdk-") || lua.starts_with("boto3") || lua.starts_with("botocore") || lua.contains(" aws-sdk-") {
+            if ua.sdk {
                 return IdentityClass::Workload;
             }
             IdentityClass::Unknown
         }
         "IAMUser" => {
-            if console || (key.starts_with("ASIA") && id.mfa) {
+            let ua = ua_facts(ua);
+            if ua.console || console_sign_in || (key.starts_with("ASIA") && id.mfa) {
                 return IdentityClass::Human;
             }
             if matches!(id.event_name, Some("ConsoleLogin")) {
                 return IdentityClass::Human;
             }
-            if agent_class(ua) == Some(IdentityClass::CiCd) {
+            if ua.agent_class() == Some(IdentityClass::CiCd) {
                 return IdentityClass::CiCd;
             }
             if key.starts_with("AKIA") || key.is_empty() || !key.starts_with("ASIA") {
@@ -229,22 +385,37 @@ mod tests {
     fn root_and_service_principals() {
         let root = ui("Root", "arn:aws:iam::111122223333:root", "", "Mozilla/5.0");
         assert_eq!(classify(&root), IdentityClass::Root);
-        let svc = IdentityInput { kind: Some("AWSService"), invoked_by: Some("ec2.amazonaws.com"), ..Default::default() };
+        let svc =
+            IdentityInput { kind: Some("AWSService"), invoked_by: Some("ec2.amazonaws.com"), ..Default::default() };
         assert_eq!(classify(&svc), IdentityClass::AwsService);
         assert_eq!(actor_key(&svc), "ec2.amazonaws.com");
-        let mut slr = ui("AssumedRole", "arn:aws:sts::1:assumed-role/AWSServiceRoleForAutoScaling/AutoScaling", "ASIAXX", "autoscaling.amazonaws.com");
-        slr.issuer_arn = Some("arn:aws:iam::1:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling");
+        let mut slr = ui(
+            "AssumedRole",
+            "arn:aws:sts::1:assumed-role/AWSServiceRoleForAutoScaling/AutoScaling",
+            "ASIAXX",
+            "autoscaling.amazonaws.com",
+        );
+        slr.issuer_arn =
+            Some("arn:aws:iam::1:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling");
         assert_eq!(classify(&slr), IdentityClass::AwsService);
     }
 
     #[test]
     fn sso_permission_sets_and_console_sessions_are_human() {
-        let mut sso = ui("AssumedRole", "arn:aws:sts::1:assumed-role/AWSReservedSSO_AdministratorAccess_abc/alice@corp.example", "ASIAAAA", "aws-cli/2.15.0");
+        let mut sso = ui(
+            "AssumedRole",
+            "arn:aws:sts::1:assumed-role/AWSReservedSSO_AdministratorAccess_abc/alice@corp.example",
+            "ASIAAAA",
+            "aws-cli/2.15.0",
+        );
         sso.issuer_name = Some("AWSReservedSSO_AdministratorAccess_abc");
         assert_eq!(classify(&sso), IdentityClass::Human);
         let console_user = ui("IAMUser", "arn:aws:iam::1:user/bob", "ASIABBB", "Mozilla/5.0 (Macintosh)");
         assert_eq!(classify(&console_user), IdentityClass::Human);
-        let login = IdentityInput { event_type: Some("AwsConsoleSignIn"), ..ui("IAMUser", "arn:aws:iam::1:user/bob", "", "Mozilla/5.0") };
+        let login = IdentityInput {
+            event_type: Some("AwsConsoleSignIn"),
+            ..ui("IAMUser", "arn:aws:iam::1:user/bob", "", "Mozilla/5.0")
+        };
         assert_eq!(classify(&login), IdentityClass::Human);
     }
 
@@ -259,16 +430,32 @@ mod tests {
 
     #[test]
     fn workload_sessions_by_instance_id_execution_env_or_sdk() {
-        let ec2 = ui("AssumedRole", "arn:aws:sts::1:assumed-role/app-role/i-0123456789abcdef0", "ASIAEC2", "aws-sdk-go/1.44");
+        let ec2 =
+            ui("AssumedRole", "arn:aws:sts::1:assumed-role/app-role/i-0123456789abcdef0", "ASIAEC2", "aws-sdk-go/1.44");
         assert_eq!(classify(&ec2), IdentityClass::Workload);
-        let lambda = ui("AssumedRole", "arn:aws:sts::1:assumed-role/fn-role/my-fn", "ASIALMB", "Boto3/1.34.0 md/Botocore#1.34.0 ua/2.0 os/linux#5.10 exec-env/AWS_Lambda_python3.12");
+        let lambda = ui(
+            "AssumedRole",
+            "arn:aws:sts::1:assumed-role/fn-role/my-fn",
+            "ASIALMB",
+            "Boto3/1.34.0 md/Botocore#1.34.0 ua/2.0 os/linux#5.10 exec-env/AWS_Lambda_python3.12",
+        );
         assert_eq!(classify(&lambda), IdentityClass::Workload);
-        let ecs = ui("AssumedRole", "arn:aws:sts::1:assumed-role/task-role/0123456789abcdef0123456789abcdef", "ASIAECS", "aws-cli/2");
+        let ecs = ui(
+            "AssumedRole",
+            "arn:aws:sts::1:assumed-role/task-role/0123456789abcdef0123456789abcdef",
+            "ASIAECS",
+            "aws-cli/2",
+        );
         assert_eq!(classify(&ecs), IdentityClass::Workload);
         let mut eks = ui("AssumedRole", "arn:aws:sts::1:assumed-role/irsa/botocore-session-1", "ASIAEKS", "aws-cli/2");
         eks.federated_provider = Some("arn:aws:iam::1:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC");
         assert_eq!(classify(&eks), IdentityClass::Workload);
-        let stratus = ui("AssumedRole", "arn:aws:sts::1:assumed-role/stratus-role/aws-go-sdk-1722511821294449000", "ASIA9F6", "stratus-red-team_c8ff");
+        let stratus = ui(
+            "AssumedRole",
+            "arn:aws:sts::1:assumed-role/stratus-role/aws-go-sdk-1722511821294449000",
+            "ASIA9F6",
+            "stratus-red-team_c8ff",
+        );
         assert_eq!(classify(&stratus), IdentityClass::Unknown);
     }
 
@@ -279,7 +466,12 @@ mod tests {
         assert_eq!(classify(&gha), IdentityClass::CiCd);
         gha.federated_provider = None;
         assert_eq!(classify(&gha), IdentityClass::CiCd, "session name alone");
-        let tf = ui("AssumedRole", "arn:aws:sts::1:assumed-role/deployer/1700000000000000000", "ASIATF", "APN/1.0 HashiCorp/1.0 Terraform/1.9.5 (+https://www.terraform.io) terraform-provider-aws/5.70.0");
+        let tf = ui(
+            "AssumedRole",
+            "arn:aws:sts::1:assumed-role/deployer/1700000000000000000",
+            "ASIATF",
+            "APN/1.0 HashiCorp/1.0 Terraform/1.9.5 (+https://www.terraform.io) terraform-provider-aws/5.70.0",
+        );
         assert_eq!(classify(&tf), IdentityClass::CiCd);
     }
 

@@ -57,6 +57,7 @@ pub fn get<'t, 'i>(v: &'t [Node<'i>], key: &str) -> Option<&'t [Node<'i>]> {
 }
 
 /// Follows a path of object keys.
+#[cfg(test)]
 pub fn path<'t, 'i>(v: &'t [Node<'i>], keys: &[&str]) -> Option<&'t [Node<'i>]> {
     keys.iter().try_fold(v, |cur, k| get(cur, k))
 }
@@ -178,19 +179,28 @@ fn write_at(v: &[Node<'_>], i: usize, out: &mut String) -> usize {
 fn write_str(s: &str, out: &mut String) {
     use std::fmt::Write as _;
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
+    // Copy the runs between characters that need escaping whole; those are all ASCII, so the
+    // run boundaries are character boundaries.
+    let mut run = 0;
+    for (i, &c) in s.as_bytes().iter().enumerate() {
+        let esc = match c {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            c if c < 0x20 => "",
+            _ => continue,
+        };
+        out.push_str(&s[run..i]);
+        if esc.is_empty() {
+            let _ = write!(out, "\\u{:04x}", c);
+        } else {
+            out.push_str(esc);
         }
+        run = i + 1;
     }
+    out.push_str(&s[run..]);
     out.push('"');
 }
 
@@ -204,7 +214,10 @@ mod tests {
         let tape = simd_json::to_tape(&mut doc).expect("valid");
         let v = tape.0.as_slice();
         let keys: Vec<&str> = entries(v).map(|(k, _)| k).collect();
-        assert_eq!(keys, ["a", "b", "d", "e", "f", "g"][..1].iter().chain(["d", "e", "f", "g"].iter()).copied().collect::<Vec<_>>());
+        assert_eq!(
+            keys,
+            ["a", "b", "d", "e", "f", "g"][..1].iter().chain(["d", "e", "f", "g"].iter()).copied().collect::<Vec<_>>()
+        );
         let arr = path(v, &["a", "b"]).expect("a.b");
         assert_eq!(elements(arr).count(), 3);
         let c = elements(arr).nth(2).and_then(|o| get(o, "c")).and_then(as_str);

@@ -61,7 +61,13 @@ pub struct ParseConfig {
 
 impl Default for ParseConfig {
     fn default() -> Self {
-        Self { max_event_bytes: 1 << 20, max_document_bytes: 512 << 20, max_depth: 64, batch_rows: 8192, keep_json_max_bytes: 64 << 10 }
+        Self {
+            max_event_bytes: 1 << 20,
+            max_document_bytes: 512 << 20,
+            max_depth: 64,
+            batch_rows: 8192,
+            keep_json_max_bytes: 64 << 10,
+        }
     }
 }
 
@@ -160,7 +166,14 @@ impl Parser {
 
     /// Parses one document (an event, a delivery file or an array of events) held in `doc`.
     /// `source` and `position` name it in dead letters and the `source` column.
-    pub fn parse_document(&mut self, doc: &[u8], source: &str, position: u64, received_time: Option<i64>, sink: &mut dyn ParseSink) {
+    pub fn parse_document(
+        &mut self,
+        doc: &[u8],
+        source: &str,
+        position: u64,
+        received_time: Option<i64>,
+        sink: &mut dyn ParseSink,
+    ) {
         let mut padded = std::mem::take(&mut self.padded);
         padded.clear();
         padded.extend_from_slice(doc);
@@ -172,7 +185,15 @@ impl Parser {
     /// Parses `buf[..len]` in place; `buf` must extend at least [`PADDING`] bytes past `len`
     /// (any content: the next line of a read buffer will do). The bytes of the document may be
     /// rewritten (string unescaping); the padding is left as it was.
-    pub fn parse_in_place(&mut self, buf: &mut [u8], len: usize, source: &str, position: u64, received_time: Option<i64>, sink: &mut dyn ParseSink) {
+    pub fn parse_in_place(
+        &mut self,
+        buf: &mut [u8],
+        len: usize,
+        source: &str,
+        position: u64,
+        received_time: Option<i64>,
+        sink: &mut dyn ParseSink,
+    ) {
         self.stats.bytes += len as u64;
         let doc = &buf[..len];
         let container = read::looks_like_container(doc);
@@ -196,13 +217,19 @@ impl Parser {
         if let Err(e) = simd_json::fill_tape_padded(buf, len, &mut self.buffers, &mut tape) {
             self.tape = Some(tape.reset());
             let raw = if escaped { std::mem::take(&mut self.orig) } else { buf[..len].to_vec() };
-            let reason = if read::ends_inside_a_value(&raw) { DeadReason::Truncated } else { DeadReason::from_simd(&e, self.cfg.max_depth) };
+            let reason = if read::ends_inside_a_value(&raw) {
+                DeadReason::Truncated
+            } else {
+                DeadReason::from_simd(&e, self.cfg.max_depth)
+            };
             self.dead(sink, source, position, reason, raw);
             return;
         }
         let nodes: &[Node<'_>] = &tape.0;
         let records = match nodes.first() {
-            Some(Node::Object { .. }) => json::get(nodes, "Records").filter(|r| matches!(r.first(), Some(Node::Array { .. }))),
+            Some(Node::Object { .. }) => {
+                json::get(nodes, "Records").filter(|r| matches!(r.first(), Some(Node::Array { .. })))
+            }
             Some(Node::Array { .. }) => Some(nodes),
             _ => None,
         };
@@ -217,15 +244,31 @@ impl Parser {
         self.tape = Some(tape.reset());
     }
 
-    fn event(&mut self, rec: &[Node<'_>], source: &str, position: u64, index: Option<usize>, received_time: Option<i64>, sink: &mut dyn ParseSink) {
-        use std::fmt::Write as _;
+    fn event(
+        &mut self,
+        rec: &[Node<'_>],
+        source: &str,
+        position: u64,
+        index: Option<usize>,
+        received_time: Option<i64>,
+        sink: &mut dyn ParseSink,
+    ) {
         self.stats.records += 1;
+        // `{source}:{position}` or `{source}:{position}#{index}`, without the formatting machinery.
         self.source_text.clear();
-        let _ = match index {
-            Some(i) => write!(self.source_text, "{source}:{position}#{i}"),
-            None => write!(self.source_text, "{source}:{position}"),
+        self.source_text.push_str(source);
+        self.source_text.push(':');
+        push_decimal(&mut self.source_text, position);
+        if let Some(i) = index {
+            self.source_text.push('#');
+            push_decimal(&mut self.source_text, i as u64);
+        }
+        let mut ctx = cloudtrail::Context {
+            source: &self.source_text,
+            received_time,
+            last_time: self.last_time,
+            keep_json_max: self.cfg.keep_json_max_bytes,
         };
-        let mut ctx = cloudtrail::Context { source: &self.source_text, received_time, last_time: self.last_time, keep_json_max: self.cfg.keep_json_max_bytes };
         let builder = &mut self.builder;
         let result = cloudtrail::normalize(rec, &mut ctx, &mut self.scratch, |row| {
             if row.time_inferred {
@@ -267,6 +310,21 @@ impl Parser {
             sink.batch(self.builder.finish());
         }
     }
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 #[cfg(test)]

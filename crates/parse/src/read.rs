@@ -30,12 +30,13 @@ pub enum ReadError {
 /// events: `[`, `{"Records"`, or a `{` alone on its first line (pretty-printed).
 pub fn looks_like_container(doc: &[u8]) -> bool {
     let doc = doc.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(doc);
-    let mut it = doc.iter().copied().skip_while(u8::is_ascii_whitespace);
-    match it.next() {
+    let start = doc.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(doc.len());
+    match doc.get(start) {
         Some(b'[') => true,
         Some(b'{') => {
-            let rest: Vec<u8> = it.take(16).collect();
-            let trimmed: Vec<u8> = rest.iter().copied().skip_while(|c| *c == b' ' || *c == b'\t').collect();
+            // Within the 16 bytes after the brace: spaces and tabs, then `"Records"` or a newline.
+            let rest = &doc[start + 1..doc.len().min(start + 17)];
+            let trimmed = &rest[rest.iter().position(|c| *c != b' ' && *c != b'\t').unwrap_or(rest.len())..];
             trimmed.starts_with(b"\"Records\"") || trimmed.first().is_some_and(|c| *c == b'\n' || *c == b'\r')
         }
         _ => false,
@@ -125,7 +126,10 @@ fn read_plain(parser: &mut Parser, reader: &mut dyn BufRead, name: &str, sink: &
             io::copy(reader, &mut io::sink())?;
             return Ok(());
         }
-        parser.parse_document(&doc, name, 1, None, sink);
+        // Parse in place in the buffer just read (padded), rather than in a padded copy.
+        let len = doc.len();
+        doc.resize(len + PADDING, 0);
+        parser.parse_in_place(&mut doc, len, name, 1, None, sink);
         return Ok(());
     }
     read_lines(parser, reader, name, sink)
@@ -182,7 +186,15 @@ fn read_lines(parser: &mut Parser, reader: &mut dyn BufRead, name: &str, sink: &
     }
 }
 
-fn parse_line(parser: &mut Parser, buf: &mut [u8], start: usize, end: usize, name: &str, line_no: u64, sink: &mut dyn ParseSink) {
+fn parse_line(
+    parser: &mut Parser,
+    buf: &mut [u8],
+    start: usize,
+    end: usize,
+    name: &str,
+    line_no: u64,
+    sink: &mut dyn ParseSink,
+) {
     let mut end = end;
     if end > start && buf[end - 1] == b'\r' {
         end -= 1;

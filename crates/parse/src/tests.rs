@@ -35,7 +35,12 @@ fn strings(batches: &[RecordBatch], c: usize) -> Vec<Option<String>> {
 
 #[test]
 fn ndjson_with_blank_lines_crlf_and_no_final_newline() {
-    let input = format!("{}\r\n\n   \n{}\n{}", event("ListUsers", "AKIA1", "2024-01-01T00:00:00Z"), event("ListRoles", "AKIA1", "2024-01-01T00:00:01Z"), event("GetUser", "AKIA2", "2024-01-01T00:00:02Z"));
+    let input = format!(
+        "{}\r\n\n   \n{}\n{}",
+        event("ListUsers", "AKIA1", "2024-01-01T00:00:00Z"),
+        event("ListRoles", "AKIA1", "2024-01-01T00:00:01Z"),
+        event("GetUser", "AKIA2", "2024-01-01T00:00:02Z")
+    );
     let (out, stats) = parse_bytes(input.as_bytes(), ParseConfig::default());
     assert!(out.dead.is_empty(), "{:?}", out.dead);
     assert_eq!(out.rows(), 3);
@@ -68,7 +73,10 @@ fn delivery_files_plain_gzip_arrays_and_pretty_printed_objects() {
     let array = format!("[{},{}]", event("A", "K1", "2024-01-01T00:00:00Z"), event("B", "K2", "2024-01-01T00:00:00Z"));
     assert_eq!(parse_bytes(array.as_bytes(), ParseConfig::default()).0.rows(), 2);
 
-    let pretty = serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(&event("C", "K", "2024-01-01T00:00:00Z")).expect("json")).expect("pretty");
+    let pretty = serde_json::to_string_pretty(
+        &serde_json::from_str::<serde_json::Value>(&event("C", "K", "2024-01-01T00:00:00Z")).expect("json"),
+    )
+    .expect("pretty");
     let (out, _) = parse_bytes(pretty.as_bytes(), ParseConfig::default());
     assert_eq!((out.rows(), out.dead.len()), (1, 0));
 
@@ -103,13 +111,15 @@ fn directory_trees_are_read_in_name_order_skipping_hidden_files() {
 fn bad_records_are_dead_lettered_with_reason_position_and_original_bytes_while_the_rest_is_read() {
     let good = event("ListUsers", "AKIA1", "2024-01-01T00:00:00Z");
     let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
-    let deep_event = format!(r#"{{"eventName":"X","requestParameters":{}{}{}}}"#, r#"{"a":"#.repeat(100), "1", "}".repeat(100));
-    let huge = format!(r#"{{"eventName":"ListUsers","eventTime":"2024-01-01T00:00:00Z","pad":"{}"}}"#, "x".repeat(5 << 20));
+    let deep_event =
+        format!(r#"{{"eventName":"X","requestParameters":{}{}{}}}"#, r#"{"a":"#.repeat(100), "1", "}".repeat(100));
+    let huge =
+        format!(r#"{{"eventName":"ListUsers","eventTime":"2024-01-01T00:00:00Z","pad":"{}"}}"#, "x".repeat(5 << 20));
     let mut input: Vec<u8> = Vec::new();
     let lines: Vec<Vec<u8>> = vec![
         good.clone().into_bytes(),
         b"{\"eventName\": \"ListUsers\", oops}".to_vec(),
-        good[..good.len() / 2].as_bytes().to_vec(),
+        good.as_bytes()[..good.len() / 2].to_vec(),
         b"{\"eventName\":\"ListUsers\",\"userAgent\":\"\xff\xfe\"}".to_vec(),
         deep.into_bytes(),
         deep_event.into_bytes(),
@@ -118,7 +128,8 @@ fn bad_records_are_dead_lettered_with_reason_position_and_original_bytes_while_t
         b"42".to_vec(),
         br#"{"eventName":123,"eventTime":"2024-01-01T00:00:00Z"}"#.to_vec(),
         br#"{"eventName":"ListUsers","userIdentity":"bob"}"#.to_vec(),
-        br#"{"protoPayload":{"methodName":"x"},"logName":"projects/p/logs/cloudaudit.googleapis.com%2Factivity"}"#.to_vec(),
+        br#"{"protoPayload":{"methodName":"x"},"logName":"projects/p/logs/cloudaudit.googleapis.com%2Factivity"}"#
+            .to_vec(),
         br#"{"eventName":"Esc\"aped","eventTime":"2024-01-01T00:00:00Z", "bad": tru}"#.to_vec(),
         good.clone().into_bytes(),
     ];

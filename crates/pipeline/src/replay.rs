@@ -94,8 +94,7 @@ struct ChannelSink<'a> {
 
 impl ParseSink for ChannelSink<'_> {
     fn batch(&mut self, batch: RecordBatch) {
-        self.events
-            .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+        self.events.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
         // A closed channel means the consumer stopped on an error it reports itself.
         let _ = self.tx.send(Msg::Batch(batch));
     }
@@ -112,9 +111,7 @@ struct Counting<R> {
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.counter
-            .bytes_read
-            .fetch_add(n as u64, Ordering::Relaxed);
+        self.counter.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
 }
@@ -126,8 +123,7 @@ pub fn expand_inputs(inputs: &[Input]) -> Result<Vec<Option<PathBuf>>, PipelineE
         match i {
             Input::Stdin => out.push(None),
             Input::Path(p) => {
-                let files = trailhound_parse::read::list_files(p)
-                    .map_err(|e| PipelineError::Input(e.to_string()))?;
+                let files = trailhound_parse::read::list_files(p).map_err(|e| PipelineError::Input(e.to_string()))?;
                 out.extend(files.into_iter().map(Some));
             }
         }
@@ -142,20 +138,14 @@ fn parse_thread(
     progress: Arc<Progress>,
 ) {
     let mut parser = Parser::new(cfg);
-    let mut sink = ChannelSink {
-        tx: &tx,
-        events: &progress.events,
-    };
+    let mut sink = ChannelSink { tx: &tx, events: &progress.events };
     for f in files {
         let (name, result) = match &f {
             None => (
                 "-".to_string(),
                 trailhound_parse::read::read_stream(
                     &mut parser,
-                    Counting {
-                        inner: std::io::stdin().lock(),
-                        counter: progress.clone(),
-                    },
+                    Counting { inner: std::io::stdin().lock(), counter: progress.clone() },
                     "-",
                     &mut sink,
                 ),
@@ -166,10 +156,7 @@ fn parse_thread(
                     Ok(file) => {
                         let r = trailhound_parse::read::read_stream(
                             &mut parser,
-                            Counting {
-                                inner: file,
-                                counter: progress.clone(),
-                            },
+                            Counting { inner: file, counter: progress.clone() },
                             &name,
                             &mut sink,
                         );
@@ -206,14 +193,7 @@ impl Driver {
         dead: Option<Box<dyn DeadLetterSink>>,
     ) -> Result<Self, PipelineError> {
         let engine = Engine::new(&cfg.detect())?;
-        Ok(Self {
-            engine,
-            sinks,
-            dead,
-            finals: BTreeMap::new(),
-            published: 0,
-            dead_count: 0,
-        })
+        Ok(Self { engine, sinks, dead, finals: BTreeMap::new(), published: 0, dead_count: 0 })
     }
 
     /// Runs one batch through the engine and publishes what it finds.
@@ -279,27 +259,17 @@ pub fn replay(
     progress: Arc<Progress>,
 ) -> Result<Summary, PipelineError> {
     let files = expand_inputs(inputs)?;
-    let total: u64 = files
-        .iter()
-        .flatten()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum();
+    let total: u64 = files.iter().flatten().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
     progress.bytes_total.store(total, Ordering::Relaxed);
     std::fs::create_dir_all(out_dir)
         .map_err(|e| PipelineError::Input(format!("cannot create {}: {e}", out_dir.display())))?;
     let o = &cfg.output;
-    let mut sinks: Vec<Box<dyn FindingSink>> = vec![Box::new(ParquetSink::new(
-        &out_dir.join(&o.findings_dir),
-        o.max_rows_per_file,
-    )?)];
+    let mut sinks: Vec<Box<dyn FindingSink>> =
+        vec![Box::new(ParquetSink::new(&out_dir.join(&o.findings_dir), o.max_rows_per_file)?)];
     if !o.ocsf_jsonl.as_os_str().is_empty() {
-        sinks.push(Box::new(OcsfJsonlSink::create(
-            &out_dir.join(&o.ocsf_jsonl),
-        )?));
+        sinks.push(Box::new(OcsfJsonlSink::create(&out_dir.join(&o.ocsf_jsonl))?));
     }
-    let dead: Box<dyn DeadLetterSink> =
-        Box::new(DeadLetterFile::create(&out_dir.join(&o.dead_letters))?);
+    let dead: Box<dyn DeadLetterSink> = Box::new(DeadLetterFile::create(&out_dir.join(&o.dead_letters))?);
     let mut driver = Driver::new(cfg, sinks, Some(dead))?;
     replay_into(cfg, files, &mut driver, progress)
 }
@@ -343,12 +313,8 @@ pub fn replay_into(
     summary.late_events = driver.engine().stats().late_events;
     summary.findings_published = driver.published;
     for f in driver.finals.values() {
-        *summary
-            .findings
-            .entry(f.rule_id.clone())
-            .or_default()
-            .entry(f.severity.as_str().to_string())
-            .or_default() += 1;
+        *summary.findings.entry(f.rule_id.clone()).or_default().entry(f.severity.as_str().to_string()).or_default() +=
+            1;
     }
     summary.seconds = secs;
     summary.events_per_second = stats.events as f64 / secs;

@@ -49,13 +49,8 @@ pub struct ParquetSink {
 impl ParquetSink {
     /// Writes under `dir` (hive partitions `dt=/hour=`).
     pub fn new(dir: &Path, max_rows_per_file: usize) -> Result<Self, SinkError> {
-        let opts = WriterOptions {
-            max_rows_per_file,
-            ..Default::default()
-        };
-        Ok(Self {
-            writer: FindingsWriter::new(dir, opts)?,
-        })
+        let opts = WriterOptions { max_rows_per_file, ..Default::default() };
+        Ok(Self { writer: FindingsWriter::new(dir, opts)? })
     }
 }
 
@@ -81,25 +76,13 @@ struct Lines {
 impl Lines {
     fn create(path: &Path) -> Result<Self, SinkError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| SinkError::Io {
-                path: parent.to_path_buf(),
-                source,
-            })?;
+            std::fs::create_dir_all(parent).map_err(|source| SinkError::Io { path: parent.to_path_buf(), source })?;
         }
-        let file = File::create(path).map_err(|source| SinkError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Ok(Self {
-            path: path.to_path_buf(),
-            out: BufWriter::with_capacity(1 << 20, file),
-        })
+        let file = File::create(path).map_err(|source| SinkError::Io { path: path.to_path_buf(), source })?;
+        Ok(Self { path: path.to_path_buf(), out: BufWriter::with_capacity(1 << 20, file) })
     }
     fn line(&mut self, v: &serde_json::Value) -> Result<(), SinkError> {
-        let io = |source| SinkError::Io {
-            path: self.path.clone(),
-            source,
-        };
+        let io = |source| SinkError::Io { path: self.path.clone(), source };
         serde_json::to_writer(&mut self.out, v).map_err(|e| io(e.into()))?;
         self.out.write_all(b"\n").map_err(io)
     }
@@ -107,10 +90,7 @@ impl Lines {
         self.out
             .flush()
             .and_then(|()| self.out.get_ref().sync_data())
-            .map_err(|source| SinkError::Io {
-                path: self.path.clone(),
-                source,
-            })
+            .map_err(|source| SinkError::Io { path: self.path.clone(), source })
     }
 }
 

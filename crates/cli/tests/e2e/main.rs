@@ -12,7 +12,13 @@ fn bin() -> Command {
 
 fn run_ok(cmd: &mut Command) -> String {
     let out = cmd.output().expect("runs");
-    assert!(out.status.success(), "{:?} failed:\n{}\n{}", cmd, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{:?} failed:\n{}\n{}",
+        cmd,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("utf8")
 }
 
@@ -27,7 +33,12 @@ fn query(findings: &Path, sql: &str) -> Vec<Value> {
 }
 
 fn labels(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path).expect("labels").lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("label")).collect()
+    std::fs::read_to_string(path)
+        .expect("labels")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("label"))
+        .collect()
 }
 
 fn summary(out: &Path) -> Value {
@@ -41,7 +52,12 @@ fn a_million_generated_events_piped_through_stdin_find_every_injected_scenario_a
     let dir = tempfile::tempdir().expect("tmp");
     let labels_path = dir.path().join("labels.ndjson");
     let out = dir.path().join("out");
-    let mut gen = bin().args(["gen", "--seed", "11", "--events", "1000000", "--out", "-", "--labels"]).arg(&labels_path).stdout(Stdio::piped()).spawn().expect("gen");
+    let mut gen = bin()
+        .args(["gen", "--seed", "11", "--events", "1000000", "--out", "-", "--labels"])
+        .arg(&labels_path)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("gen");
     let gen_out = gen.stdout.take().expect("pipe");
     let replay = bin().args(["replay", "--json", "--out"]).arg(&out).arg("-").stdin(gen_out).output().expect("replay");
     assert!(gen.wait().expect("gen exit").success());
@@ -59,7 +75,10 @@ fn a_million_generated_events_piped_through_stdin_find_every_injected_scenario_a
     let findings = query(&out.join("findings"), "SELECT uid, rule_id, actor_key, CAST(first_event_time AS BIGINT) AS first_ms, CAST(last_event_time AS BIGINT) AS last_ms FROM findings");
     for l in &labels {
         let hit = findings.iter().any(|f| {
-            f["rule_id"] == l["rule_id"] && f["actor_key"] == l["actor_key"] && f["first_ms"].as_i64() <= l["end_ms"].as_i64() && f["last_ms"].as_i64() >= l["start_ms"].as_i64()
+            f["rule_id"] == l["rule_id"]
+                && f["actor_key"] == l["actor_key"]
+                && f["first_ms"].as_i64() <= l["end_ms"].as_i64()
+                && f["last_ms"].as_i64() >= l["start_ms"].as_i64()
         });
         assert!(hit, "scenario not found: {l}");
     }
@@ -77,14 +96,28 @@ fn out_of_order_arrival_and_batch_sizes_give_the_same_findings_as_time_sorted_in
     run_ok(bin().args(["gen", "--seed", "5", "--events", "150000", "--out"]).arg(&events));
     // The generator writes in arrival order (event time lagging up to 15 minutes); sort a copy.
     let text = std::fs::read_to_string(&events).expect("read");
-    let mut lines: Vec<(String, &str)> = text.lines().map(|l| (serde_json::from_str::<Value>(l).expect("json")["eventTime"].as_str().expect("time").to_string(), l)).collect();
+    let mut lines: Vec<(String, &str)> = text
+        .lines()
+        .map(|l| (serde_json::from_str::<Value>(l).expect("json")["eventTime"].as_str().expect("time").to_string(), l))
+        .collect();
     lines.sort_by(|a, b| a.0.cmp(&b.0));
     let sorted = dir.path().join("sorted.ndjson");
     std::fs::write(&sorted, lines.iter().map(|(_, l)| format!("{l}\n")).collect::<String>()).expect("write");
 
-    let finals = |input: &Path, name: &str, batch_rows: &str, workers: &str| -> BTreeMap<String, (String, String, u64, i64, i64)> {
+    let finals = |input: &Path,
+                  name: &str,
+                  batch_rows: &str,
+                  workers: &str|
+     -> BTreeMap<String, (String, String, u64, i64, i64)> {
         let out = dir.path().join(name);
-        run_ok(bin().env("TRAILHOUND__PARSE__BATCH_ROWS", batch_rows).env("TRAILHOUND__ENGINE__WORKERS", workers).args(["replay", "--out"]).arg(&out).arg(input));
+        run_ok(
+            bin()
+                .env("TRAILHOUND__PARSE__BATCH_ROWS", batch_rows)
+                .env("TRAILHOUND__ENGINE__WORKERS", workers)
+                .args(["replay", "--out"])
+                .arg(&out)
+                .arg(input),
+        );
         query(&out.join("findings"), "SELECT uid, actor_key, severity, event_count, CAST(first_event_time AS BIGINT) AS f, CAST(last_event_time AS BIGINT) AS l FROM findings")
             .into_iter()
             .map(|r| {
@@ -128,7 +161,11 @@ fn bad_records_go_to_the_dead_letter_file_and_the_rest_of_the_file_is_processed(
     let s = summary(&out);
     assert_eq!(s["events"], good.len() as u64);
     assert_eq!(s["dead_letters"], bad.len() as u64);
-    let dead: Vec<Value> = std::fs::read_to_string(out.join("dead-letters.ndjson")).expect("dead letters").lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+    let dead: Vec<Value> = std::fs::read_to_string(out.join("dead-letters.ndjson"))
+        .expect("dead letters")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
     let kinds: Vec<&str> = dead.iter().map(|d| d["kind"].as_str().expect("kind")).collect();
     assert_eq!(kinds, ["invalid_json", "truncated", "invalid_utf8", "too_deep", "too_large"]);
     for (d, (i, b)) in dead.iter().zip(bad.iter().enumerate()) {
@@ -163,8 +200,18 @@ fn parquet_findings_are_read_back_by_pyarrow_and_match_the_published_findings() 
     std::fs::write(&exp_path, serde_json::to_vec(&expected).expect("json")).expect("write");
     let python = std::env::var("TRAILHOUND_PYTHON").unwrap_or_else(|_| "python3".to_string());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/readback.py");
-    let res = Command::new(&python).arg(script).arg(out.join("findings")).arg(&exp_path).output().expect("python runs (set TRAILHOUND_PYTHON, or run scripts/test.sh which installs pyarrow)");
-    assert!(res.status.success(), "pyarrow read-back failed (scripts/test.sh installs pyarrow):\n{}{}", String::from_utf8_lossy(&res.stdout), String::from_utf8_lossy(&res.stderr));
+    let res = Command::new(&python)
+        .arg(script)
+        .arg(out.join("findings"))
+        .arg(&exp_path)
+        .output()
+        .expect("python runs (set TRAILHOUND_PYTHON, or run scripts/test.sh which installs pyarrow)");
+    assert!(
+        res.status.success(),
+        "pyarrow read-back failed (scripts/test.sh installs pyarrow):\n{}{}",
+        String::from_utf8_lossy(&res.stdout),
+        String::from_utf8_lossy(&res.stderr)
+    );
     // And DataFusion agrees on the same files.
     let rows = query(&out.join("findings"), "SELECT count(*) AS n FROM findings");
     assert_eq!(rows[0]["n"].as_u64(), Some(expected.len() as u64));
@@ -206,8 +253,18 @@ fn bad_configuration_is_a_clear_error_and_rules_lists_thresholds() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("min_distinct_apiz") && err.contains("bad.toml"), "{err}");
     let listing = run_ok(bin().arg("rules"));
-    assert!(listing.contains("enumeration_burst") && listing.contains("min_distinct_apis = 6") && listing.contains("TA0007"), "{listing}");
-    let missing = bin().args(["replay", "--out"]).arg(dir.path().join("o")).arg("/nonexistent/input.json").output().expect("runs");
+    assert!(
+        listing.contains("enumeration_burst")
+            && listing.contains("min_distinct_apis = 6")
+            && listing.contains("TA0007"),
+        "{listing}"
+    );
+    let missing = bin()
+        .args(["replay", "--out"])
+        .arg(dir.path().join("o"))
+        .arg("/nonexistent/input.json")
+        .output()
+        .expect("runs");
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/input.json"));
 }

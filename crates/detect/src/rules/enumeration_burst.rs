@@ -38,9 +38,10 @@ use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 use trailhound_model::attack::DISCOVERY;
 use trailhound_model::time::{to_rfc3339, EventTime};
-use trailhound_model::{stable_hash, Activity, Evidence, Finding, IdentityClass, Severity};
+use trailhound_model::{stable_hash, Activity, Finding, IdentityClass, Severity};
 
 use super::{Rule, RuleCtx, RuleMeta};
+use crate::episode::{remediation_for, Draft, Publication, Support};
 use crate::view::EventView;
 use crate::window::{slot_of, SlotCount, SlotDistinct};
 
@@ -148,14 +149,7 @@ impl Default for Config {
                 "sso:GetRoleCredentials",
                 "signin:GetSigninToken",
             ]),
-            iac_user_agents: s(&[
-                "terraform/",
-                "pulumi",
-                "aws-cdk",
-                "cloudformation",
-                "crossplane",
-                "ansible",
-            ]),
+            iac_user_agents: s(&["terraform/", "pulumi", "aws-cdk", "cloudformation", "crossplane", "ansible"]),
         }
     }
 }
@@ -176,33 +170,15 @@ struct Trigger {
     peak: u64,
 }
 
-/// Who the earliest event of an episode says the actor is.
-#[derive(Debug, Clone)]
-struct Ident {
-    /// (time, event id) of that event: the smallest wins, whatever the arrival order.
-    at: (EventTime, String),
-    arn: Option<String>,
-    account: Option<String>,
-    class: IdentityClass,
-    provider: String,
-}
-
-/// Everything one actor did in one episode bucket.
+/// Everything one actor's recon did in one episode bucket.
 #[derive(Debug, Default)]
 struct Episode {
-    count: u64,
+    support: Support,
     denied: u64,
     apis: BTreeSet<String>,
     services: BTreeSet<String>,
-    regions: BTreeSet<String>,
-    first: Option<(EventTime, String)>,
-    last: EventTime,
-    /// Identity of the earliest event.
-    ident: Option<Ident>,
-    evidence: BTreeSet<Evidence>,
     triggers: BTreeMap<Cond, Trigger>,
-    /// Revision and (severity, count) of the last publication.
-    published: Option<(u32, Severity, u64)>,
+    publication: Publication,
     dirty: bool,
 }
 
@@ -247,11 +223,7 @@ pub fn is_denied(code: &str) -> bool {
 impl EnumerationBurst {
     /// Builds the rule from its config.
     pub fn new(cfg: Config) -> Self {
-        let (a, r, d) = (
-            ms(cfg.distinct_apis_window),
-            ms(cfg.regions_window),
-            ms(cfg.denied_window),
-        );
+        let (a, r, d) = (ms(cfg.distinct_apis_window), ms(cfg.regions_window), ms(cfg.denied_window));
         Self {
             api_slot: (a / SLOTS).max(1),
             region_slot: (r / SLOTS).max(1),
@@ -259,11 +231,7 @@ impl EnumerationBurst {
             episode_ms: ms(cfg.episode),
             max_window: a.max(r).max(d),
             prefixes: cfg.recon_prefixes.clone(),
-            iac: cfg
-                .iac_user_agents
-                .iter()
-                .map(|s| s.to_ascii_lowercase())
-                .collect(),
+            iac: cfg.iac_user_agents.iter().map(|s| s.to_ascii_lowercase()).collect(),
             extra: cfg.extra_recon_actions.iter().cloned().collect(),
             excluded: cfg.excluded_actions.iter().cloned().collect(),
             state: DashMap::new(),
@@ -271,20 +239,19 @@ impl EnumerationBurst {
         }
     }
 
-    fn is_recon(&self, ev: &EventView<'_>, row: usize, scratch: &mut String) -> bool {
+    fn is_recon(&self, ev: &EventView<'_>, row: usize, name: &mut String) -> bool {
         if ev.data_event(row) || ev.identity_class(row) == IdentityClass::AwsService {
             return false;
         }
         let action = ev.action(row);
-        scratch.clear();
-        scratch.push_str(ev.service(row));
-        scratch.push(':');
-        scratch.push_str(action);
-        if self.excluded.contains(scratch.as_str()) {
+        name.clear();
+        name.push_str(ev.service(row));
+        name.push(':');
+        name.push_str(action);
+        if self.excluded.contains(name.as_str()) {
             return false;
         }
-        self.extra.contains(scratch.as_str())
-            || self.prefixes.iter().any(|p| action.starts_with(p.as_str()))
+        self.extra.contains(name.as_str()) || self.prefixes.iter().any(|p| action.starts_with(p.as_str()))
     }
 
     fn bucket(&self, t: EventTime) -> EventTime {
@@ -292,7 +259,7 @@ impl EnumerationBurst {
     }
 
     fn severity(ep: &Episode) -> Severity {
-        let class = ep.ident.as_ref().map_or(IdentityClass::Unknown, |i| i.class);
+        let class = ep.support.class();
         let mut s = META.severity;
         for _ in 1..ep.triggers.len() {
             s = s.raised();
@@ -303,135 +270,78 @@ impl EnumerationBurst {
         s.min(Severity::High)
     }
 
-    fn finding(
-        &self,
-        actor: &str,
-        bucket: EventTime,
-        ep: &Episode,
-        activity: Activity,
-        revision: u32,
-    ) -> Finding {
-        let (arn, account, class, provider) = match &ep.ident {
-            Some(i) => (i.arn.clone(), i.account.clone(), i.class, i.provider.clone()),
-            None => (None, None, IdentityClass::Unknown, "aws".to_string()),
-        };
+    fn finding(&self, actor: &str, bucket: EventTime, ep: &Episode, activity: Activity, revision: u32) -> Finding {
         let mut techniques = vec!["T1526".to_string()];
         for (svc, t) in [("ec2", "T1580"), ("iam", "T1087.004"), ("s3", "T1619")] {
             if ep.services.contains(svc) {
                 techniques.push(t.to_string());
             }
         }
-        let context: Vec<String> = ep
+        let window = |d: Duration| humantime::format_duration(d).to_string();
+        let context = ep
             .triggers
             .iter()
-            .map(|(c, t)| match c {
-                Cond::DistinctApis => format!(
-                    "{} distinct recon APIs within {} (threshold {}), first at {}",
+            .map(|(c, t)| {
+                let (what, d, min) = match c {
+                    Cond::DistinctApis => {
+                        ("distinct recon APIs", self.cfg.distinct_apis_window, self.cfg.min_distinct_apis as u64)
+                    }
+                    Cond::Regions => ("regions with recon calls", self.cfg.regions_window, self.cfg.min_regions as u64),
+                    Cond::Denied => ("denied recon calls", self.cfg.denied_window, self.cfg.min_denied),
+                };
+                format!(
+                    "{} {what} within {} (threshold {min}), window from {}",
                     t.peak,
-                    humantime::format_duration(self.cfg.distinct_apis_window),
-                    self.cfg.min_distinct_apis,
+                    window(d),
                     to_rfc3339(t.earliest)
-                ),
-                Cond::Regions => format!(
-                    "recon calls in {} regions within {} (threshold {}), first at {}",
-                    t.peak,
-                    humantime::format_duration(self.cfg.regions_window),
-                    self.cfg.min_regions,
-                    to_rfc3339(t.earliest)
-                ),
-                Cond::Denied => format!(
-                    "{} denied recon calls within {} (threshold {}), first at {}",
-                    t.peak,
-                    humantime::format_duration(self.cfg.denied_window),
-                    self.cfg.min_denied,
-                    to_rfc3339(t.earliest)
-                ),
+                )
             })
             .collect();
-        let first = ep.first.as_ref().map_or(bucket, |f| f.0);
-        let severity = Self::severity(ep);
-        let confidence =
-            (45 + 15 * ep.triggers.len() as u8 + if ep.denied > 0 { 5 } else { 0 }).min(95);
+        let s = &ep.support;
         let summary = format!(
-            "{actor} ({class}) made {} recon calls to {} distinct APIs across {} services in {} regions between {} and {}; {} denied.",
-            ep.count,
+            "{actor} ({}) made {} recon calls to {} distinct APIs across {} services in {} regions between {} and {}; {} denied.",
+            s.class(),
+            s.count,
             ep.apis.len(),
             ep.services.len(),
-            ep.regions.len(),
-            to_rfc3339(first),
-            to_rfc3339(ep.last),
+            s.regions.len(),
+            to_rfc3339(s.first_time(bucket)),
+            to_rfc3339(s.last),
             ep.denied
         );
-        let remediation = if actor.starts_with("AKIA") {
-            format!("Ask the owner of access key {actor} whether this was expected; if not, deactivate the key (iam update-access-key --status Inactive) and review what it touched.")
-        } else {
-            format!("Ask the owner of {} whether this was expected; if not, revoke its active sessions and review what it touched.", arn.as_deref().unwrap_or(actor))
-        };
-        Finding {
-            uid: Finding::make_uid(META.id, actor, bucket),
-            rule_id: META.id.to_string(),
-            title: META.title.to_string(),
-            severity,
-            confidence,
-            tactic_ids: META.tactics.iter().map(|t| t.id.to_string()).collect(),
-            technique_ids: techniques,
-            provider,
-            actor_key: actor.to_string(),
-            actor_arn: arn,
-            identity_class: class,
-            account,
-            regions: ep.regions.iter().cloned().collect(),
-            first_event_time: first,
-            last_event_time: ep.last,
-            event_count: ep.count,
-            evidence: ep.evidence.iter().cloned().collect(),
+        let arn = s.ident.as_ref().and_then(|i| i.arn.as_deref());
+        let ask = format!("Ask the owner of {} whether this enumeration was expected.", arn.unwrap_or(actor));
+        Draft {
+            meta: &META,
+            key: actor,
+            anchor: bucket,
+            support: s,
+            severity: Self::severity(ep),
+            confidence: (45 + 15 * ep.triggers.len() as u8 + if ep.denied > 0 { 5 } else { 0 }).min(95),
+            techniques,
             context,
             summary,
-            remediation,
-            activity,
-            revision,
+            remediation: remediation_for(actor, arn, &ask),
         }
+        .finding(activity, revision)
     }
 
     /// Publishes a first version, or an update when severity rose (`closing`: whenever
     /// anything changed since the last publication).
-    fn publish(
-        &self,
-        actor: &str,
-        bucket: EventTime,
-        ep: &mut Episode,
-        closing: bool,
-        ctx: &mut RuleCtx<'_>,
-    ) {
+    fn publish(&self, actor: &str, bucket: EventTime, ep: &mut Episode, closing: bool, ctx: &mut RuleCtx<'_>) {
         if ep.triggers.is_empty() {
             return;
         }
-        let sev = Self::severity(ep);
-        let (activity, revision) = match ep.published {
-            None => (Activity::Create, 0),
-            Some((rev, s, count)) if sev > s || (closing && (sev != s || count != ep.count)) => {
-                (Activity::Update, rev + 1)
-            }
-            Some(_) => return,
-        };
-        ctx.emit(self.finding(actor, bucket, ep, activity, revision));
-        ep.published = Some((revision, sev, ep.count));
+        if let Some((activity, revision)) = ep.publication.next(Self::severity(ep), ep.support.count, closing) {
+            ctx.emit(self.finding(actor, bucket, ep, activity, revision));
+        }
     }
 }
 
-fn trigger(
-    episodes: &mut BTreeMap<EventTime, Episode>,
-    bucket: EventTime,
-    cond: Cond,
-    start: EventTime,
-    value: u64,
-) {
+fn trigger(episodes: &mut BTreeMap<EventTime, Episode>, bucket: EventTime, cond: Cond, start: EventTime, value: u64) {
     // The window's first event is in `bucket`, so its episode exists; stay defensive anyway.
     let ep = episodes.entry(bucket).or_default();
-    let t = ep.triggers.entry(cond).or_insert(Trigger {
-        earliest: start,
-        peak: value,
-    });
+    let t = ep.triggers.entry(cond).or_insert(Trigger { earliest: start, peak: value });
     t.earliest = t.earliest.min(start);
     t.peak = t.peak.max(value);
     ep.dirty = true;
@@ -445,7 +355,7 @@ impl Rule for EnumerationBurst {
     fn on_batch(&self, ev: &EventView<'_>, rows: &[usize], ctx: &mut RuleCtx<'_>) {
         let mut name = String::new();
         let mut scratch = Vec::new();
-        let mut touched: Vec<(String, EventTime)> = Vec::new();
+        let mut touched: Vec<String> = Vec::new();
         for &row in rows {
             if !self.is_recon(ev, row, &mut name) {
                 continue;
@@ -457,9 +367,8 @@ impl Rule for EnumerationBurst {
             let st = entry.value_mut();
 
             // Episode aggregate: everything this actor's recon did in the bucket.
-            let bucket = bucket_of(t);
-            let ep = st.episodes.entry(bucket).or_default();
-            ep.count += 1;
+            let ep = st.episodes.entry(bucket_of(t)).or_default();
+            ep.support.add(ev, row, self.cfg.max_evidence);
             let denied = ev.error_code(row).is_some_and(is_denied);
             if denied {
                 ep.denied += 1;
@@ -470,79 +379,27 @@ impl Rule for EnumerationBurst {
             if !ep.services.contains(ev.service(row)) {
                 ep.services.insert(ev.service(row).to_string());
             }
-            if let Some(r) = ev.region(row) {
-                if !ep.regions.contains(r) {
-                    ep.regions.insert(r.to_string());
-                }
-            }
-            let id = (t, ev.event_id(row).to_string());
-            if ep.first.as_ref().is_none_or(|f| id < *f) {
-                ep.first = Some(id.clone());
-            }
-            ep.last = ep.last.max(t);
-            if ep.ident.as_ref().is_none_or(|i| id < i.at) {
-                ep.ident = Some(Ident {
-                    at: id.clone(),
-                    arn: ev.actor_arn(row).map(str::to_string),
-                    account: ev.account(row).map(str::to_string),
-                    class: ev.identity_class(row),
-                    provider: ev.provider(row).to_string(),
-                });
-            }
-            let evid = Evidence {
-                time: t,
-                event_id: id.1,
-                summary: String::new(),
-            };
-            let worst_kept = ep.evidence.last().map(|e| (e.time, e.event_id.as_str()));
-            if ep.evidence.len() < self.cfg.max_evidence
-                || worst_kept.is_some_and(|w| (evid.time, evid.event_id.as_str()) < w)
-            {
-                ep.evidence.insert(Evidence {
-                    summary: ev.summary(row),
-                    ..evid
-                });
-                while ep.evidence.len() > self.cfg.max_evidence {
-                    ep.evidence.pop_last();
-                }
-            }
             ep.dirty = true;
 
             // Windows. IaC refreshes only count toward denials (see the module doc).
-            let iac = ev.user_agent(row).is_some_and(|ua| {
-                self.iac
-                    .iter()
-                    .any(|f| EventView::contains_ignore_case(ua, f))
-            });
-            let api_key = stable_hash(&[name.as_bytes()]);
+            let iac =
+                ev.user_agent(row).is_some_and(|ua| self.iac.iter().any(|f| EventView::contains_ignore_case(ua, f)));
             let slot = slot_of(t, self.api_slot);
-            if !iac && st.apis.insert(slot, api_key) {
+            if !iac && st.apis.insert(slot, stable_hash(&[name.as_bytes()])) {
                 let (w, eps) = (&st.apis, &mut st.episodes);
-                w.windows_at_least(
-                    slot,
-                    SLOTS,
-                    self.cfg.min_distinct_apis,
-                    &mut scratch,
-                    |first, n| {
-                        let start = first * self.api_slot;
-                        trigger(eps, bucket_of(start), Cond::DistinctApis, start, n as u64);
-                    },
-                );
+                w.windows_at_least(slot, SLOTS, self.cfg.min_distinct_apis, &mut scratch, |first, n| {
+                    let start = first * self.api_slot;
+                    trigger(eps, bucket_of(start), Cond::DistinctApis, start, n as u64);
+                });
             }
             if let Some(r) = ev.region(row).filter(|_| !iac) {
                 let slot = slot_of(t, self.region_slot);
                 if st.regions.insert(slot, stable_hash(&[r.as_bytes()])) {
                     let (w, eps) = (&st.regions, &mut st.episodes);
-                    w.windows_at_least(
-                        slot,
-                        SLOTS,
-                        self.cfg.min_regions,
-                        &mut scratch,
-                        |first, n| {
-                            let start = first * self.region_slot;
-                            trigger(eps, bucket_of(start), Cond::Regions, start, n as u64);
-                        },
-                    );
+                    w.windows_at_least(slot, SLOTS, self.cfg.min_regions, &mut scratch, |first, n| {
+                        let start = first * self.region_slot;
+                        trigger(eps, bucket_of(start), Cond::Regions, start, n as u64);
+                    });
                 }
             }
             if denied {
@@ -554,21 +411,16 @@ impl Rule for EnumerationBurst {
                     trigger(eps, bucket_of(start), Cond::Denied, start, n);
                 });
             }
-            if touched
-                .last()
-                .is_none_or(|(a, b)| a != actor || *b != bucket)
-            {
-                touched.push((actor.to_string(), bucket));
+            if touched.last().is_none_or(|a| a != actor) {
+                touched.push(actor.to_string());
             }
         }
         // Early firing: publish every episode that became true or more severe in this batch.
-        for (actor, _) in touched {
+        for actor in touched {
             if let Some(mut st) = self.state.get_mut(&actor) {
-                for (bucket, ep) in st.episodes.iter_mut() {
-                    if ep.dirty {
-                        ep.dirty = false;
-                        self.publish(&actor, *bucket, ep, false, ctx);
-                    }
+                for (bucket, ep) in st.episodes.iter_mut().filter(|(_, ep)| ep.dirty) {
+                    ep.dirty = false;
+                    self.publish(&actor, *bucket, ep, false, ctx);
                 }
             }
         }
@@ -578,43 +430,24 @@ impl Rule for EnumerationBurst {
         let wm = ctx.watermark;
         let mut out = Vec::new();
         self.state.retain(|actor, st| {
-            st.apis.evict_before(slot_of(
-                wm.saturating_sub(ms(self.cfg.distinct_apis_window)),
-                self.api_slot,
-            ));
-            st.regions.evict_before(slot_of(
-                wm.saturating_sub(ms(self.cfg.regions_window)),
-                self.region_slot,
-            ));
-            st.denied.evict_before(slot_of(
-                wm.saturating_sub(ms(self.cfg.denied_window)),
-                self.denied_slot,
-            ));
+            st.apis.evict_before(slot_of(wm.saturating_sub(ms(self.cfg.distinct_apis_window)), self.api_slot));
+            st.regions.evict_before(slot_of(wm.saturating_sub(ms(self.cfg.regions_window)), self.region_slot));
+            st.denied.evict_before(slot_of(wm.saturating_sub(ms(self.cfg.denied_window)), self.denied_slot));
             // An episode can still change until no window starting in it can: close it when
             // the watermark is past its end plus the longest window.
             let closable: Vec<EventTime> = st
                 .episodes
                 .keys()
                 .copied()
-                .take_while(|b| {
-                    b.saturating_add(self.episode_ms)
-                        .saturating_add(self.max_window)
-                        <= wm
-                })
+                .take_while(|b| b.saturating_add(self.episode_ms).saturating_add(self.max_window) <= wm)
                 .collect();
             for b in closable {
                 if let Some(mut ep) = st.episodes.remove(&b) {
-                    let mut sub = RuleCtx {
-                        watermark: wm,
-                        out: &mut out,
-                    };
+                    let mut sub = RuleCtx { watermark: wm, out: &mut out };
                     self.publish(actor, b, &mut ep, true, &mut sub);
                 }
             }
-            !(st.episodes.is_empty()
-                && st.apis.is_empty()
-                && st.regions.is_empty()
-                && st.denied.is_empty())
+            !(st.episodes.is_empty() && st.apis.is_empty() && st.regions.is_empty() && st.denied.is_empty())
         });
         for f in out {
             ctx.emit(f);

@@ -29,9 +29,7 @@ pub struct RulesConfig {
 pub fn build(cfg: &RulesConfig) -> Vec<Box<dyn Rule>> {
     let mut rules: Vec<Box<dyn Rule>> = Vec::new();
     if cfg.enumeration_burst.enabled {
-        rules.push(Box::new(enumeration_burst::EnumerationBurst::new(
-            cfg.enumeration_burst.clone(),
-        )));
+        rules.push(Box::new(enumeration_burst::EnumerationBurst::new(cfg.enumeration_burst.clone())));
     }
     rules
 }
@@ -127,14 +125,8 @@ mod tests {
         let mut listed: Vec<String> = RULE_IDS.iter().map(|s| s.to_string()).collect();
         listed.sort();
         assert_eq!(files, listed, "every file in src/rules must be in RULE_IDS");
-        let built: Vec<&str> = build(&RulesConfig::default())
-            .iter()
-            .map(|r| r.meta().id)
-            .collect();
-        assert_eq!(
-            built, RULE_IDS,
-            "every listed rule is built, in order, with its id"
-        );
+        let built: Vec<&str> = build(&RulesConfig::default()).iter().map(|r| r.meta().id).collect();
+        assert_eq!(built, RULE_IDS, "every listed rule is built, in order, with its id");
         let cfg = toml::Table::try_from(RulesConfig::default()).expect("serializes");
         for id in RULE_IDS {
             assert!(cfg.contains_key(*id), "config key for {id}");

@@ -20,23 +20,12 @@ struct Ev<'a> {
 }
 
 fn ev<'a>(t_ms: i64, actor: &'a str, service: &'a str, action: &'a str, region: &'a str) -> Ev<'a> {
-    Ev {
-        t_ms,
-        actor,
-        service,
-        action,
-        region,
-        error: None,
-        data: false,
-    }
+    Ev { t_ms, actor, service, action, region, error: None, data: false }
 }
 
 fn to_json(e: &Ev<'_>, n: usize) -> String {
     let t = trailhound_model::time::to_rfc3339(T0 + e.t_ms);
-    let err = e
-        .error
-        .map(|c| format!(r#","errorCode":"{c}","errorMessage":"denied""#))
-        .unwrap_or_default();
+    let err = e.error.map(|c| format!(r#","errorCode":"{c}","errorMessage":"denied""#)).unwrap_or_default();
     let cat = if e.data { "Data" } else { "Management" };
     format!(
         r#"{{"eventVersion":"1.09","eventTime":"{t}","eventID":"ev-{n:06}","eventName":"{}","eventSource":"{}.amazonaws.com","awsRegion":"{}","eventCategory":"{cat}","recipientAccountId":"111122223333","sourceIPAddress":"198.51.100.7","userAgent":"aws-cli/2.15.0","readOnly":true{err},"userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/{}","accessKeyId":"{}","accountId":"111122223333"}}}}"#,
@@ -45,10 +34,7 @@ fn to_json(e: &Ev<'_>, n: usize) -> String {
 }
 
 fn parse(lines: &[String], batch_rows: usize) -> Vec<RecordBatch> {
-    let mut p = Parser::new(ParseConfig {
-        batch_rows,
-        ..Default::default()
-    });
+    let mut p = Parser::new(ParseConfig { batch_rows, ..Default::default() });
     let mut out = Collect::default();
     let text = lines.join("\n");
     trailhound_parse::read::read_stream(&mut p, text.as_bytes(), "test", &mut out).expect("read");
@@ -111,14 +97,8 @@ fn many_distinct_recon_apis_in_seconds_fire_in_the_batch_that_crosses_the_thresh
         .collect();
     let (per_batch, all) = run(&lines(&evs), 1, 1);
     // Threshold 6 distinct: the 6th event (index 5) is the crossing one.
-    let first_non_empty = per_batch
-        .iter()
-        .position(|b| !b.is_empty())
-        .expect("a finding");
-    assert_eq!(
-        first_non_empty, 5,
-        "early firing: published with the 6th distinct API"
-    );
+    let first_non_empty = per_batch.iter().position(|b| !b.is_empty()).expect("a finding");
+    assert_eq!(first_non_empty, 5, "early firing: published with the 6th distinct API");
     let created = &per_batch[5][0];
     assert_eq!(created.activity, Activity::Create);
     assert_eq!(created.rule_id, "enumeration_burst");
@@ -129,17 +109,11 @@ fn many_distinct_recon_apis_in_seconds_fire_in_the_batch_that_crosses_the_thresh
     assert_eq!(f.uid, created.uid, "updates keep the uid");
     assert_eq!(f.actor_key, "AKIASTOLEN0000000001");
     assert_eq!(f.identity_class.as_str(), "programmatic_user");
-    assert!(
-        f.context.iter().any(|c| c.contains("distinct recon APIs")),
-        "{:?}",
-        f.context
-    );
+    assert!(f.context.iter().any(|c| c.contains("distinct recon APIs")), "{:?}", f.context);
     assert!(f.technique_ids.iter().any(|t| t == "T1087.004"));
     assert_eq!(f.evidence.len(), 10);
     assert_eq!(f.evidence[0].event_id, "ev-000000");
-    assert!(all
-        .last()
-        .is_some_and(|l| l.activity == Activity::Update && l.event_count == 12));
+    assert!(all.last().is_some_and(|l| l.activity == Activity::Update && l.event_count == 12));
 }
 
 #[test]
@@ -152,13 +126,7 @@ fn a_poller_repeating_a_few_apis_all_day_and_s3_data_reads_stay_quiet() {
             ("cloudwatch", "DescribeAlarms"),
             ("cloudwatch", "GetMetricData"),
         ][i as usize % 4];
-        evs.push(ev(
-            i * 2_000,
-            "ASIAPOLLER0000000001",
-            s,
-            a,
-            ["us-east-1", "eu-west-1"][(i / 4) as usize % 2],
-        ));
+        evs.push(ev(i * 2_000, "ASIAPOLLER0000000001", s, a, ["us-east-1", "eu-west-1"][(i / 4) as usize % 2]));
         let mut data = ev(
             i * 2_000 + 7,
             "AKIASYNC000000000001",
@@ -170,11 +138,7 @@ fn a_poller_repeating_a_few_apis_all_day_and_s3_data_reads_stay_quiet() {
         evs.push(data);
     }
     let (_, all) = run(&lines(&evs), 8192, 1);
-    assert!(
-        all.is_empty(),
-        "{:?}",
-        all.iter().map(|f| &f.summary).collect::<Vec<_>>()
-    );
+    assert!(all.is_empty(), "{:?}", all.iter().map(|f| &f.summary).collect::<Vec<_>>());
 }
 
 #[test]
@@ -197,28 +161,14 @@ fn a_region_sweep_fires_on_regions_alone() {
     let evs: Vec<Ev> = regions
         .iter()
         .enumerate()
-        .map(|(i, r)| {
-            ev(
-                i as i64 * 1_500,
-                "ASIACI00000000000001",
-                "ec2",
-                "DescribeInstances",
-                r,
-            )
-        })
+        .map(|(i, r)| ev(i as i64 * 1_500, "ASIACI00000000000001", "ec2", "DescribeInstances", r))
         .collect();
     let (_, all) = run(&lines(&evs), 8192, 1);
     let finals = final_versions(&all);
     assert_eq!(finals.len(), 1);
     let f = finals.values().next().expect("one");
     assert_eq!(f.regions.len(), 13);
-    assert!(
-        f.context
-            .iter()
-            .any(|c| c.starts_with("recon calls in 13 regions")),
-        "{:?}",
-        f.context
-    );
+    assert!(f.context.iter().any(|c| c.starts_with("13 regions with recon calls")), "{:?}", f.context);
     // Nine regions in the same time does not fire.
     let (_, quiet) = run(&lines(&evs[..9]), 8192, 1);
     assert!(quiet.is_empty());
@@ -230,11 +180,7 @@ fn a_slow_permission_brute_force_fires_on_denials_alone() {
         .map(|i| {
             let (s, a) = [("iam", "ListUsers"), ("ec2", "DescribeInstances")][i % 2];
             Ev {
-                error: Some(if s == "ec2" {
-                    "Client.UnauthorizedOperation"
-                } else {
-                    "AccessDenied"
-                }),
+                error: Some(if s == "ec2" { "Client.UnauthorizedOperation" } else { "AccessDenied" }),
                 ..ev(i as i64 * 25_000, "ASIAWORKLOAD00000001", s, a, "us-east-1")
             }
         })
@@ -242,41 +188,22 @@ fn a_slow_permission_brute_force_fires_on_denials_alone() {
     let (_, all) = run(&lines(&evs), 8192, 1);
     let finals = final_versions(&all);
     assert_eq!(finals.len(), 1, "12 denials in 5 minutes");
-    assert!(finals
-        .values()
-        .next()
-        .is_some_and(|f| f.context.iter().any(|c| c.contains("12 denied"))));
+    assert!(finals.values().next().is_some_and(|f| f.context.iter().any(|c| c.contains("12 denied"))));
     // The same calls spread over 2 hours stay under 10 per 10 minutes.
-    let slow: Vec<Ev> = evs
-        .iter()
-        .enumerate()
-        .map(|(i, e)| Ev {
-            t_ms: i as i64 * 600_000,
-            ..*e
-        })
-        .collect();
+    let slow: Vec<Ev> = evs.iter().enumerate().map(|(i, e)| Ev { t_ms: i as i64 * 600_000, ..*e }).collect();
     assert!(run(&lines(&slow), 8192, 1).1.is_empty());
 }
 
 #[test]
 fn events_later_than_the_allowed_lateness_are_counted_and_not_windowed() {
-    let mut evs: Vec<Ev> = vec![ev(
-        3_600_000,
-        "AKIAOTHER00000000001",
-        "iam",
-        "ListUsers",
-        "us-east-1",
-    )];
+    let mut evs: Vec<Ev> = vec![ev(3_600_000, "AKIAOTHER00000000001", "iam", "ListUsers", "us-east-1")];
     // A burst 20 minutes older than the newest event: behind the 15-minute watermark.
-    evs.extend(RECON.iter().enumerate().map(|(i, (s, a))| {
-        ev(
-            2_400_000 + i as i64 * 100,
-            "AKIALATE000000000001",
-            s,
-            a,
-            "us-east-1",
-        )
-    }));
+    evs.extend(
+        RECON
+            .iter()
+            .enumerate()
+            .map(|(i, (s, a))| ev(2_400_000 + i as i64 * 100, "AKIALATE000000000001", s, a, "us-east-1")),
+    );
     let mut engine = Engine::new(&DetectConfig::default()).expect("engine");
     let mut found = Vec::new();
     for b in parse(&lines(&evs), 1) {
@@ -290,35 +217,15 @@ fn events_later_than_the_allowed_lateness_are_counted_and_not_windowed() {
 /// A stream mixing bursts and background for the order and shape sweeps.
 fn mixed_stream() -> Vec<Ev<'static>> {
     let mut evs = Vec::new();
-    let actors = [
-        "AKIAAAAAAAAAAAAAAAA1",
-        "AKIABBBBBBBBBBBBBBB2",
-        "ASIACCCCCCCCCCCCCCC3",
-        "ASIADDDDDDDDDDDDDDD4",
-    ];
+    let actors = ["AKIAAAAAAAAAAAAAAAA1", "AKIABBBBBBBBBBBBBBB2", "ASIACCCCCCCCCCCCCCC3", "ASIADDDDDDDDDDDDDDD4"];
     for i in 0..4000i64 {
         let actor = actors[(i % 4) as usize];
-        let (s, a) = [
-            ("ec2", "DescribeInstances"),
-            ("iam", "GetUser"),
-            ("s3", "ListBuckets"),
-        ][(i % 3) as usize];
+        let (s, a) = [("ec2", "DescribeInstances"), ("iam", "GetUser"), ("s3", "ListBuckets")][(i % 3) as usize];
         evs.push(ev(i * 1_000, actor, s, a, "us-east-1"));
     }
-    for (k, base) in [
-        (0usize, 600_000i64),
-        (1, 1_800_000),
-        (2, 3_000_000),
-        (3, 2_000_000),
-    ] {
+    for (k, base) in [(0usize, 600_000i64), (1, 1_800_000), (2, 3_000_000), (3, 2_000_000)] {
         for (j, (s, a)) in RECON.iter().enumerate() {
-            evs.push(ev(
-                base + j as i64 * 700,
-                actors[k],
-                s,
-                a,
-                ["us-east-1", "eu-west-1"][j % 2],
-            ));
+            evs.push(ev(base + j as i64 * 700, actors[k], s, a, ["us-east-1", "eu-west-1"][j % 2]));
         }
     }
     evs.sort_by_key(|e| e.t_ms);
@@ -356,11 +263,7 @@ fn shuffled_input_within_the_lateness_batch_sizes_and_worker_counts_give_identic
         for batch in [1, 7, 8192] {
             for workers in [1, 4] {
                 let (_, all) = run(input, batch, workers);
-                assert_eq!(
-                    final_versions(&all),
-                    expected,
-                    "{name}, batch {batch}, workers {workers}"
-                );
+                assert_eq!(final_versions(&all), expected, "{name}, batch {batch}, workers {workers}");
             }
         }
     }

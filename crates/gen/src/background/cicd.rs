@@ -8,9 +8,7 @@ use rand::Rng as _;
 
 use super::{exp, one_resource, sts_credentials_resp, uni, Scratch};
 use crate::engine::{Cx, Source};
-use crate::estate::{
-    public_ip, session_key, unique_id, user_key, Estate, SessionCred, DEV, PROD, SHARED, STAGING,
-};
+use crate::estate::{public_ip, session_key, unique_id, user_key, Estate, SessionCred, DEV, PROD, SHARED, STAGING};
 use crate::event::Call;
 use crate::identity::{assumed_role, github_provider, web_identity_user, Role, SessionOpts};
 use crate::json::{hex, Obj};
@@ -86,10 +84,7 @@ struct Run<'a> {
 
 impl Pipeline {
     fn ua(&self, svc: &str) -> &str {
-        self.tf_ua
-            .iter()
-            .find(|(s, _)| *s == svc)
-            .map_or(UA_GHA_CLI, |(_, u)| u.as_str())
+        self.tf_ua.iter().find(|(s, _)| *s == svc).map_or(UA_GHA_CLI, |(_, u)| u.as_str())
     }
 
     /// `terraform plan`: caller identity, then a handful of reads refreshing state.
@@ -106,19 +101,7 @@ impl Pipeline {
             ("iam", "GetUser"),
             ("s3", "GetBucketPolicy"),
         ];
-        cx.em.bg(
-            &Call::new(
-                t,
-                r.ident,
-                "sts",
-                "GetCallerIdentity",
-                r.region,
-                r.ip,
-                self.ua("sts"),
-                r.acct,
-            ),
-            cx.rng,
-        );
+        cx.em.bg(&Call::new(t, r.ident, "sts", "GetCallerIdentity", r.region, r.ip, self.ua("sts"), r.acct), cx.rng);
         let mut reads = READS;
         reads.shuffle(cx.rng);
         let n = cx.rng.random_range(4..=6);
@@ -126,10 +109,7 @@ impl Pipeline {
             for _ in 0..cx.rng.random_range(1..=3) {
                 t += uni(cx.rng, 50, 400);
                 let region = if svc == "iam" { "us-east-1" } else { r.region };
-                cx.em.bg(
-                    &Call::new(t, r.ident, svc, name, region, r.ip, self.ua(svc), r.acct),
-                    cx.rng,
-                );
+                cx.em.bg(&Call::new(t, r.ident, svc, name, region, r.ip, self.ua(svc), r.acct), cx.rng);
             }
         }
         t
@@ -144,12 +124,7 @@ impl Pipeline {
         let acct = r.acct;
         let policy_arn = |p: &str| format!("arn:aws:iam::{acct}:policy/{p}");
         let mut call = |t: i64, name: &str, req: &str, resp: &str, rng: &mut Rng| {
-            em.bg(
-                &Call::new(t, r.ident, "iam", name, "us-east-1", r.ip, &ua, acct)
-                    .req(req)
-                    .resp(resp),
-                rng,
-            );
+            em.bg(&Call::new(t, r.ident, "iam", name, "us-east-1", r.ip, &ua, acct).req(req).resp(resp), rng);
         };
         let step = |t: &mut i64, rng: &mut Rng| *t += uni(rng, 150, 1500);
 
@@ -161,43 +136,28 @@ impl Pipeline {
             .end();
         Obj::new(&mut s.resp)
             .obj("policy", |p| {
-                p.str("policyName", &new.policy)
-                    .str("arn", &policy_arn(&new.policy))
-                    .num("attachmentCount", 0)
+                p.str("policyName", &new.policy).str("arn", &policy_arn(&new.policy)).num("attachmentCount", 0)
             })
             .end();
         call(t, "CreatePolicy", &s.req, &s.resp, rng);
         step(&mut t, rng);
-        Obj::new(&mut s.req)
-            .str("userName", &new.user)
-            .str("path", "/service/")
-            .end();
+        Obj::new(&mut s.req).str("userName", &new.user).str("path", "/service/").end();
         Obj::new(&mut s.resp)
             .obj("user", |u| {
                 u.str("path", "/service/")
                     .str("userName", &new.user)
                     .str("userId", &unique_id(rng, "AIDA"))
-                    .str(
-                        "arn",
-                        &format!("arn:aws:iam::{acct}:user/service/{}", new.user),
-                    )
+                    .str("arn", &format!("arn:aws:iam::{acct}:user/service/{}", new.user))
             })
             .end();
         call(t, "CreateUser", &s.req, &s.resp, rng);
         step(&mut t, rng);
-        Obj::new(&mut s.req)
-            .str("userName", &new.user)
-            .str("policyArn", &policy_arn(&new.policy))
-            .end();
+        Obj::new(&mut s.req).str("userName", &new.user).str("policyArn", &policy_arn(&new.policy)).end();
         call(t, "AttachUserPolicy", &s.req, "", rng);
         step(&mut t, rng);
         Obj::new(&mut s.req).str("userName", &new.user).end();
         Obj::new(&mut s.resp)
-            .obj("accessKey", |k| {
-                k.str("userName", &new.user)
-                    .str("accessKeyId", &new.key)
-                    .str("status", "Active")
-            })
+            .obj("accessKey", |k| k.str("userName", &new.user).str("accessKeyId", &new.key).str("status", "Active"))
             .end();
         call(t, "CreateAccessKey", &s.req, &s.resp, rng);
         step(&mut t, rng);
@@ -214,10 +174,7 @@ impl Pipeline {
             .end();
         call(t, "CreateRole", &s.req, &s.resp, rng);
         step(&mut t, rng);
-        Obj::new(&mut s.req)
-            .str("roleName", &new.role)
-            .str("policyArn", &policy_arn(&new.policy))
-            .end();
+        Obj::new(&mut s.req).str("roleName", &new.role).str("policyArn", &policy_arn(&new.policy)).end();
         call(t, "AttachRolePolicy", &s.req, "", rng);
         step(&mut t, rng);
         Obj::new(&mut s.req)
@@ -229,39 +186,25 @@ impl Pipeline {
 
         // Destroy the old set.
         step(&mut t, rng);
-        Obj::new(&mut s.req)
-            .str("userName", &old.user)
-            .str("accessKeyId", &old.key)
-            .end();
+        Obj::new(&mut s.req).str("userName", &old.user).str("accessKeyId", &old.key).end();
         call(t, "DeleteAccessKey", &s.req, "", rng);
         step(&mut t, rng);
-        Obj::new(&mut s.req)
-            .str("userName", &old.user)
-            .str("policyArn", &policy_arn(&old.policy))
-            .end();
+        Obj::new(&mut s.req).str("userName", &old.user).str("policyArn", &policy_arn(&old.policy)).end();
         call(t, "DetachUserPolicy", &s.req, "", rng);
         step(&mut t, rng);
         Obj::new(&mut s.req).str("userName", &old.user).end();
         call(t, "DeleteUser", &s.req, "", rng);
         step(&mut t, rng);
-        Obj::new(&mut s.req)
-            .str("roleName", &old.role)
-            .str("policyArn", &policy_arn(&old.policy))
-            .end();
+        Obj::new(&mut s.req).str("roleName", &old.role).str("policyArn", &policy_arn(&old.policy)).end();
         call(t, "DetachRolePolicy", &s.req, "", rng);
         step(&mut t, rng);
-        Obj::new(&mut s.req)
-            .str("roleName", &old.role)
-            .str("policyName", "logs")
-            .end();
+        Obj::new(&mut s.req).str("roleName", &old.role).str("policyName", "logs").end();
         call(t, "DeleteRolePolicy", &s.req, "", rng);
         step(&mut t, rng);
         Obj::new(&mut s.req).str("roleName", &old.role).end();
         call(t, "DeleteRole", &s.req, "", rng);
         step(&mut t, rng);
-        Obj::new(&mut s.req)
-            .str("policyArn", &policy_arn(&old.policy))
-            .end();
+        Obj::new(&mut s.req).str("policyArn", &policy_arn(&old.policy)).end();
         call(t, "DeletePolicy", &s.req, "", rng);
         self.prev = new;
         t
@@ -275,16 +218,10 @@ impl Pipeline {
         t += uni(rng, 500, 2000);
         em.bg(&c(t, "ecr", "GetAuthorizationToken").read_only(true), rng);
         t += uni(rng, 5 * SECOND, 40 * SECOND);
-        Obj::new(&mut s.req)
-            .str("repositoryName", service)
-            .str("registryId", r.acct)
-            .end();
+        Obj::new(&mut s.req).str("repositoryName", service).str("registryId", r.acct).end();
         em.bg(&c(t, "ecr", "BatchCheckLayerAvailability").req(&s.req), rng);
         t += uni(rng, 5 * SECOND, 30 * SECOND);
-        Obj::new(&mut s.req)
-            .str("repositoryName", service)
-            .str("imageTag", &hex(rng, 7))
-            .end();
+        Obj::new(&mut s.req).str("repositoryName", service).str("imageTag", &hex(rng, 7)).end();
         em.bg(&c(t, "ecr", "PutImage").req(&s.req), rng);
         t += uni(rng, 2 * SECOND, 8 * SECOND);
         Obj::new(&mut s.req).str("taskDefinition", service).end();
@@ -298,16 +235,9 @@ impl Pipeline {
             .end();
         em.bg(&c(t, "ecs", "RegisterTaskDefinition").req(&s.req), rng);
         t += uni(rng, 300, 1500);
-        Obj::new(&mut s.req)
-            .str("cluster", "main")
-            .str("service", service)
-            .str("taskDefinition", service)
-            .end();
+        Obj::new(&mut s.req).str("cluster", "main").str("service", service).str("taskDefinition", service).end();
         em.bg(&c(t, "ecs", "UpdateService").req(&s.req), rng);
-        Obj::new(&mut s.req)
-            .str("cluster", "main")
-            .raw("services", &format!("[\"{service}\"]"))
-            .end();
+        Obj::new(&mut s.req).str("cluster", "main").raw("services", &format!("[\"{service}\"]")).end();
         for _ in 0..rng.random_range(3..=8) {
             t += uni(rng, 14 * SECOND, 16 * SECOND);
             em.bg(&c(t, "ecs", "DescribeServices").req(&s.req), rng);
@@ -317,8 +247,7 @@ impl Pipeline {
             let instance = format!("i-{}", hex(rng, 17));
             t += uni(rng, 2 * SECOND, 10 * SECOND);
             s.req.clear();
-            s.req
-                .push_str("{\"instancesSet\":{\"items\":[{\"instanceId\":\"");
+            s.req.push_str("{\"instancesSet\":{\"items\":[{\"instanceId\":\"");
             s.req.push_str(&instance);
             s.req.push_str("\"}]},\"filterSet\":{}}");
             em.bg(&c(t, "ec2", "DescribeInstances").req(&s.req), rng);
@@ -327,16 +256,10 @@ impl Pipeline {
                 .str("instanceId", &instance)
                 .obj("disableApiTermination", |o| o.bool("value", false))
                 .end();
-            em.bg(
-                &c(t, "ec2", "ModifyInstanceAttribute")
-                    .req(&s.req)
-                    .resp("{\"_return\":true}"),
-                rng,
-            );
+            em.bg(&c(t, "ec2", "ModifyInstanceAttribute").req(&s.req).resp("{\"_return\":true}"), rng);
             t += uni(rng, 500, 3000);
             s.req.clear();
-            s.req
-                .push_str("{\"instancesSet\":{\"items\":[{\"instanceId\":\"");
+            s.req.push_str("{\"instancesSet\":{\"items\":[{\"instanceId\":\"");
             s.req.push_str(&instance);
             s.req.push_str("\"}]}}");
             em.bg(&c(t, "ec2", "TerminateInstances").req(&s.req), rng);
@@ -357,39 +280,21 @@ impl Pipeline {
             .str("s3Bucket", &format!("build-artifacts-{}", r.acct))
             .str("s3Key", &format!("{func}/{}.zip", hex(rng, 7)))
             .end();
-        em.bg(
-            &c(t, "lambda", "UpdateFunctionCode20150331v2")
-                .req(&s.req)
-                .resources(&s.res),
-            rng,
-        );
+        em.bg(&c(t, "lambda", "UpdateFunctionCode20150331v2").req(&s.req).resources(&s.res), rng);
         Obj::new(&mut s.req).str("functionName", func).end();
         for _ in 0..rng.random_range(1..=3) {
             t += uni(rng, 2 * SECOND, 5 * SECOND);
-            em.bg(
-                &c(t, "lambda", "GetFunctionConfiguration20150331v2").req(&s.req),
-                rng,
-            );
+            em.bg(&c(t, "lambda", "GetFunctionConfiguration20150331v2").req(&s.req), rng);
         }
         t += uni(rng, 500, 2000);
-        em.bg(
-            &c(t, "lambda", "PublishVersion20150331")
-                .req(&s.req)
-                .resources(&s.res),
-            rng,
-        );
+        em.bg(&c(t, "lambda", "PublishVersion20150331").req(&s.req).resources(&s.res), rng);
         t += uni(rng, 500, 2000);
         Obj::new(&mut s.req)
             .str("functionName", func)
             .str("name", "live")
             .str("functionVersion", &format!("{}", rng.random_range(10..400)))
             .end();
-        em.bg(
-            &c(t, "lambda", "UpdateAlias20150331")
-                .req(&s.req)
-                .resources(&s.res),
-            rng,
-        );
+        em.bg(&c(t, "lambda", "UpdateAlias20150331").req(&s.req).resources(&s.res), rng);
         t
     }
 }
@@ -399,10 +304,7 @@ impl Source for Pipeline {
         let acct = cx.est.id(self.account).to_string();
         let ip = public_ip(cx.rng, &RUNNER_OCTETS);
         let key = session_key(cx.rng);
-        let subject = format!(
-            "repo:{}:environment:{}",
-            self.repo, cx.est.accounts[self.account].name
-        );
+        let subject = format!("repo:{}:environment:{}", self.repo, cx.est.accounts[self.account].name);
         let provider = github_provider(&acct);
         // configure-aws-credentials federates the job's OIDC token.
         let web_ident = web_identity_user(&acct, &subject);
@@ -426,19 +328,10 @@ impl Source for Pipeline {
         ));
         one_resource(&mut self.s.res, &acct, "AWS::IAM::Role", &role_arn);
         cx.em.bg(
-            &Call::new(
-                now,
-                &web_ident,
-                "sts",
-                "AssumeRoleWithWebIdentity",
-                self.region,
-                &ip,
-                UA_GHA_CREDS,
-                &acct,
-            )
-            .req(&self.s.req)
-            .resp(&self.s.resp)
-            .resources(&self.s.res),
+            &Call::new(now, &web_ident, "sts", "AssumeRoleWithWebIdentity", self.region, &ip, UA_GHA_CREDS, &acct)
+                .req(&self.s.req)
+                .resp(&self.s.resp)
+                .resources(&self.s.res),
             cx.rng,
         );
         let created = now + SECOND;
@@ -447,22 +340,14 @@ impl Source for Pipeline {
             "GitHubActions",
             &key,
             created,
-            SessionOpts {
-                web_provider: Some(&provider),
-                ..Default::default()
-            },
+            SessionOpts { web_provider: Some(&provider), ..Default::default() },
         );
         let slot = &mut cx.est.ci[self.slot];
         slot.key = key;
         slot.ident = ident.clone();
         slot.created = created;
 
-        let run = Run {
-            ident: &ident,
-            ip: &ip,
-            acct: &acct,
-            region: self.region,
-        };
+        let run = Run { ident: &ident, ip: &ip, acct: &acct, region: self.region };
         let t = created + uni(cx.rng, 5 * SECOND, 25 * SECOND);
         let end = match self.kind {
             Kind::Terraform => {
@@ -482,12 +367,7 @@ impl Source for Pipeline {
 }
 
 /// Creates the pipelines and registers a session from each one's previous run.
-pub(crate) fn build(
-    est: &mut Estate,
-    rng: &mut Rng,
-    start: i64,
-    out: &mut Vec<(i64, Box<dyn Source>)>,
-) {
+pub(crate) fn build(est: &mut Estate, rng: &mut Rng, start: i64, out: &mut Vec<(i64, Box<dyn Source>)>) {
     let plan: [(usize, &'static str, Kind); 8] = [
         (SHARED, "corp/infra-live", Kind::Terraform),
         (PROD, "corp/infra-live", Kind::Terraform),
@@ -500,15 +380,8 @@ pub(crate) fn build(
     ];
     let mut roles: Vec<(usize, &str, Role)> = Vec::new();
     for (account, repo, kind) in plan {
-        let role_name = if kind == Kind::Terraform {
-            "gha-terraform"
-        } else {
-            "gha-deploy"
-        };
-        let role = match roles
-            .iter()
-            .find(|(a, n, _)| *a == account && *n == role_name)
-        {
+        let role_name = if kind == Kind::Terraform { "gha-terraform" } else { "gha-deploy" };
+        let role = match roles.iter().find(|(a, n, _)| *a == account && *n == role_name) {
             Some((_, _, r)) => r.clone(),
             None => {
                 let r = Role {
@@ -531,37 +404,18 @@ pub(crate) fn build(
             "GitHubActions",
             &key,
             created,
-            SessionOpts {
-                web_provider: Some(&provider),
-                ..Default::default()
-            },
+            SessionOpts { web_provider: Some(&provider), ..Default::default() },
         );
         let slot = est.ci.len();
-        est.ci.push(SessionCred {
-            account,
-            key,
-            ident,
-            arn: role.session_arn("GitHubActions"),
-            created,
-            region,
-        });
+        est.ci.push(SessionCred { account, key, ident, arn: role.session_arn("GitHubActions"), created, region });
         let tf_ua = [
             ("iam", terraform_ua("iam")),
             ("sts", terraform_ua("sts")),
             ("ec2", terraform_ua("ec2")),
             ("s3", terraform_ua("s3")),
         ];
-        let p = Pipeline {
-            account,
-            region,
-            repo,
-            kind,
-            role,
-            slot,
-            prev: IamSet::new(rng),
-            tf_ua,
-            s: Scratch::default(),
-        };
+        let p =
+            Pipeline { account, region, repo, kind, role, slot, prev: IamSet::new(rng), tf_ua, s: Scratch::default() };
         out.push((start + uni(rng, 30 * SECOND, 30 * MINUTE), Box::new(p)));
     }
 }

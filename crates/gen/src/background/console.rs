@@ -46,13 +46,7 @@ const PAGES: [(u32, Page); 8] = [
         Page {
             service: "iam",
             global: true,
-            calls: &[
-                "GetAccountSummary",
-                "ListRoles",
-                "ListUsers",
-                "ListPolicies",
-                "ListAttachedRolePolicies",
-            ],
+            calls: &["GetAccountSummary", "ListRoles", "ListUsers", "ListPolicies", "ListAttachedRolePolicies"],
         },
     ),
     (
@@ -60,12 +54,7 @@ const PAGES: [(u32, Page); 8] = [
         Page {
             service: "s3",
             global: false,
-            calls: &[
-                "ListBuckets",
-                "GetBucketLocation",
-                "GetBucketPolicyStatus",
-                "GetBucketAcl",
-            ],
+            calls: &["ListBuckets", "GetBucketLocation", "GetBucketPolicyStatus", "GetBucketAcl"],
         },
     ),
     (
@@ -73,49 +62,23 @@ const PAGES: [(u32, Page); 8] = [
         Page {
             service: "lambda",
             global: false,
-            calls: &[
-                "ListFunctions20150331",
-                "GetAccountSettings20160819",
-                "GetFunction20150331v2",
-            ],
+            calls: &["ListFunctions20150331", "GetAccountSettings20160819", "GetFunction20150331v2"],
         },
     ),
+    (10, Page { service: "monitoring", global: false, calls: &["DescribeAlarms", "GetMetricData", "ListDashboards"] }),
     (
         10,
-        Page {
-            service: "monitoring",
-            global: false,
-            calls: &["DescribeAlarms", "GetMetricData", "ListDashboards"],
-        },
-    ),
-    (
-        10,
-        Page {
-            service: "logs",
-            global: false,
-            calls: &["DescribeLogGroups", "DescribeLogStreams", "FilterLogEvents"],
-        },
+        Page { service: "logs", global: false, calls: &["DescribeLogGroups", "DescribeLogStreams", "FilterLogEvents"] },
     ),
     (
         8,
         Page {
             service: "rds",
             global: false,
-            calls: &[
-                "DescribeDBInstances",
-                "DescribeDBClusters",
-                "DescribePendingMaintenanceActions",
-            ],
+            calls: &["DescribeDBInstances", "DescribeDBClusters", "DescribePendingMaintenanceActions"],
         },
     ),
-    (
-        8,
-        Page {
-            service: "cloudtrail",
-            global: false,
-            calls: &["LookupEvents", "DescribeTrails", "GetTrailStatus"],
-        },
-    ),
+    (8, Page { service: "cloudtrail", global: false, calls: &["LookupEvents", "DescribeTrails", "GetTrailStatus"] }),
 ];
 
 struct Live {
@@ -143,12 +106,7 @@ impl Human {
         let mut t = now;
         let role = format!(
             "{}-{}",
-            [
-                "etl-runner",
-                "support-readonly",
-                "partner-access",
-                "lambda-exec"
-            ][rng.random_range(0..4)],
+            ["etl-runner", "support-readonly", "partner-access", "lambda-exec"][rng.random_range(0..4)],
             hex(rng, 4)
         );
         let trust = "{\\\"Version\\\":\\\"2012-10-17\\\",\\\"Statement\\\":[{\\\"Effect\\\":\\\"Allow\\\",\\\"Principal\\\":{\\\"Service\\\":\\\"lambda.amazonaws.com\\\"},\\\"Action\\\":\\\"sts:AssumeRole\\\"}]}";
@@ -176,33 +134,19 @@ impl Human {
             ua: &'a str,
             acct: &'a str,
         ) -> Call<'a> {
-            Call::new(t, ident, "iam", name, "us-east-1", ip, ua, acct)
-                .req(req)
-                .kind(Kind::ConsoleApi)
+            Call::new(t, ident, "iam", name, "us-east-1", ip, ua, acct).req(req).kind(Kind::ConsoleApi)
         }
-        em.bg(
-            &con(t, live_ident, "CreateRole", &s.req, ip, ua, acct).resp(&s.resp),
-            rng,
-        );
+        em.bg(&con(t, live_ident, "CreateRole", &s.req, ip, ua, acct).resp(&s.resp), rng);
         t += uni(rng, 8 * SECOND, 40 * SECOND);
-        let policy = [
-            "ReadOnlyAccess",
-            "AmazonS3ReadOnlyAccess",
-            "AWSLambdaBasicExecutionRole",
-        ][rng.random_range(0..3)];
+        let policy =
+            ["ReadOnlyAccess", "AmazonS3ReadOnlyAccess", "AWSLambdaBasicExecutionRole"][rng.random_range(0..3)];
         let policy_arn = if policy == "AWSLambdaBasicExecutionRole" {
             format!("arn:aws:iam::aws:policy/service-role/{policy}")
         } else {
             format!("arn:aws:iam::aws:policy/{policy}")
         };
-        Obj::new(&mut s.req)
-            .str("roleName", &role)
-            .str("policyArn", &policy_arn)
-            .end();
-        em.bg(
-            &con(t, live_ident, "AttachRolePolicy", &s.req, ip, ua, acct),
-            rng,
-        );
+        Obj::new(&mut s.req).str("roleName", &role).str("policyArn", &policy_arn).end();
+        em.bg(&con(t, live_ident, "AttachRolePolicy", &s.req, ip, ua, acct), rng);
         t += uni(rng, 2 * SECOND, 10 * SECOND);
         Obj::new(&mut s.req).str("roleName", &role).end();
         em.bg(&con(t, live_ident, "GetRole", &s.req, ip, ua, acct), rng);
@@ -213,29 +157,17 @@ impl Human {
                 .str("policyName", "inline-s3")
                 .str("policyDocument", "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"s3:GetObject\",\"Resource\":\"*\"}]}")
                 .end();
-            em.bg(
-                &con(t, live_ident, "PutRolePolicy", &s.req, ip, ua, acct),
-                rng,
-            );
+            em.bg(&con(t, live_ident, "PutRolePolicy", &s.req, ip, ua, acct), rng);
         }
         if rng.random_bool(0.3) {
             // Tidy up an old user while here.
             let user = format!("contractor-{}", hex(rng, 4));
             t += uni(rng, 20 * SECOND, 90 * SECOND);
             Obj::new(&mut s.req).str("userName", &user).end();
-            em.bg(
-                &con(t, live_ident, "ListAccessKeys", &s.req, ip, ua, acct),
-                rng,
-            );
+            em.bg(&con(t, live_ident, "ListAccessKeys", &s.req, ip, ua, acct), rng);
             t += uni(rng, 3 * SECOND, 15 * SECOND);
-            Obj::new(&mut s.req)
-                .str("userName", &user)
-                .str("accessKeyId", &crate::estate::user_key(rng))
-                .end();
-            em.bg(
-                &con(t, live_ident, "DeleteAccessKey", &s.req, ip, ua, acct),
-                rng,
-            );
+            Obj::new(&mut s.req).str("userName", &user).str("accessKeyId", &crate::estate::user_key(rng)).end();
+            em.bg(&con(t, live_ident, "DeleteAccessKey", &s.req, ip, ua, acct), rng);
             t += uni(rng, 3 * SECOND, 15 * SECOND);
             Obj::new(&mut s.req).str("userName", &user).end();
             em.bg(&con(t, live_ident, "DeleteUser", &s.req, ip, ua, acct), rng);
@@ -250,16 +182,7 @@ impl Source for Human {
             // Sign in: pick an account, get a permission-set session.
             let (account, role) = &self.roles[cx.rng.random_range(0..self.roles.len())];
             let key = session_key(cx.rng);
-            let ident = assumed_role(
-                role,
-                &self.email,
-                &key,
-                now,
-                SessionOpts {
-                    mfa: true,
-                    ..Default::default()
-                },
-            );
+            let ident = assumed_role(role, &self.email, &key, now, SessionOpts { mfa: true, ..Default::default() });
             let acct = cx.est.id(*account);
             Obj::new(&mut self.s.extra)
                 .str("LoginTo", "https://console.aws.amazon.com/console/home?hashArgs=%23&isauthcode=true&state=hashArgsFromTB_us-east-1")
@@ -267,28 +190,15 @@ impl Source for Human {
                 .str("MFAUsed", "No")
                 .end();
             cx.em.bg(
-                &Call::new(
-                    now,
-                    &ident,
-                    "signin",
-                    "ConsoleLogin",
-                    "us-east-1",
-                    &self.ip,
-                    self.ua,
-                    acct,
-                )
-                .resp("{\"ConsoleLogin\":\"Success\"}")
-                .extra(&self.s.extra)
-                .kind(Kind::SignIn)
-                .read_only(false)
-                .host(Host::Custom("us-east-1.signin.aws.amazon.com")),
+                &Call::new(now, &ident, "signin", "ConsoleLogin", "us-east-1", &self.ip, self.ua, acct)
+                    .resp("{\"ConsoleLogin\":\"Success\"}")
+                    .extra(&self.s.extra)
+                    .kind(Kind::SignIn)
+                    .read_only(false)
+                    .host(Host::Custom("us-east-1.signin.aws.amazon.com")),
                 cx.rng,
             );
-            self.live = Some(Live {
-                ident,
-                account: *account,
-                end: now + uni(cx.rng, 10 * MINUTE, 70 * MINUTE),
-            });
+            self.live = Some(Live { ident, account: *account, end: now + uni(cx.rng, 10 * MINUTE, 70 * MINUTE) });
             return now + uni(cx.rng, 3 * SECOND, 15 * SECOND);
         };
         if now >= live.end {
@@ -299,26 +209,13 @@ impl Source for Human {
             self.iam_admin_work(now, cx, &live.ident, &acct)
         } else {
             let page = pick(cx.rng, &PAGES);
-            let region = if page.global {
-                "us-east-1"
-            } else {
-                self.region
-            };
+            let region = if page.global { "us-east-1" } else { self.region };
             let n = cx.rng.random_range(2..=page.calls.len());
             let mut t = now;
             for name in &page.calls[..n] {
                 cx.em.bg(
-                    &Call::new(
-                        t,
-                        &live.ident,
-                        page.service,
-                        name,
-                        region,
-                        &self.ip,
-                        self.ua,
-                        &acct,
-                    )
-                    .kind(Kind::ConsoleApi),
+                    &Call::new(t, &live.ident, page.service, name, region, &self.ip, self.ua, &acct)
+                        .kind(Kind::ConsoleApi),
                     cx.rng,
                 );
                 t += uni(cx.rng, 30, 700);
@@ -327,7 +224,9 @@ impl Source for Human {
                 // A read-only person clicks "Stop instance".
                 cx.em.bg(
                     &Call::new(t, &live.ident, "ec2", "StopInstances", region, &self.ip, self.ua, &acct)
-                        .req("{\"instancesSet\":{\"items\":[{\"instanceId\":\"i-0d1f6c2b3a4e5f607\"}]},\"force\":false}")
+                        .req(
+                            "{\"instancesSet\":{\"items\":[{\"instanceId\":\"i-0d1f6c2b3a4e5f607\"}]},\"force\":false}",
+                        )
                         .err("Client.UnauthorizedOperation", "You are not authorized to perform this operation.")
                         .kind(Kind::ConsoleApi),
                     cx.rng,
@@ -341,12 +240,7 @@ impl Source for Human {
 }
 
 /// Creates the people and their permission sets.
-pub(crate) fn build(
-    est: &mut Estate,
-    rng: &mut Rng,
-    start: i64,
-    out: &mut Vec<(i64, Box<dyn Source>)>,
-) {
+pub(crate) fn build(est: &mut Estate, rng: &mut Rng, start: i64, out: &mut Vec<(i64, Box<dyn Source>)>) {
     let people: [(&str, bool, &str); 6] = [
         ("alice", true, "AdministratorAccess"),
         ("bob", true, "AdministratorAccess"),
@@ -357,11 +251,7 @@ pub(crate) fn build(
     ];
     let mut set_ids: Vec<(String, usize, Role)> = Vec::new();
     for (name, admin, set) in people {
-        let accounts: Vec<usize> = if admin {
-            (0..est.accounts.len()).collect()
-        } else {
-            vec![PROD, STAGING, DEV]
-        };
+        let accounts: Vec<usize> = if admin { (0..est.accounts.len()).collect() } else { vec![PROD, STAGING, DEV] };
         let mut roles = Vec::new();
         for account in accounts {
             let role = match set_ids.iter().find(|(s, a, _)| s == set && *a == account) {
@@ -385,11 +275,7 @@ pub(crate) fn build(
             roles,
             ip: public_ip(rng, &[24, 73, 81, 86, 92, 174]),
             ua: BROWSERS[rng.random_range(0..BROWSERS.len())],
-            region: if rng.random_bool(0.7) {
-                "us-east-1"
-            } else {
-                "eu-west-1"
-            },
+            region: if rng.random_bool(0.7) { "us-east-1" } else { "eu-west-1" },
             live: None,
             s: Scratch::default(),
         };

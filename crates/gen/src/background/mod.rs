@@ -100,14 +100,9 @@ pub(crate) fn s3_fragments(
     s.host.push_str(region);
     s.host.push_str(".amazonaws.com");
     let host = s.host.as_str();
-    let o = Obj::new(&mut s.req)
-        .str("bucketName", bucket)
-        .str("Host", host);
+    let o = Obj::new(&mut s.req).str("bucketName", bucket).str("Host", host);
     if key.is_empty() {
-        o.str("list-type", "2")
-            .str("prefix", prefix)
-            .str("max-keys", "1000")
-            .end();
+        o.str("list-type", "2").str("prefix", prefix).str("max-keys", "1000").end();
     } else {
         o.str("key", key).end();
     }
@@ -121,8 +116,7 @@ pub(crate) fn s3_fragments(
     s.res.clear();
     s.res.push('[');
     if !key.is_empty() {
-        s.res
-            .push_str("{\"type\":\"AWS::S3::Object\",\"ARN\":\"arn:aws:s3:::");
+        s.res.push_str("{\"type\":\"AWS::S3::Object\",\"ARN\":\"arn:aws:s3:::");
         s.res.push_str(bucket);
         s.res.push('/');
         s.res.push_str(key);
@@ -130,8 +124,7 @@ pub(crate) fn s3_fragments(
     }
     s.res.push_str("{\"accountId\":\"");
     s.res.push_str(account);
-    s.res
-        .push_str("\",\"type\":\"AWS::S3::Bucket\",\"ARN\":\"arn:aws:s3:::");
+    s.res.push_str("\",\"type\":\"AWS::S3::Bucket\",\"ARN\":\"arn:aws:s3:::");
     s.res.push_str(bucket);
     s.res.push_str("\"}]");
     s.resp.clear();
@@ -150,25 +143,14 @@ pub(crate) fn one_resource(out: &mut String, account: &str, typ: &str, arn: &str
 }
 
 /// `responseElements` of an STS call that issued `key`.
-pub(crate) fn sts_credentials_resp(
-    out: &mut String,
-    key: &str,
-    expires: i64,
-    assumed_arn: &str,
-    assumed_id: &str,
-) {
+pub(crate) fn sts_credentials_resp(out: &mut String, key: &str, expires: i64, assumed_arn: &str, assumed_id: &str) {
     let exp = crate::json::expiration_string(expires);
     Obj::new(out)
         .obj("credentials", |c| {
             c.str("accessKeyId", key)
-                .str(
-                    "sessionToken",
-                    "IQoJb3JpZ2luX2VjEHYaCXVzLWVhc3QtMSJHMEUCIQD",
-                )
+                .str("sessionToken", "IQoJb3JpZ2luX2VjEHYaCXVzLWVhc3QtMSJHMEUCIQD")
                 .str("expiration", &exp)
         })
-        .obj("assumedRoleUser", |a| {
-            a.str("assumedRoleId", assumed_id).str("arn", assumed_arn)
-        })
+        .obj("assumedRoleUser", |a| a.str("assumedRoleId", assumed_id).str("arn", assumed_arn))
         .end();
 }

@@ -10,9 +10,7 @@ use rand::Rng as _;
 
 use super::{one_resource, sts_credentials_resp, uni, Scratch};
 use crate::engine::{Cx, Source};
-use crate::estate::{
-    session_key, unique_id, Estate, ACCOUNT_NAMES, DEV, PROD, REGIONS, SECURITY, STAGING,
-};
+use crate::estate::{session_key, unique_id, Estate, ACCOUNT_NAMES, DEV, PROD, REGIONS, SECURITY, STAGING};
 use crate::event::Call;
 use crate::identity::{assumed_role, Role, SessionOpts};
 use crate::json::{hex, Obj};
@@ -28,9 +26,24 @@ struct Step {
 }
 
 const INVENTORY: [Step; 3] = [
-    Step { service: "ec2", name: "DescribeInstances", max_pages: 2, req: "{\"maxResults\":1000,\"instancesSet\":{},\"filterSet\":{}}" },
-    Step { service: "ec2", name: "DescribeVolumes", max_pages: 1, req: "{\"maxResults\":500,\"volumeSet\":{},\"filterSet\":{}}" },
-    Step { service: "ec2", name: "DescribeSecurityGroups", max_pages: 2, req: "{\"maxResults\":1000,\"securityGroupSet\":{},\"securityGroupIdSet\":{},\"filterSet\":{}}" },
+    Step {
+        service: "ec2",
+        name: "DescribeInstances",
+        max_pages: 2,
+        req: "{\"maxResults\":1000,\"instancesSet\":{},\"filterSet\":{}}",
+    },
+    Step {
+        service: "ec2",
+        name: "DescribeVolumes",
+        max_pages: 1,
+        req: "{\"maxResults\":500,\"volumeSet\":{},\"filterSet\":{}}",
+    },
+    Step {
+        service: "ec2",
+        name: "DescribeSecurityGroups",
+        max_pages: 2,
+        req: "{\"maxResults\":1000,\"securityGroupSet\":{},\"securityGroupIdSet\":{},\"filterSet\":{}}",
+    },
 ];
 
 const METRICS: [Step; 3] = [
@@ -61,9 +74,7 @@ pub(crate) struct Poller {
 }
 
 fn find_ua<'a>(uas: &'a [(&'static str, String)], svc: &str) -> &'a str {
-    uas.iter()
-        .find(|(s, _)| *s == svc)
-        .map_or("", |(_, u)| u.as_str())
+    uas.iter().find(|(s, _)| *s == svc).map_or("", |(_, u)| u.as_str())
 }
 
 impl Poller {
@@ -88,29 +99,14 @@ impl Poller {
         one_resource(&mut self.s.res, &acct, "AWS::IAM::Role", &role_arn);
         let ua = find_ua(&self.uas, "sts").to_string();
         cx.em.bg(
-            &Call::new(
-                now,
-                &self.caller_ident,
-                "sts",
-                "AssumeRole",
-                "us-east-1",
-                &self.ip,
-                &ua,
-                &acct,
-            )
-            .req(&self.s.req)
-            .resp(&self.s.resp)
-            .resources(&self.s.res),
+            &Call::new(now, &self.caller_ident, "sts", "AssumeRole", "us-east-1", &self.ip, &ua, &acct)
+                .req(&self.s.req)
+                .resp(&self.s.resp)
+                .resources(&self.s.res),
             cx.rng,
         );
         self.session_created = now + 200;
-        self.ident = assumed_role(
-            &self.role,
-            self.session,
-            &key,
-            self.session_created,
-            SessionOpts::default(),
-        );
+        self.ident = assumed_role(&self.role, self.session, &key, self.session_created, SessionOpts::default());
     }
 }
 
@@ -133,17 +129,8 @@ impl Source for Poller {
             let pages = cx.rng.random_range(1..=step.max_pages);
             for _ in 0..pages {
                 let ua = find_ua(&self.uas, step.service);
-                let mut c = Call::new(
-                    t,
-                    &self.ident,
-                    step.service,
-                    step.name,
-                    region,
-                    &self.ip,
-                    ua,
-                    acct,
-                )
-                .req(step.req);
+                let mut c =
+                    Call::new(t, &self.ident, step.service, step.name, region, &self.ip, ua, acct).req(step.req);
                 let throttled = cx.rng.random_bool(0.002);
                 if throttled {
                     c = if step.service == "ec2" {
@@ -154,29 +141,16 @@ impl Source for Poller {
                 } else if t - self.last_denied > 11 * MINUTE && cx.rng.random_bool(0.0005) {
                     self.last_denied = t;
                     c = if step.service == "ec2" {
-                        c.err(
-                            "Client.UnauthorizedOperation",
-                            "You are not authorized to perform this operation.",
-                        )
+                        c.err("Client.UnauthorizedOperation", "You are not authorized to perform this operation.")
                     } else {
-                        c.err(
-                            "AccessDenied",
-                            "User is not authorized to perform this operation",
-                        )
+                        c.err("AccessDenied", "User is not authorized to perform this operation")
                     };
                 }
                 cx.em.bg(&c, cx.rng);
                 t += uni(cx.rng, 60, 300);
                 if throttled {
                     t += uni(cx.rng, 200, 800);
-                    cx.em.bg(
-                        &Call {
-                            t,
-                            error: None,
-                            ..c
-                        },
-                        cx.rng,
-                    );
+                    cx.em.bg(&Call { t, error: None, ..c }, cx.rng);
                     t += uni(cx.rng, 60, 300);
                 }
             }
@@ -197,12 +171,7 @@ fn go_ua(svc: &str, version: &str) -> String {
 
 /// Creates the inventory poller (every account, all regions, every 15 minutes) and the
 /// metrics exporter (workload accounts, three regions, every 5 minutes).
-pub(crate) fn build(
-    est: &mut Estate,
-    rng: &mut Rng,
-    start: i64,
-    out: &mut Vec<(i64, Box<dyn Source>)>,
-) {
+pub(crate) fn build(est: &mut Estate, rng: &mut Rng, start: i64, out: &mut Vec<(i64, Box<dyn Source>)>) {
     let sec = est.id(SECURITY).to_string();
     let nat = est.accounts[SECURITY].nat_ip.clone();
     let task_role = |rng: &mut Rng, name: &str| Role {
@@ -215,23 +184,11 @@ pub(crate) fn build(
     let exp_task = task_role(rng, "cloudwatch-exporter-task-role");
     let inv_caller = {
         let task = hex(rng, 32);
-        assumed_role(
-            &inv_task,
-            &task,
-            &session_key(rng),
-            start - uni(rng, 0, 50 * MINUTE),
-            SessionOpts::default(),
-        )
+        assumed_role(&inv_task, &task, &session_key(rng), start - uni(rng, 0, 50 * MINUTE), SessionOpts::default())
     };
     let exp_caller = {
         let task = hex(rng, 32);
-        assumed_role(
-            &exp_task,
-            &task,
-            &session_key(rng),
-            start - uni(rng, 0, 50 * MINUTE),
-            SessionOpts::default(),
-        )
+        assumed_role(&exp_task, &task, &session_key(rng), start - uni(rng, 0, 50 * MINUTE), SessionOpts::default())
     };
     for target in 0..ACCOUNT_NAMES.len() {
         let role = Role {
@@ -251,10 +208,7 @@ pub(crate) fn build(
             steps: &INVENTORY,
             regions,
             interval: 15 * MINUTE,
-            uas: vec![
-                ("ec2", go_ua("ec2", "1.177.3")),
-                ("sts", go_ua("sts", "1.32.2")),
-            ],
+            uas: vec![("ec2", go_ua("ec2", "1.177.3")), ("sts", go_ua("sts", "1.32.2"))],
             caller_ident: inv_caller.clone(),
             ip: nat.clone(),
             ident: String::new(),

@@ -62,21 +62,12 @@ impl Source for Sync {
             for _ in 0..=(n / 1000) {
                 s3_fragments(s, acct, region, &self.bucket, "", &self.prefix, 0, 0);
                 em.bg(
-                    &Call::new(
-                        t,
-                        ident,
-                        "s3",
-                        "ListObjects",
-                        region,
-                        &self.ip,
-                        self.ua,
-                        acct,
-                    )
-                    .req(&s.req)
-                    .extra(&s.extra)
-                    .resources(&s.res)
-                    .kind(Kind::Data)
-                    .host(Host::Custom(&s.host)),
+                    &Call::new(t, ident, "s3", "ListObjects", region, &self.ip, self.ua, acct)
+                        .req(&s.req)
+                        .extra(&s.extra)
+                        .resources(&s.res)
+                        .kind(Kind::Data)
+                        .host(Host::Custom(&s.host)),
                     rng,
                 );
                 t += uni(rng, 80, 400);
@@ -93,30 +84,17 @@ impl Source for Sync {
             if rng.random_bool(0.5) {
                 s3_fragments(s, acct, region, &self.bucket, &key, "", 0, 0);
                 em.bg(
-                    &Call::new(
-                        t,
-                        ident,
-                        "s3",
-                        "HeadObject",
-                        region,
-                        &self.ip,
-                        self.ua,
-                        acct,
-                    )
-                    .req(&s.req)
-                    .extra(&s.extra)
-                    .resources(&s.res)
-                    .kind(Kind::Data)
-                    .host(Host::Custom(&s.host)),
+                    &Call::new(t, ident, "s3", "HeadObject", region, &self.ip, self.ua, acct)
+                        .req(&s.req)
+                        .extra(&s.extra)
+                        .resources(&s.res)
+                        .kind(Kind::Data)
+                        .host(Host::Custom(&s.host)),
                     rng,
                 );
                 t += uni(rng, 5, 40);
             }
-            let (name, bin, bout) = if self.upload {
-                ("PutObject", size, 0)
-            } else {
-                ("GetObject", 0, size)
-            };
+            let (name, bin, bout) = if self.upload { ("PutObject", size, 0) } else { ("GetObject", 0, size) };
             s3_fragments(s, acct, region, &self.bucket, &key, "", bin, bout);
             em.bg(
                 &Call::new(t, ident, "s3", name, region, &self.ip, self.ua, acct)
@@ -138,12 +116,7 @@ impl Source for Sync {
 }
 
 /// Creates the sync jobs: the `s3-sync` IAM user in prod and the data-sync host's role.
-pub(crate) fn build(
-    est: &mut Estate,
-    rng: &mut Rng,
-    start: i64,
-    out: &mut Vec<(i64, Box<dyn Source>)>,
-) {
+pub(crate) fn build(est: &mut Estate, rng: &mut Rng, start: i64, out: &mut Vec<(i64, Box<dyn Source>)>) {
     let user = users::register(est, rng, PROD, "s3-sync");
     let acct = est.id(PROD).to_string();
     out.push((
@@ -161,11 +134,7 @@ pub(crate) fn build(
             s: Scratch::default(),
         }),
     ));
-    if let Some(slot) = est
-        .instances
-        .iter()
-        .position(|s| s.arn.contains("/data-sync-role/"))
-    {
+    if let Some(slot) = est.instances.iter().position(|s| s.arn.contains("/data-sync-role/")) {
         let account = est.instances[slot].account;
         let a = &est.accounts[account];
         let bucket = format!("datalake-raw-{}", a.id);

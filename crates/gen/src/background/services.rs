@@ -28,8 +28,13 @@ impl Source for TrailKms {
         Obj::new(&mut self.s.req)
             .str("keyId", &self.key_arn)
             .obj("encryptionContext", |e| {
-                e.str("aws:cloudtrail:arn", &self.trail_arn)
-                    .str("aws:s3:arn", &format!("arn:aws:s3:::org-cloudtrail-logs/AWSLogs/{acct}/CloudTrail/us-east-1/{}.json.gz", now / MINUTE))
+                e.str("aws:cloudtrail:arn", &self.trail_arn).str(
+                    "aws:s3:arn",
+                    &format!(
+                        "arn:aws:s3:::org-cloudtrail-logs/AWSLogs/{acct}/CloudTrail/us-east-1/{}.json.gz",
+                        now / MINUTE
+                    ),
+                )
             })
             .str("keySpec", "AES_256")
             .end();
@@ -70,25 +75,15 @@ impl AutoScaling {
     fn run_instances(&mut self, now: i64, cx: &mut Cx<'_>, n: u32, ident: &str) -> i64 {
         let acct = &cx.est.accounts[self.account].id;
         let ids: Vec<String> = (0..n).map(|_| format!("i-{}", hex(cx.rng, 17))).collect();
-        let az = format!(
-            "{}{}",
-            self.region,
-            ["a", "b", "c"][cx.rng.random_range(0..3)]
-        );
+        let az = format!("{}{}", self.region, ["a", "b", "c"][cx.rng.random_range(0..3)]);
         Obj::new(&mut self.s.req)
             .raw(
                 "instancesSet",
-                &format!(
-                    "{{\"items\":[{{\"imageId\":\"{}\",\"minCount\":{n},\"maxCount\":{n}}}]}}",
-                    self.ami
-                ),
+                &format!("{{\"items\":[{{\"imageId\":\"{}\",\"minCount\":{n},\"maxCount\":{n}}}]}}", self.ami),
             )
             .str("instanceType", "m7i.large")
             .raw("blockDeviceMapping", "{}")
-            .raw(
-                "launchTemplate",
-                &format!("{{\"launchTemplateId\":\"{}\",\"version\":\"7\"}}", self.lt),
-            )
+            .raw("launchTemplate", &format!("{{\"launchTemplateId\":\"{}\",\"version\":\"7\"}}", self.lt))
             .raw("availabilityZone", &format!("\"{az}\""))
             .raw("monitoring", "{\"enabled\":false}")
             .bool("disableApiTermination", false)
@@ -141,10 +136,7 @@ impl Source for AutoScaling {
             "AutoScaling",
             &key,
             now - uni(cx.rng, 0, 30 * MINUTE),
-            SessionOpts {
-                invoked_by: Some("autoscaling.amazonaws.com"),
-                ..Default::default()
-            },
+            SessionOpts { invoked_by: Some("autoscaling.amazonaws.com"), ..Default::default() },
         );
         if now >= self.big_at {
             self.run_instances(now, cx, 20, &ident);
@@ -157,9 +149,7 @@ impl Source for AutoScaling {
             let acct = &cx.est.accounts[self.account].id;
             let mut req = String::from("{\"instancesSet\":{\"items\":[");
             for i in 0..n {
-                let id = self
-                    .running
-                    .swap_remove(cx.rng.random_range(0..self.running.len()));
+                let id = self.running.swap_remove(cx.rng.random_range(0..self.running.len()));
                 if i > 0 {
                     req.push(',');
                 }
@@ -187,12 +177,7 @@ impl Source for AutoScaling {
 }
 
 /// Creates CloudTrail's KMS activity in every account and Auto Scaling in prod and staging.
-pub(crate) fn build(
-    est: &mut Estate,
-    rng: &mut Rng,
-    start: i64,
-    out: &mut Vec<(i64, Box<dyn Source>)>,
-) {
+pub(crate) fn build(est: &mut Estate, rng: &mut Rng, start: i64, out: &mut Vec<(i64, Box<dyn Source>)>) {
     let mgmt = est.id(0).to_string();
     let trail_arn = format!("arn:aws:cloudtrail:us-east-1:{mgmt}:trail/org-trail");
     for account in 0..ACCOUNT_NAMES.len() {
@@ -218,12 +203,7 @@ pub(crate) fn build(
             region: est.accounts[account].region,
             ami: format!("ami-{}", hex(rng, 17)),
             lt: format!("lt-{}", hex(rng, 17)),
-            big_at: start
-                + if account == PROD {
-                    uni(rng, 20 * MINUTE, 50 * MINUTE)
-                } else {
-                    uni(rng, HOUR, 8 * HOUR)
-                },
+            big_at: start + if account == PROD { uni(rng, 20 * MINUTE, 50 * MINUTE) } else { uni(rng, HOUR, 8 * HOUR) },
             running: Vec::new(),
             s: Scratch::default(),
         };

@@ -17,8 +17,7 @@ pub(crate) const UA_BACKUP: &str = "Boto3/1.26.165 md/Botocore#1.29.165 ua/2.0 o
 /// User agent of the legacy reporting app.
 pub(crate) const UA_LEGACY: &str = "aws-sdk-java/1.12.261 Linux/4.14.336-257.562.amzn2.x86_64 OpenJDK_64-Bit_Server_VM/11.0.22+7-LTS java/11.0.22 vendor/Amazon.com_Inc. cfg/retry-mode/standard";
 /// User agent of the old Jenkins.
-pub(crate) const UA_JENKINS: &str =
-    "aws-cli/1.29.62 Python/3.8.10 Linux/5.4.0-1103-aws botocore/1.31.62";
+pub(crate) const UA_JENKINS: &str = "aws-cli/1.29.62 Python/3.8.10 Linux/5.4.0-1103-aws botocore/1.31.62";
 /// First octets of the on-premises data centre's addresses.
 pub(crate) const DC_OCTETS: [u8; 4] = [63, 66, 98, 199];
 
@@ -48,13 +47,7 @@ pub(crate) fn register(est: &mut Estate, rng: &mut Rng, account: usize, name: &s
     let pid = unique_id(rng, "AIDA");
     let ident = iam_user(&acct, name, &pid, &key);
     let region = est.accounts[account].region;
-    est.users.push(UserCred {
-        account,
-        name: name.to_string(),
-        key,
-        ident,
-        region,
-    });
+    est.users.push(UserCred { account, name: name.to_string(), key, ident, region });
     est.users.len() - 1
 }
 
@@ -70,19 +63,12 @@ impl Source for User {
             Job::Backup => {
                 s.req.clear();
                 s.req.push_str("{\"filterSet\":{\"items\":[{\"name\":\"tag:backup\",\"valueSet\":{\"items\":[{\"value\":\"daily\"}]}}]}}");
-                em.bg(
-                    &Call::new(t, ident, "ec2", "DescribeVolumes", region, ip, ua, acct)
-                        .req(&s.req),
-                    rng,
-                );
+                em.bg(&Call::new(t, ident, "ec2", "DescribeVolumes", region, ip, ua, acct).req(&s.req), rng);
                 let n = rng.random_range(1..=self.volumes.len().min(3));
                 for v in 0..n {
                     t += uni(rng, 300, 1500);
                     let snap = format!("snap-{}", hex(rng, 17));
-                    Obj::new(&mut s.req)
-                        .str("volumeId", &self.volumes[v])
-                        .str("description", "backup-job daily")
-                        .end();
+                    Obj::new(&mut s.req).str("volumeId", &self.volumes[v]).str("description", "backup-job daily").end();
                     Obj::new(&mut s.resp)
                         .str("snapshotId", &snap)
                         .str("volumeId", &self.volumes[v])
@@ -93,15 +79,12 @@ impl Source for User {
                         .bool("encrypted", true)
                         .end();
                     em.bg(
-                        &Call::new(t, ident, "ec2", "CreateSnapshot", region, ip, ua, acct)
-                            .req(&s.req)
-                            .resp(&s.resp),
+                        &Call::new(t, ident, "ec2", "CreateSnapshot", region, ip, ua, acct).req(&s.req).resp(&s.resp),
                         rng,
                     );
                     t += uni(rng, 100, 400);
                     s.req.clear();
-                    s.req
-                        .push_str("{\"resourcesSet\":{\"items\":[{\"resourceId\":\"");
+                    s.req.push_str("{\"resourcesSet\":{\"items\":[{\"resourceId\":\"");
                     s.req.push_str(&snap);
                     s.req.push_str("\"}]},\"tagSet\":{\"items\":[{\"key\":\"created-by\",\"value\":\"backup-job\"}]}}");
                     em.bg(
@@ -135,34 +118,17 @@ impl Source for User {
                 let op = *pick(rng, &[(40u32, 0u8), (20, 1), (10, 2), (30, 3)]);
                 match op {
                     0 => {
-                        Obj::new(&mut s.req)
-                            .str("name", "/reporting/jdbc-url")
-                            .bool("withDecryption", false)
-                            .end();
-                        let mut c =
-                            Call::new(t, ident, "ssm", "GetParameter", region, ip, ua, acct)
-                                .req(&s.req);
+                        Obj::new(&mut s.req).str("name", "/reporting/jdbc-url").bool("withDecryption", false).end();
+                        let mut c = Call::new(t, ident, "ssm", "GetParameter", region, ip, ua, acct).req(&s.req);
                         if rng.random_bool(0.01) {
-                            c = c.err(
-                                "ParameterNotFound",
-                                "Parameter /reporting/jdbc-url not found.",
-                            );
+                            c = c.err("ParameterNotFound", "Parameter /reporting/jdbc-url not found.");
                         }
                         em.bg(&c, rng);
                     }
                     1 => {
                         Obj::new(&mut s.req).str("secretId", "reporting/db").end();
-                        let mut c = Call::new(
-                            t,
-                            ident,
-                            "secretsmanager",
-                            "GetSecretValue",
-                            region,
-                            ip,
-                            ua,
-                            acct,
-                        )
-                        .req(&s.req);
+                        let mut c =
+                            Call::new(t, ident, "secretsmanager", "GetSecretValue", region, ip, ua, acct).req(&s.req);
                         if rng.random_bool(0.003) {
                             c = c.err("AccessDenied", "User is not authorized to perform: secretsmanager:GetSecretValue on resource: reporting/db because no identity-based policy allows the secretsmanager:GetSecretValue action");
                         }
@@ -170,36 +136,14 @@ impl Source for User {
                     }
                     2 => {
                         em.bg(
-                            &Call::new(
-                                t,
-                                ident,
-                                "rds",
-                                "DescribeDBInstances",
-                                region,
-                                ip,
-                                ua,
-                                acct,
-                            )
-                            .req("{\"dBInstanceIdentifier\":\"reporting-replica\"}"),
+                            &Call::new(t, ident, "rds", "DescribeDBInstances", region, ip, ua, acct)
+                                .req("{\"dBInstanceIdentifier\":\"reporting-replica\"}"),
                             rng,
                         );
                     }
                     _ => {
-                        let key = format!(
-                            "reports/{}/daily-{:03}.csv",
-                            t / HOUR,
-                            rng.random_range(0..400)
-                        );
-                        s3_fragments(
-                            s,
-                            acct,
-                            region,
-                            &self.bucket,
-                            &key,
-                            "",
-                            0,
-                            rng.random_range(1_000..900_000),
-                        );
+                        let key = format!("reports/{}/daily-{:03}.csv", t / HOUR, rng.random_range(0..400));
+                        s3_fragments(s, acct, region, &self.bucket, &key, "", 0, rng.random_range(1_000..900_000));
                         em.bg(
                             &Call::new(t, ident, "s3", "GetObject", region, ip, ua, acct)
                                 .req(&s.req)
@@ -214,39 +158,14 @@ impl Source for User {
                 now + 5 * SECOND + exp(rng, 90_000.0)
             }
             Job::Jenkins => {
-                em.bg(
-                    &Call::new(t, ident, "sts", "GetCallerIdentity", region, ip, ua, acct),
-                    rng,
-                );
+                em.bg(&Call::new(t, ident, "sts", "GetCallerIdentity", region, ip, ua, acct), rng);
                 t += uni(rng, 500, 2000);
-                em.bg(
-                    &Call::new(
-                        t,
-                        ident,
-                        "ecr",
-                        "GetAuthorizationToken",
-                        region,
-                        ip,
-                        ua,
-                        acct,
-                    )
-                    .read_only(true),
-                    rng,
-                );
+                em.bg(&Call::new(t, ident, "ecr", "GetAuthorizationToken", region, ip, ua, acct).read_only(true), rng);
                 let build = rng.random_range(1000..9999);
                 for i in 0..rng.random_range(2..=4) {
                     t += uni(rng, 2000, 9000);
                     let key = format!("builds/orders-ingest/{build}/artifact-{i}.zip");
-                    s3_fragments(
-                        s,
-                        acct,
-                        region,
-                        &self.bucket,
-                        &key,
-                        "",
-                        rng.random_range(100_000..9_000_000),
-                        0,
-                    );
+                    s3_fragments(s, acct, region, &self.bucket, &key, "", rng.random_range(100_000..9_000_000), 0);
                     em.bg(
                         &Call::new(t, ident, "s3", "PutObject", region, ip, ua, acct)
                             .req(&s.req)
@@ -262,41 +181,20 @@ impl Source for User {
                 Obj::new(&mut s.req)
                     .str("functionName", "orders-ingest")
                     .str("s3Bucket", &self.bucket)
-                    .str(
-                        "s3Key",
-                        &format!("builds/orders-ingest/{build}/artifact-0.zip"),
-                    )
+                    .str("s3Key", &format!("builds/orders-ingest/{build}/artifact-0.zip"))
                     .bool("publish", false)
                     .end();
                 one_resource(&mut s.res, acct, "AWS::Lambda::Function", &fn_arn);
                 em.bg(
-                    &Call::new(
-                        t,
-                        ident,
-                        "lambda",
-                        "UpdateFunctionCode20150331v2",
-                        region,
-                        ip,
-                        ua,
-                        acct,
-                    )
-                    .req(&s.req)
-                    .resources(&s.res),
+                    &Call::new(t, ident, "lambda", "UpdateFunctionCode20150331v2", region, ip, ua, acct)
+                        .req(&s.req)
+                        .resources(&s.res),
                     rng,
                 );
                 t += uni(rng, 1000, 3000);
                 em.bg(
-                    &Call::new(
-                        t,
-                        ident,
-                        "lambda",
-                        "GetFunctionConfiguration20150331v2",
-                        region,
-                        ip,
-                        ua,
-                        acct,
-                    )
-                    .req("{\"functionName\":\"orders-ingest\"}"),
+                    &Call::new(t, ident, "lambda", "GetFunctionConfiguration20150331v2", region, ip, ua, acct)
+                        .req("{\"functionName\":\"orders-ingest\"}"),
                     rng,
                 );
                 now + 15 * MINUTE + exp(rng, 20.0 * MINUTE as f64)
@@ -306,12 +204,7 @@ impl Source for User {
 }
 
 /// Creates the programmatic users (plus the `s3-sync` user whose bursts live in `s3sync`).
-pub(crate) fn build(
-    est: &mut Estate,
-    rng: &mut Rng,
-    start: i64,
-    out: &mut Vec<(i64, Box<dyn Source>)>,
-) {
+pub(crate) fn build(est: &mut Estate, rng: &mut Rng, start: i64, out: &mut Vec<(i64, Box<dyn Source>)>) {
     let plan: [(usize, &str, Job); 5] = [
         (SHARED, "backup-job", Job::Backup),
         (PROD, "backup-job", Job::Backup),
@@ -337,16 +230,7 @@ pub(crate) fn build(
             Job::Legacy => start + uni(rng, 0, 2 * MINUTE),
             Job::Jenkins => start + uni(rng, 0, 30 * MINUTE),
         };
-        let src = User {
-            idx,
-            job,
-            ip,
-            ua,
-            bucket,
-            volumes,
-            old_snaps: Vec::new(),
-            s: Scratch::default(),
-        };
+        let src = User { idx, job, ip, ua, bucket, volumes, old_snaps: Vec::new(), s: Scratch::default() };
         out.push((first, Box::new(src)));
     }
 }

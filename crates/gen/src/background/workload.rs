@@ -8,8 +8,7 @@ use rand::Rng as _;
 use super::{exp, one_resource, pick, s3_fragments, sts_credentials_resp, uni, Scratch};
 use crate::engine::{Cx, Emitter, Source};
 use crate::estate::{
-    private_ip, public_ip, session_key, unique_id, Estate, SessionCred, AWS_OCTETS, DEV, PROD,
-    SHARED, STAGING,
+    private_ip, public_ip, session_key, unique_id, Estate, SessionCred, AWS_OCTETS, DEV, PROD, SHARED, STAGING,
 };
 use crate::event::{Call, Host, Kind};
 use crate::identity::{assumed_role, aws_service, Role, SessionOpts};
@@ -22,8 +21,7 @@ pub(crate) const UA_JAVA: &str = "aws-sdk-java/2.28.16 Linux/6.1.109-118.189.amz
 /// User agent of the Python workers on EC2.
 pub(crate) const UA_BOTO_EC2: &str = "Boto3/1.35.36 md/Botocore#1.35.36 ua/2.0 os/linux#6.1.109-118.189.amzn2023.x86_64 md/arch#x86_64 lang/python#3.11.9 md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.35.36";
 /// User agent of the SSM agent on every instance.
-pub(crate) const UA_SSM: &str =
-    "aws-sdk-go/1.55.5 (go1.22.7; linux; amd64) amazon-ssm-agent/3.3.987.0";
+pub(crate) const UA_SSM: &str = "aws-sdk-go/1.55.5 (go1.22.7; linux; amd64) amazon-ssm-agent/3.3.987.0";
 /// User agent of the Python Lambda functions.
 pub(crate) const UA_LAMBDA: &str = "Boto3/1.34.145 md/Botocore#1.34.145 ua/2.0 os/linux#5.10.227-239.884.amzn2.x86_64 md/arch#x86_64 lang/python#3.12.7 md/pyimpl#CPython exec-env/AWS_Lambda_python3.12 cfg/retry-mode#legacy Botocore/1.34.145";
 
@@ -42,35 +40,16 @@ pub(crate) fn emit_service_assume(
 ) {
     let ident = aws_service(service);
     let role_arn = role.arn();
-    Obj::new(&mut s.req)
-        .str("roleArn", &role_arn)
-        .str("roleSessionName", session)
-        .num("durationSeconds", 3600)
-        .end();
+    Obj::new(&mut s.req).str("roleArn", &role_arn).str("roleSessionName", session).num("durationSeconds", 3600).end();
     let assumed_id = format!("{}:{}", role.pid, session);
-    sts_credentials_resp(
-        &mut s.resp,
-        key,
-        t + HOUR,
-        &role.session_arn(session),
-        &assumed_id,
-    );
+    sts_credentials_resp(&mut s.resp, key, t + HOUR, &role.session_arn(session), &assumed_id);
     one_resource(&mut s.res, &role.account, "AWS::IAM::Role", &role_arn);
     em.bg(
-        &Call::new(
-            t,
-            &ident,
-            "sts",
-            "AssumeRole",
-            region,
-            service,
-            service,
-            &role.account,
-        )
-        .req(&s.req)
-        .resp(&s.resp)
-        .resources(&s.res)
-        .host(Host::None),
+        &Call::new(t, &ident, "sts", "AssumeRole", region, service, service, &role.account)
+            .req(&s.req)
+            .resp(&s.resp)
+            .resources(&s.res)
+            .host(Host::None),
         rng,
     );
 }
@@ -139,28 +118,14 @@ fn emit_op(
     match op {
         Op::Secret => {
             Obj::new(&mut s.req).str("secretId", &r.secret).end();
-            let mut c = Call::new(
-                t,
-                ident,
-                "secretsmanager",
-                "GetSecretValue",
-                region,
-                ip,
-                ua,
-                account,
-            )
-            .req(&s.req);
+            let mut c = Call::new(t, ident, "secretsmanager", "GetSecretValue", region, ip, ua, account).req(&s.req);
             if rng.random_bool(0.0002) {
                 c = c.err("AccessDenied", "User is not authorized to perform: secretsmanager:GetSecretValue because no identity-based policy allows the secretsmanager:GetSecretValue action");
             }
             em.bg(&c, rng);
         }
         Op::Decrypt | Op::GenKey => {
-            let name = if matches!(op, Op::Decrypt) {
-                "Decrypt"
-            } else {
-                "GenerateDataKey"
-            };
+            let name = if matches!(op, Op::Decrypt) { "Decrypt" } else { "GenerateDataKey" };
             let o = Obj::new(&mut s.req).str("encryptionAlgorithm", "SYMMETRIC_DEFAULT");
             if matches!(op, Op::GenKey) {
                 o.str("keyId", &r.kms_arn).str("keySpec", "AES_256").end();
@@ -168,23 +133,15 @@ fn emit_op(
                 o.end();
             }
             one_resource(&mut s.res, account, "AWS::KMS::Key", &r.kms_arn);
-            let mut c = Call::new(t, ident, "kms", name, region, ip, ua, account)
-                .req(&s.req)
-                .resources(&s.res);
+            let mut c = Call::new(t, ident, "kms", name, region, ip, ua, account).req(&s.req).resources(&s.res);
             if rng.random_bool(0.0005) {
                 c = c.err("ThrottlingException", "Rate exceeded");
             }
             em.bg(&c, rng);
         }
         Op::Param => {
-            Obj::new(&mut s.req)
-                .str("name", &r.param)
-                .bool("withDecryption", true)
-                .end();
-            em.bg(
-                &Call::new(t, ident, "ssm", "GetParameter", region, ip, ua, account).req(&s.req),
-                rng,
-            );
+            Obj::new(&mut s.req).str("name", &r.param).bool("withDecryption", true).end();
+            em.bg(&Call::new(t, ident, "ssm", "GetParameter", region, ip, ua, account).req(&s.req), rng);
         }
         Op::S3Get | Op::S3Put => {
             let put = matches!(op, Op::S3Put);
@@ -219,44 +176,21 @@ fn emit_op(
                 .str("agentName", "amazon-ssm-agent")
                 .end();
             em.bg(
-                &Call::new(
-                    t,
-                    ident,
-                    "ssm",
-                    "UpdateInstanceInformation",
-                    region,
-                    ip,
-                    UA_SSM,
-                    account,
-                )
-                .req(&s.req),
+                &Call::new(t, ident, "ssm", "UpdateInstanceInformation", region, ip, UA_SSM, account).req(&s.req),
                 rng,
             );
         }
         Op::WhoAmI => {
-            em.bg(
-                &Call::new(
-                    t,
-                    ident,
-                    "sts",
-                    "GetCallerIdentity",
-                    region,
-                    ip,
-                    ua,
-                    account,
-                ),
-                rng,
-            );
+            em.bg(&Call::new(t, ident, "sts", "GetCallerIdentity", region, ip, ua, account), rng);
         }
         Op::Tags => {
             s.req.clear();
-            s.req.push_str("{\"filterSet\":{\"items\":[{\"name\":\"resource-id\",\"valueSet\":{\"items\":[{\"value\":\"");
+            s.req.push_str(
+                "{\"filterSet\":{\"items\":[{\"name\":\"resource-id\",\"valueSet\":{\"items\":[{\"value\":\"",
+            );
             s.req.push_str(instance);
             s.req.push_str("\"}]}}]}}");
-            em.bg(
-                &Call::new(t, ident, "ec2", "DescribeTags", region, ip, ua, account).req(&s.req),
-                rng,
-            );
+            em.bg(&Call::new(t, ident, "ec2", "DescribeTags", region, ip, ua, account).req(&s.req), rng);
         }
     }
 }
@@ -290,12 +224,7 @@ const APP_OPS: [(u32, Op); 8] = [
     (2, Op::Tags),
 ];
 
-const SYNC_HOST_OPS: [(u32, Op); 4] = [
-    (5, Op::Param),
-    (2, Op::SsmPing),
-    (1, Op::WhoAmI),
-    (2, Op::Decrypt),
-];
+const SYNC_HOST_OPS: [(u32, Op); 4] = [(5, Op::Param), (2, Op::SsmPing), (1, Op::WhoAmI), (2, Op::Decrypt)];
 
 impl Ec2 {
     #[allow(clippy::too_many_arguments)]
@@ -316,14 +245,7 @@ impl Ec2 {
         let key = session_key(rng);
         let ident = assumed_role(&role, &instance, &key, created, SessionOpts::default());
         let slot = est.instances.len();
-        est.instances.push(SessionCred {
-            account,
-            key,
-            ident,
-            arn: role.session_arn(&instance),
-            created,
-            region,
-        });
+        est.instances.push(SessionCred { account, key, ident, arn: role.session_arn(&instance), created, region });
         let res = Resources::new(est, rng, account, region, app);
         Ec2 {
             account,
@@ -360,13 +282,7 @@ impl Source for Ec2 {
                 self.region,
             );
             let created = now + SECOND;
-            let ident = assumed_role(
-                &self.role,
-                &self.instance,
-                &key,
-                created,
-                SessionOpts::default(),
-            );
+            let ident = assumed_role(&self.role, &self.instance, &key, created, SessionOpts::default());
             let slot = &mut cx.est.instances[self.slot];
             slot.key = key;
             slot.ident = ident;
@@ -410,12 +326,7 @@ pub(crate) struct Lambda {
     s: Scratch,
 }
 
-const LAMBDA_OPS: [(u32, Op); 4] = [
-    (40, Op::S3Get),
-    (25, Op::S3Put),
-    (20, Op::GenKey),
-    (15, Op::Decrypt),
-];
+const LAMBDA_OPS: [(u32, Op); 4] = [(40, Op::S3Get), (25, Op::S3Put), (20, Op::GenKey), (15, Op::Decrypt)];
 
 impl Source for Lambda {
     fn wake(&mut self, now: i64, cx: &mut Cx<'_>) -> i64 {
@@ -496,13 +407,8 @@ pub(crate) struct Ecs {
     s: Scratch,
 }
 
-const ECS_OPS: [(u32, Op); 5] = [
-    (10, Op::Secret),
-    (30, Op::GenKey),
-    (20, Op::Decrypt),
-    (25, Op::S3Put),
-    (15, Op::S3Get),
-];
+const ECS_OPS: [(u32, Op); 5] =
+    [(10, Op::Secret), (30, Op::GenKey), (20, Op::Decrypt), (25, Op::S3Put), (15, Op::S3Get)];
 
 impl Source for Ecs {
     fn wake(&mut self, now: i64, cx: &mut Cx<'_>) -> i64 {
@@ -525,13 +431,7 @@ impl Source for Ecs {
                 self.region,
             );
             let created = now + SECOND;
-            self.ident = assumed_role(
-                &self.role,
-                &self.task,
-                &key,
-                created,
-                SessionOpts::default(),
-            );
+            self.ident = assumed_role(&self.role, &self.task, &key, created, SessionOpts::default());
             self.rotate_at = created + uni(cx.rng, 55 * MINUTE, 65 * MINUTE);
             return created + uni(cx.rng, 0, 2 * SECOND);
         }
@@ -541,11 +441,7 @@ impl Source for Ecs {
             Op::GenKey | Op::Decrypt => "kms",
             _ => "s3",
         };
-        let ua = self
-            .uas
-            .iter()
-            .find(|(s, _)| *s == svc)
-            .map_or("", |(_, u)| u.as_str());
+        let ua = self.uas.iter().find(|(s, _)| *s == svc).map_or("", |(_, u)| u.as_str());
         let acct = &cx.est.accounts[self.account];
         emit_op(
             cx.em,
@@ -572,12 +468,7 @@ fn go_ua(svc: &str, version: &str) -> String {
 }
 
 /// Creates the workloads: app servers and workers on EC2, Lambda functions and ECS tasks.
-pub(crate) fn build(
-    est: &mut Estate,
-    rng: &mut Rng,
-    start: i64,
-    out: &mut Vec<(i64, Box<dyn Source>)>,
-) {
+pub(crate) fn build(est: &mut Estate, rng: &mut Rng, start: i64, out: &mut Vec<(i64, Box<dyn Source>)>) {
     let ec2_plan: [(usize, usize, &str, &str, &'static str); 6] = [
         (PROD, 4, "payments-app-role", "payments", UA_JAVA),
         (PROD, 2, "worker-role", "reports", UA_BOTO_EC2),
@@ -593,16 +484,7 @@ pub(crate) fn build(
         }
     }
     // The data-sync host in shared services: its role session is also used by an S3 sync job.
-    let mut sync_host = Ec2::new(
-        est,
-        rng,
-        start,
-        SHARED,
-        "data-sync-role",
-        "data-sync",
-        UA_BOTO_EC2,
-        30_000.0,
-    );
+    let mut sync_host = Ec2::new(est, rng, start, SHARED, "data-sync-role", "data-sync", UA_BOTO_EC2, 30_000.0);
     sync_host.ops = &SYNC_HOST_OPS;
     out.push((start + uni(rng, 0, 5 * SECOND), Box::new(sync_host)));
 

@@ -16,16 +16,10 @@ use trailhound_model::time::{MINUTE, SECOND};
 pub(crate) const UA: &str = "Boto3/1.26.137 Python/3.10.12 Linux/5.15.0-1040-aws Botocore/1.29.137";
 
 /// Registration.
-pub(crate) const DEF: ScenarioDef = ScenarioDef {
-    name: "enum_denied",
-    rule_id: "enumeration_burst",
-    plan,
-};
+pub(crate) const DEF: ScenarioDef = ScenarioDef { name: "enum_denied", rule_id: "enumeration_burst", plan };
 
 fn plan(est: &Estate, now: i64, k: u32, _force: bool, out: &mut ScenarioOut<'_>) -> Option<Victim> {
-    let mut live: Vec<usize> = (0..est.instances.len())
-        .filter(|&i| est.instances[i].created <= now - MINUTE)
-        .collect();
+    let mut live: Vec<usize> = (0..est.instances.len()).filter(|&i| est.instances[i].created <= now - MINUTE).collect();
     if live.is_empty() {
         live = (0..est.instances.len()).collect();
         if live.is_empty() {
@@ -40,16 +34,7 @@ fn plan(est: &Estate, now: i64, k: u32, _force: bool, out: &mut ScenarioOut<'_>)
     let gap = dur / n as i64;
     let apis = shuffled(out.rng, &RECON);
     let mut t = now + out.rng.random_range(5 * SECOND..60 * SECOND);
-    out.emit(&Call::new(
-        t,
-        &s.ident,
-        "sts",
-        "GetCallerIdentity",
-        s.region,
-        &ip,
-        UA,
-        acct,
-    ));
+    out.emit(&Call::new(t, &s.ident, "sts", "GetCallerIdentity", s.region, &ip, UA, acct));
     for i in 0..n {
         t += out.rng.random_range(gap * 3 / 4..gap * 5 / 4).max(3_400);
         let (svc, name, global) = apis[i % apis.len()];
@@ -57,8 +42,5 @@ fn plan(est: &Estate, now: i64, k: u32, _force: bool, out: &mut ScenarioOut<'_>)
         let (code, msg) = denied(out.rng, svc, name, &s.arn);
         out.emit(&Call::new(t, &s.ident, svc, name, region, &ip, UA, acct).err(code, &msg));
     }
-    Some(Victim {
-        actor_key: s.key.clone(),
-        account: acct.to_string(),
-    })
+    Some(Victim { actor_key: s.key.clone(), account: acct.to_string() })
 }

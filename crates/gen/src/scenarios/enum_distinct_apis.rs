@@ -17,11 +17,7 @@ pub(crate) const UAS: [&str; 2] = [
 ];
 
 /// Registration.
-pub(crate) const DEF: ScenarioDef = ScenarioDef {
-    name: "enum_distinct_apis",
-    rule_id: "enumeration_burst",
-    plan,
-};
+pub(crate) const DEF: ScenarioDef = ScenarioDef { name: "enum_distinct_apis", rule_id: "enumeration_burst", plan };
 
 fn plan(est: &Estate, now: i64, k: u32, _force: bool, out: &mut ScenarioOut<'_>) -> Option<Victim> {
     if est.users.is_empty() {
@@ -33,16 +29,7 @@ fn plan(est: &Estate, now: i64, k: u32, _force: bool, out: &mut ScenarioOut<'_>)
     let ip = attacker_ip(out.rng);
     let ua = UAS[out.rng.random_range(0..UAS.len())];
     let mut t = now + out.rng.random_range(5 * SECOND..60 * SECOND);
-    out.emit(&Call::new(
-        t,
-        &u.ident,
-        "sts",
-        "GetCallerIdentity",
-        u.region,
-        &ip,
-        ua,
-        acct,
-    ));
+    out.emit(&Call::new(t, &u.ident, "sts", "GetCallerIdentity", u.region, &ip, ua, acct));
     let n = out.rng.random_range(25..=40usize);
     let apis = shuffled(out.rng, &RECON);
     let span = out.rng.random_range(12 * SECOND..19 * SECOND);
@@ -61,8 +48,5 @@ fn plan(est: &Estate, now: i64, k: u32, _force: bool, out: &mut ScenarioOut<'_>)
         }
         t += out.rng.random_range(gap / 2..gap * 3 / 2);
     }
-    Some(Victim {
-        actor_key: u.key.clone(),
-        account: acct.to_string(),
-    })
+    Some(Victim { actor_key: u.key.clone(), account: acct.to_string() })
 }

@@ -11,14 +11,11 @@ use crate::event::Call;
 use trailhound_model::time::{MINUTE, SECOND};
 
 /// The attacker's user agent.
-pub(crate) const UA: &str = "aws-cli/2.13.0 Python/3.11.4 Darwin/23.0.0 exe/x86_64 prompt/off command/ec2.describe-instances";
+pub(crate) const UA: &str =
+    "aws-cli/2.13.0 Python/3.11.4 Darwin/23.0.0 exe/x86_64 prompt/off command/ec2.describe-instances";
 
 /// Registration.
-pub(crate) const DEF: ScenarioDef = ScenarioDef {
-    name: "enum_regions",
-    rule_id: "enumeration_burst",
-    plan,
-};
+pub(crate) const DEF: ScenarioDef = ScenarioDef { name: "enum_regions", rule_id: "enumeration_burst", plan };
 
 fn plan(est: &Estate, now: i64, k: u32, force: bool, out: &mut ScenarioOut<'_>) -> Option<Victim> {
     // Sessions issued at least a minute ago and still well within their hour.
@@ -48,17 +45,8 @@ fn plan(est: &Estate, now: i64, k: u32, force: bool, out: &mut ScenarioOut<'_>) 
     let mut t = now + out.rng.random_range(5 * SECOND..60 * SECOND);
     for (i, region) in regions[..n].iter().enumerate() {
         out.emit(
-            &Call::new(
-                t,
-                &s.ident,
-                "ec2",
-                "DescribeInstances",
-                region,
-                &ip,
-                UA,
-                acct,
-            )
-            .req("{\"instancesSet\":{},\"filterSet\":{}}"),
+            &Call::new(t, &s.ident, "ec2", "DescribeInstances", region, &ip, UA, acct)
+                .req("{\"instancesSet\":{},\"filterSet\":{}}"),
         );
         if vpcs > 0 && (i % 4 == 1 || n - i <= vpcs) {
             vpcs -= 1;
@@ -70,8 +58,5 @@ fn plan(est: &Estate, now: i64, k: u32, force: bool, out: &mut ScenarioOut<'_>) 
         }
         t += out.rng.random_range(gap * 3 / 4..gap * 5 / 4);
     }
-    Some(Victim {
-        actor_key: s.key.clone(),
-        account: acct.to_string(),
-    })
+    Some(Victim { actor_key: s.key.clone(), account: acct.to_string() })
 }

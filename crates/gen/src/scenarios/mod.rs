@@ -41,15 +41,10 @@ pub(crate) struct ScenarioDef {
 }
 
 /// Every scenario, in a stable order.
-pub(crate) const ALL: &[ScenarioDef] =
-    &[enum_distinct_apis::DEF, enum_regions::DEF, enum_denied::DEF];
+pub(crate) const ALL: &[ScenarioDef] = &[enum_distinct_apis::DEF, enum_regions::DEF, enum_denied::DEF];
 
 /// Names of [`ALL`], for the public API.
-pub(crate) const NAMES: &[&str] = &[
-    enum_distinct_apis::DEF.name,
-    enum_regions::DEF.name,
-    enum_denied::DEF.name,
-];
+pub(crate) const NAMES: &[&str] = &[enum_distinct_apis::DEF.name, enum_regions::DEF.name, enum_denied::DEF.name];
 
 /// First octets of attacker infrastructure (VPS and anonymising ranges, disjoint from every
 /// range the background uses).
@@ -121,19 +116,12 @@ fn action(service: &str, name: &str) -> String {
         "tagging" => "tag",
         s => s,
     };
-    let end = name
-        .find(|c: char| c.is_ascii_digit())
-        .unwrap_or(name.len());
+    let end = name.find(|c: char| c.is_ascii_digit()).unwrap_or(name.len());
     format!("{prefix}:{}", &name[..end])
 }
 
 /// The `errorCode` and `errorMessage` CloudTrail records when `arn` may not call `name`.
-pub(crate) fn denied(
-    rng: &mut Rng,
-    service: &str,
-    name: &str,
-    arn: &str,
-) -> (&'static str, String) {
+pub(crate) fn denied(rng: &mut Rng, service: &str, name: &str, arn: &str) -> (&'static str, String) {
     let act = action(service, name);
     match service {
         "ec2" => (
@@ -175,13 +163,7 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), RECON.len());
-        assert_eq!(
-            action("lambda", "ListFunctions20150331"),
-            "lambda:ListFunctions"
-        );
-        assert_eq!(
-            action("monitoring", "GetMetricData"),
-            "cloudwatch:GetMetricData"
-        );
+        assert_eq!(action("lambda", "ListFunctions20150331"), "lambda:ListFunctions");
+        assert_eq!(action("monitoring", "GetMetricData"), "cloudwatch:GetMetricData");
     }
 }

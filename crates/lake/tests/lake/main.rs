@@ -6,9 +6,7 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, AsArray, RecordBatch, RecordBatchReader};
 use arrow::datatypes::{DataType, Int64Type, TimeUnit, UInt32Type};
-use trailhound_lake::{
-    findings_schema, format_batches, query, FindingsWriter, LakeError, OutputFormat, WriterOptions,
-};
+use trailhound_lake::{findings_schema, format_batches, query, FindingsWriter, LakeError, OutputFormat, WriterOptions};
 use trailhound_model::time::{days_from_civil, DAY, HOUR, MINUTE};
 use trailhound_model::{Activity, Evidence, Finding, IdentityClass, Severity};
 
@@ -48,10 +46,7 @@ fn finding(rule: &str, key: &str, t: i64, regions: &[&str]) -> Finding {
 }
 
 fn opts(run: &str) -> WriterOptions {
-    WriterOptions {
-        run_id: run.into(),
-        ..WriterOptions::default()
-    }
+    WriterOptions { run_id: run.into(), ..WriterOptions::default() }
 }
 
 fn files_under(root: &Path) -> Vec<PathBuf> {
@@ -74,30 +69,10 @@ fn files_under(root: &Path) -> Vec<PathBuf> {
 /// Five findings over 2024-07-30 21h, 22h and 2024-07-31 03h; the first gets an update.
 fn sample() -> Vec<Finding> {
     vec![
-        finding(
-            "enumeration_burst",
-            "AKIA1",
-            at(2024, 7, 30, 21, 5),
-            &["us-east-1"],
-        ),
-        finding(
-            "enumeration_burst",
-            "AKIA2",
-            at(2024, 7, 30, 21, 40),
-            &["us-east-1", "eu-west-1"],
-        ),
-        finding(
-            "new_region",
-            "AKIA1",
-            at(2024, 7, 30, 22, 0),
-            &["ap-south-1", "eu-west-1", "us-east-1"],
-        ),
-        finding(
-            "enumeration_burst",
-            "AKIA3",
-            at(2024, 7, 31, 3, 15),
-            &["eu-west-1"],
-        ),
+        finding("enumeration_burst", "AKIA1", at(2024, 7, 30, 21, 5), &["us-east-1"]),
+        finding("enumeration_burst", "AKIA2", at(2024, 7, 30, 21, 40), &["us-east-1", "eu-west-1"]),
+        finding("new_region", "AKIA1", at(2024, 7, 30, 22, 0), &["ap-south-1", "eu-west-1", "us-east-1"]),
+        finding("enumeration_burst", "AKIA3", at(2024, 7, 31, 3, 15), &["eu-west-1"]),
         finding("key_from_new_asn", "AKIA4", at(2024, 7, 31, 3, 59), &[]),
     ]
 }
@@ -114,10 +89,7 @@ fn write_lake(root: &Path) -> Vec<Finding> {
 }
 
 fn i64_at(batches: &[RecordBatch], col: usize, row: usize) -> i64 {
-    batches[0]
-        .column(col)
-        .as_primitive::<Int64Type>()
-        .value(row)
+    batches[0].column(col).as_primitive::<Int64Type>().value(row)
 }
 
 async fn count(root: &Path, sql: &str) -> i64 {
@@ -161,79 +133,37 @@ async fn sql_over_the_lake() {
     assert_eq!(count(root, "SELECT count(*) FROM findings_all").await, 5);
     assert_eq!(count(root, "SELECT count(*) FROM findings").await, 5);
 
-    let b = query(
-        root,
-        "SELECT rule_id, count(*) AS n FROM findings GROUP BY rule_id ORDER BY n DESC, rule_id",
-    )
-    .await
-    .expect("group by");
+    let b = query(root, "SELECT rule_id, count(*) AS n FROM findings GROUP BY rule_id ORDER BY n DESC, rule_id")
+        .await
+        .expect("group by");
     let table = format_batches(&b, OutputFormat::Csv).expect("csv");
-    assert_eq!(
-        table,
-        "rule_id,n\nenumeration_burst,3\nkey_from_new_asn,1\nnew_region,1\n"
-    );
+    assert_eq!(table, "rule_id,n\nenumeration_burst,3\nkey_from_new_asn,1\nnew_region,1\n");
 
     // Partition columns.
+    assert_eq!(count(root, "SELECT count(*) FROM findings WHERE dt = '2024-07-31'").await, 2);
+    assert_eq!(count(root, "SELECT count(*) FROM findings WHERE dt = '2024-07-30' AND hour = '21'").await, 2);
     assert_eq!(
-        count(
-            root,
-            "SELECT count(*) FROM findings WHERE dt = '2024-07-31'"
-        )
-        .await,
-        2
-    );
-    assert_eq!(
-        count(
-            root,
-            "SELECT count(*) FROM findings WHERE dt = '2024-07-30' AND hour = '21'"
-        )
-        .await,
-        2
-    );
-    assert_eq!(
-        strings(
-            root,
-            "SELECT DISTINCT dt || '/' || hour FROM findings_all ORDER BY 1"
-        )
-        .await,
+        strings(root, "SELECT DISTINCT dt || '/' || hour FROM findings_all ORDER BY 1").await,
         vec!["2024-07-30/21", "2024-07-30/22", "2024-07-31/03"]
     );
 
     // List columns.
+    assert_eq!(count(root, "SELECT CAST(sum(array_length(regions)) AS BIGINT) FROM findings").await, 7);
     assert_eq!(
-        count(
-            root,
-            "SELECT CAST(sum(array_length(regions)) AS BIGINT) FROM findings"
-        )
-        .await,
-        7
-    );
-    assert_eq!(
-        count(root, "SELECT count(*) FROM findings WHERE array_length(regions) IS NULL OR array_length(regions) = 0").await,
+        count(root, "SELECT count(*) FROM findings WHERE array_length(regions) IS NULL OR array_length(regions) = 0")
+            .await,
         1
     );
     assert_eq!(
-        strings(
-            root,
-            "SELECT r FROM (SELECT unnest(regions) AS r FROM findings) GROUP BY r ORDER BY r"
-        )
-        .await,
+        strings(root, "SELECT r FROM (SELECT unnest(regions) AS r FROM findings) GROUP BY r ORDER BY r").await,
         vec!["ap-south-1", "eu-west-1", "us-east-1"]
     );
     assert_eq!(
-        count(
-            root,
-            "SELECT count(*) FROM findings WHERE array_has(attack_technique_ids, 'T1087.004')"
-        )
-        .await,
+        count(root, "SELECT count(*) FROM findings WHERE array_has(attack_technique_ids, 'T1087.004')").await,
         5
     );
     assert_eq!(
-        strings(
-            root,
-            "SELECT evidence_event_ids[1] FROM findings WHERE actor_key = 'AKIA3'"
-        )
-        .await,
+        strings(root, "SELECT evidence_event_ids[1] FROM findings WHERE actor_key = 'AKIA3'").await,
         vec!["ev-AKIA3"]
     );
 
@@ -248,21 +178,13 @@ async fn sql_over_the_lake() {
         3
     );
     assert_eq!(
-        strings(
-            root,
-            "SELECT first_event_time FROM findings ORDER BY first_event_time LIMIT 1"
-        )
-        .await,
+        strings(root, "SELECT first_event_time FROM findings ORDER BY first_event_time LIMIT 1").await,
         vec!["2024-07-30T21:05:00Z"]
     );
 
     // JSON column.
     assert_eq!(
-        strings(
-            root,
-            "SELECT DISTINCT ocsf_json::text LIKE '%\"class_uid\":2004%' FROM findings"
-        )
-        .await,
+        strings(root, "SELECT DISTINCT ocsf_json::text LIKE '%\"class_uid\":2004%' FROM findings").await,
         vec!["true"]
     );
 }
@@ -284,48 +206,25 @@ async fn findings_view_keeps_only_the_newest_revision() {
     w.write(&updated);
     let stats = w.close().expect("close");
     assert_eq!(stats.files.len(), 1);
-    assert_eq!(
-        files_under(root)
-            .iter()
-            .filter(|p| p.starts_with("dt=2024-07-30/hour=21"))
-            .count(),
-        2
-    );
+    assert_eq!(files_under(root).iter().filter(|p| p.starts_with("dt=2024-07-30/hour=21")).count(), 2);
 
     assert_eq!(count(root, "SELECT count(*) FROM findings_all").await, 6);
     assert_eq!(count(root, "SELECT count(*) FROM findings").await, 5);
     let uid = &findings[0].uid;
-    let b = query(
-        root,
-        &format!(
-            "SELECT revision, activity, severity, event_count FROM findings WHERE uid = '{uid}'"
-        ),
-    )
-    .await
-    .expect("view");
+    let b = query(root, &format!("SELECT revision, activity, severity, event_count FROM findings WHERE uid = '{uid}'"))
+        .await
+        .expect("view");
     assert_eq!(b.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
     assert_eq!(b[0].column(0).as_primitive::<UInt32Type>().value(0), 1);
     assert_eq!(b[0].column(1).as_string::<i32>().value(0), "update");
     assert_eq!(b[0].column(2).as_string::<i32>().value(0), "high");
 
     // The view exposes the table's columns and no helper column.
-    let view_cols = query(root, "SELECT * FROM findings LIMIT 1")
-        .await
-        .expect("view");
-    let all_cols = query(root, "SELECT * FROM findings_all LIMIT 1")
-        .await
-        .expect("table");
-    assert_eq!(
-        view_cols[0].schema().fields().len(),
-        findings_schema().fields().len() + 2
-    );
-    let names = |b: &[RecordBatch]| -> Vec<String> {
-        b[0].schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect()
-    };
+    let view_cols = query(root, "SELECT * FROM findings LIMIT 1").await.expect("view");
+    let all_cols = query(root, "SELECT * FROM findings_all LIMIT 1").await.expect("table");
+    assert_eq!(view_cols[0].schema().fields().len(), findings_schema().fields().len() + 2);
+    let names =
+        |b: &[RecordBatch]| -> Vec<String> { b[0].schema().fields().iter().map(|f| f.name().clone()).collect() };
     assert_eq!(names(&view_cols), names(&all_cols));
 }
 
@@ -336,25 +235,16 @@ async fn stale_temp_files_are_ignored() {
     write_lake(root);
     // What a crash between create and rename leaves behind: a partial, hidden file.
     let part = root.join("dt=2024-07-30/hour=21");
-    fs::write(
-        part.join(".part-crashed-000007.parquet.tmp"),
-        b"PAR1 partial garbage",
-    )
-    .expect("write");
+    fs::write(part.join(".part-crashed-000007.parquet.tmp"), b"PAR1 partial garbage").expect("write");
     assert_eq!(count(root, "SELECT count(*) FROM findings_all").await, 5);
-    assert_eq!(
-        count(root, "SELECT count(*) FROM findings WHERE hour = '21'").await,
-        2
-    );
+    assert_eq!(count(root, "SELECT count(*) FROM findings WHERE hour = '21'").await, 2);
 }
 
 #[tokio::test]
 async fn an_empty_directory_queries_fine() {
     let dir = tempfile::tempdir().expect("tempdir");
     assert_eq!(count(dir.path(), "SELECT count(*) FROM findings").await, 0);
-    let b = query(dir.path(), "SELECT uid, dt FROM findings_all")
-        .await
-        .expect("query");
+    let b = query(dir.path(), "SELECT uid, dt FROM findings_all").await.expect("query");
     assert_eq!(b.iter().map(|b| b.num_rows()).sum::<usize>(), 0);
 }
 
@@ -362,11 +252,7 @@ async fn an_empty_directory_queries_fine() {
 async fn bad_sql_is_a_query_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     write_lake(dir.path());
-    for sql in [
-        "SELEC * FROM findings",
-        "SELECT nope FROM findings",
-        "SELECT * FROM no_such_table",
-    ] {
+    for sql in ["SELEC * FROM findings", "SELECT nope FROM findings", "SELECT * FROM no_such_table"] {
         let err = query(dir.path(), sql).await.expect_err(sql);
         assert!(matches!(err, LakeError::Query(_)), "{sql}: {err:?}");
         assert!(err.to_string().starts_with("query error: "), "{err}");
@@ -377,9 +263,7 @@ async fn bad_sql_is_a_query_error() {
 fn files_read_back_with_the_parquet_crate_have_the_declared_schema() {
     let dir = tempfile::tempdir().expect("tempdir");
     write_lake(dir.path());
-    let path = dir
-        .path()
-        .join("dt=2024-07-30/hour=21/part-itest-000000.parquet");
+    let path = dir.path().join("dt=2024-07-30/hour=21/part-itest-000000.parquet");
     let file = fs::File::open(&path).expect("open");
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
         .expect("reader")
@@ -388,23 +272,10 @@ fn files_read_back_with_the_parquet_crate_have_the_declared_schema() {
     let schema = reader.schema();
     assert_eq!(schema.fields(), findings_schema().fields());
     assert!(!schema.field_with_name("uid").expect("uid").is_nullable());
-    assert!(schema
-        .field_with_name("actor_arn")
-        .expect("arn")
-        .is_nullable());
-    assert!(schema
-        .field_with_name("account")
-        .expect("account")
-        .is_nullable());
-    assert!(
-        schema.field_with_name("dt").is_err(),
-        "partition columns are not stored"
-    );
-    match schema
-        .field_with_name("regions")
-        .expect("regions")
-        .data_type()
-    {
+    assert!(schema.field_with_name("actor_arn").expect("arn").is_nullable());
+    assert!(schema.field_with_name("account").expect("account").is_nullable());
+    assert!(schema.field_with_name("dt").is_err(), "partition columns are not stored");
+    match schema.field_with_name("regions").expect("regions").data_type() {
         DataType::List(item) => {
             assert_eq!(item.data_type(), &DataType::Utf8);
             assert_eq!(item.name(), "item");
@@ -412,36 +283,16 @@ fn files_read_back_with_the_parquet_crate_have_the_declared_schema() {
         other => panic!("regions is {other}"),
     }
     assert_eq!(
-        schema
-            .field_with_name("first_event_time")
-            .expect("t")
-            .data_type(),
+        schema.field_with_name("first_event_time").expect("t").data_type(),
         &DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
     );
-    assert_eq!(
-        schema
-            .field_with_name("severity_id")
-            .expect("sev")
-            .data_type(),
-        &DataType::UInt8
-    );
-    assert_eq!(
-        schema
-            .field_with_name("event_count")
-            .expect("n")
-            .data_type(),
-        &DataType::UInt64
-    );
+    assert_eq!(schema.field_with_name("severity_id").expect("sev").data_type(), &DataType::UInt8);
+    assert_eq!(schema.field_with_name("event_count").expect("n").data_type(), &DataType::UInt64);
     let rows: usize = reader.map(|b| b.expect("batch").num_rows()).sum();
     assert_eq!(rows, 2);
 
-    let meta =
-        parquet::file::reader::SerializedFileReader::new(fs::File::open(&path).expect("open"))
-            .expect("meta");
+    let meta = parquet::file::reader::SerializedFileReader::new(fs::File::open(&path).expect("open")).expect("meta");
     use parquet::file::reader::FileReader;
     let compression = meta.metadata().row_group(0).column(0).compression();
-    assert!(
-        matches!(compression, parquet::basic::Compression::ZSTD(_)),
-        "{compression:?}"
-    );
+    assert!(matches!(compression, parquet::basic::Compression::ZSTD(_)), "{compression:?}");
 }

@@ -1,0 +1,215 @@
+//! Building blocks every rule uses to turn events into a finding: the supporting events'
+//! aggregate ([`Support`]), the caller's identity ([`Ident`]), a bounded deterministic
+//! evidence sample, publication bookkeeping ([`Publication`]) and the finding itself
+//! ([`Draft`]).
+//!
+//! Everything here is order-independent: the earliest event (by time, then event id) wins,
+//! sets are sorted, counts commute. A rule that only adds events to a [`Support`] and publishes
+//! through a [`Publication`] gets final versions that do not depend on arrival order.
+
+use std::collections::BTreeSet;
+
+use trailhound_model::time::EventTime;
+use trailhound_model::{Activity, Evidence, Finding, IdentityClass, Severity};
+
+use crate::rules::RuleMeta;
+use crate::view::EventView;
+
+/// Who the earliest supporting event says the actor is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ident {
+    /// (time, event id) of that event: the smallest wins, whatever the arrival order.
+    pub at: (EventTime, String),
+    /// Principal ARN.
+    pub arn: Option<String>,
+    /// Account.
+    pub account: Option<String>,
+    /// Identity class.
+    pub class: IdentityClass,
+    /// Provider.
+    pub provider: String,
+}
+
+/// The supporting events of a finding: count, span, regions, identity, earliest evidence.
+#[derive(Debug, Clone, Default)]
+pub struct Support {
+    /// Events added.
+    pub count: u64,
+    /// Earliest (time, event id).
+    pub first: Option<(EventTime, String)>,
+    /// Latest event time.
+    pub last: EventTime,
+    /// Regions of the events.
+    pub regions: BTreeSet<String>,
+    /// Identity from the earliest event.
+    pub ident: Option<Ident>,
+    /// The earliest events (by time, then id), at most `max` of them.
+    pub evidence: BTreeSet<Evidence>,
+}
+
+impl Support {
+    /// Adds event `row`, keeping at most `max_evidence` evidence entries.
+    pub fn add(&mut self, ev: &EventView<'_>, row: usize, max_evidence: usize) {
+        let t = ev.time(row);
+        let id = ev.event_id(row);
+        self.count += 1;
+        self.last = self.last.max(t);
+        if let Some(r) = ev.region(row) {
+            if !self.regions.contains(r) {
+                self.regions.insert(r.to_string());
+            }
+        }
+        let earlier = |at: &(EventTime, String)| (t, id) < (at.0, at.1.as_str());
+        if self.first.as_ref().is_none_or(earlier) {
+            self.first = Some((t, id.to_string()));
+        }
+        if self.ident.as_ref().is_none_or(|i| earlier(&i.at)) {
+            self.ident = Some(Ident {
+                at: (t, id.to_string()),
+                arn: ev.actor_arn(row).map(str::to_string),
+                account: ev.account(row).map(str::to_string),
+                class: ev.identity_class(row),
+                provider: ev.provider(row).to_string(),
+            });
+        }
+        let worst = self.evidence.last().map(|e| (e.time, e.event_id.as_str()));
+        if self.evidence.len() < max_evidence || worst.is_some_and(|w| (t, id) < w) {
+            self.evidence.insert(Evidence { time: t, event_id: id.to_string(), summary: ev.summary(row) });
+            while self.evidence.len() > max_evidence {
+                self.evidence.pop_last();
+            }
+        }
+    }
+
+    /// Merges another aggregate into this one.
+    pub fn merge(&mut self, other: &Support, max_evidence: usize) {
+        self.count += other.count;
+        self.last = self.last.max(other.last);
+        self.regions.extend(other.regions.iter().cloned());
+        if let Some(f) = &other.first {
+            if self.first.as_ref().is_none_or(|s| f < s) {
+                self.first = Some(f.clone());
+            }
+        }
+        if let Some(i) = &other.ident {
+            if self.ident.as_ref().is_none_or(|s| i.at < s.at) {
+                self.ident = Some(i.clone());
+            }
+        }
+        self.evidence.extend(other.evidence.iter().cloned());
+        while self.evidence.len() > max_evidence {
+            self.evidence.pop_last();
+        }
+    }
+
+    /// Identity class of the earliest event (unknown when empty).
+    pub fn class(&self) -> IdentityClass {
+        self.ident.as_ref().map_or(IdentityClass::Unknown, |i| i.class)
+    }
+
+    /// Time of the earliest event (`default` when empty).
+    pub fn first_time(&self, default: EventTime) -> EventTime {
+        self.first.as_ref().map_or(default, |f| f.0)
+    }
+}
+
+/// What has been published for one uid.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Publication {
+    last: Option<(u32, Severity, u64)>,
+}
+
+impl Publication {
+    /// Decides whether to publish now: the first time (Create), when severity rose (Update),
+    /// or at closing when anything changed since the last publication. Records it and returns
+    /// the activity and revision to publish with.
+    pub fn next(&mut self, severity: Severity, count: u64, closing: bool) -> Option<(Activity, u32)> {
+        let out = match self.last {
+            None => (Activity::Create, 0),
+            Some((rev, s, c)) if severity > s || (closing && (severity != s || c != count)) => {
+                (Activity::Update, rev + 1)
+            }
+            Some(_) => return None,
+        };
+        self.last = Some((out.1, severity, count));
+        Some(out)
+    }
+
+    /// True once something was published.
+    pub fn published(&self) -> bool {
+        self.last.is_some()
+    }
+}
+
+/// Everything a finding needs beyond its support.
+pub struct Draft<'a> {
+    /// The rule.
+    pub meta: &'static RuleMeta,
+    /// State key (actor key, usually).
+    pub key: &'a str,
+    /// Anchor of the uid: window start or sequence anchor.
+    pub anchor: EventTime,
+    /// Supporting events.
+    pub support: &'a Support,
+    /// Severity.
+    pub severity: Severity,
+    /// Confidence 0–100.
+    pub confidence: u8,
+    /// Techniques (defaults to the rule's first technique when empty).
+    pub techniques: Vec<String>,
+    /// Facts that made it unusual.
+    pub context: Vec<String>,
+    /// What happened.
+    pub summary: String,
+    /// What to do.
+    pub remediation: String,
+}
+
+impl Draft<'_> {
+    /// The finding, with uid `hash(rule, key, anchor)`.
+    pub fn finding(self, activity: Activity, revision: u32) -> Finding {
+        let s = self.support;
+        let (arn, account, class, provider) = match &s.ident {
+            Some(i) => (i.arn.clone(), i.account.clone(), i.class, i.provider.clone()),
+            None => (None, None, IdentityClass::Unknown, "aws".to_string()),
+        };
+        let techniques = if self.techniques.is_empty() {
+            self.meta.techniques.iter().take(1).map(|t| t.to_string()).collect()
+        } else {
+            self.techniques
+        };
+        Finding {
+            uid: Finding::make_uid(self.meta.id, self.key, self.anchor),
+            rule_id: self.meta.id.to_string(),
+            title: self.meta.title.to_string(),
+            severity: self.severity,
+            confidence: self.confidence.min(100),
+            tactic_ids: self.meta.tactics.iter().map(|t| t.id.to_string()).collect(),
+            technique_ids: techniques,
+            provider,
+            actor_key: self.key.to_string(),
+            actor_arn: arn,
+            identity_class: class,
+            account,
+            regions: s.regions.iter().cloned().collect(),
+            first_event_time: s.first_time(self.anchor),
+            last_event_time: s.last.max(s.first_time(self.anchor)),
+            event_count: s.count,
+            evidence: s.evidence.iter().cloned().collect(),
+            context: self.context,
+            summary: self.summary,
+            remediation: self.remediation,
+            activity,
+            revision,
+        }
+    }
+}
+
+/// The usual remediation line for a credential.
+pub fn remediation_for(actor_key: &str, arn: Option<&str>, what: &str) -> String {
+    if actor_key.starts_with("AKIA") {
+        format!("{what} If not expected: deactivate access key {actor_key} (iam update-access-key --status Inactive), then review and undo what it changed.")
+    } else {
+        format!("{what} If not expected: revoke the active sessions of {} (deny tokens issued before now), then review and undo what it changed.", arn.unwrap_or(actor_key))
+    }
+}
