@@ -142,7 +142,7 @@ fn bad_records_go_to_the_dead_letter_file_and_the_rest_of_the_file_is_processed(
     let mut bytes = Vec::new();
     let bad: Vec<Vec<u8>> = vec![
         br#"{"eventName": nope}"#.to_vec(),
-        good[0][..good[0].len() / 2].as_bytes().to_vec(),
+        good[0].as_bytes()[..good[0].len() / 2].to_vec(),
         vec![0xff, 0xfe, b'{', b'}'],
         format!("{}{}", "[".repeat(500), "]".repeat(500)).into_bytes(),
         format!(r#"{{"eventName":"ListUsers","pad":"{}"}}"#, "y".repeat(5 << 20)).into_bytes(),
