@@ -28,6 +28,26 @@ impl Default for EngineConfig {
     }
 }
 
+/// Known automation to keep quiet, for one rule (`[suppress.<rule_id>]`). An event matching
+/// any list is not given to the rule; a finding on a listed actor or account is dropped.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Suppress {
+    /// Actor keys, principal ARNs or session-issuer role ARNs (exact).
+    pub actors: Vec<String>,
+    /// User-agent fragments (case-insensitive).
+    pub user_agents: Vec<String>,
+    /// Account ids.
+    pub accounts: Vec<String>,
+}
+
+impl Suppress {
+    /// True when nothing is listed.
+    pub fn is_empty(&self) -> bool {
+        self.actors.is_empty() && self.user_agents.is_empty() && self.accounts.is_empty()
+    }
+}
+
 /// Everything the detection engine needs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -36,6 +56,8 @@ pub struct DetectConfig {
     pub engine: EngineConfig,
     /// Rule thresholds, one table per rule id.
     pub rules: RulesConfig,
+    /// Allowlists per rule id.
+    pub suppress: std::collections::BTreeMap<String, Suppress>,
 }
 
 impl DetectConfig {
@@ -44,6 +66,11 @@ impl DetectConfig {
         let mut errs = Vec::new();
         if self.engine.workers == 0 || self.engine.workers > 256 {
             errs.push(format!("detect.engine.workers must be between 1 and 256, got {}", self.engine.workers));
+        }
+        for id in self.suppress.keys() {
+            if !crate::rules::RULE_IDS.contains(&id.as_str()) {
+                errs.push(format!("suppress.{id}: no rule has this id (rules: {})", crate::rules::RULE_IDS.join(", ")));
+            }
         }
         let e = &self.rules.enumeration_burst;
         if e.min_distinct_apis < 2 {

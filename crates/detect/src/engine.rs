@@ -8,7 +8,7 @@ use trailhound_model::{stable_hash, Finding};
 
 use crate::rules::{self, Rule, RuleCtx};
 use crate::view::EventView;
-use crate::{DetectConfig, DetectError};
+use crate::{DetectConfig, DetectError, Suppress};
 
 /// Counters since the engine was made.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +26,8 @@ pub struct EngineStats {
 /// Runs every rule over event batches in event time.
 pub struct Engine {
     rules: Vec<Box<dyn Rule>>,
+    /// Per rule (same index): its allowlist, lower-cased user agents.
+    suppress: Vec<Option<Suppress>>,
     workers: usize,
     lateness: i64,
     tick: i64,
@@ -47,8 +49,18 @@ impl Engine {
 
     /// Builds the engine with the given rules (tests, custom builds).
     pub fn with_rules(cfg: &DetectConfig, rules: Vec<Box<dyn Rule>>) -> Self {
+        let suppress = rules
+            .iter()
+            .map(|r| {
+                cfg.suppress.get(r.meta().id).filter(|s| !s.is_empty()).map(|s| Suppress {
+                    user_agents: s.user_agents.iter().map(|u| u.to_ascii_lowercase()).collect(),
+                    ..s.clone()
+                })
+            })
+            .collect();
         Self {
             rules,
+            suppress,
             workers: cfg.engine.workers.max(1),
             lateness: ms(cfg.engine.allowed_lateness),
             tick: ms(cfg.engine.watermark_tick).max(1),
@@ -108,13 +120,25 @@ impl Engine {
         if !late.is_empty() {
             tracing::debug!(late = late.len(), watermark = wm, "late events given to stateless rules only");
         }
-        let rules = &self.rules;
+        let (rules, suppress) = (&self.rules, &self.suppress);
         let run = |rows: &[usize], late: &[usize], out: &mut Vec<Finding>| {
             let mut ctx = RuleCtx { watermark: wm, out };
-            for rule in rules.iter() {
-                rule.on_batch(&view, rows, &mut ctx);
+            let mut kept = Vec::new();
+            for (rule, sup) in rules.iter().zip(suppress) {
+                if rule.correlates() {
+                    continue;
+                }
+                let filter = |rows: &[usize], kept: &mut Vec<usize>| {
+                    kept.clear();
+                    kept.extend(
+                        rows.iter().copied().filter(|&r| sup.as_ref().is_none_or(|s| !suppressed_event(s, &view, r))),
+                    );
+                };
+                filter(rows, &mut kept);
+                rule.on_batch(&view, &kept, &mut ctx);
                 if !rule.meta().stateful && !late.is_empty() {
-                    rule.on_batch(&view, late, &mut ctx);
+                    filter(late, &mut kept);
+                    rule.on_batch(&view, &kept, &mut ctx);
                 }
             }
         };
@@ -141,11 +165,37 @@ impl Engine {
         }
         self.max_time = batch_max;
         self.housekeeping(false, &mut out);
+        self.correlate(&mut out);
         self.stats.findings += out.len() as u64;
         Ok(out)
     }
 
+    /// Drops findings on allowlisted actors or accounts, orders the batch's findings
+    /// deterministically, then lets correlation rules see them.
+    fn correlate(&mut self, out: &mut Vec<Finding>) {
+        let suppress = &self.suppress;
+        let rules = &self.rules;
+        out.retain(|f| {
+            rules
+                .iter()
+                .zip(suppress)
+                .all(|(r, s)| r.meta().id != f.rule_id || s.as_ref().is_none_or(|s| !suppressed_finding(s, f)))
+        });
+        out.sort_by(|a, b| (a.first_event_time, &a.uid, a.revision).cmp(&(b.first_event_time, &b.uid, b.revision)));
+        if out.is_empty() {
+            return;
+        }
+        let wm = self.watermark();
+        let mut extra = Vec::new();
+        let mut ctx = RuleCtx { watermark: wm, out: &mut extra };
+        for rule in self.rules.iter().filter(|r| r.correlates()) {
+            rule.on_findings(out, &mut ctx);
+        }
+        out.extend(extra);
+    }
+
     fn housekeeping(&mut self, force: bool, out: &mut Vec<Finding>) {
+        // Correlation rules close their windows here too.
         let wm = self.watermark();
         let due = force || self.last_housekeeping.is_none_or(|last| wm.saturating_sub(last) >= self.tick);
         if !due || wm == i64::MIN {
@@ -163,10 +213,32 @@ impl Engine {
     pub fn finish(&mut self) -> Vec<Finding> {
         let mut out = Vec::new();
         let mut ctx = RuleCtx { watermark: i64::MAX, out: &mut out };
-        for rule in &self.rules {
+        for rule in self.rules.iter().filter(|r| !r.correlates()) {
             rule.on_watermark(&mut ctx);
         }
+        self.correlate(&mut out);
+        // Correlation rules close last, after seeing every other rule's final versions.
+        let mut tail = Vec::new();
+        let mut ctx = RuleCtx { watermark: i64::MAX, out: &mut tail };
+        for rule in self.rules.iter().filter(|r| r.correlates()) {
+            rule.on_watermark(&mut ctx);
+        }
+        out.extend(tail);
         self.stats.findings += out.len() as u64;
         out
     }
+}
+
+fn suppressed_event(s: &Suppress, ev: &EventView<'_>, row: usize) -> bool {
+    let actor = |a: &String| {
+        a == ev.actor_key(row) || Some(a.as_str()) == ev.actor_arn(row) || Some(a.as_str()) == ev.session_issuer(row)
+    };
+    s.actors.iter().any(actor)
+        || ev.account(row).is_some_and(|acct| s.accounts.iter().any(|a| a == acct))
+        || ev.user_agent(row).is_some_and(|ua| s.user_agents.iter().any(|f| EventView::contains_ignore_case(ua, f)))
+}
+
+fn suppressed_finding(s: &Suppress, f: &Finding) -> bool {
+    s.actors.iter().any(|a| *a == f.actor_key || Some(a) == f.actor_arn.as_ref())
+        || f.account.as_ref().is_some_and(|acct| s.accounts.contains(acct))
 }

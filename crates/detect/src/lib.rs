@@ -26,10 +26,12 @@ mod config;
 mod engine;
 pub mod episode;
 pub mod rules;
+#[cfg(test)]
+pub(crate) mod testing;
 mod view;
 pub mod window;
 
-pub use config::{DetectConfig, EngineConfig};
+pub use config::{DetectConfig, EngineConfig, Suppress};
 pub use engine::{Engine, EngineStats};
 pub use rules::{Rule, RuleCtx, RuleMeta, RulesConfig};
 pub use view::EventView;

@@ -123,6 +123,60 @@ impl<'a> EventView<'a> {
     pub fn actor_arn(&self, row: usize) -> Option<&'a str> {
         self.opt(col::ACTOR_ARN, row)
     }
+    /// `source_ip`.
+    pub fn source_ip(&self, row: usize) -> Option<&'a str> {
+        self.opt(col::SOURCE_IP, row)
+    }
+    /// `access_key_id`.
+    pub fn access_key_id(&self, row: usize) -> Option<&'a str> {
+        self.opt(col::ACCESS_KEY_ID, row)
+    }
+    /// `session_issuer` (ARN of the role behind an assumed-role session).
+    pub fn session_issuer(&self, row: usize) -> Option<&'a str> {
+        self.opt(col::SESSION_ISSUER, row)
+    }
+    /// `actor_type` (`userIdentity.type`).
+    pub fn actor_type(&self, row: usize) -> Option<&'a str> {
+        self.opt(col::ACTOR_TYPE, row)
+    }
+    /// The long-lived principal behind the call: the role for an assumed-role session, else
+    /// the ARN, else the actor key. Baselines are kept per principal, since session keys
+    /// (`ASIA…`) change every hour.
+    pub fn principal(&self, row: usize) -> &'a str {
+        self.session_issuer(row).or_else(|| self.actor_arn(row)).unwrap_or_else(|| self.actor_key(row))
+    }
+    /// `target_user` (`requestParameters.userName`).
+    pub fn target_user(&self, row: usize) -> Option<&'a str> {
+        self.opt(col::TARGET_USER, row)
+    }
+    /// `target_role` (`requestParameters.roleName`).
+    pub fn target_role(&self, row: usize) -> Option<&'a str> {
+        self.opt(col::TARGET_ROLE, row)
+    }
+    /// `policy_arn` (`requestParameters.policyArn`).
+    pub fn policy_arn(&self, row: usize) -> Option<&'a str> {
+        self.opt(col::POLICY_ARN, row)
+    }
+    /// `instance_type`.
+    pub fn instance_type(&self, row: usize) -> Option<&'a str> {
+        self.opt(col::INSTANCE_TYPE, row)
+    }
+    /// `request_parameters` JSON text (mutating calls only).
+    pub fn request_parameters(&self, row: usize) -> Option<&'a str> {
+        self.opt(col::REQUEST_PARAMETERS, row)
+    }
+    /// `response_elements` JSON text (mutating calls only).
+    pub fn response_elements(&self, row: usize) -> Option<&'a str> {
+        self.opt(col::RESPONSE_ELEMENTS, row)
+    }
+    /// `request_parameters` parsed (None when absent or not JSON).
+    pub fn request_json(&self, row: usize) -> Option<serde_json::Value> {
+        self.request_parameters(row).and_then(|s| serde_json::from_str(s).ok())
+    }
+    /// `response_elements` parsed (None when absent or not JSON).
+    pub fn response_json(&self, row: usize) -> Option<serde_json::Value> {
+        self.response_elements(row).and_then(|s| serde_json::from_str(s).ok())
+    }
     /// `user_agent`.
     pub fn user_agent(&self, row: usize) -> Option<&'a str> {
         self.opt(col::USER_AGENT, row)

@@ -12,10 +12,36 @@ use trailhound_model::{Finding, Severity};
 
 use crate::view::EventView;
 
+pub mod attack_chain;
+pub mod credential_harvesting;
+pub mod defense_evasion;
 pub mod enumeration_burst;
+pub mod iam_backdoor_credentials;
+pub mod iam_privilege_escalation;
+pub mod iam_role_backdoor;
+pub mod iam_user_persistence;
+pub mod identity_baseline;
+pub mod instance_sprawl;
+pub mod new_access_key_used;
+pub mod termination_protection;
+pub mod workload_credential_misuse;
 
 /// Ids of every rule, in the order they run. Rule id = file name = config key = `finding.rule_id`.
-pub const RULE_IDS: &[&str] = &["enumeration_burst"];
+pub const RULE_IDS: &[&str] = &[
+    "enumeration_burst",
+    "iam_user_persistence",
+    "iam_backdoor_credentials",
+    "iam_role_backdoor",
+    "iam_privilege_escalation",
+    "new_access_key_used",
+    "instance_sprawl",
+    "termination_protection",
+    "defense_evasion",
+    "identity_baseline",
+    "credential_harvesting",
+    "workload_credential_misuse",
+    "attack_chain",
+];
 
 /// Per-rule configuration, one field per rule id.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -23,6 +49,30 @@ pub const RULE_IDS: &[&str] = &["enumeration_burst"];
 pub struct RulesConfig {
     /// See [`enumeration_burst`].
     pub enumeration_burst: enumeration_burst::Config,
+    /// See [`iam_user_persistence`].
+    pub iam_user_persistence: iam_user_persistence::Config,
+    /// See [`iam_backdoor_credentials`].
+    pub iam_backdoor_credentials: iam_backdoor_credentials::Config,
+    /// See [`iam_role_backdoor`].
+    pub iam_role_backdoor: iam_role_backdoor::Config,
+    /// See [`iam_privilege_escalation`].
+    pub iam_privilege_escalation: iam_privilege_escalation::Config,
+    /// See [`new_access_key_used`].
+    pub new_access_key_used: new_access_key_used::Config,
+    /// See [`instance_sprawl`].
+    pub instance_sprawl: instance_sprawl::Config,
+    /// See [`termination_protection`].
+    pub termination_protection: termination_protection::Config,
+    /// See [`defense_evasion`].
+    pub defense_evasion: defense_evasion::Config,
+    /// See [`identity_baseline`].
+    pub identity_baseline: identity_baseline::Config,
+    /// See [`credential_harvesting`].
+    pub credential_harvesting: credential_harvesting::Config,
+    /// See [`workload_credential_misuse`].
+    pub workload_credential_misuse: workload_credential_misuse::Config,
+    /// See [`attack_chain`].
+    pub attack_chain: attack_chain::Config,
 }
 
 /// Builds the enabled rules.
@@ -30,6 +80,48 @@ pub fn build(cfg: &RulesConfig) -> Vec<Box<dyn Rule>> {
     let mut rules: Vec<Box<dyn Rule>> = Vec::new();
     if cfg.enumeration_burst.enabled {
         rules.push(Box::new(enumeration_burst::EnumerationBurst::new(cfg.enumeration_burst.clone())));
+    }
+    if cfg.iam_user_persistence.enabled {
+        rules.push(Box::new(iam_user_persistence::IamUserPersistence::new(cfg.iam_user_persistence.clone())));
+    }
+    if cfg.iam_backdoor_credentials.enabled {
+        rules.push(Box::new(iam_backdoor_credentials::IamBackdoorCredentials::new(
+            cfg.iam_backdoor_credentials.clone(),
+        )));
+    }
+    if cfg.iam_role_backdoor.enabled {
+        rules.push(Box::new(iam_role_backdoor::IamRoleBackdoor::new(cfg.iam_role_backdoor.clone())));
+    }
+    if cfg.iam_privilege_escalation.enabled {
+        rules.push(Box::new(iam_privilege_escalation::IamPrivilegeEscalation::new(
+            cfg.iam_privilege_escalation.clone(),
+        )));
+    }
+    if cfg.new_access_key_used.enabled {
+        rules.push(Box::new(new_access_key_used::NewAccessKeyUsed::new(cfg.new_access_key_used.clone())));
+    }
+    if cfg.instance_sprawl.enabled {
+        rules.push(Box::new(instance_sprawl::InstanceSprawl::new(cfg.instance_sprawl.clone())));
+    }
+    if cfg.termination_protection.enabled {
+        rules.push(Box::new(termination_protection::TerminationProtection::new(cfg.termination_protection.clone())));
+    }
+    if cfg.defense_evasion.enabled {
+        rules.push(Box::new(defense_evasion::DefenseEvasion::new(cfg.defense_evasion.clone())));
+    }
+    if cfg.identity_baseline.enabled {
+        rules.push(Box::new(identity_baseline::IdentityBaseline::new(cfg.identity_baseline.clone())));
+    }
+    if cfg.credential_harvesting.enabled {
+        rules.push(Box::new(credential_harvesting::CredentialHarvesting::new(cfg.credential_harvesting.clone())));
+    }
+    if cfg.workload_credential_misuse.enabled {
+        rules.push(Box::new(workload_credential_misuse::WorkloadCredentialMisuse::new(
+            cfg.workload_credential_misuse.clone(),
+        )));
+    }
+    if cfg.attack_chain.enabled {
+        rules.push(Box::new(attack_chain::AttackChain::new(cfg.attack_chain.clone())));
     }
     rules
 }
@@ -83,6 +175,16 @@ pub trait Rule: Send + Sync {
     /// The watermark moved to `ctx.watermark`: close windows, evict state, publish final
     /// updates. Called from one thread, after the batch.
     fn on_watermark(&self, _ctx: &mut RuleCtx<'_>) {}
+
+    /// Findings other rules published in this batch (for correlation rules such as attack
+    /// chains). Called from one thread, after the batch; findings of correlation rules
+    /// themselves are not passed back.
+    fn on_findings(&self, _findings: &[Finding], _ctx: &mut RuleCtx<'_>) {}
+
+    /// True for rules that consume findings rather than events.
+    fn correlates(&self) -> bool {
+        false
+    }
 
     /// Number of keyed state entries held (a metric).
     fn state_size(&self) -> usize {
