@@ -7,15 +7,17 @@
 //!   sink that drops the batches (bytes/s and events/s of the same work);
 //! - `parse_bytes/records_plain`, `parse_bytes/records_gzip`: the same events as one
 //!   CloudTrail delivery file `{"Records":[...]}`, plain and gzipped (throughput counted in
-//!   uncompressed bytes, as the parser counts them);
+//!   uncompressed bytes, as the parser counts them); `records_gzip_500`: as 100 gzipped
+//!   delivery files of 500 records, each read with its own `read_stream`;
 //! - `baseline/*`: simd-json alone over the same lines: `to_tape` (allocating its buffers per
 //!   call), `fill_tape_padded` with reused buffers (what the parser calls), and serde
-//!   deserialization into a small struct of six borrowed `&str` fields.
+//!   deserialization into a small struct of six borrowed `&str` fields; `gunzip_100_files`
+//!   is flate2 alone over the 100 gzipped files, and `memcpy_lines` the copy of each line.
 
 #![allow(missing_docs)]
 
 use std::hint::black_box;
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::sync::OnceLock;
 
 use arrow_array::RecordBatch;
@@ -25,6 +27,9 @@ use trailhound_parse::{read::read_stream, DeadLetter, ParseConfig, ParseSink, Pa
 
 /// Events generated for the bench (about 1.7 KB each).
 const EVENTS: u64 = 50_000;
+
+/// Records per delivery file in `records_gzip_500`.
+const FILE_RECORDS: usize = 500;
 
 /// Counts what it is given and drops it.
 #[derive(Default)]
@@ -114,6 +119,25 @@ fn benches(c: &mut Criterion) {
         })
     };
 
+    // The same events as 100 gzipped delivery files of 500 records (~0.85 MB each before
+    // compression), closer to what S3 delivers than one 84 MB file.
+    let files_cell = OnceLock::new();
+    let files_gz = || {
+        files_cell.get_or_init(|| {
+            let files: Vec<Vec<u8>> = lines.chunks(FILE_RECORDS).map(|chunk| gzip(&records_file(chunk))).collect();
+            let plain: usize = lines.chunks(FILE_RECORDS).map(|c| records_file(c).len()).sum();
+            eprintln!(
+                "{} delivery files: {plain} bytes, gzipped {} bytes",
+                files.len(),
+                files.iter().map(Vec::len).sum::<usize>()
+            );
+            (files, plain as u64)
+        })
+    };
+    let run_files = |parser: &mut Parser, files: &[Vec<u8>]| -> usize {
+        files.iter().map(|f| run_parser(parser, black_box(f))).sum()
+    };
+
     let mut parser = Parser::new(ParseConfig::default());
     assert_eq!(run_parser(&mut parser, &data) as u64, events);
 
@@ -131,6 +155,15 @@ fn benches(c: &mut Criterion) {
         let input = records_gz();
         b.iter(|| run_parser(&mut parser, black_box(input)))
     });
+    // Each file: its lines joined by commas, plus the 14 bytes of `{"Records":[` and `]}`.
+    let files_bytes: usize =
+        lines.chunks(FILE_RECORDS).map(|c| c.iter().map(|l| l.len() + 1).sum::<usize>() + 13).sum();
+    g.throughput(Throughput::Bytes(files_bytes as u64));
+    g.bench_function("records_gzip_500", |b| {
+        let (files, plain) = files_gz();
+        assert_eq!(*plain, files_bytes as u64);
+        b.iter(|| run_files(&mut parser, files))
+    });
     g.finish();
 
     let mut g = c.benchmark_group("parse_events");
@@ -141,6 +174,7 @@ fn benches(c: &mut Criterion) {
         let input = records_gz();
         b.iter(|| run_parser(&mut parser, black_box(input)))
     });
+    g.bench_function("records_gzip_500", |b| b.iter(|| run_files(&mut parser, files_gz().0.as_slice())));
     g.finish();
 
     // Baselines over the same lines. Each line is copied into a padded scratch buffer first
@@ -190,6 +224,20 @@ fn benches(c: &mut Criterion) {
             n
         })
     });
+    g.throughput(Throughput::Bytes(files_bytes as u64));
+    g.bench_function("gunzip_100_files", |b| {
+        let (files, _) = files_gz();
+        b.iter(|| {
+            let mut n = 0usize;
+            for f in files {
+                scratch.clear();
+                flate2::read::MultiGzDecoder::new(f.as_slice()).read_to_end(&mut scratch).expect("gunzip");
+                n += scratch.len();
+            }
+            n
+        })
+    });
+    g.throughput(Throughput::Bytes(bytes));
     g.bench_function("memcpy_lines", |b| {
         b.iter(|| {
             let mut n = 0usize;

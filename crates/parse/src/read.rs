@@ -114,7 +114,10 @@ pub fn read_stream(parser: &mut Parser, reader: impl Read, name: &str, sink: &mu
 fn read_plain(parser: &mut Parser, reader: &mut dyn BufRead, name: &str, sink: &mut dyn ParseSink) -> io::Result<()> {
     let head = reader.fill_buf()?;
     if looks_like_container(head) {
-        let mut doc = Vec::new();
+        // The parser's document buffer is reused from one stream to the next: a delivery file
+        // is read into memory the kernel has already mapped.
+        let mut doc = std::mem::take(&mut parser.padded);
+        doc.clear();
         let limit = parser.config().max_document_bytes as u64;
         reader.take(limit + 1).read_to_end(&mut doc)?;
         if doc.len() as u64 > limit {
@@ -130,6 +133,7 @@ fn read_plain(parser: &mut Parser, reader: &mut dyn BufRead, name: &str, sink: &
         let len = doc.len();
         doc.resize(len + PADDING, 0);
         parser.parse_in_place(&mut doc, len, name, 1, None, sink);
+        parser.padded = doc;
         return Ok(());
     }
     read_lines(parser, reader, name, sink)
@@ -139,7 +143,10 @@ fn read_plain(parser: &mut Parser, reader: &mut dyn BufRead, name: &str, sink: &
 /// buffer (and a zeroed tail) as simd-json's padding.
 fn read_lines(parser: &mut Parser, reader: &mut dyn BufRead, name: &str, sink: &mut dyn ParseSink) -> io::Result<()> {
     const CHUNK: usize = 4 << 20;
-    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK + PADDING);
+    // Reuse the parser's buffer (and its mapped pages) from one stream to the next.
+    let mut buf: Vec<u8> = std::mem::take(&mut parser.padded);
+    buf.clear();
+    buf.reserve(CHUNK + PADDING);
     let mut filled = 0usize; // bytes of data at the front of buf
     let mut line_no = 0u64;
     let mut eof = false;
@@ -178,6 +185,7 @@ fn read_lines(parser: &mut Parser, reader: &mut dyn BufRead, name: &str, sink: &
                 line_no += 1;
                 parse_line(parser, &mut buf, start, filled, name, line_no, sink);
             }
+            parser.padded = buf;
             return Ok(());
         }
         // Keep the partial last line for the next round.
