@@ -213,3 +213,95 @@ pub fn remediation_for(actor_key: &str, arn: Option<&str>, what: &str) -> String
         format!("{what} If not expected: revoke the active sessions of {} (deny tokens issued before now), then review and undo what it changed.", arn.unwrap_or(actor_key))
     }
 }
+
+/// State for rules where one event is enough: events grouped per key in aligned buckets of
+/// event time, each group one finding (uid = hash(rule, key, bucket start)), published when
+/// it first matches, updated when its severity rises, and a last time when its bucket has
+/// closed behind the watermark. `E` holds the rule's own per-group facts.
+pub struct Groups<E> {
+    bucket_ms: i64,
+    state: dashmap::DashMap<(String, EventTime), Group<E>>,
+}
+
+/// One group of [`Groups`].
+#[derive(Debug, Default)]
+pub struct Group<E> {
+    /// Supporting events.
+    pub support: Support,
+    /// The rule's own facts.
+    pub facts: E,
+    /// Publication bookkeeping.
+    pub publication: Publication,
+}
+
+impl<E: Default> Groups<E> {
+    /// Groups of `bucket_ms` milliseconds of event time.
+    pub fn new(bucket_ms: i64) -> Self {
+        Self { bucket_ms: bucket_ms.max(1), state: dashmap::DashMap::new() }
+    }
+
+    /// Bucket start of a time.
+    pub fn bucket(&self, t: EventTime) -> EventTime {
+        t.div_euclid(self.bucket_ms) * self.bucket_ms
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    /// Adds event `row` to its group (keyed by `key`), lets `update` record the rule's facts,
+    /// then publishes through `render` if `severity` says it should.
+    pub fn add(
+        &self,
+        key: &str,
+        ev: &EventView<'_>,
+        row: usize,
+        max_evidence: usize,
+        update: impl FnOnce(&mut E),
+        severity: impl Fn(&Group<E>) -> Severity,
+        render: impl Fn(&str, EventTime, &Group<E>, Activity, u32) -> Finding,
+        ctx: &mut crate::rules::RuleCtx<'_>,
+    ) {
+        let bucket = self.bucket(ev.time(row));
+        let mut g = self.state.entry((key.to_string(), bucket)).or_default();
+        g.support.add(ev, row, max_evidence);
+        update(&mut g.facts);
+        let sev = severity(&g);
+        let count = g.support.count;
+        if let Some((activity, revision)) = g.publication.next(sev, count, false) {
+            ctx.emit(render(key, bucket, &g, activity, revision));
+        }
+    }
+
+    /// Closes the groups whose bucket ended at or before `watermark`, publishing final versions.
+    pub fn close(
+        &self,
+        watermark: EventTime,
+        severity: impl Fn(&Group<E>) -> Severity,
+        render: impl Fn(&str, EventTime, &Group<E>, Activity, u32) -> Finding,
+        ctx: &mut crate::rules::RuleCtx<'_>,
+    ) {
+        let mut out = Vec::new();
+        self.state.retain(|(key, bucket), g| {
+            if bucket.saturating_add(self.bucket_ms) > watermark {
+                return true;
+            }
+            let (sev, count) = (severity(g), g.support.count);
+            if let Some((activity, revision)) = g.publication.next(sev, count, true) {
+                out.push(render(key, *bucket, g, activity, revision));
+            }
+            false
+        });
+        out.sort_by(|a, b| a.uid.cmp(&b.uid));
+        for f in out {
+            ctx.emit(f);
+        }
+    }
+
+    /// Open groups.
+    pub fn len(&self) -> usize {
+        self.state.len()
+    }
+
+    /// True when no group is open.
+    pub fn is_empty(&self) -> bool {
+        self.state.is_empty()
+    }
+}

@@ -1,19 +1,41 @@
-//! `attack_chain`: not written yet (a stub so the registry compiles).
+//! `attack_chain`: findings of different ATT&CK tactics on the same actor become one
+//! critical chain finding.
+//!
+//! A stolen key is rarely used for one thing: the thief looks around (discovery), makes
+//! himself at home (persistence, privilege escalation), blinds the defenders (defense
+//! evasion) and cashes in (impact: crypto-mining sprawl). Each step alone may be ambiguous;
+//! the sequence on one actor is not. This rule consumes the other rules' findings (it is a
+//! correlator: it sees no events), groups them per actor key in aligned buckets of `window`
+//! (default 2 h) by the time of their first event, and publishes a chain finding as soon as a
+//! bucket holds findings of at least `min_tactics` (default 2) different tactics from at
+//! least two rules. The chain is updated (same uid, OCSF activity Update) as it grows, and
+//! published a last time when the bucket closes, `close_after` (default 2 h) after its end, so
+//! that every part's own final version is in.
+//!
+//! uid = hash(`attack_chain`, actor, bucket start). Parts are listed in the evidence (one
+//! line each: rule, severity, title) and their tactics in kill-chain order in the title.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
-use trailhound_model::Severity;
+use trailhound_model::attack::{self, KILL_CHAIN};
+use trailhound_model::time::{to_rfc3339, EventTime};
+use trailhound_model::{Activity, Evidence, Finding, Severity};
 
 use super::{Rule, RuleCtx, RuleMeta};
+use crate::episode::{remediation_for, Publication};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
     id: "attack_chain",
-    title: "attack_chain",
-    severity: Severity::Medium,
+    title: "Attack chain on one identity",
+    severity: Severity::Critical,
     tactics: &[],
     techniques: &[],
-    summary: "not written yet",
-    stateful: false,
+    summary: "Findings of two or more ATT&CK tactics on the same actor within a window",
+    stateful: true,
 };
 
 /// Thresholds of `attack_chain` (`[rules.attack_chain]`).
@@ -22,23 +44,161 @@ static META: RuleMeta = RuleMeta {
 pub struct Config {
     /// Run this rule. Default true.
     pub enabled: bool,
+    /// Findings are grouped per actor in aligned buckets of this length. Default 2h.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// Distinct tactics that make a chain. Default 2.
+    pub min_tactics: usize,
+    /// A bucket's chain is final this long after the bucket ends (parts' own windows close
+    /// first). Default 2h.
+    #[serde(with = "humantime_serde")]
+    pub close_after: Duration,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Self { enabled: true }
+        Self {
+            enabled: true,
+            window: Duration::from_secs(7200),
+            min_tactics: 2,
+            close_after: Duration::from_secs(7200),
+        }
     }
+}
+
+/// The newest version of one part.
+#[derive(Debug, Clone)]
+struct Part {
+    rule_id: String,
+    severity: Severity,
+    title: String,
+    tactics: Vec<String>,
+    techniques: Vec<String>,
+    first: EventTime,
+    last: EventTime,
+    count: u64,
+    regions: Vec<String>,
+    arn: Option<String>,
+    account: Option<String>,
+    class: trailhound_model::IdentityClass,
+    provider: String,
+}
+
+#[derive(Debug, Default)]
+struct Bucket {
+    /// Newest version of each part, by part uid.
+    parts: BTreeMap<String, Part>,
+    publication: Publication,
 }
 
 /// The rule.
 pub struct AttackChain {
-    _cfg: Config,
+    cfg: Config,
+    window_ms: i64,
+    close_ms: i64,
+    /// actor → bucket start → parts.
+    state: DashMap<String, BTreeMap<EventTime, Bucket>>,
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(1)
+}
+
+fn tactic_rank(id: &str) -> usize {
+    KILL_CHAIN.iter().position(|t| t.id == id).unwrap_or(usize::MAX)
 }
 
 impl AttackChain {
     /// Builds the rule from its config.
     pub fn new(cfg: Config) -> Self {
-        Self { _cfg: cfg }
+        Self { window_ms: ms(cfg.window), close_ms: ms(cfg.close_after), cfg, state: DashMap::new() }
+    }
+
+    fn tactics(b: &Bucket) -> BTreeSet<String> {
+        b.parts.values().flat_map(|p| p.tactics.iter().cloned()).collect()
+    }
+
+    fn is_chain(&self, b: &Bucket) -> bool {
+        let rules: BTreeSet<&str> = b.parts.values().map(|p| p.rule_id.as_str()).collect();
+        rules.len() >= 2 && Self::tactics(b).len() >= self.cfg.min_tactics
+    }
+
+    fn finding(&self, actor: &str, bucket: EventTime, b: &Bucket, activity: Activity, revision: u32) -> Finding {
+        let mut tactics: Vec<String> = Self::tactics(b).into_iter().collect();
+        tactics.sort_by_key(|t| (tactic_rank(t), t.clone()));
+        let names: Vec<&str> = tactics.iter().map(|t| attack::tactic(t).map_or(t.as_str(), |t| t.name)).collect();
+        let techniques: BTreeSet<String> = b.parts.values().flat_map(|p| p.techniques.iter().cloned()).collect();
+        let regions: BTreeSet<String> = b.parts.values().flat_map(|p| p.regions.iter().cloned()).collect();
+        // Parts ordered by their first event (then uid): the earliest part names the actor.
+        let mut parts: Vec<(&String, &Part)> = b.parts.iter().collect();
+        parts.sort_by_key(|(uid, p)| (p.first, (*uid).clone()));
+        let first = parts.first().map(|(_, p)| (*p).clone());
+        let evidence: Vec<Evidence> = parts
+            .iter()
+            .map(|(uid, p)| Evidence {
+                time: p.first,
+                event_id: (*uid).clone(),
+                summary: format!("{} ({}): {}", p.rule_id, p.severity, p.title),
+            })
+            .collect();
+        let rules: Vec<String> = parts.iter().map(|(_, p)| p.rule_id.clone()).collect();
+        let arn = first.as_ref().and_then(|p| p.arn.clone());
+        let summary = format!(
+            "{actor} shows {} stages of an attack ({}) between {} and {}: {}.",
+            tactics.len(),
+            names.join(" → "),
+            to_rfc3339(parts.iter().map(|(_, p)| p.first).min().unwrap_or(bucket)),
+            to_rfc3339(parts.iter().map(|(_, p)| p.last).max().unwrap_or(bucket)),
+            rules.join(", ")
+        );
+        Finding {
+            uid: Finding::make_uid(META.id, actor, bucket),
+            rule_id: META.id.to_string(),
+            title: format!("Attack chain: {}", names.join(" → ")),
+            severity: Severity::Critical,
+            confidence: (70 + 10 * tactics.len() as u8).min(98),
+            tactic_ids: tactics.clone(),
+            technique_ids: techniques.into_iter().collect(),
+            provider: first.as_ref().map_or_else(|| "aws".to_string(), |p| p.provider.clone()),
+            actor_key: actor.to_string(),
+            actor_arn: arn.clone(),
+            identity_class: first.as_ref().map_or(trailhound_model::IdentityClass::Unknown, |p| p.class),
+            account: first.as_ref().and_then(|p| p.account.clone()),
+            regions: regions.into_iter().collect(),
+            first_event_time: parts.iter().map(|(_, p)| p.first).min().unwrap_or(bucket),
+            last_event_time: parts.iter().map(|(_, p)| p.last).max().unwrap_or(bucket),
+            event_count: parts.iter().map(|(_, p)| p.count).sum(),
+            evidence,
+            context: vec![format!(
+                "{} findings from {} rules on one actor within {}: tactics {}",
+                parts.len(),
+                rules.iter().collect::<BTreeSet<_>>().len(),
+                humantime::format_duration(self.cfg.window),
+                tactics.join(", ")
+            )],
+            summary,
+            remediation: remediation_for(actor, arn.as_deref(), "Treat this identity as compromised."),
+            activity,
+            revision,
+        }
+    }
+
+    fn publish(&self, actor: &str, bucket: EventTime, b: &mut Bucket, closing: bool, ctx: &mut RuleCtx<'_>) {
+        if !self.is_chain(b) {
+            return;
+        }
+        // Severity is always critical: grow on the number of tactics and parts instead.
+        let size = (Self::tactics(b).len() * 1000 + b.parts.len()) as u64;
+        let grew = b.publication.published() && !closing;
+        let next = if grew {
+            // An update while open only when the chain gained a tactic or a part.
+            b.publication.next(Severity::Critical, size, true)
+        } else {
+            b.publication.next(Severity::Critical, size, closing)
+        };
+        if let Some((activity, revision)) = next {
+            ctx.emit(self.finding(actor, bucket, b, activity, revision));
+        }
     }
 }
 
@@ -48,4 +208,170 @@ impl Rule for AttackChain {
     }
 
     fn on_batch(&self, _ev: &EventView<'_>, _rows: &[usize], _ctx: &mut RuleCtx<'_>) {}
+
+    fn correlates(&self) -> bool {
+        true
+    }
+
+    fn on_findings(&self, findings: &[Finding], ctx: &mut RuleCtx<'_>) {
+        let mut touched: BTreeSet<(String, EventTime)> = BTreeSet::new();
+        for f in findings.iter().filter(|f| f.rule_id != META.id) {
+            let bucket = f.first_event_time.div_euclid(self.window_ms) * self.window_ms;
+            let part = Part {
+                rule_id: f.rule_id.clone(),
+                severity: f.severity,
+                title: f.title.clone(),
+                tactics: f.tactic_ids.clone(),
+                techniques: f.technique_ids.clone(),
+                first: f.first_event_time,
+                last: f.last_event_time,
+                count: f.event_count,
+                regions: f.regions.clone(),
+                arn: f.actor_arn.clone(),
+                account: f.account.clone(),
+                class: f.identity_class,
+                provider: f.provider.clone(),
+            };
+            let mut actor = self.state.entry(f.actor_key.clone()).or_default();
+            // A part whose first event moved to another bucket leaves the old one.
+            for (b, bk) in actor.iter_mut() {
+                if *b != bucket {
+                    bk.parts.remove(&f.uid);
+                }
+            }
+            actor.entry(bucket).or_default().parts.insert(f.uid.clone(), part);
+            touched.insert((f.actor_key.clone(), bucket));
+        }
+        for (actor, bucket) in touched {
+            if let Some(mut st) = self.state.get_mut(&actor) {
+                if let Some(b) = st.get_mut(&bucket) {
+                    self.publish(&actor, bucket, b, false, ctx);
+                }
+            }
+        }
+    }
+
+    fn on_watermark(&self, ctx: &mut RuleCtx<'_>) {
+        let wm = ctx.watermark;
+        let mut out = Vec::new();
+        self.state.retain(|actor, buckets| {
+            let closable: Vec<EventTime> = buckets
+                .keys()
+                .copied()
+                .take_while(|b| b.saturating_add(self.window_ms).saturating_add(self.close_ms) <= wm)
+                .collect();
+            for b in closable {
+                if let Some(mut bk) = buckets.remove(&b) {
+                    let mut sub = RuleCtx { watermark: wm, out: &mut out };
+                    self.publish(actor, b, &mut bk, true, &mut sub);
+                }
+            }
+            !buckets.is_empty()
+        });
+        for f in out {
+            ctx.emit(f);
+        }
+    }
+
+    fn state_size(&self) -> usize {
+        self.state.len()
+    }
+
+    fn thresholds(&self) -> Vec<(String, String)> {
+        super::config_pairs(&self.cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trailhound_model::IdentityClass;
+
+    fn part(uid: &str, rule: &str, tactic: &str, first_min: i64) -> Finding {
+        let t = crate::testing::T0 + first_min * 60_000;
+        Finding {
+            uid: uid.into(),
+            rule_id: rule.into(),
+            title: rule.into(),
+            severity: Severity::High,
+            confidence: 80,
+            tactic_ids: vec![tactic.into()],
+            technique_ids: vec!["T1".into()],
+            provider: "aws".into(),
+            actor_key: "AKIASTOLEN".into(),
+            actor_arn: Some("arn:aws:iam::1:user/u".into()),
+            identity_class: IdentityClass::ProgrammaticUser,
+            account: Some("1".into()),
+            regions: vec!["us-east-1".into()],
+            first_event_time: t,
+            last_event_time: t + 60_000,
+            event_count: 5,
+            evidence: vec![],
+            context: vec![],
+            summary: String::new(),
+            remediation: String::new(),
+            activity: Activity::Create,
+            revision: 0,
+        }
+    }
+
+    fn feed(rule: &AttackChain, batches: &[Vec<Finding>]) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for b in batches {
+            let mut ctx = RuleCtx { watermark: 0, out: &mut out };
+            rule.on_findings(b, &mut ctx);
+        }
+        let mut ctx = RuleCtx { watermark: i64::MAX, out: &mut out };
+        rule.on_watermark(&mut ctx);
+        out
+    }
+
+    #[test]
+    fn two_tactics_on_one_actor_make_a_critical_chain_that_grows_with_the_same_uid() {
+        let rule = AttackChain::new(Config::default());
+        let out = feed(
+            &rule,
+            &[
+                vec![part("a", "enumeration_burst", "TA0007", 1)],
+                vec![part("b", "iam_user_persistence", "TA0003", 5)],
+                vec![part("c", "defense_evasion", "TA0005", 9)],
+            ],
+        );
+        assert!(out.len() >= 2, "created when the second tactic arrived, updated with the third");
+        assert!(out.iter().all(|f| f.uid == out[0].uid && f.severity == Severity::Critical));
+        assert_eq!(out[0].activity, Activity::Create);
+        let last = out.last().expect("final");
+        assert_eq!(last.tactic_ids, ["TA0003", "TA0005", "TA0007"]);
+        assert_eq!(last.title, "Attack chain: Persistence → Defense Evasion → Discovery");
+        assert_eq!(last.evidence.len(), 3);
+        assert_eq!(last.event_count, 15);
+    }
+
+    #[test]
+    fn one_tactic_or_one_rule_is_not_a_chain_and_other_actors_do_not_mix() {
+        let rule = AttackChain::new(Config::default());
+        let mut other = part("x", "iam_user_persistence", "TA0003", 2);
+        other.actor_key = "AKIAOTHER".into();
+        let out = feed(
+            &rule,
+            &[vec![part("a", "enumeration_burst", "TA0007", 1), part("a2", "enumeration_burst", "TA0007", 30), other]],
+        );
+        assert!(out.is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn the_final_chain_does_not_depend_on_the_order_parts_arrive_in() {
+        let parts = vec![
+            part("a", "enumeration_burst", "TA0007", 1),
+            part("b", "iam_user_persistence", "TA0003", 5),
+            part("c", "instance_sprawl", "TA0040", 9),
+        ];
+        let forward = feed(&AttackChain::new(Config::default()), std::slice::from_ref(&parts));
+        let mut rev = parts.clone();
+        rev.reverse();
+        let backward =
+            feed(&AttackChain::new(Config::default()), &rev.into_iter().map(|p| vec![p]).collect::<Vec<_>>());
+        let strip = |f: &Finding| Finding { activity: Activity::Create, revision: 0, ..f.clone() };
+        assert_eq!(forward.last().map(strip), backward.last().map(strip));
+    }
 }

@@ -21,7 +21,9 @@ pub mod iam_privilege_escalation;
 pub mod iam_role_backdoor;
 pub mod iam_user_persistence;
 pub mod identity_baseline;
+pub mod identity_provider_backdoor;
 pub mod instance_sprawl;
+pub mod lambda_backdoor;
 pub mod new_access_key_used;
 pub mod termination_protection;
 pub mod workload_credential_misuse;
@@ -40,6 +42,8 @@ pub const RULE_IDS: &[&str] = &[
     "identity_baseline",
     "credential_harvesting",
     "workload_credential_misuse",
+    "lambda_backdoor",
+    "identity_provider_backdoor",
     "attack_chain",
 ];
 
@@ -71,6 +75,10 @@ pub struct RulesConfig {
     pub credential_harvesting: credential_harvesting::Config,
     /// See [`workload_credential_misuse`].
     pub workload_credential_misuse: workload_credential_misuse::Config,
+    /// See [`lambda_backdoor`].
+    pub lambda_backdoor: lambda_backdoor::Config,
+    /// See [`identity_provider_backdoor`].
+    pub identity_provider_backdoor: identity_provider_backdoor::Config,
     /// See [`attack_chain`].
     pub attack_chain: attack_chain::Config,
 }
@@ -118,6 +126,14 @@ pub fn build(cfg: &RulesConfig) -> Vec<Box<dyn Rule>> {
     if cfg.workload_credential_misuse.enabled {
         rules.push(Box::new(workload_credential_misuse::WorkloadCredentialMisuse::new(
             cfg.workload_credential_misuse.clone(),
+        )));
+    }
+    if cfg.lambda_backdoor.enabled {
+        rules.push(Box::new(lambda_backdoor::LambdaBackdoor::new(cfg.lambda_backdoor.clone())));
+    }
+    if cfg.identity_provider_backdoor.enabled {
+        rules.push(Box::new(identity_provider_backdoor::IdentityProviderBackdoor::new(
+            cfg.identity_provider_backdoor.clone(),
         )));
     }
     if cfg.attack_chain.enabled {
