@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use trailhound_detect::{DetectConfig, EngineConfig, RulesConfig};
+use trailhound_detect::{DetectConfig, EngineConfig, RulesConfig, Suppress};
 use trailhound_parse::ParseConfig;
 
 /// The documented defaults (`config/trailhound.toml`), compiled in.
@@ -50,6 +50,8 @@ pub struct Config {
     pub rules: RulesConfig,
     /// Outputs.
     pub output: OutputConfig,
+    /// Allowlists per rule id (`[suppress.<rule_id>]`).
+    pub suppress: std::collections::BTreeMap<String, Suppress>,
 }
 
 /// A configuration that cannot be used. Lists every problem found.
@@ -147,7 +149,7 @@ impl Config {
 
     /// The detection part.
     pub fn detect(&self) -> DetectConfig {
-        DetectConfig { engine: self.engine.clone(), rules: self.rules.clone() }
+        DetectConfig { engine: self.engine.clone(), rules: self.rules.clone(), suppress: self.suppress.clone() }
     }
 
     /// Range checks serde cannot do; every problem at once.
@@ -213,6 +215,13 @@ mod tests {
         assert_eq!(c.engine.allowed_lateness, std::time::Duration::from_secs(1200));
         assert_eq!(c.rules.enumeration_burst.min_regions, 12);
         assert_eq!(c.rules.enumeration_burst.min_distinct_apis, 6, "untouched keys keep their default");
+        std::fs::write(
+            &f,
+            "[suppress.enumeration_burst]\nuser_agents = [\"datadog\"]\n[suppress.no_such_rule]\nactors = [\"x\"]\n",
+        )
+        .expect("write");
+        let e = Config::load(Some(&f), none()).expect_err("unknown rule id").to_string();
+        assert!(e.contains("suppress.no_such_rule"), "{e}");
     }
 
     #[test]

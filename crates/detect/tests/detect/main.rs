@@ -1,5 +1,7 @@
 //! Integration tests of the detection engine over parsed CloudTrail.
 
+mod stratus;
+
 use std::collections::BTreeMap;
 
 use arrow_array::RecordBatch;
@@ -267,4 +269,35 @@ fn shuffled_input_within_the_lateness_batch_sizes_and_worker_counts_give_identic
             }
         }
     }
+}
+
+#[test]
+fn allowlisted_user_agents_actors_and_accounts_quiet_a_rule_without_code() {
+    let evs: Vec<Ev> = RECON
+        .iter()
+        .enumerate()
+        .map(|(i, (s, a))| ev(i as i64 * 500, "AKIASTOLEN0000000001", s, a, "us-east-1"))
+        .collect();
+    let lines = lines(&evs);
+    let count = |sup: trailhound_detect::Suppress| {
+        let mut cfg = DetectConfig::default();
+        cfg.suppress.insert("enumeration_burst".into(), sup);
+        let mut engine = Engine::new(&cfg).expect("engine");
+        let mut n = 0;
+        for b in parse(&lines, 8192) {
+            n += engine.process(&b).expect("process").len();
+        }
+        n + engine.finish().len()
+    };
+    assert!(count(Default::default()) > 0);
+    assert_eq!(count(trailhound_detect::Suppress { user_agents: vec!["AWS-CLI/2".into()], ..Default::default() }), 0);
+    assert_eq!(
+        count(trailhound_detect::Suppress {
+            actors: vec!["arn:aws:iam::111122223333:user/AKIASTOLEN0000000001".into()],
+            ..Default::default()
+        }),
+        0
+    );
+    assert_eq!(count(trailhound_detect::Suppress { accounts: vec!["111122223333".into()], ..Default::default() }), 0);
+    assert!(count(trailhound_detect::Suppress { accounts: vec!["999999999999".into()], ..Default::default() }) > 0);
 }
