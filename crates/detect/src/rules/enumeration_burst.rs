@@ -373,8 +373,12 @@ impl Rule for EnumerationBurst {
             if denied {
                 ep.denied += 1;
             }
-            if ep.apis.len() < 256 && !ep.apis.contains(name.as_str()) {
+            // Keep the smallest 256 names: a cap that does not depend on arrival order.
+            if !ep.apis.contains(name.as_str()) {
                 ep.apis.insert(name.clone());
+                if ep.apis.len() > 256 {
+                    ep.apis.pop_last();
+                }
             }
             if !ep.services.contains(ev.service(row)) {
                 ep.services.insert(ev.service(row).to_string());

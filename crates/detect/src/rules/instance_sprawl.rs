@@ -1,19 +1,84 @@
-//! `instance_sprawl`: not written yet (a stub so the registry compiles).
+//! `instance_sprawl`: a burst of compute requested by one actor — the cryptomining and
+//! LLM/GPU-theft pattern of stolen cloud keys (T1496 Resource Hijacking, T1578.002 Create
+//! Cloud Instance, T1610 Deploy Container).
+//!
+//! What a thief does with a fresh key is well documented (Sysdig SCARLETEEL, Permiso,
+//! Datadog and Expel incident write-ups, AWS's own "compromised key" runbooks): ask for
+//! service quotas across regions, then launch as much compute as quotas allow — many
+//! instances, large or GPU types, in several regions at once — often with termination
+//! protection so responders cannot simply terminate them. When quotas bite, most of the
+//! burst *fails* (`InstanceLimitExceeded`, `VcpuLimitExceeded`, `InsufficientInstanceCapacity`,
+//! `Client.UnauthorizedOperation`), so attempts count, not just successes.
+//!
+//! Per actor **and** account, in sliding windows of `window` (default 10 min, in ten slots),
+//! any of these conditions fires:
+//!
+//! | condition | default | why |
+//! |---|---|---|
+//! | instances requested | ≥ 20 | `RunInstances` maxCount (summed over `instancesSet`), `CreateFleet` / `RequestSpotFleet` target capacity, `RequestSpotInstances` instanceCount, Auto Scaling `CreateAutoScalingGroup` / `UpdateAutoScalingGroup` desired (else max) size; a deploy or a person launches a handful at a time |
+//! | vCPUs requested | ≥ 64 | instances × vCPUs of the type (table below); a big single request (one `p4d.24xlarge` is 96) counts as much as many small ones |
+//! | GPU / accelerated instances requested | ≥ 4 | families `p`, `g`, `gr`, `inf`, `trn`, `dl`, `f`, `vt`: what miners and model thieves ask for; an engineer trying a GPU box asks for one or two. Stratus `ec2-launch-unusual-instances` (10 × p2.xlarge, denied) fires here |
+//! | distinct regions with launch attempts | ≥ 3 | workloads launch in one or two regions; quota-maximising thieves sweep regions |
+//! | launch attempts failing on limits or permissions | ≥ 5 | a thief's burst against quotas is mostly failures; a deploy that hits a limit fails once or twice and stops |
+//! | ECS: a task definition with ≥ 4096 CPU units registered, plus ≥ 10 tasks requested | both in one window | `RegisterTaskDefinition` (`cpu` or the containers' sum) then `RunTask` `count` / `StartTask` / `CreateService` / `UpdateService` `desiredCount`: Fargate miners |
+//! | Service Quotas probing in distinct regions | ≥ 3 | `servicequotas` Get/List/RequestServiceQuotaIncrease calls; alone this is a **low** finding (Quota Monitor–style tools do it too), with any other condition it raises the severity |
+//!
+//! vCPUs per type: a table of the exceptions (metal sizes, burstable `t2` sizes) and AWS's
+//! size rule for the rest, which is exact for t3/m5/c5/r5/p2/p3/p4d/g4dn/g5 and most current
+//! families: nano/micro/small 2 (t2: 1), medium 2 (non-burstable families: 1), large 2, xlarge
+//! 4, N·xlarge 4·N. Requests whose type is unknown (launch templates) count `default_vcpus`
+//! (2) per instance; a request naming several types (fleet overrides) counts the smallest and
+//! is GPU only when every type is.
+//!
+//! **Severity.** One condition: medium; each further condition raises it one step; a
+//! machine identity (workload, CI/CD, long-lived user key) or the root user raises it one step;
+//! capped at high — except **critical** when four or more launch conditions (all but quota
+//! probing) hold at once, or when the same actor turned EC2 termination protection **on**
+//! (`ModifyInstanceAttribute` `disableApiTermination {value: true}`, or `RunInstances` with
+//! the flag) in a window that meets a launch condition: that is a miner being entrenched.
+//! (The protection itself is also the `termination_protection` rule's finding; this rule
+//! reads the same events.)
+//!
+//! Quiet: AWS services (the Auto Scaling service-linked role launching for a group, Batch,
+//! Spot Fleet), since the group's creation or update by a person or pipeline is what counts; a
+//! CI deploy launching a few instances; turning termination protection off; dry runs
+//! (`DryRunOperation`: nothing is requested; permission probes by enumeration tools). Not
+//! counted: `SetDesiredCapacity` (cluster autoscalers set the total every minute). Karpenter
+//! or cluster-autoscaler roles scaling a large cluster can meet the instance condition:
+//! allowlist them in `[suppress.instance_sprawl]`.
+//!
+//! Findings are grouped in **episodes**: one per actor and account per `episode` bucket (default
+//! 1 h), uid = `hash(rule, actor|account, bucket start)`, published as soon as a condition
+//! holds, updated when severity rises, and published a last time when the bucket closes
+//! behind the watermark, with totals (instances, vCPUs, GPU instances, types, errors,
+//! regions) and the earliest evidence. The windows that ever meet a condition do not depend on
+//! arrival order (every window is re-examined whenever one of its slots changes), so the final
+//! version does not either.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
-use trailhound_model::Severity;
+use serde_json::Value;
+use trailhound_model::attack::{EXECUTION, IMPACT};
+use trailhound_model::time::{to_rfc3339, EventTime};
+use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
+use super::termination_protection::protection_on;
 use super::{Rule, RuleCtx, RuleMeta};
+use crate::episode::{remediation_for, Draft, Publication, Support};
 use crate::view::EventView;
+use crate::window::slot_of;
 
 static META: RuleMeta = RuleMeta {
     id: "instance_sprawl",
-    title: "instance_sprawl",
+    title: "Compute sprawl (possible resource hijacking)",
     severity: Severity::Medium,
-    tactics: &[],
-    techniques: &[],
-    summary: "not written yet",
-    stateful: false,
+    tactics: &[IMPACT, EXECUTION],
+    techniques: &["T1496", "T1578.002", "T1610"],
+    summary: "Many instances, vCPUs, GPU instances, regions, limit errors or large ECS tasks requested by one actor within minutes",
+    stateful: true,
 };
 
 /// Thresholds of `instance_sprawl` (`[rules.instance_sprawl]`).
@@ -22,23 +87,609 @@ static META: RuleMeta = RuleMeta {
 pub struct Config {
     /// Run this rule. Default true.
     pub enabled: bool,
+    /// Sliding window of every condition. Default 10m.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// Instances requested (attempts, successful or not) within the window that fire. Default 20.
+    pub min_instances: u64,
+    /// vCPUs requested within the window that fire. Default 64.
+    pub min_vcpus: u64,
+    /// GPU / accelerated instances requested within the window that fire. Default 4.
+    pub min_gpu_instances: u64,
+    /// Distinct regions with launch attempts within the window that fire. Default 3.
+    pub min_regions: usize,
+    /// Launch attempts failing with one of `limit_errors` within the window that fire. Default 5.
+    pub min_limit_errors: u64,
+    /// ECS tasks requested within a window that also registered a large task definition. Default 10.
+    pub min_ecs_tasks: u64,
+    /// CPU units (1024 = 1 vCPU) that make a task definition large. Default 4096.
+    pub large_task_cpu_units: u64,
+    /// Distinct regions with Service Quotas calls within the window that fire. Default 3.
+    pub min_quota_regions: usize,
+    /// vCPUs counted per instance whose type is unknown (launch templates). Default 2.
+    pub default_vcpus: u32,
+    /// Instance family prefixes (followed by a digit) that are GPU / accelerated. Default
+    /// p, g, gr, inf, trn, dl, f, vt.
+    pub accelerated_families: Vec<String>,
+    /// Error-code fragments that make a failed launch a limit or permission error. Default
+    /// InstanceLimitExceeded, VcpuLimitExceeded, InsufficientInstanceCapacity,
+    /// MaxSpotInstanceCountExceeded, UnauthorizedOperation, AccessDenied, LimitExceeded.
+    pub limit_errors: Vec<String>,
+    /// One finding per actor and account per bucket of this length. Default 1h.
+    #[serde(with = "humantime_serde")]
+    pub episode: Duration,
+    /// Evidence events kept per finding (earliest first). Default 10.
+    pub max_evidence: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Self { enabled: true }
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect();
+        Self {
+            enabled: true,
+            window: Duration::from_secs(600),
+            min_instances: 20,
+            min_vcpus: 64,
+            min_gpu_instances: 4,
+            min_regions: 3,
+            min_limit_errors: 5,
+            min_ecs_tasks: 10,
+            large_task_cpu_units: 4096,
+            min_quota_regions: 3,
+            default_vcpus: 2,
+            accelerated_families: s(&["p", "g", "gr", "inf", "trn", "dl", "f", "vt"]),
+            limit_errors: s(&[
+                "InstanceLimitExceeded",
+                "VcpuLimitExceeded",
+                "InsufficientInstanceCapacity",
+                "MaxSpotInstanceCountExceeded",
+                "UnauthorizedOperation",
+                "AccessDenied",
+                "LimitExceeded",
+            ]),
+            episode: Duration::from_secs(3600),
+            max_evidence: 10,
+        }
+    }
+}
+
+/// vCPUs of instance types that AWS's size rule does not give (see [`vcpus_of`]).
+const VCPU_EXCEPTIONS: &[(&str, u32)] = &[
+    ("t2.nano", 1),
+    ("t2.micro", 1),
+    ("t2.small", 1),
+    ("a1.metal", 16),
+    ("c5.metal", 96),
+    ("c5d.metal", 96),
+    ("c5n.metal", 72),
+    ("c6g.metal", 64),
+    ("c6gd.metal", 64),
+    ("c6i.metal", 128),
+    ("c7g.metal", 64),
+    ("c7i.metal-24xl", 96),
+    ("c7i.metal-48xl", 192),
+    ("g4dn.metal", 96),
+    ("i3.metal", 72),
+    ("i3en.metal", 96),
+    ("m5.metal", 96),
+    ("m5d.metal", 96),
+    ("m5zn.metal", 48),
+    ("m6g.metal", 64),
+    ("m6i.metal", 128),
+    ("m7g.metal", 64),
+    ("mac1.metal", 12),
+    ("mac2.metal", 8),
+    ("r5.metal", 96),
+    ("r5d.metal", 96),
+    ("r6g.metal", 64),
+    ("r6i.metal", 128),
+    ("r7g.metal", 64),
+    ("z1d.metal", 48),
+];
+
+/// vCPUs of an EC2 instance type (`ml.` SageMaker prefixes are stripped), or None when the
+/// name does not parse. AWS's rule: large 2, xlarge 4, N·xlarge 4·N (exact for t3, m5, c5,
+/// r5, p2, p3, p4d, g4dn, g5, inf1, trn1, ...); nano/micro/small 2 (t2: 1); medium 2 for
+/// burstable `t*` families, 1 otherwise (a1, m6g, c6g ...); `.metal` from a table, else 96.
+pub fn vcpus_of(instance_type: &str) -> Option<u32> {
+    let it = instance_type.trim().strip_prefix("ml.").unwrap_or(instance_type.trim());
+    if let Some((_, v)) = VCPU_EXCEPTIONS.iter().find(|(t, _)| t.eq_ignore_ascii_case(it)) {
+        return Some(*v);
+    }
+    let (family, size) = it.split_once('.')?;
+    let burstable = family.starts_with('t');
+    match size {
+        "nano" | "micro" | "small" => Some(2),
+        "medium" => Some(if burstable { 2 } else { 1 }),
+        "large" => Some(2),
+        "xlarge" => Some(4),
+        "metal" => Some(96),
+        s => {
+            if let Some(n) = s.strip_suffix("xlarge") {
+                n.parse::<u32>().ok().map(|n| n.saturating_mul(4))
+            } else if let Some(n) = s.strip_prefix("metal-").and_then(|m| m.strip_suffix("xl")) {
+                n.parse::<u32>().ok().map(|n| n.saturating_mul(4))
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// The conditions, in the order they are reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Cond {
+    Instances,
+    Vcpus,
+    Gpu,
+    Regions,
+    LimitErrors,
+    EcsTasks,
+    QuotaRegions,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Trigger {
+    /// Earliest start (first event slot time) of a window that met the condition.
+    earliest: EventTime,
+    /// Largest value seen in a window that met it.
+    peak: u64,
+}
+
+/// What one slot of one key's window holds.
+#[derive(Debug, Default)]
+struct SlotAgg {
+    instances: u64,
+    vcpus: u64,
+    gpu: u64,
+    limit_errors: u64,
+    tasks: u64,
+    large_task_defs: u64,
+    protect_on: u64,
+    launch_regions: BTreeSet<String>,
+    quota_regions: BTreeSet<String>,
+}
+
+/// A window's totals.
+#[derive(Debug, Default)]
+struct Totals<'a> {
+    instances: u64,
+    vcpus: u64,
+    gpu: u64,
+    limit_errors: u64,
+    tasks: u64,
+    large_task_defs: u64,
+    protect_on: u64,
+    launch_regions: BTreeSet<&'a str>,
+    quota_regions: BTreeSet<&'a str>,
+}
+
+/// Everything one key did in one episode bucket.
+#[derive(Debug, Default)]
+struct Episode {
+    support: Support,
+    instances: u64,
+    vcpus: u64,
+    gpu: u64,
+    tasks: u64,
+    ec2: bool,
+    ecs: bool,
+    protected_instances: u64,
+    /// Instance type → instances requested (bounded).
+    types: BTreeMap<String, u64>,
+    /// Error code → launch attempts failing with it (bounded).
+    errors: BTreeMap<String, u64>,
+    triggers: BTreeMap<Cond, Trigger>,
+    /// Earliest window start where a condition held with termination protection turned on.
+    protected: Option<Trigger>,
+    publication: Publication,
+    dirty: bool,
+}
+
+#[derive(Debug, Default)]
+struct KeyState {
+    slots: BTreeMap<i64, SlotAgg>,
+    episodes: BTreeMap<EventTime, Episode>,
+}
+
+/// What kind of relevant call an event is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// EC2 / Auto Scaling request for instances.
+    Ec2Launch,
+    /// Auto Scaling group creation or resize.
+    AsgLaunch,
+    /// ECS tasks requested.
+    EcsTasks,
+    /// ECS task definition registered.
+    TaskDef,
+    /// Service Quotas call.
+    Quota,
+    /// Termination protection only (ModifyInstanceAttribute).
+    Protect,
+}
+
+fn kind_of(service: &str, action: &str) -> Option<Kind> {
+    Some(match (service, action) {
+        ("ec2", "RunInstances" | "CreateFleet" | "RequestSpotInstances" | "RequestSpotFleet") => Kind::Ec2Launch,
+        ("ec2", "ModifyInstanceAttribute") => Kind::Protect,
+        ("autoscaling", "CreateAutoScalingGroup" | "UpdateAutoScalingGroup") => Kind::AsgLaunch,
+        ("ecs", "RunTask" | "StartTask" | "CreateService" | "UpdateService") => Kind::EcsTasks,
+        ("ecs", "RegisterTaskDefinition") => Kind::TaskDef,
+        ("servicequotas", a) if a.starts_with("Get") || a.starts_with("List") || a == "RequestServiceQuotaIncrease" => {
+            Kind::Quota
+        }
+        _ => return None,
+    })
+}
+
+/// Every string value under an `instanceType` / `InstanceType` key, depth-first (bounded).
+fn instance_types<'v>(v: &'v Value, depth: usize, out: &mut Vec<&'v str>) {
+    if depth > 8 || out.len() > 64 {
+        return;
+    }
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                if k.eq_ignore_ascii_case("instanceType") {
+                    if let Some(s) = x.as_str() {
+                        out.push(s);
+                        continue;
+                    }
+                }
+                instance_types(x, depth + 1, out);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| instance_types(x, depth + 1, out)),
+        _ => {}
+    }
+}
+
+/// The first number under one of `keys` (case-insensitive), depth-first (bounded).
+fn find_count(v: &Value, depth: usize, keys: &[&str]) -> Option<u64> {
+    if depth > 8 {
+        return None;
+    }
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                if keys.iter().any(|w| k.eq_ignore_ascii_case(w)) {
+                    if let Some(n) = as_u64(x) {
+                        return Some(n);
+                    }
+                }
+            }
+            m.values().find_map(|x| find_count(x, depth + 1, keys))
+        }
+        Value::Array(a) => a.iter().find_map(|x| find_count(x, depth + 1, keys)),
+        _ => None,
+    }
+}
+
+fn as_u64(v: &Value) -> Option<u64> {
+    v.as_u64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok())).or_else(|| v.as_f64().map(|f| f as u64))
+}
+
+/// CPU units of a `RegisterTaskDefinition` request: `cpu`, else the containers' sum.
+fn task_cpu_units(req: &Value) -> u64 {
+    if let Some(c) = req.get("cpu").and_then(as_u64) {
+        return c;
+    }
+    req.get("containerDefinitions")
+        .and_then(Value::as_array)
+        .map(|defs| defs.iter().filter_map(|d| d.get("cpu").and_then(as_u64)).sum())
+        .unwrap_or(0)
+}
+
+/// Adds `n` to `key`, keeping the `cap` smallest keys: a key dropped once never comes back
+/// (its `cap` smaller keys stay), so the result does not depend on arrival order.
+fn tally(map: &mut BTreeMap<String, u64>, key: &str, n: u64, cap: usize) {
+    match map.get_mut(key) {
+        Some(v) => *v = v.saturating_add(n),
+        None => {
+            map.insert(key.to_string(), n);
+            while map.len() > cap {
+                map.pop_last();
+            }
+        }
     }
 }
 
 /// The rule.
 pub struct InstanceSprawl {
-    _cfg: Config,
+    cfg: Config,
+    slot_ms: i64,
+    window_ms: i64,
+    episode_ms: i64,
+    state: DashMap<(String, String), KeyState>,
+}
+
+const SLOTS: i64 = 10;
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(SLOTS)
+}
+
+/// What one event adds.
+#[derive(Debug, Default)]
+struct Contribution {
+    instances: u64,
+    vcpus: u64,
+    gpu: u64,
+    tasks: u64,
+    large_task_def: bool,
+    limit_error: Option<String>,
+    protect: u64,
+    launch_region: bool,
+    quota_region: bool,
+    /// (type, instances) for the episode's type tally.
+    type_count: Option<(String, u64)>,
 }
 
 impl InstanceSprawl {
     /// Builds the rule from its config.
     pub fn new(cfg: Config) -> Self {
-        Self { _cfg: cfg }
+        let window_ms = ms(cfg.window);
+        let slot_ms = (window_ms / SLOTS).max(1);
+        // Episodes are whole numbers of slots, so a window's first slot lies in one bucket.
+        let episode_ms = (ms(cfg.episode) / slot_ms).max(1) * slot_ms;
+        Self { cfg, slot_ms, window_ms, episode_ms, state: DashMap::new() }
+    }
+
+    fn accelerated(&self, instance_type: &str) -> bool {
+        let it = instance_type.trim().strip_prefix("ml.").unwrap_or(instance_type.trim());
+        let family = it.split('.').next().unwrap_or("").as_bytes();
+        self.cfg.accelerated_families.iter().any(|p| {
+            let p = p.as_bytes();
+            family.len() > p.len() && family[..p.len()].eq_ignore_ascii_case(p) && family[p.len()].is_ascii_digit()
+        })
+    }
+
+    /// What event `row` of kind `kind` adds to the windows and the episode.
+    fn contribution(&self, ev: &EventView<'_>, row: usize, kind: Kind) -> Contribution {
+        let mut c = Contribution::default();
+        let failed_with = ev.error_code(row);
+        let launch = matches!(kind, Kind::Ec2Launch | Kind::AsgLaunch | Kind::EcsTasks);
+        if let Some(code) = failed_with.filter(|_| launch) {
+            if self.cfg.limit_errors.iter().any(|f| code.contains(f.as_str())) {
+                c.limit_error = Some(code.to_string());
+            }
+        }
+        match kind {
+            Kind::Ec2Launch | Kind::AsgLaunch => {
+                let req = ev.request_json(row);
+                let default = if kind == Kind::Ec2Launch && ev.action(row) == "RunInstances" { 1 } else { 0 };
+                // The column, else a capacity nested in the request (`CreateFleetRequest`
+                // wrappers, spot fleet configs).
+                let n = ev.instance_count(row).map(u64::from).unwrap_or_else(|| {
+                    req.as_ref()
+                        .and_then(|r| find_count(r, 0, &["totalTargetCapacity", "targetCapacity", "instanceCount"]))
+                        .unwrap_or(default)
+                });
+                // Types: the column, else every type named in the request (fleet overrides,
+                // spot launch specifications, mixed-instances policies).
+                let mut types: Vec<&str> = Vec::new();
+                if let Some(t) = ev.instance_type(row) {
+                    types.push(t);
+                } else if let Some(r) = &req {
+                    instance_types(r, 0, &mut types);
+                }
+                let per = types.iter().filter_map(|t| vcpus_of(t)).min().unwrap_or(self.cfg.default_vcpus);
+                let gpu = !types.is_empty() && types.iter().all(|t| self.accelerated(t));
+                c.instances = n;
+                c.vcpus = n.saturating_mul(u64::from(per));
+                c.gpu = if gpu { n } else { 0 };
+                c.launch_region = n > 0 || c.limit_error.is_some();
+                let label = match types.as_slice() {
+                    [] => "unknown type".to_string(),
+                    [one] => one.to_string(),
+                    [first, ..] => format!("{first} (+{} alternatives)", types.len() - 1),
+                };
+                c.type_count = Some((label, n));
+            }
+            Kind::EcsTasks => {
+                let req = ev.request_json(row);
+                let n = match ev.action(row) {
+                    "RunTask" => u64::from(ev.instance_count(row).unwrap_or(1)),
+                    "StartTask" => req
+                        .as_ref()
+                        .and_then(|r| r.get("containerInstances"))
+                        .and_then(Value::as_array)
+                        .map_or(1, |a| a.len().max(1) as u64),
+                    _ => req.as_ref().and_then(|r| r.get("desiredCount")).and_then(as_u64).unwrap_or(0),
+                };
+                c.tasks = n;
+                // Task-level CPU override on RunTask, when given.
+                let cpu = req.as_ref().and_then(|r| r.get("overrides")).and_then(|o| o.get("cpu")).and_then(as_u64);
+                c.vcpus = cpu.map_or(0, |u| n.saturating_mul(u.div_ceil(1024)));
+                c.launch_region = n > 0 || c.limit_error.is_some();
+            }
+            Kind::TaskDef => {
+                let units = ev.request_json(row).as_ref().map_or(0, task_cpu_units);
+                c.large_task_def = units >= self.cfg.large_task_cpu_units && failed_with.is_none();
+            }
+            Kind::Quota => c.quota_region = true,
+            Kind::Protect => {}
+        }
+        if matches!(kind, Kind::Ec2Launch | Kind::Protect) {
+            if let Some(p) = protection_on(ev, row) {
+                c.protect = p.instances;
+            }
+        }
+        c
+    }
+
+    fn bucket(&self, t: EventTime) -> EventTime {
+        t.div_euclid(self.episode_ms) * self.episode_ms
+    }
+
+    /// Calls `f(first_slot, totals)` for every window of [`SLOTS`] slots containing `slot`.
+    fn windows(slots: &BTreeMap<i64, SlotAgg>, slot: i64, mut f: impl FnMut(i64, &Totals<'_>)) {
+        let lo = slot - SLOTS + 1;
+        let span: Vec<(i64, &SlotAgg)> = slots.range(lo..slot + SLOTS).map(|(s, a)| (*s, a)).collect();
+        for start in lo..=slot {
+            let mut t = Totals::default();
+            let mut first = None;
+            for (s, a) in span.iter().filter(|(s, _)| *s >= start && *s < start + SLOTS) {
+                first.get_or_insert(*s);
+                t.instances = t.instances.saturating_add(a.instances);
+                t.vcpus = t.vcpus.saturating_add(a.vcpus);
+                t.gpu = t.gpu.saturating_add(a.gpu);
+                t.limit_errors += a.limit_errors;
+                t.tasks = t.tasks.saturating_add(a.tasks);
+                t.large_task_defs += a.large_task_defs;
+                t.protect_on = t.protect_on.saturating_add(a.protect_on);
+                t.launch_regions.extend(a.launch_regions.iter().map(String::as_str));
+                t.quota_regions.extend(a.quota_regions.iter().map(String::as_str));
+            }
+            if let Some(first) = first {
+                f(first, &t);
+            }
+        }
+    }
+
+    fn met(&self, t: &Totals<'_>) -> Vec<(Cond, u64)> {
+        let c = &self.cfg;
+        let mut out = Vec::new();
+        let mut check = |cond, value: u64, min: u64| {
+            if value >= min.max(1) {
+                out.push((cond, value));
+            }
+        };
+        check(Cond::Instances, t.instances, c.min_instances);
+        check(Cond::Vcpus, t.vcpus, c.min_vcpus);
+        check(Cond::Gpu, t.gpu, c.min_gpu_instances);
+        check(Cond::Regions, t.launch_regions.len() as u64, c.min_regions as u64);
+        check(Cond::LimitErrors, t.limit_errors, c.min_limit_errors);
+        if t.large_task_defs > 0 {
+            check(Cond::EcsTasks, t.tasks, c.min_ecs_tasks);
+        }
+        check(Cond::QuotaRegions, t.quota_regions.len() as u64, c.min_quota_regions as u64);
+        out
+    }
+
+    fn severity(ep: &Episode) -> Severity {
+        let launch_conds = ep.triggers.keys().filter(|c| **c != Cond::QuotaRegions).count();
+        if launch_conds == 0 {
+            return Severity::Low;
+        }
+        if ep.protected.is_some() || launch_conds >= 4 {
+            return Severity::Critical;
+        }
+        let mut s = META.severity;
+        for _ in 1..ep.triggers.len() {
+            s = s.raised();
+        }
+        let class = ep.support.class();
+        if class.is_machine() || class == IdentityClass::Root {
+            s = s.raised();
+        }
+        s.min(Severity::High)
+    }
+
+    fn finding(&self, key: &(String, String), bucket: EventTime, ep: &Episode, act: Activity, rev: u32) -> Finding {
+        let (actor, account) = key;
+        let window = humantime::format_duration(self.cfg.window).to_string();
+        let c = &self.cfg;
+        let mut context: Vec<String> = ep
+            .triggers
+            .iter()
+            .map(|(cond, t)| {
+                let (what, min) = match cond {
+                    Cond::Instances => ("instances requested", c.min_instances),
+                    Cond::Vcpus => ("vCPUs requested", c.min_vcpus),
+                    Cond::Gpu => ("GPU/accelerated instances requested", c.min_gpu_instances),
+                    Cond::Regions => ("regions with launch attempts", c.min_regions as u64),
+                    Cond::LimitErrors => ("launch attempts failing on limits or permissions", c.min_limit_errors),
+                    Cond::EcsTasks => ("ECS tasks requested with a large task definition registered", c.min_ecs_tasks),
+                    Cond::QuotaRegions => ("regions probed with Service Quotas calls", c.min_quota_regions as u64),
+                };
+                format!("{} {what} within {window} (threshold {min}), window from {}", t.peak, to_rfc3339(t.earliest))
+            })
+            .collect();
+        if let Some(p) = ep.protected {
+            context.push(format!(
+                "termination protection turned on for {} instance(s) by the same actor in a window that met a condition (from {}): critical",
+                p.peak,
+                to_rfc3339(p.earliest)
+            ));
+        }
+        if !ep.types.is_empty() {
+            let types: Vec<String> = ep.types.iter().map(|(t, n)| format!("{t}×{n}")).collect();
+            context.push(format!("instance types requested: {}", types.join(", ")));
+        }
+        if !ep.errors.is_empty() {
+            let errs: Vec<String> = ep.errors.iter().map(|(e, n)| format!("{e}×{n}")).collect();
+            context.push(format!("launch errors: {}", errs.join(", ")));
+        }
+        context.push(format!("identity class {}", ep.support.class()));
+        let s = &ep.support;
+        let failed: u64 = ep.errors.values().sum();
+        let mut summary = format!(
+            "{actor} ({}) requested {} instances ({} vCPUs, {} GPU/accelerated)",
+            s.class(),
+            ep.instances,
+            ep.vcpus,
+            ep.gpu
+        );
+        if ep.ecs {
+            summary.push_str(&format!(" and {} ECS tasks", ep.tasks));
+        }
+        summary.push_str(&format!(
+            " in {} region(s) between {} and {}; {failed} launch attempt(s) failed on limits or permissions",
+            s.regions.len(),
+            to_rfc3339(s.first_time(bucket)),
+            to_rfc3339(s.last)
+        ));
+        if ep.protected_instances > 0 {
+            summary.push_str(&format!("; termination protection turned on for {} instance(s)", ep.protected_instances));
+        }
+        summary.push('.');
+        let mut techniques = vec!["T1496".to_string()];
+        if ep.ec2 {
+            techniques.push("T1578.002".to_string());
+        }
+        if ep.ecs {
+            techniques.push("T1610".to_string());
+        }
+        let arn = s.ident.as_ref().and_then(|i| i.arn.as_deref());
+        let what = format!(
+            "List the instances, fleets, Auto Scaling groups and ECS tasks it created in every region it touched; ask the owner of {} whether they were expected; \
+             turn termination protection off and terminate unknown ones.",
+            arn.unwrap_or(actor)
+        );
+        let mut f = Draft {
+            meta: &META,
+            key: actor,
+            anchor: bucket,
+            support: s,
+            severity: Self::severity(ep),
+            confidence: (45 + 15 * ep.triggers.len().min(3) as u8 + if ep.protected.is_some() { 15 } else { 0 })
+                .min(95),
+            techniques,
+            context,
+            summary,
+            remediation: remediation_for(actor, arn, &what),
+        }
+        .finding(act, rev);
+        f.uid = Finding::make_uid(META.id, &format!("{actor}|{account}"), bucket);
+        f
+    }
+
+    fn publish(
+        &self,
+        key: &(String, String),
+        bucket: EventTime,
+        ep: &mut Episode,
+        closing: bool,
+        out: &mut Vec<Finding>,
+    ) {
+        if ep.triggers.is_empty() {
+            return;
+        }
+        if let Some((act, rev)) = ep.publication.next(Self::severity(ep), ep.support.count, closing) {
+            out.push(self.finding(key, bucket, ep, act, rev));
+        }
     }
 }
 
@@ -47,5 +698,461 @@ impl Rule for InstanceSprawl {
         &META
     }
 
-    fn on_batch(&self, _ev: &EventView<'_>, _rows: &[usize], _ctx: &mut RuleCtx<'_>) {}
+    fn on_batch(&self, ev: &EventView<'_>, rows: &[usize], ctx: &mut RuleCtx<'_>) {
+        let mut touched: Vec<(String, String)> = Vec::new();
+        for &row in rows {
+            let Some(kind) = kind_of(ev.service(row), ev.action(row)) else { continue };
+            if ev.identity_class(row) == IdentityClass::AwsService
+                || ev.error_code(row).is_some_and(|e| e.contains("DryRunOperation"))
+            {
+                continue;
+            }
+            let c = self.contribution(ev, row, kind);
+            if kind == Kind::Protect && c.protect == 0 {
+                continue;
+            }
+            if kind == Kind::TaskDef && !c.large_task_def {
+                continue;
+            }
+            let t = ev.time(row);
+            let slot = slot_of(t, self.slot_ms);
+            let key = (ev.actor_key(row).to_string(), ev.account(row).unwrap_or("").to_string());
+            let mut entry = self.state.entry(key.clone()).or_default();
+            let st = entry.value_mut();
+
+            // Episode aggregate.
+            let ep = st.episodes.entry(self.bucket(slot * self.slot_ms)).or_default();
+            ep.support.add(ev, row, self.cfg.max_evidence);
+            ep.instances = ep.instances.saturating_add(c.instances);
+            ep.vcpus = ep.vcpus.saturating_add(c.vcpus);
+            ep.gpu = ep.gpu.saturating_add(c.gpu);
+            ep.tasks = ep.tasks.saturating_add(c.tasks);
+            ep.protected_instances = ep.protected_instances.saturating_add(c.protect);
+            ep.ec2 |= matches!(kind, Kind::Ec2Launch | Kind::AsgLaunch);
+            ep.ecs |= matches!(kind, Kind::EcsTasks | Kind::TaskDef);
+            if let Some((ty, n)) = &c.type_count {
+                tally(&mut ep.types, ty, *n, 32);
+            }
+            if let Some(code) = &c.limit_error {
+                tally(&mut ep.errors, code, 1, 16);
+            }
+            ep.dirty = true;
+
+            // Window slot.
+            let agg = st.slots.entry(slot).or_default();
+            agg.instances = agg.instances.saturating_add(c.instances);
+            agg.vcpus = agg.vcpus.saturating_add(c.vcpus);
+            agg.gpu = agg.gpu.saturating_add(c.gpu);
+            agg.tasks = agg.tasks.saturating_add(c.tasks);
+            agg.protect_on = agg.protect_on.saturating_add(c.protect);
+            agg.large_task_defs += u64::from(c.large_task_def);
+            agg.limit_errors += u64::from(c.limit_error.is_some());
+            if let Some(r) = ev.region(row) {
+                if c.launch_region && !agg.launch_regions.contains(r) {
+                    agg.launch_regions.insert(r.to_string());
+                }
+                if c.quota_region && !agg.quota_regions.contains(r) {
+                    agg.quota_regions.insert(r.to_string());
+                }
+            }
+
+            // Every window containing this slot may have changed: re-examine them.
+            let (slots, eps) = (&st.slots, &mut st.episodes);
+            Self::windows(slots, slot, |first, totals| {
+                let met = self.met(totals);
+                if met.is_empty() {
+                    return;
+                }
+                let start = first * self.slot_ms;
+                let ep = eps.entry(self.bucket(start)).or_default();
+                let launch_cond = met.iter().any(|(c, _)| *c != Cond::QuotaRegions);
+                for (cond, value) in met {
+                    let tr = ep.triggers.entry(cond).or_insert(Trigger { earliest: start, peak: value });
+                    tr.earliest = tr.earliest.min(start);
+                    tr.peak = tr.peak.max(value);
+                }
+                if launch_cond && totals.protect_on > 0 {
+                    let p = ep.protected.get_or_insert(Trigger { earliest: start, peak: totals.protect_on });
+                    p.earliest = p.earliest.min(start);
+                    p.peak = p.peak.max(totals.protect_on);
+                }
+                ep.dirty = true;
+            });
+            drop(entry);
+            if !touched.contains(&key) {
+                touched.push(key);
+            }
+        }
+        // Early firing: publish every episode that became true or more severe in this batch.
+        let mut out = Vec::new();
+        for key in touched {
+            if let Some(mut st) = self.state.get_mut(&key) {
+                for (bucket, ep) in st.episodes.iter_mut().filter(|(_, ep)| ep.dirty) {
+                    ep.dirty = false;
+                    self.publish(&key, *bucket, ep, false, &mut out);
+                }
+            }
+        }
+        for f in out {
+            ctx.emit(f);
+        }
+    }
+
+    fn on_watermark(&self, ctx: &mut RuleCtx<'_>) {
+        let wm = ctx.watermark;
+        let mut out = Vec::new();
+        self.state.retain(|key, st| {
+            let keep_from = slot_of(wm.saturating_sub(self.window_ms), self.slot_ms);
+            st.slots = st.slots.split_off(&keep_from);
+            // An episode can change until no window starting in it can: close it when the
+            // watermark is past its end plus the window.
+            let closable: Vec<EventTime> = st
+                .episodes
+                .keys()
+                .copied()
+                .take_while(|b| b.saturating_add(self.episode_ms).saturating_add(self.window_ms) <= wm)
+                .collect();
+            for b in closable {
+                if let Some(mut ep) = st.episodes.remove(&b) {
+                    self.publish(key, b, &mut ep, true, &mut out);
+                }
+            }
+            !(st.episodes.is_empty() && st.slots.is_empty())
+        });
+        for f in out {
+            ctx.emit(f);
+        }
+    }
+
+    fn state_size(&self) -> usize {
+        self.state.len()
+    }
+
+    fn thresholds(&self) -> Vec<(String, String)> {
+        super::config_pairs(&self.cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::{event, finals, iam_user, role_session, run, run_all, stratus};
+
+    fn rule() -> Box<dyn Rule> {
+        Box::new(InstanceSprawl::new(Config::default()))
+    }
+
+    fn run_instances(secs: i64, who: &Value, region: &str, ty: &str, n: u32, extra: Value) -> String {
+        let mut req = json!({"instanceType": ty, "instancesSet": {"items": [{"imageId": "ami-1", "minCount": 1, "maxCount": n}]}});
+        if let (Some(r), Value::Object(more)) = (req.as_object_mut(), extra) {
+            r.extend(more);
+        }
+        event(
+            secs,
+            who,
+            "ec2",
+            "RunInstances",
+            json!({"eventID": format!("run-{secs}-{region}-{ty}"), "awsRegion": region, "requestParameters": req}),
+        )
+    }
+
+    fn with_error(line: String, code: &str) -> String {
+        let mut v: Value = serde_json::from_str(&line).expect("json");
+        v["errorCode"] = json!(code);
+        v.to_string()
+    }
+
+    #[test]
+    fn vcpu_table_matches_aws_for_common_families() {
+        for (t, v) in [
+            ("t3.micro", 2),
+            ("t3.medium", 2),
+            ("t2.micro", 1),
+            ("t2.medium", 2),
+            ("m5.large", 2),
+            ("m5.xlarge", 4),
+            ("c5.9xlarge", 36),
+            ("r5.24xlarge", 96),
+            ("m5.metal", 96),
+            ("p2.xlarge", 4),
+            ("p3.2xlarge", 8),
+            ("p3.16xlarge", 64),
+            ("p4d.24xlarge", 96),
+            ("g4dn.xlarge", 4),
+            ("g4dn.12xlarge", 48),
+            ("g5.48xlarge", 192),
+            ("m6g.medium", 1),
+            ("c7i.metal-48xl", 192),
+            ("ml.p3.8xlarge", 32),
+        ] {
+            assert_eq!(vcpus_of(t), Some(v), "{t}");
+        }
+        assert_eq!(vcpus_of("weird"), None);
+        let r = InstanceSprawl::new(Config::default());
+        for t in ["p2.xlarge", "g4dn.xlarge", "gr6.4xlarge", "inf2.xlarge", "trn1.32xlarge", "dl1.24xlarge"] {
+            assert!(r.accelerated(t), "{t}");
+        }
+        for t in ["m6g.large", "c7g.xlarge", "t3.micro", "r5.large", "i3.large"] {
+            assert!(!r.accelerated(t), "{t}");
+        }
+    }
+
+    #[test]
+    fn the_stratus_unusual_gpu_launch_fires_on_the_gpu_condition() {
+        let f = run(rule(), &stratus("aws.execution.ec2-launch-unusual-instances"));
+        assert_eq!(f.len(), 1, "{f:#?}");
+        let f = &f[0];
+        assert!(f.context[0].starts_with("10 GPU/accelerated instances requested"), "{:?}", f.context);
+        assert!(f.context.iter().any(|c| c.contains("p2.xlarge×10")));
+        assert!(f.context.iter().any(|c| c.contains("Client.UnauthorizedOperation×1")));
+        assert!(f.summary.contains("40 vCPUs"), "{}", f.summary);
+        assert_eq!(f.technique_ids, vec!["T1496", "T1578.002"]);
+        assert_eq!(f.tactic_ids, vec!["TA0040", "TA0002"]);
+        assert_eq!(f.event_count, 1);
+        // A role session from an unknown tool (not a machine class): one condition, medium.
+        assert_eq!(f.identity_class, IdentityClass::Unknown);
+        assert_eq!(f.severity, Severity::Medium);
+    }
+
+    #[test]
+    fn a_stolen_key_bursting_across_regions_and_limits_is_high() {
+        let who = iam_user("ci-deployer", "AKIASTOLEN");
+        let mut lines = Vec::new();
+        for (i, region) in ["us-east-1", "us-west-2", "eu-west-1", "ap-southeast-1"].iter().enumerate() {
+            let i = i as i64;
+            lines
+                .push(with_error(run_instances(i * 30, &who, region, "c5.4xlarge", 8, json!({})), "VcpuLimitExceeded"));
+            lines.push(with_error(
+                run_instances(i * 30 + 5, &who, region, "c5.2xlarge", 4, json!({})),
+                "Client.InstanceLimitExceeded",
+            ));
+        }
+        let f = run(rule(), &lines);
+        assert_eq!(f.len(), 1);
+        let f = &f[0];
+        // instances 48, vCPUs 4·(8·16 + 4·8) = 640, regions 4, limit errors 8: four conditions.
+        assert_eq!(f.severity, Severity::Critical);
+        assert_eq!(f.identity_class, IdentityClass::ProgrammaticUser);
+        assert_eq!(f.regions.len(), 4);
+        assert!(f.context.iter().any(|c| c.starts_with("48 instances requested")), "{:?}", f.context);
+        assert!(f.context.iter().any(|c| c.starts_with("640 vCPUs")), "{:?}", f.context);
+        assert!(f.context.iter().any(|c| c.starts_with("8 launch attempts failing")), "{:?}", f.context);
+    }
+
+    #[test]
+    fn one_condition_by_a_long_lived_key_is_high() {
+        let who = iam_user("app", "AKIAAPP");
+        let lines = vec![run_instances(0, &who, "us-east-1", "m5.large", 25, json!({}))];
+        let f = run(rule(), &lines);
+        assert_eq!(f.len(), 1);
+        // 25 instances (50 vCPUs): one condition, raised for the long-lived key.
+        assert_eq!(f[0].severity, Severity::High);
+        assert_eq!(f[0].context.len(), 3, "{:?}", f[0].context);
+    }
+
+    #[test]
+    fn termination_protection_in_the_same_window_makes_it_critical() {
+        let who = role_session("ci-runner", "gha-1234", "ASIACI");
+        let lines = vec![
+            run_instances(0, &who, "us-east-1", "g4dn.xlarge", 6, json!({})),
+            event(
+                120,
+                &who,
+                "ec2",
+                "ModifyInstanceAttribute",
+                json!({"requestParameters": {"instanceId": "i-0abc", "disableApiTermination": {"value": true}}}),
+            ),
+        ];
+        let all = run_all(vec![rule()], &lines, 1);
+        let fin = finals(&all);
+        assert_eq!(fin.len(), 1);
+        assert_eq!(fin[0].severity, Severity::Critical);
+        assert!(fin[0].context.iter().any(|c| c.contains("termination protection")));
+        // Early firing before the protection arrived, then an update.
+        assert!(all[0].severity < Severity::Critical);
+        assert!(all.iter().any(|f| f.activity == Activity::Update && f.severity == Severity::Critical));
+    }
+
+    #[test]
+    fn large_ecs_tasks_in_a_burst_fire() {
+        let who = iam_user("svc", "AKIAECS");
+        let mut lines = vec![event(
+            0,
+            &who,
+            "ecs",
+            "RegisterTaskDefinition",
+            json!({"requestParameters": {"family": "xmr", "cpu": "4096", "memory": "8192",
+                "containerDefinitions": [{"name": "x", "image": "x/xmrig"}]}}),
+        )];
+        for i in 0..2 {
+            lines.push(event(
+                10 + i,
+                &who,
+                "ecs",
+                "RunTask",
+                json!({"requestParameters": {"taskDefinition": "xmr", "count": 10, "launchType": "FARGATE"}}),
+            ));
+        }
+        let f = run(rule(), &lines);
+        assert_eq!(f.len(), 1);
+        assert!(f[0].context[0].starts_with("20 ECS tasks"), "{:?}", f[0].context);
+        assert!(f[0].technique_ids.contains(&"T1610".to_string()));
+    }
+
+    #[test]
+    fn an_auto_scaling_group_sized_for_a_burst_counts_once_and_resizes_without_sizes_do_not() {
+        let mut human = role_session("AWSReservedSSO_Admin_abc", "bob@example.com", "ASIAHUMAN");
+        human["sessionContext"]["attributes"]["mfaAuthenticated"] = json!("true");
+        let mut lines = vec![event(
+            0,
+            &human,
+            "autoscaling",
+            "CreateAutoScalingGroup",
+            json!({"requestParameters": {"autoScalingGroupName": "x", "minSize": 30, "maxSize": 30, "desiredCapacity": 30,
+                "mixedInstancesPolicy": {"launchTemplate": {"overrides": [{"instanceType": "c5.xlarge"}]}}}}),
+        )];
+        // The group's own launches are the service-linked role's: not counted again.
+        let svc = json!({"type": "AWSService", "invokedBy": "autoscaling.amazonaws.com"});
+        lines.push(run_instances(30, &svc, "us-east-1", "c5.xlarge", 30, json!({})));
+        let f = run(rule(), &lines);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].severity, Severity::High, "{:?}", f[0].context); // 30 instances and 120 vCPUs
+        assert_eq!(f[0].event_count, 1);
+        let quiet: Vec<String> = ["us-east-1", "us-west-2", "eu-west-1"]
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                event(
+                    i as i64,
+                    &human,
+                    "autoscaling",
+                    "UpdateAutoScalingGroup",
+                    json!({"eventID": format!("u{i}"), "awsRegion": r, "requestParameters": {"autoScalingGroupName": "x", "launchTemplate": {"version": "$Latest"}}}),
+                )
+            })
+            .collect();
+        assert!(run(rule(), &quiet).is_empty());
+    }
+
+    #[test]
+    fn quota_probing_alone_is_low() {
+        let who = iam_user("svc", "AKIAQ");
+        let lines: Vec<String> = ["us-east-1", "us-west-2", "eu-central-1"]
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                event(
+                    i as i64,
+                    &who,
+                    "servicequotas",
+                    "GetServiceQuota",
+                    json!({"awsRegion": r, "readOnly": true, "eventID": format!("q{i}")}),
+                )
+            })
+            .collect();
+        let f = run(rule(), &lines);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].severity, Severity::Low);
+    }
+
+    #[test]
+    fn an_autoscaler_launching_twenty_instances_stays_quiet() {
+        let svc = json!({"type": "AWSService", "invokedBy": "autoscaling.amazonaws.com"});
+        let slr = {
+            let mut v = role_session("AWSServiceRoleForAutoScaling", "AutoScaling", "ASIASLR");
+            v["sessionContext"]["sessionIssuer"]["arn"] =
+                json!("arn:aws:iam::111122223333:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling");
+            v
+        };
+        let mut lines = vec![run_instances(0, &svc, "us-east-1", "m5.xlarge", 20, json!({}))];
+        lines.push(run_instances(1, &slr, "us-east-1", "m5.xlarge", 20, json!({})));
+        assert!(run(rule(), &lines).is_empty());
+    }
+
+    #[test]
+    fn a_ci_deploy_launching_four_instances_stays_quiet() {
+        let mut ci = role_session("github-deploy", "GitHubActions", "ASIAGHA");
+        ci["sessionContext"]["webIdFederationData"] =
+            json!({"federatedProvider": "arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com"});
+        let lines = vec![
+            run_instances(0, &ci, "us-east-1", "m5.xlarge", 4, json!({})),
+            event(60, &ci, "ec2", "CreateTags", json!({})),
+        ];
+        assert!(run(rule(), &lines).is_empty());
+    }
+
+    #[test]
+    fn a_deploy_turning_termination_protection_off_stays_quiet() {
+        let ci = iam_user("deployer", "AKIADEPLOY");
+        let mut lines: Vec<String> = (0..10)
+            .map(|i| {
+                event(
+                    i,
+                    &ci,
+                    "ec2",
+                    "ModifyInstanceAttribute",
+                    json!({"eventID": format!("m{i}"), "requestParameters": {"instanceId": format!("i-{i}"), "disableApiTermination": {"value": false}}}),
+                )
+            })
+            .collect();
+        lines.push(run_instances(20, &ci, "us-east-1", "t3.small", 3, json!({"disableApiTermination": false})));
+        assert!(run(rule(), &lines).is_empty());
+    }
+
+    #[test]
+    fn fleet_requests_count_target_capacity_and_the_smallest_override() {
+        let who = iam_user("svc", "AKIAFLEET");
+        let line = event(
+            0,
+            &who,
+            "ec2",
+            "CreateFleet",
+            json!({"requestParameters": {"CreateFleetRequest": {
+                "TargetCapacitySpecification": {"TotalTargetCapacity": 30},
+                "LaunchTemplateConfigs": {"Overrides": [{"InstanceType": "c5.large"}, {"InstanceType": "p3.2xlarge"}]}}}}),
+        );
+        let f = run(rule(), &[line]);
+        assert_eq!(f.len(), 1);
+        assert!(f[0].context[0].starts_with("30 instances"), "{:?}", f[0].context);
+        // Mixed overrides: the smallest (2 vCPUs) counts, and it is not all GPU.
+        assert!(f[0].summary.contains("60 vCPUs, 0 GPU"), "{}", f[0].summary);
+    }
+
+    #[test]
+    fn final_findings_do_not_depend_on_arrival_order() {
+        let a = iam_user("a", "AKIAA");
+        let b = role_session("worker", "i-0123456789abcdef0", "ASIAB");
+        let mut lines = Vec::new();
+        for i in 0..6 {
+            lines.push(run_instances(
+                i * 50,
+                &a,
+                ["us-east-1", "eu-west-1", "us-west-2"][i as usize % 3],
+                "g5.xlarge",
+                3,
+                json!({}),
+            ));
+            lines.push(with_error(
+                run_instances(i * 50 + 7, &b, "us-east-1", "c5.large", 5, json!({})),
+                "VcpuLimitExceeded",
+            ));
+        }
+        lines.push(event(
+            200,
+            &a,
+            "ec2",
+            "ModifyInstanceAttribute",
+            json!({"requestParameters": {"instanceId": "i-1", "disableApiTermination": {"value": true}}}),
+        ));
+        let forward = finals(&run_all(vec![rule()], &lines, 1));
+        let mut shuffled = lines.clone();
+        shuffled.reverse();
+        shuffled.swap(0, 5);
+        let backward = finals(&run_all(vec![rule()], &shuffled, 4));
+        assert_eq!(forward, backward);
+        assert_eq!(forward.len(), 2);
+        assert!(forward.iter().any(|f| f.severity == Severity::Critical));
+    }
 }
