@@ -1,6 +1,8 @@
 //! Detection throughput: `Engine::process` over pre-parsed batches of generated CloudTrail.
 //!
 //! `cargo bench -p trailhound-detect --bench detect -- --measurement-time 10`
+//! (`TRAILHOUND_BENCH_CPU=1` measures the bench thread's CPU time instead, with one worker:
+//! see `crates/parse/benches/common/cpu_time.rs`).
 //!
 //! About 200k events (fixed seed, attacks injected) are generated and parsed into Arrow
 //! batches once, outside the timing. Each iteration builds a fresh engine with the default
@@ -13,7 +15,8 @@
 use std::hint::black_box;
 
 use arrow_array::RecordBatch;
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::measurement::Measurement;
+use criterion::{BatchSize, Criterion, SamplingMode, Throughput};
 use trailhound_detect::{DetectConfig, Engine};
 use trailhound_gen::{generate, GenConfig};
 use trailhound_parse::{read::read_stream, Collect, ParseConfig, Parser};
@@ -42,13 +45,18 @@ fn run(engine: &mut Engine, batches: &[RecordBatch]) -> usize {
     findings + engine.finish().len()
 }
 
-fn benches(c: &mut Criterion) {
+#[path = "../../parse/benches/common/cpu_time.rs"]
+mod cpu_time;
+
+fn benches<M: Measurement>(c: &mut Criterion<M>, workers: &[usize]) {
     let batches = batches();
     let events: usize = batches.iter().map(RecordBatch::num_rows).sum();
     let mut g = c.benchmark_group("detect");
+    // An iteration is long (the whole stream): ten of them, not criterion's 1+2+...+10.
     g.sample_size(10);
+    g.sampling_mode(SamplingMode::Flat);
     g.throughput(Throughput::Elements(events as u64));
-    for workers in [1usize, 2] {
+    for &workers in workers {
         let mut cfg = DetectConfig::default();
         cfg.engine.workers = workers;
         let mut probe = Engine::new(&cfg).expect("default config is valid");
@@ -71,5 +79,16 @@ fn benches(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(detect, benches);
-criterion_main!(detect);
+fn main() {
+    if cpu_time::requested() {
+        // CPU time of the bench thread misses the worker threads: one worker only.
+        eprintln!("{}: measuring CPU time, workers=1 only", cpu_time::ENV);
+        let mut c = Criterion::default().with_measurement(cpu_time::ThreadCpuTime::new()).configure_from_args();
+        benches(&mut c, &[1]);
+        c.final_summary();
+    } else {
+        let mut c = Criterion::default().configure_from_args();
+        benches(&mut c, &[1, 2]);
+        c.final_summary();
+    }
+}

@@ -1,6 +1,8 @@
 //! Parse throughput: generated CloudTrail → Arrow `RecordBatch`es, against simd-json baselines.
 //!
 //! `cargo bench -p trailhound-parse --bench parse -- --measurement-time 10`
+//! (`TRAILHOUND_BENCH_CPU=1` measures the thread's CPU time instead of wall-clock time: see
+//! `common/cpu_time.rs`).
 //!
 //! The input is generated once (fixed seed) into memory, so the numbers are CPU only:
 //! - `parse_bytes/*`, `parse_events/*`: `read_stream` of the NDJSON through [`Parser`] into a
@@ -21,7 +23,8 @@ use std::io::{Read as _, Write as _};
 use std::sync::OnceLock;
 
 use arrow_array::RecordBatch;
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::measurement::Measurement;
+use criterion::{Criterion, Throughput};
 use trailhound_gen::{generate, GenConfig};
 use trailhound_parse::{read::read_stream, DeadLetter, ParseConfig, ParseSink, Parser, PADDING};
 
@@ -101,7 +104,10 @@ struct Small<'a> {
     source_ip_address: &'a str,
 }
 
-fn benches(c: &mut Criterion) {
+#[path = "common/cpu_time.rs"]
+mod cpu_time;
+
+fn benches<M: Measurement>(c: &mut Criterion<M>) {
     let data = ndjson();
     let lines = lines(&data);
     let events = lines.len() as u64;
@@ -252,5 +258,14 @@ fn benches(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(parse, benches);
-criterion_main!(parse);
+fn main() {
+    if cpu_time::requested() {
+        let mut c = Criterion::default().with_measurement(cpu_time::ThreadCpuTime::new()).configure_from_args();
+        benches(&mut c);
+        c.final_summary();
+    } else {
+        let mut c = Criterion::default().configure_from_args();
+        benches(&mut c);
+        c.final_summary();
+    }
+}
