@@ -8,10 +8,11 @@ use std::collections::BinaryHeap;
 use std::io::{BufWriter, Write};
 
 use rand::{Rng as _, SeedableRng};
+use trailhound_model::time::{HOUR, MINUTE, SECOND};
 
 use crate::estate::Estate;
 use crate::event::{render, Call};
-use crate::scenarios::{self, Victim};
+use crate::scenarios::{self, ScenarioDef, Victim};
 use crate::{background, GenConfig, GenError, GenStats, Label, Rng};
 
 /// Never wake again.
@@ -59,6 +60,17 @@ impl Emitter {
     pub(crate) fn bg(&mut self, c: &Call<'_>, rng: &mut Rng) {
         self.emit(c, rng, false);
     }
+
+    /// The queued events' lines, in event-time order (emptying the queue).
+    #[cfg(test)]
+    pub(crate) fn drain(&mut self) -> Vec<String> {
+        let mut v = Vec::new();
+        while let Some(Reverse((_, _, idx, _))) = self.pending.pop() {
+            v.push(String::from_utf8_lossy(&self.pool[idx as usize]).into_owned());
+            self.release(idx);
+        }
+        v
+    }
 }
 
 /// What a background source gets when it wakes.
@@ -78,7 +90,19 @@ pub(crate) trait Source {
     fn wake(&mut self, now: i64, cx: &mut Cx<'_>) -> i64;
 }
 
-/// Collects one scenario's events and their extent.
+/// One labelled stage of a scenario: the events emitted while it was current.
+#[derive(Debug, Clone)]
+pub(crate) struct Stage {
+    /// Rule expected to fire on the stage.
+    pub rule_id: &'static str,
+    /// The actor (access key id) of the stage's events.
+    pub actor_key: String,
+    first: i64,
+    last: i64,
+    count: u64,
+}
+
+/// Collects one scenario's events and their extent (overall and per labelled stage).
 pub(crate) struct ScenarioOut<'a> {
     em: &'a mut Emitter,
     /// The scenario RNG.
@@ -86,17 +110,130 @@ pub(crate) struct ScenarioOut<'a> {
     first: i64,
     last: i64,
     count: u64,
+    stages: Vec<Stage>,
+    current: Option<usize>,
 }
 
-impl ScenarioOut<'_> {
+impl<'a> ScenarioOut<'a> {
+    /// Collects into `em`, drawing from `rng`.
+    pub(crate) fn new(em: &'a mut Emitter, rng: &'a mut Rng) -> Self {
+        ScenarioOut { em, rng, first: i64::MAX, last: i64::MIN, count: 0, stages: Vec::new(), current: None }
+    }
+
+    /// Makes `(rule_id, actor_key)` the current stage (creating it on first use): the events
+    /// emitted from now on are counted in its label. A scenario that never calls this gets
+    /// one label with its definition's rule id; one with two or more stages also gets an
+    /// `attack_chain` label spanning all its events.
+    pub(crate) fn stage(&mut self, rule_id: &'static str, actor_key: &str) {
+        let i = match self.stages.iter().position(|s| s.rule_id == rule_id && s.actor_key == actor_key) {
+            Some(i) => i,
+            None => {
+                self.stages.push(Stage {
+                    rule_id,
+                    actor_key: actor_key.to_string(),
+                    first: i64::MAX,
+                    last: i64::MIN,
+                    count: 0,
+                });
+                self.stages.len() - 1
+            }
+        };
+        self.current = Some(i);
+    }
+
     /// Queues one attack event.
     pub(crate) fn emit(&mut self, c: &Call<'_>) {
         let t = c.t - c.t.rem_euclid(1000);
         self.first = self.first.min(t);
         self.last = self.last.max(t);
         self.count += 1;
+        if let Some(s) = self.current.and_then(|i| self.stages.get_mut(i)) {
+            s.first = s.first.min(t);
+            s.last = s.last.max(t);
+            s.count += 1;
+        }
         self.em.emit(c, self.rng, true);
     }
+}
+
+/// Access keys already attacked, with the time of the attack's last event, so that planners
+/// can avoid re-using a credential of an earlier scenario instance (which would blend two
+/// scenarios into one chain no label describes).
+#[derive(Debug, Default)]
+pub(crate) struct History {
+    hits: Vec<(String, i64)>,
+}
+
+impl History {
+    /// Recent: attacked within 12 hours of `now`.
+    pub(crate) fn recent(&self, key: &str, now: i64) -> bool {
+        self.hits.iter().any(|(k, t)| k == key && now - *t < 12 * HOUR)
+    }
+
+    /// Attacked at any time before.
+    pub(crate) fn ever(&self, key: &str) -> bool {
+        self.hits.iter().any(|(k, _)| k == key)
+    }
+
+    fn record(&mut self, key: &str, t: i64) {
+        match self.hits.iter_mut().find(|(k, _)| k == key) {
+            Some(h) => h.1 = h.1.max(t),
+            None => self.hits.push((key.to_string(), t)),
+        }
+    }
+}
+
+/// What a planner knows about the run as a whole.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RunInfo {
+    /// Start of the simulated window (ms).
+    pub start_ms: i64,
+    /// Events requested.
+    pub events: u64,
+    /// Events generated so far.
+    pub done: u64,
+    /// Instances of each scenario in this run.
+    pub per: u64,
+}
+
+impl RunInfo {
+    /// The run's likely time span, extrapolated from the time taken by the events so far
+    /// (the background's rate is steady); 0 before any event.
+    pub(crate) fn span_estimate(&self, now: i64) -> i64 {
+        if self.done == 0 {
+            return 0;
+        }
+        ((now - self.start_ms) as f64 * self.events as f64 / self.done as f64) as i64
+    }
+}
+
+/// Everything a planner gets besides the output.
+pub(crate) struct PlanCx<'a> {
+    /// The estate as it is now.
+    pub est: &'a Estate,
+    /// The generation cursor: every event must be at or after it.
+    pub now: i64,
+    /// Instance number of this scenario (0, 1, ...).
+    pub k: u32,
+    /// The background has stopped: plan now or never (returning [`Planned::NotYet`] skips).
+    pub force: bool,
+    /// The run.
+    pub run: RunInfo,
+    /// Credentials attacked before.
+    pub history: &'a History,
+}
+
+/// What a planner did.
+#[derive(Debug)]
+pub(crate) enum Planned {
+    /// Emitted its events; attacked this victim.
+    Done(Victim),
+    /// Nothing emitted, no victim yet: ask again at the next event.
+    NotYet,
+    /// Nothing emitted: ask again at this time (ms).
+    Retry(i64),
+    /// Nothing emitted and nothing will be (the run cannot hold it).
+    Skip,
 }
 
 /// Samples an arrival delay: mostly 1/15..1/3 of `max` (1–5 min of 15), a tenth faster, a
@@ -170,6 +307,59 @@ pub(crate) fn generate<W: Write, L: Write>(cfg: &GenConfig, out: W, labels: Opti
     Ok(stats)
 }
 
+/// Plans one scenario instance and writes its labels. Returns what the planner did, the
+/// number of events it queued and the number of labels written.
+#[allow(clippy::too_many_arguments)]
+fn fire(
+    def: &ScenarioDef,
+    k: u32,
+    force: bool,
+    now: i64,
+    run: RunInfo,
+    est: &Estate,
+    em: &mut Emitter,
+    rng: &mut Rng,
+    history: &mut History,
+    on_label: &mut dyn FnMut(&Label) -> Result<(), GenError>,
+) -> Result<(Planned, u64, u64), GenError> {
+    let mut out = ScenarioOut::new(em, rng);
+    let planned = (def.plan)(&PlanCx { est, now, k, force, run, history }, &mut out);
+    let ScenarioOut { first, last, count, stages, .. } = out;
+    let Planned::Done(victim) = &planned else {
+        debug_assert_eq!(count, 0, "{} emitted events without a victim", def.name);
+        return Ok((planned, count, 0));
+    };
+    let mut labels = 0u64;
+    let mut write = |rule_id: &str, actor_key: &str, start_ms: i64, end_ms: i64, events: u64| {
+        labels += 1;
+        on_label(&Label {
+            scenario: def.name.to_string(),
+            rule_id: rule_id.to_string(),
+            actor_key: actor_key.to_string(),
+            account: victim.account.clone(),
+            start_ms,
+            end_ms,
+            events,
+        })
+    };
+    let stages: Vec<&Stage> = stages.iter().filter(|s| s.count > 0).collect();
+    if stages.is_empty() {
+        write(def.rules[0], &victim.actor_key, first, last, count)?;
+    } else {
+        for s in &stages {
+            write(s.rule_id, &s.actor_key, s.first, s.last, s.count)?;
+        }
+        if stages.len() > 1 {
+            write("attack_chain", &victim.actor_key, first, last, count)?;
+        }
+    }
+    for s in &stages {
+        history.record(&s.actor_key, s.last);
+    }
+    history.record(&victim.actor_key, last);
+    Ok((planned, count, labels))
+}
+
 /// Runs the simulation, handing events to `sink` and labels to `on_label`.
 pub(crate) fn run(
     cfg: &GenConfig,
@@ -213,8 +403,8 @@ pub(crate) fn run(
     }
 
     let mut triggers = Vec::new();
+    let per = (cfg.events.saturating_add(150_000) / 300_000).max(1);
     if cfg.attacks && cfg.events > 0 {
-        let per = (cfg.events.saturating_add(150_000) / 300_000).max(1);
         for &d in &enabled {
             for k in 0..per {
                 let lo = 0.10 + 0.65 * k as f64 / per as f64;
@@ -227,6 +417,8 @@ pub(crate) fn run(
         triggers.sort_by_key(|t| (t.at_event, t.def, t.instance));
     }
     let mut next_trigger = 0usize;
+    let mut deferred: BinaryHeap<Reverse<(i64, usize, u32)>> = BinaryHeap::new();
+    let mut history = History::default();
 
     let mut arrivals: BinaryHeap<Reverse<(i64, u64, u32, i64)>> = BinaryHeap::new();
     let mut arrival_seq = 0u64;
@@ -234,6 +426,7 @@ pub(crate) fn run(
     let mut scenario_pending = 0u64;
     let mut bg_active = cfg.events > 0;
     let mut n_labels = 0u64;
+    let mut n_instances = 0u64;
     let mut now = cfg.start_ms;
 
     loop {
@@ -253,35 +446,48 @@ pub(crate) fn run(
             }
         }
 
+        // Deferred scenarios whose time has come (all of them, forced, once the background has
+        // stopped).
+        while deferred.peek().is_some_and(|r| !bg_active || r.0 .0 <= now) {
+            let Some(Reverse((_, d, k))) = deferred.pop() else { break };
+            let force = !bg_active;
+            let run = RunInfo { start_ms: cfg.start_ms, events: cfg.events, done: total, per };
+            let (planned, count, nl) =
+                fire(&defs[d], k, force, now, run, &est, &mut em, &mut sc_rng, &mut history, on_label)?;
+            scenario_pending += count;
+            n_labels += nl;
+            n_instances += u64::from(matches!(planned, Planned::Done(_)));
+            match planned {
+                _ if force => {}
+                Planned::NotYet => deferred.push(Reverse((now + MINUTE, d, k))),
+                Planned::Retry(t) => deferred.push(Reverse((t.max(now + SECOND), d, k))),
+                Planned::Done(_) | Planned::Skip => {}
+            }
+        }
+
         // Scenarios due now (or all remaining ones once the background has stopped).
         while next_trigger < triggers.len() && (!bg_active || triggers[next_trigger].at_event <= total) {
             let tr = &triggers[next_trigger];
-            let def = &defs[tr.def];
-            let mut out = ScenarioOut { em: &mut em, rng: &mut sc_rng, first: i64::MAX, last: i64::MIN, count: 0 };
             let force = !bg_active;
-            match (def.plan)(&est, now, tr.instance, force, &mut out) {
-                Some(Victim { actor_key, account }) => {
-                    let label = Label {
-                        scenario: def.name.to_string(),
-                        rule_id: def.rule_id.to_string(),
-                        actor_key,
-                        account,
-                        start_ms: out.first,
-                        end_ms: out.last,
-                        events: out.count,
-                    };
-                    scenario_pending += out.count;
-                    n_labels += 1;
-                    on_label(&label)?;
+            let run = RunInfo { start_ms: cfg.start_ms, events: cfg.events, done: total, per };
+            let (planned, count, nl) =
+                fire(&defs[tr.def], tr.instance, force, now, run, &est, &mut em, &mut sc_rng, &mut history, on_label)?;
+            scenario_pending += count;
+            n_labels += nl;
+            n_instances += u64::from(matches!(planned, Planned::Done(_)));
+            match planned {
+                Planned::Done(_) | Planned::Skip => next_trigger += 1,
+                Planned::Retry(t) => {
+                    deferred.push(Reverse((t.max(now + SECOND), tr.def, tr.instance)));
                     next_trigger += 1;
                 }
-                None if force => next_trigger += 1,
-                None => break,
+                Planned::NotYet if force => next_trigger += 1,
+                Planned::NotYet => break,
             }
         }
 
         let Some(Reverse((t, _, buf, scenario))) = em.pending.pop() else {
-            if bg_active {
+            if bg_active || !deferred.is_empty() {
                 bg_active = false;
                 continue;
             }
@@ -317,5 +523,5 @@ pub(crate) fn run(
         sink.event(&em.pool[b as usize], et, a)?;
         em.release(b);
     }
-    Ok(GenStats { events: total, bytes: 0, scenarios: n_labels })
+    Ok(GenStats { events: total, bytes: 0, scenarios: n_instances, labels: n_labels })
 }

@@ -62,7 +62,9 @@ pub(crate) struct UserCred {
     pub account: usize,
     /// IAM user name.
     pub name: String,
-    /// `AKIA...` key id.
+    /// `AIDA...` unique id.
+    pub pid: String,
+    /// `AKIA...` key id (changes when the user rotates its key).
     pub key: String,
     /// Rendered `userIdentity`.
     pub ident: String,
@@ -96,8 +98,14 @@ pub(crate) struct Estate {
     pub users: Vec<UserCred>,
     /// The latest session of each CI/CD pipeline.
     pub ci: Vec<SessionCred>,
-    /// The current session of each EC2 instance role.
+    /// The current session of each EC2 instance role (`assumed-role/ROLE/i-...`).
     pub instances: Vec<SessionCred>,
+    /// The current session of each Lambda function (`assumed-role/ROLE/FUNCTION`); the key
+    /// is empty until the first cold start.
+    pub functions: Vec<SessionCred>,
+    /// The current session of each long-running ECS task (`assumed-role/ROLE/TASK_ID`); the
+    /// key is empty until the task starts.
+    pub tasks: Vec<SessionCred>,
 }
 
 /// A random public IPv4 address whose first octet is one of `firsts`.
@@ -130,14 +138,37 @@ impl Estate {
                 region,
             });
         }
-        Estate { accounts, users: Vec::new(), ci: Vec::new(), instances: Vec::new() }
+        Estate {
+            accounts,
+            users: Vec::new(),
+            ci: Vec::new(),
+            instances: Vec::new(),
+            functions: Vec::new(),
+            tasks: Vec::new(),
+        }
     }
 
     /// Account id by index.
     pub(crate) fn id(&self, account: usize) -> &str {
         &self.accounts[account].id
     }
+
+    /// The account's own CloudTrail trail (besides the organisation trail): its name, ARN and
+    /// the S3 bucket it delivers to.
+    pub(crate) fn account_trail(&self, account: usize) -> (String, String, String) {
+        let a = &self.accounts[account];
+        let name = format!("{}-account-trail", a.name);
+        let arn = format!("arn:aws:cloudtrail:{}:{}:trail/{name}", a.region, a.id);
+        (name, arn, format!("{}-cloudtrail-logs-{}", a.name, a.id))
+    }
 }
+
+/// The organisation trail's name and bucket (in the management account).
+pub(crate) const ORG_TRAIL: (&str, &str) = ("org-trail", "org-cloudtrail-logs");
+
+/// Long-standing IAM users for people (from before SSO: break-glass and a few admins) that
+/// exist in every account. They do not call APIs in the background; scenarios backdoor them.
+pub(crate) const PEOPLE_USERS: [&str; 5] = ["alice", "bob", "frank", "breakglass-admin", "ops-oncall"];
 
 /// A fresh `ASIA` session key id.
 pub(crate) fn session_key(rng: &mut Rng) -> String {

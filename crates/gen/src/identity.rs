@@ -50,6 +50,8 @@ pub(crate) struct SessionOpts<'a> {
     pub web_provider: Option<&'a str>,
     /// `invokedBy` (service-linked roles acting for a service).
     pub invoked_by: Option<&'a str>,
+    /// `sessionContext.ec2RoleDelivery` (`"2.0"`: credentials an EC2 instance got from IMDSv2).
+    pub ec2_role_delivery: Option<&'a str>,
 }
 
 /// `userIdentity` of an assumed-role session.
@@ -63,20 +65,25 @@ pub(crate) fn assumed_role(role: &Role, session: &str, key: &str, created: i64, 
         .str("accountId", &role.account)
         .str("accessKeyId", key)
         .obj("sessionContext", |c| {
-            c.obj("sessionIssuer", |i| {
-                i.str("type", "Role")
-                    .str("principalId", &role.pid)
-                    .str("arn", &role.arn())
-                    .str("accountId", &role.account)
-                    .str("userName", &role.name)
-            })
-            .obj("webIdFederationData", |w| match opts.web_provider {
-                Some(p) => w.str("federatedProvider", p).obj("attributes", |a| a),
-                None => w,
-            })
-            .obj("attributes", |a| {
-                a.str("creationDate", &created).str("mfaAuthenticated", if opts.mfa { "true" } else { "false" })
-            })
+            let c = c
+                .obj("sessionIssuer", |i| {
+                    i.str("type", "Role")
+                        .str("principalId", &role.pid)
+                        .str("arn", &role.arn())
+                        .str("accountId", &role.account)
+                        .str("userName", &role.name)
+                })
+                .obj("webIdFederationData", |w| match opts.web_provider {
+                    Some(p) => w.str("federatedProvider", p).obj("attributes", |a| a),
+                    None => w,
+                })
+                .obj("attributes", |a| {
+                    a.str("creationDate", &created).str("mfaAuthenticated", if opts.mfa { "true" } else { "false" })
+                });
+            match opts.ec2_role_delivery {
+                Some(v) => c.str("ec2RoleDelivery", v),
+                None => c,
+            }
         });
     if let Some(by) = opts.invoked_by {
         o = o.str("invokedBy", by);

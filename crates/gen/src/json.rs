@@ -67,6 +67,15 @@ pub(crate) fn time_string(t: i64) -> String {
 
 /// `t` rendered like an STS credential `expiration`: `Nov 2, 2026, 6:07:00 AM`.
 pub(crate) fn expiration_string(t: i64) -> String {
+    us_date(t, ", ")
+}
+
+/// `t` rendered like an IAM `createDate` in `responseElements`: `Nov 2, 2026 6:07:00 AM`.
+pub(crate) fn iam_date_string(t: i64) -> String {
+    us_date(t, " ")
+}
+
+fn us_date(t: i64, after_year: &str) -> String {
     const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let (y, mo, d) = civil_from_days(t.div_euclid(DAY));
     let ms = t.rem_euclid(DAY);
@@ -78,7 +87,7 @@ pub(crate) fn expiration_string(t: i64) -> String {
         _ => (h - 12, "PM"),
     };
     let month = MONTHS[(mo as usize).saturating_sub(1) % 12];
-    format!("{month} {d}, {y}, {h12}:{mi:02}:{s:02} {ampm}")
+    format!("{month} {d}, {y}{after_year}{h12}:{mi:02}:{s:02} {ampm}")
 }
 
 /// Appends a random version-4-shaped UUID.
@@ -251,6 +260,7 @@ mod tests {
         assert_eq!(time_string(t), "2026-11-02T06:07:05Z");
         assert_eq!(expiration_string(t), "Nov 2, 2026, 6:07:05 AM");
         assert_eq!(expiration_string(t + 12 * HOUR), "Nov 2, 2026, 6:07:05 PM");
+        assert_eq!(iam_date_string(t), "Nov 2, 2026 6:07:05 AM");
     }
 
     #[test]

@@ -5,8 +5,8 @@
 //! GitHub Actions pipelines running Terraform and deploys, EC2/Lambda/ECS workload roles,
 //! monitoring pollers, S3 sync jobs, programmatic IAM users, AWS services and Auto Scaling —
 //! is written as CloudTrail NDJSON (one record per line, in the shape CloudTrail delivers),
-//! plus injected attack scenarios by stolen non-human identities with a ground-truth
-//! [`Label`] per scenario instance.
+//! plus injected attack scenarios by stolen non-human identities with ground-truth
+//! [`Label`]s (one per scenario stage, see below).
 //!
 //! * **Deterministic**: the same [`GenConfig`] gives byte-identical output (ChaCha streams
 //!   seeded from `seed`; no clock, no hash-map order). The background uses its own streams,
@@ -18,21 +18,57 @@
 //! * **Bounded memory**: only events whose arrival is still ahead of the generation cursor
 //!   are held.
 //!
-//! Scenarios (see [`scenario_names`]), all labelled with rule id `enumeration_burst`:
-//! `enum_distinct_apis` (a stolen `AKIA` key making 25–40 distinct reads in ~20 s),
-//! `enum_regions` (a stolen CI session calling `DescribeInstances` in 12–17 regions in 20 s)
-//! and `enum_denied` (a stolen instance-role session brute-forcing permissions: 20–40 denied
-//! calls over 3–6 min, few distinct APIs per 10 s). Each occurs about once per 300k events
-//! (at least once), after the first 10 % of the run.
+//! # Scenarios
+//!
+//! Each scenario (see [`scenario_names`]) is injected about once per 300k events (at least
+//! once), after the first 10 % of the run, by a stolen non-human credential used from an
+//! attacker's address (first octet 5, 45, 89, 91, 103, 185, 193 or 194) while its legitimate
+//! owner keeps working as before. A single-stage scenario writes one [`Label`]; a multi-stage
+//! one writes a label per stage, then an `attack_chain` label spanning the whole scenario
+//! (actor: the stolen key). [`scenario_rules`] gives the rule ids per scenario.
+//!
+//! | scenario | stolen credential | what happens | labels (rule id: actor) |
+//! |---|---|---|---|
+//! | `enum_distinct_apis` | programmatic user's `AKIA` key | `GetCallerIdentity`, 25–40 distinct `List*`/`Describe*`/`Get*` calls in ~20 s, some denied | `enumeration_burst`: key |
+//! | `enum_regions` | CI/CD session (`ASIA`) | `DescribeInstances` (and a few `DescribeVpcs`) in 12–17 regions in 20 s | `enumeration_burst`: key |
+//! | `enum_denied` | EC2 instance-role session | 20–40 denied recon calls over 3–6 min, ≤ 3 distinct APIs per 10 s | `enumeration_burst`: key |
+//! | `iam_admin_user` | programmatic user's `AKIA` key | `CreateUser` X, `AttachUserPolicy` X `AdministratorAccess`, `CreateAccessKey` X, `CreateLoginProfile` X within a minute; 5–20 min later X's new key calls `GetCallerIdentity`, `ListBuckets`, ... | `iam_user_persistence`: stolen key; `new_access_key_used`: new key; `attack_chain`: stolen key |
+//! | `iam_backdoor_existing_user` | `gha-deploy` CI/CD session | `CreateAccessKey` for an existing person's IAM user, `UpdateLoginProfile` for another | `iam_backdoor_credentials`: key |
+//! | `iam_backdoor_role` | Lambda function's role session | `CreateRole` trusting a foreign account's root + `AttachRolePolicy` `AdministratorAccess`; or `UpdateAssumeRolePolicy` adding `"Principal":"*"` to `inventory-readonly` | `iam_role_backdoor`: key |
+//! | `iam_self_escalation` | programmatic user U's `AKIA` key | `PutUserPolicy` on U (`Action` `*`, `Resource` `*`), `CreatePolicyVersion` `setAsDefault` true, `CreateAccessKey` for U | `iam_privilege_escalation`: key |
+//! | `gpu_sprawl` | CI/CD session | recon burst; service-quota lookups in 4–6 regions, 2–4 GPU `RunInstances` per region (`maxCount` 10–20) in ~5 min, mostly `Client.VcpuLimitExceeded`/`Client.InstanceLimitExceeded`; `ModifyInstanceAttribute` `disableApiTermination` true on every launched instance | `enumeration_burst`, `instance_sprawl`, `termination_protection`, `attack_chain`: key |
+//! | `ecs_burst` | CI/CD session | in 3 regions within 10 min: `CreateCluster`, `RegisterTaskDefinition` (`cpu` 16384, a miner image), 2–4 `RunTask` `count` 10, `CreateService` `desiredCount` 50 | `instance_sprawl`: key |
+//! | `defense_evasion` | CI/CD session | recon burst; `StopLogging`, `PutEventSelectors` without management events, GuardDuty `UpdateDetector` `enable` false and `DeleteDetector`, `DeleteFlowLogs`, `StopConfigurationRecorder`, `PutBucketLifecycle` `Expiration.Days` 1 on the trail buckets (the organisation one denied) | `enumeration_burst`, `defense_evasion`, `attack_chain`: key |
+//! | `secrets_harvest` | ECS task-role session | `ListSecrets`, `GetSecretValue` of 10–16 distinct secrets (3–6 denied), `BatchGetSecretValue`, `GetParametersByPath` with decryption, `GetPasswordData` ×3, in 2–5 min | `credential_harvesting`: key |
+//! | `stolen_instance_credentials` | EC2 instance-role session, still used by its instance | `GetCallerIdentity`, `ListBuckets`, `DescribeInstances`, `CreateUser` | `workload_credential_misuse`: key |
+//! | `baseline_novelty` | `gha-terraform` CI/CD session | from a new network, user-agent family and region: `GetCallerIdentity`, `DescribeVpcs`, `PutRolePolicy` | `identity_baseline`: key |
+//!
+//! `baseline_novelty` needs seven days of history: it is only injected in runs spanning at
+//! least 8 simulated days (about 8.5M events; the estate makes ~44k events per simulated
+//! hour), at most four times, between day 7 and the last 12 hours; shorter runs have no
+//! event and no label of it.
+//!
+//! # Benign look-alikes
+//!
+//! The background holds the innocent versions of these shapes (unlabelled): Terraform
+//! applies creating a user, its key and a policy (and roles) from a CI role; monitoring
+//! pollers sweeping all regions; Auto Scaling launching 20 instances at once; deploys turning
+//! termination protection off; administrators creating an IAM user with a console password
+//! and non-admin policies, and adding S3 data events to a trail (management events kept);
+//! programmatic users rotating their own key (`CreateAccessKey` for itself, `DeleteAccessKey`
+//! of the old one, the new key then used from the same address); Lambda functions reading
+//! their one secret at each cold start; an ECS service whose ten tasks each read two secrets
+//! at start-up.
 //!
 //! ```
 //! use trailhound_gen::{generate, GenConfig, Label};
 //!
-//! let cfg = GenConfig { seed: 7, events: 2_000, ..GenConfig::default() };
+//! let cfg = GenConfig { seed: 7, events: 20_000, ..GenConfig::default() };
 //! let (mut events, mut labels) = (Vec::new(), Vec::new());
 //! let stats = generate(&cfg, &mut events, Some(&mut labels)).expect("in-memory writes");
-//! assert_eq!(stats.events, 2_000);
-//! assert_eq!(stats.scenarios, 3);
+//! assert_eq!(stats.events, 20_000);
+//! assert_eq!(stats.scenarios, 12); // every scenario but `baseline_novelty` (too short a run)
+//! assert!(stats.labels > stats.scenarios); // multi-stage scenarios write several labels
 //!
 //! let first = std::str::from_utf8(&events).expect("utf-8").lines().next().expect("a line");
 //! let v: serde_json::Value = serde_json::from_str(first).expect("json");
@@ -40,7 +76,7 @@
 //!
 //! let label: Label = serde_json::from_slice(labels.split(|b| *b == b'\n').next().expect("a label"))
 //!     .expect("label json");
-//! assert_eq!(label.rule_id, "enumeration_burst");
+//! assert_eq!(trailhound_gen::scenario_rules(&label.scenario).map(|r| r[0]), Some(label.rule_id.as_str()));
 //! ```
 
 use std::io::Write;
@@ -57,6 +93,8 @@ mod json;
 mod scenarios;
 
 #[cfg(test)]
+mod scenario_tests;
+#[cfg(test)]
 mod tests;
 
 /// The RNG behind everything (ChaCha8, one stream per concern).
@@ -68,7 +106,9 @@ pub struct GenConfig {
     /// Seed of every random choice.
     pub seed: u64,
     /// Number of events to write (background plus attacks). Only when it is too small to
-    /// hold the scenarios (a few hundred) is it exceeded, by the scenarios' events.
+    /// hold the scenarios is it exceeded, by the scenarios' events: below about 20k events
+    /// (half an hour of simulated time, too little for sessions to be stolen mid-run and for
+    /// the scenarios that last up to 20 minutes) they add up to a few hundred.
     pub events: u64,
     /// Start of the simulated window, ms since the epoch (default 2026-11-02T00:00:00Z).
     pub start_ms: i64,
@@ -100,8 +140,11 @@ pub struct GenStats {
     pub events: u64,
     /// Bytes of event output written.
     pub bytes: u64,
-    /// Scenario instances injected (= label lines).
+    /// Scenario instances injected.
     pub scenarios: u64,
+    /// Label lines written (one per single-stage instance; one per stage plus an
+    /// `attack_chain` label per multi-stage instance).
+    pub labels: u64,
 }
 
 /// Ground truth for one injected scenario instance (one JSON object per line).
@@ -150,4 +193,10 @@ pub fn generate<W: Write, L: Write>(cfg: &GenConfig, out: W, labels: Option<L>) 
 /// Names of the scenarios that can be injected, in a stable order.
 pub fn scenario_names() -> &'static [&'static str] {
     scenarios::NAMES
+}
+
+/// The rule ids of the labels one instance of scenario `name` writes, in the order written
+/// (for a multi-stage scenario: its stages, then `attack_chain`); `None` for an unknown name.
+pub fn scenario_rules(name: &str) -> Option<&'static [&'static str]> {
+    scenarios::ALL.iter().find(|d| d.name == name).map(|d| d.rules)
 }

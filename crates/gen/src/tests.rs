@@ -11,17 +11,17 @@ use crate::{generate, scenario_names, GenConfig, GenError, Label};
 
 const N: u64 = 50_000;
 
-struct Run {
-    bytes: Vec<u8>,
-    labels: Vec<Label>,
-    events: Vec<Value>,
+pub(crate) struct Run {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) labels: Vec<Label>,
+    pub(crate) events: Vec<Value>,
 }
 
-fn cfg() -> GenConfig {
+pub(crate) fn cfg() -> GenConfig {
     GenConfig { seed: 20_261_102, events: N, ..GenConfig::default() }
 }
 
-fn run_with(cfg: &GenConfig) -> (Vec<u8>, Vec<Label>) {
+pub(crate) fn run_with(cfg: &GenConfig) -> (Vec<u8>, Vec<Label>) {
     let mut out = Vec::new();
     let mut labels = Vec::new();
     let stats = generate(cfg, &mut out, Some(&mut labels)).expect("generate");
@@ -31,13 +31,13 @@ fn run_with(cfg: &GenConfig) -> (Vec<u8>, Vec<Label>) {
         .lines()
         .map(|l| serde_json::from_str(l).expect("label json"))
         .collect();
-    assert_eq!(stats.scenarios, labels.len() as u64);
+    assert_eq!(stats.labels, labels.len() as u64);
     assert_eq!(stats.events, std::str::from_utf8(&out).expect("utf-8").lines().count() as u64);
     (out, labels)
 }
 
 /// One shared 50k-event run, parsed once.
-fn shared() -> &'static Run {
+pub(crate) fn shared() -> &'static Run {
     static RUN: OnceLock<Run> = OnceLock::new();
     RUN.get_or_init(|| {
         let (bytes, labels) = run_with(&cfg());
@@ -51,7 +51,7 @@ fn shared() -> &'static Run {
 }
 
 /// `2026-11-02T00:00:07Z` to ms.
-fn parse_time(s: &str) -> i64 {
+pub(crate) fn parse_time(s: &str) -> i64 {
     assert_eq!(s.len(), 20, "{s}");
     assert!(s.ends_with('Z') && &s[10..11] == "T", "{s}");
     let n = |a: usize, b: usize| s[a..b].parse::<i64>().expect("digits");
@@ -59,26 +59,26 @@ fn parse_time(s: &str) -> i64 {
     days * 86_400_000 + n(11, 13) * 3_600_000 + n(14, 16) * 60_000 + n(17, 19) * 1_000
 }
 
-fn s<'a>(v: &'a Value, k: &str) -> &'a str {
+pub(crate) fn s<'a>(v: &'a Value, k: &str) -> &'a str {
     v[k].as_str().unwrap_or_else(|| panic!("{k} is not a string in {v}"))
 }
 
-fn key_of(e: &Value) -> String {
+pub(crate) fn key_of(e: &Value) -> String {
     let ui = &e["userIdentity"];
     ui["accessKeyId"].as_str().or(ui["arn"].as_str()).or(ui["invokedBy"].as_str()).unwrap_or("?").to_string()
 }
 
-fn is_denied(e: &Value) -> bool {
+pub(crate) fn is_denied(e: &Value) -> bool {
     e["errorCode"].as_str().is_some_and(|c| c.contains("AccessDenied") || c.contains("UnauthorizedOperation"))
 }
 
-fn is_attack(e: &Value, labels: &[Label]) -> bool {
+pub(crate) fn is_attack(e: &Value, labels: &[Label]) -> bool {
     let first: u8 = s(e, "sourceIPAddress").split('.').next().and_then(|o| o.parse().ok()).unwrap_or(0);
     ATTACKER_OCTETS.contains(&first) && labels.iter().any(|l| l.actor_key == key_of(e))
 }
 
 /// Largest value of `f` over windows `[t, t + width)` of time-sorted `(time, item)` pairs.
-fn max_window<T>(evs: &[(i64, T)], width: i64, f: impl Fn(&[(i64, T)]) -> usize) -> usize {
+pub(crate) fn max_window<T>(evs: &[(i64, T)], width: i64, f: impl Fn(&[(i64, T)]) -> usize) -> usize {
     let mut best = 0;
     let mut j = 0;
     for i in 0..evs.len() {
@@ -231,47 +231,105 @@ fn every_line_is_a_cloudtrail_record() {
     assert!(run.events.iter().any(|e| e["requestParameters"]["instancesSet"]["items"][0]["maxCount"] == 20));
 }
 
+/// The labels of `labels`, cut into scenario instances (each instance writes its labels
+/// together, in the order of [`crate::scenario_rules`]).
+pub(crate) fn instances(labels: &[Label]) -> Vec<&[Label]> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < labels.len() {
+        let rules = crate::scenario_rules(&labels[i].scenario).expect("known scenario");
+        let group = &labels[i..i + rules.len()];
+        let got: Vec<&str> = group.iter().map(|l| l.rule_id.as_str()).collect();
+        assert_eq!(got, rules, "labels of one {} instance", labels[i].scenario);
+        assert!(group.iter().all(|l| l.scenario == labels[i].scenario && l.account == labels[i].account));
+        out.push(group);
+        i += rules.len();
+    }
+    out
+}
+
+/// Attack events of `actors` within `[start, end]`, time-sorted.
+pub(crate) fn attack_events<'a>(run: &'a Run, actors: &[&str], start: i64, end: i64) -> Vec<(i64, &'a Value)> {
+    let mut v: Vec<(i64, &Value)> = run
+        .events
+        .iter()
+        .filter(|e| actors.contains(&key_of(e).as_str()) && is_attack(e, &run.labels))
+        .map(|e| (parse_time(s(e, "eventTime")), e))
+        .filter(|(t, _)| (start..=end).contains(t))
+        .collect();
+    v.sort_by_key(|p| p.0);
+    v
+}
+
 #[test]
 fn labels_cover_every_scenario_and_match_the_events() {
     let run = shared();
     let names: BTreeSet<&str> = run.labels.iter().map(|l| l.scenario.as_str()).collect();
-    assert_eq!(names, scenario_names().iter().copied().collect());
+    let expected: BTreeSet<&str> = scenario_names().iter().copied().filter(|n| *n != "baseline_novelty").collect();
+    assert_eq!(names, expected, "a 50k run holds every scenario but baseline_novelty");
     let first = run.events.iter().map(|e| parse_time(s(e, "eventTime"))).min().expect("events");
     let last = run.events.iter().map(|e| parse_time(s(e, "eventTime"))).max().expect("events");
-    for l in &run.labels {
-        assert_eq!(l.rule_id, "enumeration_burst");
-        assert!(l.start_ms >= first + (last - first) / 10, "{} starts in the first 10 %", l.scenario);
-        let evs: Vec<&Value> =
-            run.events.iter().filter(|e| key_of(e) == l.actor_key && is_attack(e, &run.labels)).collect();
-        assert_eq!(evs.len() as u64, l.events, "{}", l.scenario);
-        let mut tv: Vec<(i64, &Value)> = evs.iter().map(|e| (parse_time(s(e, "eventTime")), *e)).collect();
-        tv.sort_by_key(|p| p.0);
-        assert_eq!(tv[0].0, l.start_ms);
-        assert_eq!(tv[tv.len() - 1].0, l.end_ms);
-        assert!(tv.iter().all(|(_, e)| s(e, "recipientAccountId") == l.account));
+    let groups = instances(&run.labels);
+    assert_eq!(groups.len(), names.len());
+    for group in groups {
+        // The single label, or the attack_chain one, names the stolen credential and spans it all.
+        let whole = &group[group.len() - 1];
+        let scenario = whole.scenario.as_str();
+        assert!(whole.start_ms >= first + (last - first) / 10, "{scenario} starts in the first 10 %");
+        let actors: Vec<&str> = group.iter().map(|l| l.actor_key.as_str()).collect();
+        let tv = attack_events(run, &actors, whole.start_ms, whole.end_ms);
+        assert_eq!(tv.len() as u64, whole.events, "{scenario}");
+        assert_eq!(tv[0].0, whole.start_ms);
+        assert_eq!(tv[tv.len() - 1].0, whole.end_ms);
+        assert!(tv.iter().all(|(_, e)| s(e, "recipientAccountId") == whole.account));
+        // Only this instance's attack events use its keys.
+        let all = attack_events(run, &actors, i64::MIN, i64::MAX);
+        assert_eq!(all.len(), tv.len(), "{scenario}: its keys are used by no other scenario");
+        if group.len() > 1 {
+            assert_eq!(whole.rule_id, "attack_chain");
+            let stages = &group[..group.len() - 1];
+            assert_eq!(stages.iter().map(|l| l.events).sum::<u64>(), whole.events, "{scenario}: stages partition it");
+            for l in stages {
+                assert!(l.start_ms >= whole.start_ms && l.end_ms <= whole.end_ms && l.start_ms <= l.end_ms);
+                let mine = attack_events(run, &[l.actor_key.as_str()], l.start_ms, l.end_ms);
+                assert!(mine.len() as u64 >= l.events, "{scenario}/{}", l.rule_id);
+                assert_eq!(mine[0].0, l.start_ms);
+                assert_eq!(mine[mine.len() - 1].0, l.end_ms);
+            }
+        }
         // The victim's key is also used by its legitimate owner.
-        assert!(run.events.iter().any(|e| key_of(e) == l.actor_key && !is_attack(e, &run.labels)));
+        assert!(
+            run.events.iter().any(|e| key_of(e) == whole.actor_key && !is_attack(e, &run.labels)),
+            "{scenario}: stolen key {} has no legitimate use",
+            whole.actor_key
+        );
         let names = |w: &[(i64, &Value)]| w.iter().map(|(_, e)| s(e, "eventName")).collect::<BTreeSet<_>>().len();
-        match l.scenario.as_str() {
+        match scenario {
             "enum_distinct_apis" => {
-                assert!(l.actor_key.starts_with("AKIA"));
+                assert!(whole.actor_key.starts_with("AKIA"));
                 assert!(max_window(&tv, 20_000, names) >= 26);
             }
             "enum_regions" => {
-                assert!(l.actor_key.starts_with("ASIA"));
+                assert!(whole.actor_key.starts_with("ASIA"));
                 let regions = max_window(&tv, 20_000, |w| {
                     w.iter().map(|(_, e)| s(e, "awsRegion")).collect::<BTreeSet<_>>().len()
                 });
                 assert!((12..=17).contains(&regions), "{regions} regions");
             }
             "enum_denied" => {
-                assert!(l.actor_key.starts_with("ASIA"));
+                assert!(whole.actor_key.starts_with("ASIA"));
                 let denied = tv.iter().filter(|(_, e)| is_denied(e)).count();
                 assert!((20..=40).contains(&denied), "{denied} denied");
                 assert!(max_window(&tv, 10_000, names) <= 3);
-                assert!((170_000..=420_000).contains(&(l.end_ms - l.start_ms)));
+                assert!((170_000..=420_000).contains(&(whole.end_ms - whole.start_ms)));
             }
-            other => panic!("unknown scenario {other}"),
+            _ => {}
+        }
+        // Every label with rule enumeration_burst is a burst of >= 6 distinct recon APIs in 10 s
+        // (or one of the two older shapes checked above).
+        for l in group.iter().filter(|l| l.rule_id == "enumeration_burst" && !scenario.starts_with("enum_")) {
+            let w = attack_events(run, &[l.actor_key.as_str()], l.start_ms, l.end_ms);
+            assert!(max_window(&w, 10_000, names) >= 7, "{scenario}: recon burst");
         }
     }
 }
@@ -365,7 +423,9 @@ fn benign_actors_stay_below_enumeration_thresholds() {
 #[test]
 fn tiny_runs_still_hold_every_scenario() {
     let (out, labels) = run_with(&GenConfig { events: 300, ..cfg() });
-    assert_eq!(labels.len(), scenario_names().len());
+    let names: BTreeSet<&str> = labels.iter().map(|l| l.scenario.as_str()).collect();
+    assert_eq!(names.len(), scenario_names().len() - 1, "all but baseline_novelty: {names:?}");
+    assert_eq!(instances(&labels).len(), names.len());
     let n = std::str::from_utf8(&out).expect("utf-8").lines().count() as u64;
     assert!(n >= 300);
     let (_, none) = run_with(&GenConfig { events: 0, ..cfg() });

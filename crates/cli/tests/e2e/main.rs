@@ -68,11 +68,17 @@ fn a_million_generated_events_piped_through_stdin_find_every_injected_scenario_a
     assert_eq!(s["late_events"], 0, "generator lag stays within the 15 min lateness");
 
     let labels = labels(&labels_path);
-    assert!(labels.len() >= 9, "several scenarios of each kind: {}", labels.len());
     let kinds: BTreeSet<&str> = labels.iter().filter_map(|l| l["scenario"].as_str()).collect();
-    assert_eq!(kinds, BTreeSet::from(["enum_denied", "enum_distinct_apis", "enum_regions"]));
+    // Every scenario is injected, except the baseline one, which needs 8+ simulated days.
+    let expected: BTreeSet<&str> =
+        trailhound_gen::scenario_names().iter().copied().filter(|s| *s != "baseline_novelty").collect();
+    assert_eq!(kinds, expected);
 
-    let findings = query(&out.join("findings"), "SELECT uid, rule_id, actor_key, CAST(first_event_time AS BIGINT) AS first_ms, CAST(last_event_time AS BIGINT) AS last_ms FROM findings");
+    let findings = query(
+        &out.join("findings"),
+        "SELECT uid, rule_id, actor_key, severity, CAST(first_event_time AS BIGINT) AS first_ms, CAST(last_event_time AS BIGINT) AS last_ms FROM findings",
+    );
+    let mut missed = Vec::new();
     for l in &labels {
         let hit = findings.iter().any(|f| {
             f["rule_id"] == l["rule_id"]
@@ -80,13 +86,28 @@ fn a_million_generated_events_piped_through_stdin_find_every_injected_scenario_a
                 && f["first_ms"].as_i64() <= l["end_ms"].as_i64()
                 && f["last_ms"].as_i64() >= l["start_ms"].as_i64()
         });
-        assert!(hit, "scenario not found: {l}");
+        if !hit {
+            missed.push(l.to_string());
+        }
     }
-    // Every finding is an injected scenario: none on the benign background.
-    for f in &findings {
-        let explained = labels.iter().any(|l| l["actor_key"] == f["actor_key"] && l["rule_id"] == f["rule_id"]);
-        assert!(explained, "finding on benign background: {f}");
-    }
+    assert!(
+        missed.is_empty(),
+        "{} of {} injected stages not found by their rule:\n{}",
+        missed.len(),
+        labels.len(),
+        missed.join("\n")
+    );
+    // No finding on the benign background: every finding is on a credential that an injected
+    // scenario stole (a scenario may rightly trip more rules than it is labelled for).
+    let stolen: BTreeSet<&str> = labels.iter().filter_map(|l| l["actor_key"].as_str()).collect();
+    let background: Vec<String> = findings
+        .iter()
+        .filter(|f| !f["actor_key"].as_str().is_some_and(|a| stolen.contains(a)))
+        .map(Value::to_string)
+        .collect();
+    assert!(background.is_empty(), "{} findings on benign background:\n{}", background.len(), background.join("\n"));
+    // Multi-stage scenarios are reported as one chain as well.
+    assert!(labels.iter().any(|l| l["rule_id"] == "attack_chain"));
 }
 
 #[test]

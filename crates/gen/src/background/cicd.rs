@@ -70,6 +70,8 @@ pub(crate) struct Pipeline {
     kind: Kind,
     role: Role,
     slot: usize,
+    /// ECS deploys so far (the first one always retires an instance).
+    deploys: u32,
     prev: IamSet,
     tf_ua: [(&'static str, String); 4],
     s: Scratch,
@@ -242,8 +244,10 @@ impl Pipeline {
             t += uni(rng, 14 * SECOND, 16 * SECOND);
             em.bg(&c(t, "ecs", "DescribeServices").req(&s.req), rng);
         }
-        if rng.random_bool(0.25) {
-            // Retire the old bastion: turn termination protection off, then terminate it.
+        let first = self.deploys == 0;
+        self.deploys += 1;
+        if first || rng.random_bool(0.25) {
+            // Retire an old bastion: turn termination protection off, then terminate it.
             let instance = format!("i-{}", hex(rng, 17));
             t += uni(rng, 2 * SECOND, 10 * SECOND);
             s.req.clear();
@@ -414,8 +418,18 @@ pub(crate) fn build(est: &mut Estate, rng: &mut Rng, start: i64, out: &mut Vec<(
             ("ec2", terraform_ua("ec2")),
             ("s3", terraform_ua("s3")),
         ];
-        let p =
-            Pipeline { account, region, repo, kind, role, slot, prev: IamSet::new(rng), tf_ua, s: Scratch::default() };
+        let p = Pipeline {
+            account,
+            region,
+            repo,
+            kind,
+            role,
+            slot,
+            deploys: 0,
+            prev: IamSet::new(rng),
+            tf_ua,
+            s: Scratch::default(),
+        };
         out.push((start + uni(rng, 30 * SECOND, 30 * MINUTE), Box::new(p)));
     }
 }

@@ -1,5 +1,7 @@
 //! Programmatic IAM users with long-lived `AKIA` keys: a backup job, a legacy reporting app,
-//! an old Jenkins; all registered in [`Estate::users`] (the victims of key theft).
+//! an old Jenkins; all registered in [`Estate::users`] (the victims of key theft). Each rotates
+//! its key about daily from its own host (`CreateAccessKey` for itself, `DeleteAccessKey` of
+//! the old key, the new key used from the same address).
 
 use rand::Rng as _;
 
@@ -37,6 +39,7 @@ pub(crate) struct User {
     bucket: String,
     volumes: Vec<String>,
     old_snaps: Vec<String>,
+    rotate_at: i64,
     s: Scratch,
 }
 
@@ -47,12 +50,55 @@ pub(crate) fn register(est: &mut Estate, rng: &mut Rng, account: usize, name: &s
     let pid = unique_id(rng, "AIDA");
     let ident = iam_user(&acct, name, &pid, &key);
     let region = est.accounts[account].region;
-    est.users.push(UserCred { account, name: name.to_string(), key, ident, region });
+    est.users.push(UserCred { account, name: name.to_string(), pid, key, ident, region });
     est.users.len() - 1
+}
+
+impl User {
+    /// Rotates the user's key from the job's own host: `ListAccessKeys` and `CreateAccessKey`
+    /// (`userName` = itself) with the old key, then, once the new key works,
+    /// `DeleteAccessKey` of the old one with the new key; the job carries on with the new key
+    /// from the same address.
+    fn rotate(&mut self, now: i64, cx: &mut Cx<'_>) -> i64 {
+        let u = &cx.est.users[self.idx];
+        let acct = cx.est.accounts[u.account].id.clone();
+        let (old_key, old_ident, name, pid) = (u.key.clone(), u.ident.clone(), u.name.clone(), u.pid.clone());
+        let (em, rng, s) = (&mut *cx.em, &mut *cx.rng, &mut self.s);
+        let (ip, ua) = (self.ip.as_str(), self.ua);
+        let new_key = user_key(rng);
+        let new_ident = iam_user(&acct, &name, &pid, &new_key);
+        let mut t = now;
+        Obj::new(&mut s.req).str("userName", &name).end();
+        em.bg(&Call::new(t, &old_ident, "iam", "ListAccessKeys", "us-east-1", ip, ua, &acct).req(&s.req), rng);
+        t += uni(rng, 300, 1_500);
+        Obj::new(&mut s.resp)
+            .obj("accessKey", |k| {
+                k.str("userName", &name)
+                    .str("accessKeyId", &new_key)
+                    .str("status", "Active")
+                    .str("createDate", &crate::json::iam_date_string(t))
+            })
+            .end();
+        em.bg(
+            &Call::new(t, &old_ident, "iam", "CreateAccessKey", "us-east-1", ip, ua, &acct).req(&s.req).resp(&s.resp),
+            rng,
+        );
+        t += uni(rng, 8 * SECOND, 30 * SECOND);
+        Obj::new(&mut s.req).str("userName", &name).str("accessKeyId", &old_key).end();
+        em.bg(&Call::new(t, &new_ident, "iam", "DeleteAccessKey", "us-east-1", ip, ua, &acct).req(&s.req), rng);
+        let u = &mut cx.est.users[self.idx];
+        u.key = new_key;
+        u.ident = new_ident;
+        self.rotate_at = now + 20 * HOUR + exp(rng, 24.0 * HOUR as f64);
+        t + uni(rng, SECOND, 10 * SECOND)
+    }
 }
 
 impl Source for User {
     fn wake(&mut self, now: i64, cx: &mut Cx<'_>) -> i64 {
+        if now >= self.rotate_at {
+            return self.rotate(now, cx);
+        }
         let u = &cx.est.users[self.idx];
         let acct = cx.est.accounts[u.account].id.as_str();
         let (ident, region, ip, ua) = (u.ident.as_str(), u.region, self.ip.as_str(), self.ua);
@@ -212,7 +258,7 @@ pub(crate) fn build(est: &mut Estate, rng: &mut Rng, start: i64, out: &mut Vec<(
         (STAGING, "legacy-reporting", Job::Legacy),
         (DEV, "jenkins-legacy", Job::Jenkins),
     ];
-    for (account, name, job) in plan {
+    for (i, (account, name, job)) in plan.into_iter().enumerate() {
         let idx = register(est, rng, account, name);
         let (ip, ua) = match job {
             Job::Backup => (est.accounts[account].nat_ip.clone(), UA_BACKUP),
@@ -230,7 +276,9 @@ pub(crate) fn build(est: &mut Estate, rng: &mut Rng, start: i64, out: &mut Vec<(
             Job::Legacy => start + uni(rng, 0, 2 * MINUTE),
             Job::Jenkins => start + uni(rng, 0, 30 * MINUTE),
         };
-        let src = User { idx, job, ip, ua, bucket, volumes, old_snaps: Vec::new(), s: Scratch::default() };
+        // Staggered: the first user rotates within two hours of the start, the others later.
+        let rotate_at = start + 30 * MINUTE + i as i64 * 3 * HOUR + uni(rng, 0, 90 * MINUTE);
+        let src = User { idx, job, ip, ua, bucket, volumes, old_snaps: Vec::new(), rotate_at, s: Scratch::default() };
         out.push((first, Box::new(src)));
     }
 }

@@ -1,7 +1,11 @@
 //! Workload roles: EC2 instance profiles, Lambda functions and ECS tasks.
 //!
 //! Each holds a role session whose `ASIA` key rotates (instances hourly, Lambda on cold start,
-//! ECS tasks hourly); every rotation is logged as the service's `AssumeRole`.
+//! ECS tasks hourly); every rotation is logged as the service's `AssumeRole`. The sessions are
+//! registered in the estate (`instances`, `functions`, `tasks`) for scenarios to steal.
+//! Instance sessions carry `sessionContext.ec2RoleDelivery` `"2.0"` (IMDSv2), as CloudTrail
+//! records them. Besides, an ECS service of ten tasks is redeployed every few hours, each new
+//! task reading its two secrets at start-up.
 
 use rand::Rng as _;
 
@@ -195,6 +199,10 @@ fn emit_op(
     }
 }
 
+/// Session options of instance-profile credentials (delivered by IMDSv2).
+const IMDS: SessionOpts<'static> =
+    SessionOpts { mfa: false, web_provider: None, invoked_by: None, ec2_role_delivery: Some("2.0") };
+
 /// An EC2 instance using its instance-profile role.
 pub(crate) struct Ec2 {
     account: usize,
@@ -243,7 +251,7 @@ impl Ec2 {
         let instance = format!("i-{}", hex(rng, 17));
         let created = start - uni(rng, 0, 55 * MINUTE);
         let key = session_key(rng);
-        let ident = assumed_role(&role, &instance, &key, created, SessionOpts::default());
+        let ident = assumed_role(&role, &instance, &key, created, IMDS);
         let slot = est.instances.len();
         est.instances.push(SessionCred { account, key, ident, arn: role.session_arn(&instance), created, region });
         let res = Resources::new(est, rng, account, region, app);
@@ -282,7 +290,7 @@ impl Source for Ec2 {
                 self.region,
             );
             let created = now + SECOND;
-            let ident = assumed_role(&self.role, &self.instance, &key, created, SessionOpts::default());
+            let ident = assumed_role(&self.role, &self.instance, &key, created, IMDS);
             let slot = &mut cx.est.instances[self.slot];
             slot.key = key;
             slot.ident = ident;
@@ -315,6 +323,7 @@ impl Source for Ec2 {
 /// A Lambda function: a session per cold start, a few calls per invocation.
 pub(crate) struct Lambda {
     account: usize,
+    slot: usize,
     region: &'static str,
     role: Role,
     name: String,
@@ -330,7 +339,6 @@ const LAMBDA_OPS: [(u32, Op); 4] = [(40, Op::S3Get), (25, Op::S3Put), (20, Op::G
 
 impl Source for Lambda {
     fn wake(&mut self, now: i64, cx: &mut Cx<'_>) -> i64 {
-        let acct = &cx.est.accounts[self.account].id;
         let mut t = now;
         if now >= self.cold_at || self.ident.is_empty() {
             let key = session_key(cx.rng);
@@ -347,9 +355,14 @@ impl Source for Lambda {
             );
             t = now + uni(cx.rng, 200, 900);
             self.ident = assumed_role(&self.role, &self.name, &key, t, SessionOpts::default());
+            let slot = &mut cx.est.functions[self.slot];
+            slot.key = key;
+            slot.ident.clone_from(&self.ident);
+            slot.created = t;
             self.ip = public_ip(cx.rng, &AWS_OCTETS);
             self.cold_at = now + 5 * MINUTE + exp(cx.rng, 25.0 * MINUTE as f64);
             t += uni(cx.rng, 100, 600);
+            let acct = &cx.est.accounts[self.account].id;
             emit_op(
                 cx.em,
                 cx.rng,
@@ -367,6 +380,7 @@ impl Source for Lambda {
                 "",
             );
         }
+        let acct = &cx.est.accounts[self.account].id;
         let calls = cx.rng.random_range(1..=3);
         for _ in 0..calls {
             t += uni(cx.rng, 20, 400);
@@ -395,6 +409,7 @@ impl Source for Lambda {
 /// An ECS (Fargate) task using its task role.
 pub(crate) struct Ecs {
     account: usize,
+    slot: usize,
     region: &'static str,
     role: Role,
     task: String,
@@ -432,6 +447,11 @@ impl Source for Ecs {
             );
             let created = now + SECOND;
             self.ident = assumed_role(&self.role, &self.task, &key, created, SessionOpts::default());
+            let slot = &mut cx.est.tasks[self.slot];
+            slot.key = key;
+            slot.ident.clone_from(&self.ident);
+            slot.arn = self.role.session_arn(&self.task);
+            slot.created = created;
             self.rotate_at = created + uni(cx.rng, 55 * MINUTE, 65 * MINUTE);
             return created + uni(cx.rng, 0, 2 * SECOND);
         }
@@ -460,6 +480,55 @@ impl Source for Ecs {
             "",
         );
         now + 1 + exp(cx.rng, self.mean_gap)
+    }
+}
+
+/// An ECS service of ten Fargate tasks. Every deployment replaces all ten within a minute;
+/// each new task gets its own task-role session and reads the service's two secrets at
+/// start-up: twenty `GetSecretValue` calls by one role in a minute, from ten sessions (a
+/// benign look-alike of credential harvesting).
+pub(crate) struct EcsService {
+    account: usize,
+    region: &'static str,
+    role: Role,
+    secrets: [String; 2],
+    ua: String,
+    s: Scratch,
+}
+
+impl Source for EcsService {
+    fn wake(&mut self, now: i64, cx: &mut Cx<'_>) -> i64 {
+        let acct = &cx.est.accounts[self.account];
+        let (id, nat) = (acct.id.as_str(), acct.nat_ip.as_str());
+        for _ in 0..10 {
+            let start = now + uni(cx.rng, 0, 60 * SECOND);
+            let task = hex(cx.rng, 32);
+            let key = session_key(cx.rng);
+            emit_service_assume(
+                cx.em,
+                cx.rng,
+                &mut self.s,
+                start,
+                "ecs-tasks.amazonaws.com",
+                &self.role,
+                &task,
+                &key,
+                self.region,
+            );
+            let created = start + SECOND;
+            let ident = assumed_role(&self.role, &task, &key, created, SessionOpts::default());
+            let mut t = created + uni(cx.rng, 800, 4_000);
+            for secret in &self.secrets {
+                Obj::new(&mut self.s.req).str("secretId", secret).end();
+                cx.em.bg(
+                    &Call::new(t, &ident, "secretsmanager", "GetSecretValue", self.region, nat, &self.ua, id)
+                        .req(&self.s.req),
+                    cx.rng,
+                );
+                t += uni(cx.rng, 20, 250);
+            }
+        }
+        now + 2 * HOUR + exp(cx.rng, 2.0 * HOUR as f64)
     }
 }
 
@@ -500,8 +569,11 @@ pub(crate) fn build(est: &mut Estate, rng: &mut Rng, start: i64, out: &mut Vec<(
         let region = est.accounts[account].region;
         let role = role(est, rng, account, &format!("{name}-role"));
         let res = Resources::new(est, rng, account, region, name);
+        let slot = est.functions.len();
+        est.functions.push(SessionCred { account, arn: role.session_arn(name), region, ..SessionCred::default() });
         let src = Lambda {
             account,
+            slot,
             region,
             role,
             name: name.to_string(),
@@ -527,8 +599,11 @@ pub(crate) fn build(est: &mut Estate, rng: &mut Rng, start: i64, out: &mut Vec<(
         let region = est.accounts[account].region;
         let role = role(est, rng, account, &format!("{name}-task-role"));
         let res = Resources::new(est, rng, account, region, name);
+        let slot = est.tasks.len();
+        est.tasks.push(SessionCred { account, region, ..SessionCred::default() });
         let src = Ecs {
             account,
+            slot,
             region,
             role,
             task: hex(rng, 32),
@@ -547,4 +622,15 @@ pub(crate) fn build(est: &mut Estate, rng: &mut Rng, start: i64, out: &mut Vec<(
         };
         out.push((start + uni(rng, 0, 10 * SECOND), Box::new(src)));
     }
+
+    let env = est.accounts[PROD].name;
+    let svc = EcsService {
+        account: PROD,
+        region: est.accounts[PROD].region,
+        role: role(est, rng, PROD, "checkout-api-task-role"),
+        secrets: [format!("{env}/checkout-api/db-credentials"), format!("{env}/checkout-api/stripe-api-key")],
+        ua: go_ua("secretsmanager", "1.34.2"),
+        s: Scratch::default(),
+    };
+    out.push((start + uni(rng, 5 * MINUTE, 60 * MINUTE), Box::new(svc)));
 }

@@ -6,9 +6,8 @@
 
 use rand::Rng as _;
 
-use super::{attacker_ip, denied, shuffled, ScenarioDef, Victim, RECON};
-use crate::engine::ScenarioOut;
-use crate::estate::Estate;
+use super::{attacker_ip, denied, pick_fresh, shuffled, ScenarioDef, Victim, RECON, RETRY};
+use crate::engine::{PlanCx, Planned, ScenarioOut};
 use crate::event::Call;
 use trailhound_model::time::{MINUTE, SECOND};
 
@@ -16,17 +15,21 @@ use trailhound_model::time::{MINUTE, SECOND};
 pub(crate) const UA: &str = "Boto3/1.26.137 Python/3.10.12 Linux/5.15.0-1040-aws Botocore/1.29.137";
 
 /// Registration.
-pub(crate) const DEF: ScenarioDef = ScenarioDef { name: "enum_denied", rule_id: "enumeration_burst", plan };
+pub(crate) const DEF: ScenarioDef = ScenarioDef { name: "enum_denied", rules: &["enumeration_burst"], plan };
 
-fn plan(est: &Estate, now: i64, k: u32, _force: bool, out: &mut ScenarioOut<'_>) -> Option<Victim> {
+fn plan(cx: &PlanCx<'_>, out: &mut ScenarioOut<'_>) -> Planned {
+    let (est, now, k) = (cx.est, cx.now, cx.k);
     let mut live: Vec<usize> = (0..est.instances.len()).filter(|&i| est.instances[i].created <= now - MINUTE).collect();
     if live.is_empty() {
         live = (0..est.instances.len()).collect();
         if live.is_empty() {
-            return None;
+            return Planned::NotYet;
         }
     }
-    let s = &est.instances[live[(k as usize * 5 + 2) % live.len()]];
+    let Some(pick) = pick_fresh(cx, &live, k as usize * 5 + 2, |i| est.instances[i].key.clone()) else {
+        return Planned::Retry(cx.now + RETRY);
+    };
+    let s = &est.instances[pick];
     let acct = est.id(s.account);
     let ip = attacker_ip(out.rng);
     let n = out.rng.random_range(20..=40usize);
@@ -42,5 +45,5 @@ fn plan(est: &Estate, now: i64, k: u32, _force: bool, out: &mut ScenarioOut<'_>)
         let (code, msg) = denied(out.rng, svc, name, &s.arn);
         out.emit(&Call::new(t, &s.ident, svc, name, region, &ip, UA, acct).err(code, &msg));
     }
-    Some(Victim { actor_key: s.key.clone(), account: acct.to_string() })
+    Planned::Done(Victim { actor_key: s.key.clone(), account: acct.to_string() })
 }

@@ -4,9 +4,8 @@
 
 use rand::Rng as _;
 
-use super::{attacker_ip, denied, shuffled, ScenarioDef, Victim, RECON};
-use crate::engine::ScenarioOut;
-use crate::estate::Estate;
+use super::{attacker_ip, denied, pick_fresh, shuffled, ScenarioDef, Victim, RECON, RETRY};
+use crate::engine::{PlanCx, Planned, ScenarioOut};
 use crate::event::Call;
 use trailhound_model::time::SECOND;
 
@@ -17,13 +16,18 @@ pub(crate) const UAS: [&str; 2] = [
 ];
 
 /// Registration.
-pub(crate) const DEF: ScenarioDef = ScenarioDef { name: "enum_distinct_apis", rule_id: "enumeration_burst", plan };
+pub(crate) const DEF: ScenarioDef = ScenarioDef { name: "enum_distinct_apis", rules: &["enumeration_burst"], plan };
 
-fn plan(est: &Estate, now: i64, k: u32, _force: bool, out: &mut ScenarioOut<'_>) -> Option<Victim> {
+fn plan(cx: &PlanCx<'_>, out: &mut ScenarioOut<'_>) -> Planned {
+    let (est, now, k) = (cx.est, cx.now, cx.k);
     if est.users.is_empty() {
-        return None;
+        return Planned::NotYet;
     }
-    let u = &est.users[(k as usize * 4 + 1) % est.users.len()];
+    let all: Vec<usize> = (0..est.users.len()).collect();
+    let Some(pick) = pick_fresh(cx, &all, k as usize * 4 + 1, |i| est.users[i].key.clone()) else {
+        return Planned::Retry(cx.now + RETRY);
+    };
+    let u = &est.users[pick];
     let acct = est.id(u.account);
     let arn = format!("arn:aws:iam::{acct}:user/{}", u.name);
     let ip = attacker_ip(out.rng);
@@ -48,5 +52,5 @@ fn plan(est: &Estate, now: i64, k: u32, _force: bool, out: &mut ScenarioOut<'_>)
         }
         t += out.rng.random_range(gap / 2..gap * 3 / 2);
     }
-    Some(Victim { actor_key: u.key.clone(), account: acct.to_string() })
+    Planned::Done(Victim { actor_key: u.key.clone(), account: acct.to_string() })
 }

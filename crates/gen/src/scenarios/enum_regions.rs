@@ -4,9 +4,9 @@
 
 use rand::Rng as _;
 
-use super::{attacker_ip, shuffled, ScenarioDef, Victim};
-use crate::engine::ScenarioOut;
-use crate::estate::{Estate, REGIONS};
+use super::{attacker_ip, live_sessions, pick_fresh, shuffled, ScenarioDef, Victim, RETRY};
+use crate::engine::{PlanCx, Planned, ScenarioOut};
+use crate::estate::REGIONS;
 use crate::event::Call;
 use trailhound_model::time::{MINUTE, SECOND};
 
@@ -15,26 +15,19 @@ pub(crate) const UA: &str =
     "aws-cli/2.13.0 Python/3.11.4 Darwin/23.0.0 exe/x86_64 prompt/off command/ec2.describe-instances";
 
 /// Registration.
-pub(crate) const DEF: ScenarioDef = ScenarioDef { name: "enum_regions", rule_id: "enumeration_burst", plan };
+pub(crate) const DEF: ScenarioDef = ScenarioDef { name: "enum_regions", rules: &["enumeration_burst"], plan };
 
-fn plan(est: &Estate, now: i64, k: u32, force: bool, out: &mut ScenarioOut<'_>) -> Option<Victim> {
+fn plan(cx: &PlanCx<'_>, out: &mut ScenarioOut<'_>) -> Planned {
+    let (est, now, k) = (cx.est, cx.now, cx.k);
     // Sessions issued at least a minute ago and still well within their hour.
-    let mut live: Vec<usize> = (0..est.ci.len())
-        .filter(|&i| {
-            let c = est.ci[i].created;
-            c <= now - MINUTE && now - c <= 50 * MINUTE
-        })
-        .collect();
+    let live = live_sessions(cx, &est.ci, 50 * MINUTE, |_| true);
     if live.is_empty() {
-        if !force {
-            return None;
-        }
-        live = (0..est.ci.len()).collect();
-        if live.is_empty() {
-            return None;
-        }
+        return Planned::NotYet;
     }
-    let s = &est.ci[live[k as usize % live.len()]];
+    let Some(pick) = pick_fresh(cx, &live, k as usize, |i| est.ci[i].key.clone()) else {
+        return Planned::Retry(cx.now + RETRY);
+    };
+    let s = &est.ci[pick];
     let acct = est.id(s.account);
     let ip = attacker_ip(out.rng);
     let n = out.rng.random_range(12..=17usize);
@@ -58,5 +51,5 @@ fn plan(est: &Estate, now: i64, k: u32, force: bool, out: &mut ScenarioOut<'_>) 
         }
         t += out.rng.random_range(gap * 3 / 4..gap * 5 / 4);
     }
-    Some(Victim { actor_key: s.key.clone(), account: acct.to_string() })
+    Planned::Done(Victim { actor_key: s.key.clone(), account: acct.to_string() })
 }

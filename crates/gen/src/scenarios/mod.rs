@@ -1,23 +1,41 @@
 //! Injected attack scenarios, one file each, registered in [`ALL`].
 //!
 //! A scenario is planned when the generator reaches its trigger point: it picks a victim
-//! credential that exists in the estate at that moment, emits its events (all at or after the
-//! trigger time) and returns the victim, from which the engine writes the [`crate::Label`].
-//! To add one (IAM persistence, instance sprawl, defense evasion, ...), add a file with a
-//! `pub(crate) const DEF: ScenarioDef` and list it in [`ALL`].
+//! credential that exists in the estate at that moment (one no scenario attacked yet, else
+//! one not attacked in the last 12 hours; sessions issued within the run, so the owner's own
+//! use is in the output), emits its events (all at or after the trigger time) and returns
+//! the victim. With no such victim it asks to be retried a little later ([`Planned`]); once
+//! the background has stopped it is forced to take any. The engine then writes the [`crate::Label`]s: one with the
+//! definition's rule id, or, for a multi-stage scenario (see
+//! [`crate::engine::ScenarioOut::stage`]), one per stage plus an `attack_chain` label
+//! spanning the whole scenario. To add one, add a file with a `pub(crate) const DEF:
+//! ScenarioDef` and list it in [`ALL`].
 
 use rand::Rng as _;
 
-use crate::engine::ScenarioOut;
-use crate::estate::Estate;
+use crate::engine::{PlanCx, Planned, ScenarioOut};
+use crate::estate::{Estate, SessionCred};
+use crate::event::Call;
 use crate::json::alnum_id;
 use crate::Rng;
+use trailhound_model::time::MINUTE;
 
+pub(crate) mod baseline_novelty;
+pub(crate) mod defense_evasion;
+pub(crate) mod ecs_burst;
 pub(crate) mod enum_denied;
 pub(crate) mod enum_distinct_apis;
 pub(crate) mod enum_regions;
+pub(crate) mod gpu_sprawl;
+pub(crate) mod iam_admin_user;
+pub(crate) mod iam_backdoor_existing_user;
+pub(crate) mod iam_backdoor_role;
+pub(crate) mod iam_self_escalation;
+pub(crate) mod secrets_harvest;
+pub(crate) mod stolen_instance_credentials;
 
-/// Who a scenario attacked: becomes the label's `actor_key` and `account`.
+/// Who a scenario attacked: becomes the `actor_key` of its single or `attack_chain` label,
+/// and the `account` of all its labels.
 #[derive(Debug, Clone)]
 pub(crate) struct Victim {
     /// The access key id the attacker used.
@@ -26,25 +44,210 @@ pub(crate) struct Victim {
     pub account: String,
 }
 
-/// Plans one instance: `(estate, now, instance number, force, out)`. Returns `None` (having
-/// emitted nothing) when no suitable victim exists yet; with `force` it must not.
-pub(crate) type PlanFn = fn(&Estate, i64, u32, bool, &mut ScenarioOut<'_>) -> Option<Victim>;
+/// Plans one instance (see [`PlanCx`] and [`Planned`]).
+pub(crate) type PlanFn = fn(&PlanCx<'_>, &mut ScenarioOut<'_>) -> Planned;
 
 /// A registered scenario.
 pub(crate) struct ScenarioDef {
     /// Name used in config and labels.
     pub name: &'static str,
-    /// The detection rule that should fire.
-    pub rule_id: &'static str,
+    /// The rule ids of the labels one instance writes, in order: one for a single-stage
+    /// scenario; the stages then `attack_chain` for a multi-stage one.
+    pub rules: &'static [&'static str],
     /// The planner.
     pub plan: PlanFn,
 }
 
-/// Every scenario, in a stable order.
-pub(crate) const ALL: &[ScenarioDef] = &[enum_distinct_apis::DEF, enum_regions::DEF, enum_denied::DEF];
+/// Every scenario, in a stable order (the first three were the first written; their trigger
+/// points do not move when later ones are added).
+pub(crate) const ALL: &[ScenarioDef] = &[
+    enum_distinct_apis::DEF,
+    enum_regions::DEF,
+    enum_denied::DEF,
+    iam_admin_user::DEF,
+    iam_backdoor_existing_user::DEF,
+    iam_backdoor_role::DEF,
+    iam_self_escalation::DEF,
+    gpu_sprawl::DEF,
+    ecs_burst::DEF,
+    defense_evasion::DEF,
+    secrets_harvest::DEF,
+    stolen_instance_credentials::DEF,
+    baseline_novelty::DEF,
+];
 
 /// Names of [`ALL`], for the public API.
-pub(crate) const NAMES: &[&str] = &[enum_distinct_apis::DEF.name, enum_regions::DEF.name, enum_denied::DEF.name];
+pub(crate) const NAMES: &[&str] = &[
+    enum_distinct_apis::DEF.name,
+    enum_regions::DEF.name,
+    enum_denied::DEF.name,
+    iam_admin_user::DEF.name,
+    iam_backdoor_existing_user::DEF.name,
+    iam_backdoor_role::DEF.name,
+    iam_self_escalation::DEF.name,
+    gpu_sprawl::DEF.name,
+    ecs_burst::DEF.name,
+    defense_evasion::DEF.name,
+    secrets_harvest::DEF.name,
+    stolen_instance_credentials::DEF.name,
+    baseline_novelty::DEF.name,
+];
+
+/// Starting at `start`, the first of `cands` (indices into whatever `key` reads) whose key no
+/// scenario attacked yet, else the first not attacked in the last 12 hours. When all were:
+/// `cands[start % len]` with `force`, else `None` (the planner then asks to be retried a
+/// little later, see [`RETRY`]).
+pub(crate) fn pick_fresh(
+    cx: &PlanCx<'_>,
+    cands: &[usize],
+    start: usize,
+    key: impl Fn(usize) -> String,
+) -> Option<usize> {
+    let n = cands.len();
+    if n == 0 {
+        return None;
+    }
+    let order = || (0..n).map(|i| cands[(start + i) % n]);
+    let unused = order().find(|&c| !cx.history.ever(&key(c)));
+    let fresh = || order().find(|&c| !cx.history.recent(&key(c), cx.now));
+    unused.or_else(fresh).or(if cx.force { Some(cands[start % n]) } else { None })
+}
+
+/// How long a planner waits for a fresh victim.
+pub(crate) const RETRY: i64 = 2 * MINUTE;
+
+/// Indices of the sessions in `pool` (filtered by `keep`) issued within the run (so their
+/// owner's use is in the output) between `max_age` and a minute before `now` (so still valid
+/// for the scenario's duration); with `force`, failing those, any matching one.
+pub(crate) fn live_sessions(
+    cx: &PlanCx<'_>,
+    pool: &[SessionCred],
+    max_age: i64,
+    keep: impl Fn(&SessionCred) -> bool,
+) -> Vec<usize> {
+    let ok = |s: &SessionCred| !s.key.is_empty() && keep(s);
+    let live: Vec<usize> = (0..pool.len())
+        .filter(|&i| {
+            let s = &pool[i];
+            ok(s) && s.created <= cx.now - MINUTE && cx.now - s.created <= max_age
+        })
+        .collect();
+    let in_run: Vec<usize> = live.iter().copied().filter(|&i| pool[i].created >= cx.run.start_ms).collect();
+    if !in_run.is_empty() || !cx.force {
+        return in_run;
+    }
+    if live.is_empty() {
+        return (0..pool.len()).filter(|&i| ok(&pool[i])).collect();
+    }
+    live
+}
+
+/// The attacker's AWS CLI on Kali.
+pub(crate) const UA_KALI_CLI: &str = enum_distinct_apis::UAS[0];
+/// Pacu's boto3.
+pub(crate) const UA_PACU: &str = enum_distinct_apis::UAS[1];
+/// A boto3 script on a rented VPS.
+pub(crate) const UA_BOTO_SCRIPT: &str = "Boto3/1.34.69 md/Botocore#1.34.69 ua/2.0 os/linux#5.15.0-105-generic md/arch#x86_64 lang/python#3.10.12 md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.34.69";
+/// The AWS CLI on a rented VPS.
+pub(crate) const UA_VPS_CLI: &str = "aws-cli/2.22.4 md/awscrt#0.22.0 ua/2.0 os/linux#6.8.0-45-generic md/arch#x86_64 lang/python#3.12.6 md/pyimpl#CPython exe/x86_64.ubuntu.24 cfg/retry-mode#standard md/installer#exe md/prompt#off";
+
+/// The policy ARN of `AdministratorAccess`.
+pub(crate) const ADMIN_POLICY: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
+/// A policy document allowing everything.
+pub(crate) const ALLOW_ALL: &str =
+    "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"*\"}]}";
+
+/// The attacker acting as a stolen identity from his own machine.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Attacker<'a> {
+    /// The stolen `userIdentity` (JSON).
+    pub ident: &'a str,
+    /// Its principal ARN (for error messages).
+    pub arn: &'a str,
+    /// Account id.
+    pub acct: &'a str,
+    /// Attacker address.
+    pub ip: &'a str,
+    /// Attacker user agent.
+    pub ua: &'a str,
+}
+
+impl<'a> Attacker<'a> {
+    /// A successful call with null parameters (adjust with the [`Call`] setters).
+    pub(crate) fn call(&self, t: i64, service: &'a str, name: &'a str, region: &'a str) -> Call<'a> {
+        Call::new(t, self.ident, service, name, region, self.ip, self.ua, self.acct)
+    }
+}
+
+/// Emits `GetCallerIdentity` and then `n` distinct recon calls (from `pool` first, then
+/// [`RECON`]) within 5–8 s, one or two of them denied: an `enumeration_burst` by the
+/// distinct-API condition. Starts at `t`, returns the time of the last call.
+pub(crate) fn recon_burst(
+    out: &mut ScenarioOut<'_>,
+    a: &Attacker<'_>,
+    home: &str,
+    mut t: i64,
+    pool: &[Recon],
+    n: usize,
+) -> i64 {
+    let mut apis: Vec<Recon> = shuffled(out.rng, pool);
+    for r in shuffled(out.rng, &RECON) {
+        if !apis.iter().any(|p| p.1 == r.1) {
+            apis.push(r);
+        }
+    }
+    let n = n.min(apis.len());
+    out.emit(&a.call(t, "sts", "GetCallerIdentity", home));
+    let gap = out.rng.random_range(5_000..8_000) / n as i64;
+    let deny = [out.rng.random_range(1..n), out.rng.random_range(1..n)];
+    for (i, &(svc, name, global)) in apis[..n].iter().enumerate() {
+        t += out.rng.random_range(gap * 3 / 4..gap * 5 / 4);
+        let region = if global { "us-east-1" } else { home };
+        let c = a.call(t, svc, name, region);
+        if deny.contains(&i) {
+            let (code, msg) = denied(out.rng, svc, name, a.arn);
+            out.emit(&c.err(code, &msg));
+        } else {
+            out.emit(&c);
+        }
+    }
+    t
+}
+
+/// `s` as a JSON string literal (quoted, escaped).
+pub(crate) fn json_str(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string())
+}
+
+/// Percent-encodes `s` the way IAM echoes policy documents in `responseElements`.
+pub(crate) fn url_encode(s: &str) -> String {
+    let mut v = String::with_capacity(s.len() * 2);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            v.push(char::from(b));
+        } else {
+            v.push_str(&format!("%{b:02X}"));
+        }
+    }
+    v
+}
+
+/// A 12-digit account id outside the estate.
+pub(crate) fn foreign_account(rng: &mut Rng, est: &Estate) -> String {
+    loop {
+        let id = format!("{}{:011}", rng.random_range(1..=9u8), rng.random_range(0..100_000_000_000u64));
+        if est.accounts.iter().all(|a| a.id != id) {
+            return id;
+        }
+    }
+}
+
+/// `n` distinct items of `pool` (all if fewer), in random order.
+pub(crate) fn sample<T: Copy>(rng: &mut Rng, pool: &[T], n: usize) -> Vec<T> {
+    let mut v = shuffled(rng, pool);
+    v.truncate(n);
+    v
+}
 
 /// First octets of attacker infrastructure (VPS and anonymising ranges, disjoint from every
 /// range the background uses).
