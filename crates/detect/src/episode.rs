@@ -201,6 +201,7 @@ impl Draft<'_> {
             remediation: self.remediation,
             activity,
             revision,
+            related_actor_keys: Vec::new(),
         }
     }
 }

@@ -79,6 +79,7 @@ pub(crate) mod test_support {
             remediation: "rotate the key".into(),
             activity: Activity::Create,
             revision: 0,
+            related_actor_keys: Vec::new(),
         }
     }
 }

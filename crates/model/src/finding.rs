@@ -157,6 +157,10 @@ pub struct Finding {
     pub activity: Activity,
     /// 0 for the first publication, then +1 for each update.
     pub revision: u32,
+    /// Other credentials this finding ties to the actor (e.g. the key that created a backdoor
+    /// key): attack chains group the finding under each of them too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub related_actor_keys: Vec<String>,
 }
 
 impl Finding {
@@ -250,6 +254,7 @@ impl Finding {
                 "context": self.context,
                 "revision": self.revision,
                 "tactic_ids": self.tactic_ids,
+                "related_actor_keys": self.related_actor_keys,
             },
         })
     }
@@ -283,6 +288,7 @@ mod tests {
             remediation: "r".into(),
             activity: Activity::Create,
             revision: 0,
+            related_actor_keys: Vec::new(),
         }
     }
 

@@ -180,6 +180,7 @@ impl AttackChain {
             remediation: remediation_for(actor, arn.as_deref(), "Treat this identity as compromised."),
             activity,
             revision,
+            related_actor_keys: Vec::new(),
         }
     }
 
@@ -232,15 +233,21 @@ impl Rule for AttackChain {
                 class: f.identity_class,
                 provider: f.provider.clone(),
             };
-            let mut actor = self.state.entry(f.actor_key.clone()).or_default();
-            // A part whose first event moved to another bucket leaves the old one.
-            for (b, bk) in actor.iter_mut() {
-                if *b != bucket {
-                    bk.parts.remove(&f.uid);
+            // A finding counts for its actor and for every credential it ties to it (a backdoor
+            // key used from elsewhere is part of the chain of the key that created it).
+            let keys: BTreeSet<&String> = std::iter::once(&f.actor_key).chain(&f.related_actor_keys).collect();
+            for key in keys {
+                let mut actor = self.state.entry(key.clone()).or_default();
+                // A part whose first event moved to another bucket leaves the old one.
+                for (b, bk) in actor.iter_mut() {
+                    if *b != bucket {
+                        bk.parts.remove(&f.uid);
+                    }
                 }
+                actor.entry(bucket).or_default().parts.insert(f.uid.clone(), part.clone());
+                drop(actor);
+                touched.insert((key.clone(), bucket));
             }
-            actor.entry(bucket).or_default().parts.insert(f.uid.clone(), part);
-            touched.insert((f.actor_key.clone(), bucket));
         }
         for (actor, bucket) in touched {
             if let Some(mut st) = self.state.get_mut(&actor) {
@@ -312,6 +319,7 @@ mod tests {
             remediation: String::new(),
             activity: Activity::Create,
             revision: 0,
+            related_actor_keys: Vec::new(),
         }
     }
 
@@ -345,6 +353,18 @@ mod tests {
         assert_eq!(last.title, "Attack chain: Persistence → Defense Evasion → Discovery");
         assert_eq!(last.evidence.len(), 3);
         assert_eq!(last.event_count, 15);
+    }
+
+    #[test]
+    fn a_finding_on_a_backdoor_key_joins_the_chain_of_the_key_that_created_it() {
+        let rule = AttackChain::new(Config::default());
+        let mut used = part("k", "new_access_key_used", "TA0005", 12);
+        used.actor_key = "AKIANEWKEY".into();
+        used.related_actor_keys = vec!["AKIASTOLEN".into()];
+        let out = feed(&rule, &[vec![part("p", "iam_user_persistence", "TA0003", 1)], vec![used]]);
+        let last = out.last().expect("a chain on the creator");
+        assert_eq!(last.actor_key, "AKIASTOLEN");
+        assert_eq!(last.evidence.len(), 2);
     }
 
     #[test]

@@ -42,6 +42,7 @@ fn finding(rule: &str, key: &str, t: i64, regions: &[&str]) -> Finding {
         remediation: "rotate the key".into(),
         activity: Activity::Create,
         revision: 0,
+        related_actor_keys: Vec::new(),
     }
 }
 
