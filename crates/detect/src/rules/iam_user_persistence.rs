@@ -1,20 +1,247 @@
-//! `iam_user_persistence`: not written yet (a stub so the registry compiles).
+//! `iam_user_persistence`: a new IAM user created and at once given a way in or rights.
+//!
+//! The oldest persistence move in AWS: with a stolen credential that can write IAM, create a
+//! user (`CreateUser X`), then give it what the thief needs to come back after the stolen
+//! credential is revoked: an access key (`CreateAccessKey X`), a console password
+//! (`CreateLoginProfile X`), policies (`AttachUserPolicy X`, `PutUserPolicy X`) or a group
+//! (`AddUserToGroup X`). Per actor and created user, a **sequence** is anchored at the
+//! `CreateUser` event time and takes in every follow-up on the same user by the same actor
+//! within `window` (default 30 min: Pacu, Stratus and hand-run attacks do it within seconds;
+//! half an hour leaves room for a thief who looks around in between, and stays short enough
+//! that a user created by an administrator today and given a key next week is not joined).
+//!
+//! | sequence | severity |
+//! |---|---|
+//! | `CreateUser` + any successful follow-up | medium |
+//! | ... + a credential (access key or login profile), or admin rights | high |
+//! | ... + a credential **and** admin rights | critical |
+//!
+//! Admin rights: a managed policy named in `admin_policies` (default `AdministratorAccess`,
+//! `IAMFullAccess`), an inline policy allowing `Action` `*`, `*:*` or `iam:*` on `Resource`
+//! `*`, or a group whose name contains one of `admin_groups` (default `admin`). Only
+//! successful calls are steps; failed attempts are listed in the context.
+//!
+//! Stays quiet or low:
+//! - **Infrastructure as code.** A Terraform apply from a CI role creates a user, its key and
+//!   its policy within seconds: exactly this sequence. When the `CreateUser` caller is a
+//!   CI/CD identity *and* its user agent names one of `iac_user_agents`, the sequence is
+//!   suppressed while `quiet_iac` is true (the default: the product owner wants applies
+//!   quiet), or reported as low with the context "IaC agent (Terraform) in CI role" when it is
+//!   false. Either way, granting admin rights lifts the exemption: a pipeline handing out
+//!   `AdministratorAccess` is worth a look whoever runs it. A thief who stole the CI role
+//!   and forges a Terraform user agent is also exempt; `new_access_key_used` and the baseline
+//!   rules still see what the new key does.
+//! - **A person in the console** (or an SSO session) creating a colleague with a password and
+//!   ordinary policies is an administrator at work, and trailhound hunts stolen machine
+//!   identities: a human caller's sequence is low (kept for the record and for attack chains,
+//!   not paged) unless admin rights are granted, when the table above applies.
+//! - Calls by AWS services, and anything an actor does to users it did not create within the
+//!   window (that is `iam_backdoor_credentials`' business).
+//!
+//! The finding (one per actor and created user, uid = `hash(rule, actor/user, CreateUser
+//! time)`) is published when the first follow-up lands, updated when severity rises, and
+//! published a last time when the watermark passes anchor + window. Follow-ups that arrive
+//! before their `CreateUser` (same-second events often do) are kept for the window and joined
+//! when it arrives, so the final version does not depend on arrival order.
+//!
+//! This file also holds the IAM helpers the other IAM rules share (policy documents, admin
+//! rights, the caller's own user and role names, IaC agents).
 
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
-use trailhound_model::Severity;
+use serde_json::Value;
+use trailhound_model::attack::PERSISTENCE;
+use trailhound_model::time::{to_rfc3339, EventTime};
+use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
 use super::{Rule, RuleCtx, RuleMeta};
+use crate::episode::{remediation_for, Draft, Publication, Support};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
     id: "iam_user_persistence",
-    title: "iam_user_persistence",
+    title: "New IAM user given credentials or rights",
     severity: Severity::Medium,
-    tactics: &[],
-    techniques: &[],
-    summary: "not written yet",
-    stateful: false,
+    tactics: &[PERSISTENCE],
+    techniques: &["T1136.003", "T1098.001", "T1098.003"],
+    summary: "CreateUser followed by an access key, password, policy or group for that user by the same actor",
+    stateful: true,
 };
+
+// ---------------------------------------------------------------------------------------------
+// Shared IAM helpers (used by the other IAM rules too).
+
+/// Default names of managed policies that amount to admin rights.
+pub(crate) fn default_admin_policies() -> Vec<String> {
+    vec!["AdministratorAccess".to_string(), "IAMFullAccess".to_string()]
+}
+
+/// Default user-agent fragments of infrastructure-as-code tools (as in `enumeration_burst`).
+pub(crate) fn default_iac_user_agents() -> Vec<String> {
+    ["terraform/", "pulumi", "aws-cdk", "cloudformation", "crossplane", "ansible"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// A duration in ms (at least 1).
+pub(crate) fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(1)
+}
+
+/// Lower-cased copies (for [`EventView::contains_ignore_case`]).
+pub(crate) fn lowered(v: &[String]) -> Vec<String> {
+    v.iter().map(|s| s.to_ascii_lowercase()).collect()
+}
+
+/// Decodes `%XX` escapes (IAM returns trust policies URL-encoded); None when there are none or
+/// the result is not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    if !s.contains('%') {
+        return None;
+    }
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'%' {
+            if let (Some(h), Some(l)) = (b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
+                out.push(h * 16 + l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// A policy document given as a request parameter: a JSON object, or JSON text, possibly
+/// URL-encoded.
+pub(crate) fn policy_document(v: &Value) -> Option<Cow<'_, Value>> {
+    match v {
+        Value::Object(_) => Some(Cow::Borrowed(v)),
+        Value::String(raw) => {
+            let t = raw.trim();
+            let parsed = serde_json::from_str::<Value>(t)
+                .ok()
+                .or_else(|| percent_decode(t).and_then(|d| serde_json::from_str::<Value>(d.trim()).ok()))?;
+            parsed.is_object().then_some(Cow::Owned(parsed))
+        }
+        _ => None,
+    }
+}
+
+/// The statements of a policy document (an array, or a single object).
+pub(crate) fn statements(doc: &Value) -> Vec<&Value> {
+    match doc.get("Statement") {
+        Some(Value::Array(a)) => a.iter().filter(|s| s.is_object()).collect(),
+        Some(s @ Value::Object(_)) => vec![s],
+        _ => Vec::new(),
+    }
+}
+
+/// A string or an array of strings, as strings.
+pub(crate) fn strs(v: Option<&Value>) -> Vec<&str> {
+    match v {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// True for an `Allow` statement.
+pub(crate) fn allows(stmt: &Value) -> bool {
+    stmt.get("Effect").and_then(Value::as_str).is_some_and(|e| e.eq_ignore_ascii_case("Allow"))
+}
+
+/// True when the policy document allows every action (`*`, `*:*`) or every IAM action
+/// (`iam:*`, which lets the holder grant itself anything) on every resource.
+pub(crate) fn grants_admin(doc: &Value) -> bool {
+    statements(doc).into_iter().any(|s| {
+        allows(s)
+            && strs(s.get("Resource")).contains(&"*")
+            && strs(s.get("Action")).iter().any(|a| *a == "*" || *a == "*:*" || a.eq_ignore_ascii_case("iam:*"))
+    })
+}
+
+/// The admin policy named by `arn`, if its name (last path segment) is in `names`.
+pub(crate) fn admin_policy<'a>(arn: &'a str, names: &[String]) -> Option<&'a str> {
+    let name = arn.rsplit('/').next().unwrap_or(arn);
+    names.iter().any(|n| n.eq_ignore_ascii_case(name)).then_some(name)
+}
+
+/// What makes a policy grant admin rights: the managed policy's name, or a description of the
+/// inline document (`field` of the request, e.g. `policyDocument`).
+pub(crate) fn admin_grant(ev: &EventView<'_>, row: usize, names: &[String], field: &str) -> Option<String> {
+    if let Some(name) = ev.policy_arn(row).and_then(|arn| admin_policy(arn, names)) {
+        return Some(name.to_string());
+    }
+    let req = ev.request_json(row)?;
+    let doc = policy_document(req.get(field)?)?;
+    grants_admin(&doc).then(|| {
+        let name = req.get("policyName").and_then(Value::as_str).unwrap_or("inline");
+        format!("inline policy {name} allowing * on *")
+    })
+}
+
+/// The caller's own IAM user name (`arn:aws:iam::ACCOUNT:user/path/NAME`).
+pub(crate) fn own_user<'a>(ev: &EventView<'a>, row: usize) -> Option<&'a str> {
+    let arn = ev.actor_arn(row)?;
+    let res = arn.splitn(6, ':').nth(5)?;
+    res.starts_with("user/").then(|| res.rsplit('/').next()).flatten()
+}
+
+/// The caller's own role name (session issuer `arn:aws:iam::ACCOUNT:role/path/NAME`).
+pub(crate) fn own_role<'a>(ev: &EventView<'a>, row: usize) -> Option<&'a str> {
+    let arn = ev.session_issuer(row)?;
+    let res = arn.splitn(6, ':').nth(5)?;
+    res.starts_with("role/").then(|| res.rsplit('/').next()).flatten()
+}
+
+/// The IaC tool named by `ua`, in the user agent's own spelling (`Terraform`), if one of the
+/// lower-cased `fragments` occurs in it.
+pub(crate) fn agent_name(ua: &str, fragments: &[String]) -> Option<String> {
+    let lower = ua.to_ascii_lowercase();
+    fragments.iter().filter(|f| !f.is_empty()).find_map(|f| {
+        let i = lower.find(f.as_str())?;
+        let name = ua.get(i..i + f.len()).unwrap_or(f).trim_matches(|c: char| !c.is_alphanumeric());
+        Some(if name.is_empty() { f.clone() } else { name.to_string() })
+    })
+}
+
+/// The IaC agent of a call made by a CI/CD identity with an IaC tool's user agent.
+pub(crate) fn iac_agent(ev: &EventView<'_>, row: usize, fragments: &[String]) -> Option<String> {
+    if ev.identity_class(row) != IdentityClass::CiCd {
+        return None;
+    }
+    agent_name(ev.user_agent(row)?, fragments)
+}
+
+/// "role" for a role session, else "identity" (for context lines).
+pub(crate) fn ci_noun(ev: &EventView<'_>, row: usize) -> &'static str {
+    if ev.session_issuer(row).is_some() {
+        "role"
+    } else {
+        "identity"
+    }
+}
+
+/// `Support` of one event.
+pub(crate) fn one(ev: &EventView<'_>, row: usize) -> Support {
+    let mut s = Support::default();
+    s.add(ev, row, 1);
+    s
+}
+
+// ---------------------------------------------------------------------------------------------
 
 /// Thresholds of `iam_user_persistence` (`[rules.iam_user_persistence]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,23 +249,322 @@ static META: RuleMeta = RuleMeta {
 pub struct Config {
     /// Run this rule. Default true.
     pub enabled: bool,
+    /// Follow-ups on the created user by the same actor within this long after `CreateUser`
+    /// join its sequence. Default 30m.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// Managed policy names that amount to admin rights. Default AdministratorAccess,
+    /// IAMFullAccess.
+    pub admin_policies: Vec<String>,
+    /// Group name fragments (case-insensitive) that make a group an admin group. Default "admin".
+    pub admin_groups: Vec<String>,
+    /// User-agent fragments (case-insensitive) of IaC tools. Default Terraform, Pulumi, CDK,
+    /// CloudFormation, Crossplane, Ansible.
+    pub iac_user_agents: Vec<String>,
+    /// Suppress sequences started by an IaC agent in a CI/CD identity unless admin rights are
+    /// granted (when false they are reported as low). Default true.
+    pub quiet_iac: bool,
+    /// Suppress sequences by a person (console, SSO) that grant no admin rights: onboarding a
+    /// user with a password and a group is an administrator's daily work (when false they are
+    /// reported as low). Default true.
+    pub quiet_humans: bool,
+    /// Evidence events kept per finding. Default 10.
+    pub max_evidence: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Self { enabled: true }
+        Self {
+            enabled: true,
+            window: Duration::from_secs(30 * 60),
+            admin_policies: default_admin_policies(),
+            admin_groups: vec!["admin".to_string()],
+            iac_user_agents: default_iac_user_agents(),
+            quiet_iac: true,
+            quiet_humans: true,
+            max_evidence: 10,
+        }
     }
+}
+
+/// A follow-up on the created user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Step {
+    AccessKey,
+    LoginProfile,
+    AttachPolicy,
+    PutPolicy,
+    Group,
+}
+
+impl Step {
+    fn of(action: &str) -> Option<Self> {
+        Some(match action {
+            "CreateAccessKey" => Step::AccessKey,
+            "CreateLoginProfile" => Step::LoginProfile,
+            "AttachUserPolicy" => Step::AttachPolicy,
+            "PutUserPolicy" => Step::PutPolicy,
+            "AddUserToGroup" => Step::Group,
+            _ => return None,
+        })
+    }
+
+    fn credential(self) -> bool {
+        matches!(self, Step::AccessKey | Step::LoginProfile)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct FollowUp {
+    step: Step,
+    action: String,
+    error: Option<String>,
+    /// What grants admin rights, if it does.
+    admin: Option<String>,
+    /// Policy or group named.
+    what: Option<String>,
+    support: Support,
+}
+
+#[derive(Debug)]
+struct Creation {
+    event_id: String,
+    support: Support,
+    /// IaC agent name and "role"/"identity" when a CI/CD identity's IaC tool created the user.
+    iac: Option<(String, &'static str)>,
+    publication: Publication,
+}
+
+#[derive(Debug, Default)]
+struct ActorState {
+    /// (user, CreateUser time) → the creation.
+    created: BTreeMap<(String, EventTime), Creation>,
+    /// user → follow-ups by (time, event id), kept for the window whether or not the creation
+    /// has been seen yet.
+    steps: BTreeMap<String, BTreeMap<(EventTime, String), FollowUp>>,
+}
+
+/// A sequence's follow-ups, aggregated.
+#[derive(Debug, Default)]
+struct Agg {
+    support: Support,
+    steps: BTreeSet<Step>,
+    actions: BTreeSet<String>,
+    admin: BTreeSet<String>,
+    what: BTreeSet<String>,
+    failed: BTreeSet<String>,
 }
 
 /// The rule.
 pub struct IamUserPersistence {
-    _cfg: Config,
+    cfg: Config,
+    window: i64,
+    admin_groups: Vec<String>,
+    iac: Vec<String>,
+    state: DashMap<String, ActorState>,
 }
 
 impl IamUserPersistence {
     /// Builds the rule from its config.
     pub fn new(cfg: Config) -> Self {
-        Self { _cfg: cfg }
+        Self {
+            window: ms(cfg.window),
+            admin_groups: lowered(&cfg.admin_groups),
+            iac: lowered(&cfg.iac_user_agents),
+            state: DashMap::new(),
+            cfg,
+        }
+    }
+
+    fn follow_up(&self, ev: &EventView<'_>, row: usize, step: Step) -> FollowUp {
+        let (admin, what) = match step {
+            Step::AttachPolicy | Step::PutPolicy => {
+                let what = ev.policy_arn(row).map(|a| a.rsplit('/').next().unwrap_or(a).to_string()).or_else(|| {
+                    ev.request_json(row).and_then(|r| r.get("policyName").and_then(Value::as_str).map(str::to_string))
+                });
+                (admin_grant(ev, row, &self.cfg.admin_policies, "policyDocument"), what)
+            }
+            Step::Group => {
+                let group =
+                    ev.request_json(row).and_then(|r| r.get("groupName").and_then(Value::as_str).map(str::to_string));
+                let admin = group
+                    .as_deref()
+                    .filter(|g| self.admin_groups.iter().any(|f| EventView::contains_ignore_case(g, f)))
+                    .map(|g| format!("group {g}"));
+                (admin, group.map(|g| format!("group {g}")))
+            }
+            Step::AccessKey | Step::LoginProfile => (None, None),
+        };
+        FollowUp {
+            step,
+            action: ev.action(row).to_string(),
+            error: ev.error_code(row).map(str::to_string),
+            admin,
+            what,
+            support: one(ev, row),
+        }
+    }
+
+    fn aggregate(
+        &self,
+        anchor: EventTime,
+        c: &Creation,
+        steps: Option<&BTreeMap<(EventTime, String), FollowUp>>,
+    ) -> Agg {
+        let mut agg = Agg { support: c.support.clone(), ..Agg::default() };
+        let end = anchor.saturating_add(self.window);
+        for ((t, _), f) in steps.into_iter().flat_map(|m| m.range((anchor, String::new())..)) {
+            if *t > end {
+                break;
+            }
+            agg.support.merge(&f.support, self.cfg.max_evidence);
+            match &f.error {
+                None => {
+                    agg.steps.insert(f.step);
+                    agg.actions.insert(f.action.clone());
+                    agg.admin.extend(f.admin.iter().cloned());
+                    agg.what.extend(f.what.iter().cloned());
+                }
+                Some(e) => {
+                    agg.failed.insert(format!("{} ({e})", f.action));
+                }
+            }
+        }
+        agg
+    }
+
+    /// None: nothing to report (no successful follow-up yet, or an exempt IaC apply).
+    fn severity(&self, c: &Creation, agg: &Agg) -> Option<Severity> {
+        if agg.steps.is_empty() {
+            return None;
+        }
+        let cred = agg.steps.iter().any(|s| s.credential());
+        let admin = !agg.admin.is_empty();
+        if c.iac.is_some() && !admin {
+            return (!self.cfg.quiet_iac).then_some(Severity::Low);
+        }
+        let mut s = match (cred, admin) {
+            (true, true) => Severity::Critical,
+            (true, false) | (false, true) => Severity::High,
+            (false, false) => Severity::Medium,
+        };
+        if !admin && c.support.class() == IdentityClass::Human {
+            if self.cfg.quiet_humans {
+                return None;
+            }
+            s = Severity::Low;
+        }
+        Some(s)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn publish(
+        &self,
+        actor: &str,
+        user: &str,
+        anchor: EventTime,
+        c: &mut Creation,
+        steps: Option<&BTreeMap<(EventTime, String), FollowUp>>,
+        closing: bool,
+        ctx: &mut RuleCtx<'_>,
+    ) {
+        let agg = self.aggregate(anchor, c, steps);
+        let Some(sev) = self.severity(c, &agg) else { return };
+        if let Some((activity, revision)) = c.publication.next(sev, agg.support.count, closing) {
+            ctx.emit(self.finding(actor, user, anchor, c, &agg, sev, activity, revision));
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finding(
+        &self,
+        actor: &str,
+        user: &str,
+        anchor: EventTime,
+        c: &Creation,
+        agg: &Agg,
+        severity: Severity,
+        activity: Activity,
+        revision: u32,
+    ) -> Finding {
+        let cred = agg.steps.iter().any(|s| s.credential());
+        let admin = !agg.admin.is_empty();
+        let window = humantime::format_duration(self.cfg.window).to_string();
+        let mut techniques = vec!["T1136.003".to_string()];
+        if cred {
+            techniques.push("T1098.001".to_string());
+        }
+        if agg.steps.iter().any(|s| !s.credential()) {
+            techniques.push("T1098.003".to_string());
+        }
+        let mut creds: Vec<&str> = Vec::new();
+        if agg.steps.contains(&Step::AccessKey) {
+            creds.push("an access key");
+        }
+        if agg.steps.contains(&Step::LoginProfile) {
+            creds.push("a console password");
+        }
+        let gave: Vec<String> = creds.iter().map(|c| c.to_string()).chain(agg.what.iter().cloned()).collect();
+        let mut context = vec![format!(
+            "CreateUser {user} at {}; follow-ups on {user} by the same actor within {window}: {}",
+            to_rfc3339(anchor),
+            agg.actions.iter().cloned().collect::<Vec<_>>().join(", ")
+        )];
+        if admin {
+            context
+                .push(format!("admin rights for {user}: {}", agg.admin.iter().cloned().collect::<Vec<_>>().join(", ")));
+        }
+        if cred {
+            context.push(format!("{user} can now sign in on its own: {}", creds.join(" and ")));
+        }
+        if !agg.failed.is_empty() {
+            context.push(format!(
+                "failed attempts (not counted): {}",
+                agg.failed.iter().cloned().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        if let Some((agent, noun)) = &c.iac {
+            context.push(format!("IaC agent ({agent}) in CI {noun}"));
+            if admin {
+                context.push("IaC exemption lifted: admin rights granted".to_string());
+            } else {
+                context.push("low severity: IaC apply without admin rights (quiet_iac = false)".to_string());
+            }
+        } else if c.support.class() == IdentityClass::Human && !admin {
+            context.push("low: caller is a person (console/SSO) and no admin rights were granted".to_string());
+        }
+        let s = &agg.support;
+        let arn = s.ident.as_ref().and_then(|i| i.arn.as_deref());
+        let summary = format!(
+            "{} ({}) created IAM user {user} and within {window} gave it {}.",
+            arn.unwrap_or(actor),
+            c.support.class(),
+            gave.join(", ")
+        );
+        let ask = format!(
+            "Ask the owner of {} whether user {user} was meant to exist; if not, delete its access keys and login profile, detach its policies, remove it from its groups and delete it.",
+            arn.unwrap_or(actor)
+        );
+        let confidence = if (c.iac.is_some() || c.support.class() == IdentityClass::Human) && !admin {
+            30
+        } else {
+            55 + if cred { 15 } else { 0 } + if admin { 20 } else { 0 }
+        };
+        let mut f = Draft {
+            meta: &META,
+            key: actor,
+            anchor,
+            support: s,
+            severity,
+            confidence,
+            techniques,
+            context,
+            summary,
+            remediation: remediation_for(actor, arn, &ask),
+        }
+        .finding(activity, revision);
+        f.uid = Finding::make_uid(META.id, &format!("{actor}/{user}"), anchor);
+        f
     }
 }
 
@@ -47,5 +573,396 @@ impl Rule for IamUserPersistence {
         &META
     }
 
-    fn on_batch(&self, _ev: &EventView<'_>, _rows: &[usize], _ctx: &mut RuleCtx<'_>) {}
+    fn on_batch(&self, ev: &EventView<'_>, rows: &[usize], ctx: &mut RuleCtx<'_>) {
+        let mut touched: BTreeSet<(String, String)> = BTreeSet::new();
+        for &row in rows {
+            if ev.service(row) != "iam" {
+                continue;
+            }
+            let action = ev.action(row);
+            let step = Step::of(action);
+            let create = action == "CreateUser";
+            if !create && step.is_none() {
+                continue;
+            }
+            if ev.identity_class(row) == IdentityClass::AwsService {
+                continue;
+            }
+            let Some(user) = ev.target_user(row) else { continue };
+            if create && ev.error_code(row).is_some() {
+                continue;
+            }
+            let (t, id, actor) = (ev.time(row), ev.event_id(row), ev.actor_key(row));
+            let follow = step.map(|s| self.follow_up(ev, row, s));
+            let mut st = self.state.entry(actor.to_string()).or_default();
+            match follow {
+                None => {
+                    let key = (user.to_string(), t);
+                    // Two creations of one user in one instant cannot both succeed; keep the
+                    // smaller event id whatever the order.
+                    if st.created.get(&key).is_none_or(|c| id < c.event_id.as_str()) {
+                        let publication = st.created.remove(&key).map(|c| c.publication).unwrap_or_default();
+                        let iac = iac_agent(ev, row, &self.iac).map(|a| (a, ci_noun(ev, row)));
+                        st.created.insert(
+                            key,
+                            Creation { event_id: id.to_string(), support: one(ev, row), iac, publication },
+                        );
+                    }
+                }
+                Some(f) => {
+                    st.steps.entry(user.to_string()).or_default().entry((t, id.to_string())).or_insert(f);
+                }
+            }
+            touched.insert((actor.to_string(), user.to_string()));
+        }
+        for (actor, user) in touched {
+            if let Some(mut st) = self.state.get_mut(&actor) {
+                let ActorState { created, steps } = &mut *st;
+                let steps = steps.get(&user);
+                for ((u, anchor), c) in created.range_mut((user.clone(), i64::MIN)..=(user.clone(), i64::MAX)) {
+                    self.publish(&actor, u, *anchor, c, steps, false, ctx);
+                }
+            }
+        }
+    }
+
+    fn on_watermark(&self, ctx: &mut RuleCtx<'_>) {
+        let wm = ctx.watermark;
+        let mut out = Vec::new();
+        self.state.retain(|actor, st| {
+            let closable: Vec<(String, EventTime)> =
+                st.created.keys().filter(|(_, a)| a.saturating_add(self.window) < wm).cloned().collect();
+            for key in closable {
+                if let Some(mut c) = st.created.remove(&key) {
+                    let mut sub = RuleCtx { watermark: wm, out: &mut out };
+                    self.publish(actor, &key.0, key.1, &mut c, st.steps.get(&key.0), true, &mut sub);
+                }
+            }
+            // A follow-up older than wm - window can join no open sequence (their anchors are
+            // at least that recent) and no future one (a later CreateUser is on time, so newer).
+            let cutoff = wm.saturating_sub(self.window);
+            st.steps.retain(|_, m| {
+                m.retain(|(t, _), _| *t >= cutoff);
+                !m.is_empty()
+            });
+            !(st.created.is_empty() && st.steps.is_empty())
+        });
+        out.sort_by(|a, b| a.uid.cmp(&b.uid));
+        for f in out {
+            ctx.emit(f);
+        }
+    }
+
+    fn state_size(&self) -> usize {
+        self.state.len()
+    }
+
+    fn thresholds(&self) -> Vec<(String, String)> {
+        super::config_pairs(&self.cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+    use trailhound_model::{Activity, Finding, IdentityClass, Severity};
+
+    use super::*;
+    use crate::testing::{batches, event, finals, iam_user, role_session, run, run_all, stratus};
+    use crate::{DetectConfig, Engine};
+
+    const TF_UA: &str =
+        "APN/1.0 HashiCorp/1.0 Terraform/1.9.5 (+https://www.terraform.io) terraform-provider-aws/5.70.0";
+
+    fn rule(cfg: Config) -> Box<dyn Rule> {
+        Box::new(IamUserPersistence::new(cfg))
+    }
+
+    fn thief() -> Value {
+        iam_user("backup", "AKIATHIEF")
+    }
+
+    fn iam(secs: i64, who: &Value, name: &str, req: Value) -> String {
+        event(secs, who, "iam", name, json!({"requestParameters": req, "readOnly": false}))
+    }
+
+    fn create_user(secs: i64, who: &Value, user: &str) -> String {
+        event(
+            secs,
+            who,
+            "iam",
+            "CreateUser",
+            json!({"requestParameters": {"userName": user}, "responseElements": {"user": {"userName": user}}, "readOnly": false}),
+        )
+    }
+
+    fn create_key(secs: i64, who: &Value, user: &str, key: &str) -> String {
+        event(
+            secs,
+            who,
+            "iam",
+            "CreateAccessKey",
+            json!({"requestParameters": {"userName": user}, "responseElements": {"accessKey": {"accessKeyId": key, "userName": user, "status": "Active"}}, "readOnly": false}),
+        )
+    }
+
+    fn attach(secs: i64, who: &Value, user: &str, policy: &str) -> String {
+        iam(
+            secs,
+            who,
+            "AttachUserPolicy",
+            json!({"userName": user, "policyArn": format!("arn:aws:iam::aws:policy/{policy}")}),
+        )
+    }
+
+    /// Final findings through an engine with `workers` threads and batches of `rows`.
+    fn run_with(cfg: Config, lines: &[String], rows: usize, workers: usize) -> Vec<Finding> {
+        let mut dc = DetectConfig::default();
+        dc.engine.workers = workers;
+        let mut engine = Engine::with_rules(&dc, vec![rule(cfg)]);
+        let mut all = Vec::new();
+        for b in batches(lines, rows) {
+            all.extend(engine.process(&b).expect("process"));
+        }
+        all.extend(engine.finish());
+        finals(&all)
+    }
+
+    #[test]
+    fn stratus_create_admin_user_is_critical() {
+        let f = run(rule(Config::default()), &stratus("aws.persistence.iam-create-admin-user"));
+        assert_eq!(f.len(), 1, "{f:#?}");
+        let f = &f[0];
+        assert_eq!(f.rule_id, "iam_user_persistence");
+        assert_eq!(f.severity, Severity::Critical);
+        assert_eq!(f.actor_key, "AKIAOZUDECYXYM4ONAN4");
+        assert_eq!(f.actor_arn.as_deref(), Some("arn:aws:iam::229654561268:user/christophe"));
+        assert_eq!(f.account.as_deref(), Some("229654561268"));
+        assert_eq!(f.event_count, 3);
+        assert_eq!(f.technique_ids, ["T1136.003", "T1098.001", "T1098.003"]);
+        assert_eq!(f.tactic_ids, ["TA0003"]);
+        assert!(f.context.iter().any(|c| c.contains("admin rights for malicious-iam-user: AdministratorAccess")));
+        assert!(f.summary.contains("malicious-iam-user"), "{}", f.summary);
+        assert!(f.remediation.contains("AKIAOZUDECYXYM4ONAN4"));
+    }
+
+    #[test]
+    fn stratus_create_user_login_profile_is_not_a_new_user_sequence() {
+        // The detonation backdoors a user created beforehand: iam_backdoor_credentials' case.
+        assert!(run(rule(Config::default()), &stratus("aws.persistence.iam-create-user-login-profile")).is_empty());
+    }
+
+    #[test]
+    fn severity_rises_with_each_step_and_is_published_early() {
+        let who = thief();
+        let lines = vec![
+            create_user(0, &who, "svc-mon"),
+            attach(20, &who, "svc-mon", "ReadOnlyAccess"),
+            create_key(40, &who, "svc-mon", "AKIANEW1"),
+            attach(600, &who, "svc-mon", "AdministratorAccess"),
+        ];
+        let all = run_all(vec![rule(Config::default())], &lines, 1);
+        let sev: Vec<(Activity, Severity)> = all.iter().map(|f| (f.activity, f.severity)).collect();
+        assert_eq!(
+            sev[..3],
+            [
+                (Activity::Create, Severity::Medium),
+                (Activity::Update, Severity::High),
+                (Activity::Update, Severity::Critical)
+            ]
+        );
+        let f = finals(&all);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].severity, Severity::Critical);
+        assert_eq!(f[0].event_count, 4);
+        assert_eq!(f[0].first_event_time, crate::testing::T0);
+    }
+
+    #[test]
+    fn a_credential_alone_is_high_and_a_policy_alone_medium() {
+        let who = thief();
+        let f = run(rule(Config::default()), &[create_user(0, &who, "u1"), create_key(5, &who, "u1", "AKIANEW2")]);
+        assert_eq!(f[0].severity, Severity::High);
+        let f = run(rule(Config::default()), &[create_user(0, &who, "u1"), attach(5, &who, "u1", "ReadOnlyAccess")]);
+        assert_eq!(f[0].severity, Severity::Medium);
+        assert_eq!(f[0].technique_ids, ["T1136.003", "T1098.003"]);
+    }
+
+    #[test]
+    fn inline_star_policies_and_admin_groups_are_admin_rights() {
+        let who = thief();
+        let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+        let put = iam(10, &who, "PutUserPolicy", json!({"userName": "u1", "policyName": "p", "policyDocument": doc}));
+        let f = run(rule(Config::default()), &[create_user(0, &who, "u1"), put, create_key(20, &who, "u1", "AKIAN3")]);
+        assert_eq!(f[0].severity, Severity::Critical);
+        let group = iam(10, &who, "AddUserToGroup", json!({"userName": "u1", "groupName": "Admins"}));
+        let login = iam(20, &who, "CreateLoginProfile", json!({"userName": "u1"}));
+        let f = run(rule(Config::default()), &[create_user(0, &who, "u1"), group, login]);
+        assert_eq!(f[0].severity, Severity::Critical);
+        assert!(f[0].context.iter().any(|c| c.contains("group Admins")));
+    }
+
+    #[test]
+    fn follow_ups_after_the_window_by_others_or_failed_do_not_count() {
+        let who = thief();
+        let other = iam_user("ops", "AKIAOTHER");
+        let denied = event(
+            30,
+            &who,
+            "iam",
+            "CreateAccessKey",
+            json!({"requestParameters": {"userName": "u1"}, "errorCode": "AccessDenied", "readOnly": false}),
+        );
+        let lines = vec![
+            create_user(0, &who, "u1"),
+            denied.clone(),
+            create_key(31 * 60, &who, "u1", "AKIALATE"),
+            create_key(60, &other, "u1", "AKIAOTH"),
+        ];
+        assert!(run(rule(Config::default()), &lines).is_empty());
+        // A failed attempt is noted once a successful follow-up makes a finding.
+        let f = run(
+            rule(Config::default()),
+            &[create_user(0, &who, "u1"), denied, attach(90, &who, "u1", "ReadOnlyAccess")],
+        );
+        assert_eq!(f.len(), 1);
+        assert!(f[0]
+            .context
+            .iter()
+            .any(|c| c.contains("failed attempts (not counted): CreateAccessKey (AccessDenied)")));
+    }
+
+    #[test]
+    fn a_user_the_actor_did_not_create_is_left_to_the_backdoor_rule() {
+        let who = thief();
+        assert!(run(
+            rule(Config::default()),
+            &[create_key(0, &who, "alice", "AKIAX"), attach(5, &who, "alice", "AdministratorAccess")]
+        )
+        .is_empty());
+    }
+
+    fn terraform_apply(admin: bool) -> Vec<String> {
+        let mut tf = role_session("gha-terraform", "1700000000000000000", "ASIATFAPPLY");
+        tf["accessKeyId"] = json!("ASIATFAPPLY");
+        let ua = json!({"userAgent": TF_UA});
+        let with_ua = |line: String| {
+            let mut v: Value = serde_json::from_str(&line).expect("json");
+            v["userAgent"] = ua["userAgent"].clone();
+            v.to_string()
+        };
+        let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject"],"Resource":"arn:aws:s3:::raw/*"}]}"#;
+        let mut lines = vec![
+            with_ua(create_user(0, &tf, "svc-etl")),
+            with_ua(iam(
+                2,
+                &tf,
+                "PutUserPolicy",
+                json!({"userName": "svc-etl", "policyName": "etl", "policyDocument": doc}),
+            )),
+            with_ua(create_key(4, &tf, "svc-etl", "AKIAETL")),
+        ];
+        if admin {
+            lines.push(with_ua(attach(6, &tf, "svc-etl", "AdministratorAccess")));
+        }
+        lines
+    }
+
+    #[test]
+    fn terraform_apply_from_a_ci_role_is_quiet_by_default() {
+        assert!(run(rule(Config::default()), &terraform_apply(false)).is_empty());
+    }
+
+    #[test]
+    fn terraform_apply_is_low_with_its_context_when_quiet_iac_is_off() {
+        let f = run(rule(Config { quiet_iac: false, ..Config::default() }), &terraform_apply(false));
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].severity, Severity::Low);
+        assert_eq!(f[0].identity_class, IdentityClass::CiCd);
+        assert!(f[0].context.iter().any(|c| c == "IaC agent (Terraform) in CI role"), "{:?}", f[0].context);
+    }
+
+    #[test]
+    fn terraform_granting_admin_is_reported_whatever_quiet_iac_says() {
+        for quiet in [true, false] {
+            let f = run(rule(Config { quiet_iac: quiet, ..Config::default() }), &terraform_apply(true));
+            assert_eq!(f.len(), 1);
+            assert_eq!(f[0].severity, Severity::Critical);
+            assert!(f[0].context.iter().any(|c| c.contains("exemption lifted")));
+        }
+    }
+
+    #[test]
+    fn a_console_admin_creating_a_colleague_is_low_unless_admin_is_granted() {
+        let mut alice = iam_user("alice", "ASIAALICE");
+        alice["sessionContext"] = json!({"attributes": {"mfaAuthenticated": "true"}});
+        let console = |line: String| {
+            let mut v: Value = serde_json::from_str(&line).expect("json");
+            v["userAgent"] = json!("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15");
+            v.to_string()
+        };
+        let base = vec![
+            console(create_user(0, &alice, "bob")),
+            console(iam(30, &alice, "CreateLoginProfile", json!({"userName": "bob", "passwordResetRequired": true}))),
+            console(iam(40, &alice, "AddUserToGroup", json!({"userName": "bob", "groupName": "developers"}))),
+        ];
+        assert!(run(rule(Config::default()), &base).is_empty(), "onboarding without admin rights is quiet");
+        let f = run(rule(Config { quiet_humans: false, ..Config::default() }), &base);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].identity_class, IdentityClass::Human);
+        assert_eq!(f[0].severity, Severity::Low);
+        let mut admin = base.clone();
+        admin.push(console(attach(50, &alice, "bob", "AdministratorAccess")));
+        assert_eq!(run(rule(Config::default()), &admin)[0].severity, Severity::Critical);
+    }
+
+    #[test]
+    fn the_final_findings_do_not_depend_on_arrival_order_batch_size_or_workers() {
+        let who = thief();
+        let other = iam_user("ci", "AKIACI");
+        // Stratus events (2024) first, then hand-built ones (2026): orders are permuted within
+        // each, never by more than the allowed lateness.
+        let stratus_lines = stratus("aws.persistence.iam-create-admin-user");
+        let own = vec![
+            create_user(0, &who, "u1"),
+            attach(20, &who, "u1", "ReadOnlyAccess"),
+            create_key(40, &who, "u1", "AKIAN1"),
+            create_user(60, &other, "u2"),
+            create_key(61, &other, "u2", "AKIAN2"),
+            attach(300, &other, "u2", "AdministratorAccess"),
+            create_user(100, &who, "u3"),
+            iam(100, &who, "CreateLoginProfile", json!({"userName": "u3"})),
+        ];
+        let lines: Vec<String> = stratus_lines.iter().chain(&own).cloned().collect();
+        let expected = run_with(Config::default(), &lines, 8192, 1);
+        assert_eq!(expected.len(), 4);
+        let reversed: Vec<String> = stratus_lines.iter().rev().chain(own.iter().rev()).cloned().collect();
+        assert_eq!(run_with(Config::default(), &reversed, 8192, 1), expected);
+        assert_eq!(run_with(Config::default(), &reversed, 1, 1), expected);
+        assert_eq!(run_with(Config::default(), &reversed, 3, 2), expected);
+        let mut rotated = own.clone();
+        rotated.rotate_left(5);
+        let rotated: Vec<String> = stratus_lines.iter().chain(&rotated).cloned().collect();
+        assert_eq!(run_with(Config::default(), &rotated, 2, 2), expected);
+    }
+
+    #[test]
+    fn policy_documents_are_read_plain_or_url_encoded() {
+        let plain = json!(r#"{"Statement":[{"Effect":"Allow","Action":["*:*"],"Resource":["*"]}]}"#);
+        assert!(grants_admin(&policy_document(&plain).expect("doc")));
+        let encoded = json!("%7B%22Statement%22%3A%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22iam%3A%2A%22%2C%22Resource%22%3A%22%2A%22%7D%7D");
+        assert!(grants_admin(&policy_document(&encoded).expect("doc")));
+        let narrow = json!({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]});
+        assert!(!grants_admin(&policy_document(&narrow).expect("doc")));
+        let deny = json!({"Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}]});
+        assert!(!grants_admin(&policy_document(&deny).expect("doc")));
+        assert!(policy_document(&json!("not json %ZZ")).is_none());
+        assert_eq!(
+            admin_policy("arn:aws:iam::aws:policy/AdministratorAccess", &default_admin_policies()),
+            Some("AdministratorAccess")
+        );
+        assert_eq!(admin_policy("arn:aws:iam::aws:policy/ReadOnlyAccess", &default_admin_policies()), None);
+        assert_eq!(agent_name(TF_UA, &lowered(&default_iac_user_agents())).as_deref(), Some("Terraform"));
+        assert_eq!(agent_name("aws-cli/2.15.0", &lowered(&default_iac_user_agents())), None);
+    }
 }
