@@ -89,6 +89,8 @@ struct Bucket {
     /// Newest version of each part, by part uid.
     parts: BTreeMap<String, Part>,
     publication: Publication,
+    /// Tactics and parts at the last publication.
+    structure: u64,
 }
 
 /// The rule.
@@ -188,16 +190,21 @@ impl AttackChain {
         if !self.is_chain(b) {
             return;
         }
-        // Severity is always critical: grow on the number of tactics and parts instead.
-        let size = (Self::tactics(b).len() * 1000 + b.parts.len()) as u64;
-        let grew = b.publication.published() && !closing;
-        let next = if grew {
-            // An update while open only when the chain gained a tactic or a part.
-            b.publication.next(Severity::Critical, size, true)
-        } else {
-            b.publication.next(Severity::Critical, size, closing)
-        };
-        if let Some((activity, revision)) = next {
+        // Severity is always critical. While the bucket is open, re-publish only when the chain
+        // gained a tactic or a part; at closing, whenever anything in it changed (a part's
+        // count or span grows after the chain formed).
+        let structure = (Self::tactics(b).len() * 1000 + b.parts.len()) as u64;
+        let total: u64 = b.parts.values().map(|p| p.count).sum();
+        let span = b.parts.values().map(|p| p.last).max().unwrap_or(bucket)
+            - b.parts.values().map(|p| p.first).min().unwrap_or(bucket);
+        let signature =
+            structure.wrapping_mul(1_000_003).wrapping_add(total).wrapping_mul(1_000_003).wrapping_add(span as u64);
+        if b.publication.published() && !closing && structure == b.structure {
+            return;
+        }
+        b.structure = structure;
+        if let Some((activity, revision)) = b.publication.next(Severity::Critical, signature, b.publication.published())
+        {
             ctx.emit(self.finding(actor, bucket, b, activity, revision));
         }
     }
@@ -365,6 +372,22 @@ mod tests {
         let last = out.last().expect("a chain on the creator");
         assert_eq!(last.actor_key, "AKIASTOLEN");
         assert_eq!(last.evidence.len(), 2);
+    }
+
+    #[test]
+    fn the_closing_version_carries_parts_that_grew_after_the_chain_formed() {
+        let rule = AttackChain::new(Config::default());
+        let mut grown = part("a", "enumeration_burst", "TA0007", 1);
+        grown.event_count = 50;
+        grown.revision = 1;
+        let out = feed(
+            &rule,
+            &[
+                vec![part("a", "enumeration_burst", "TA0007", 1), part("b", "iam_user_persistence", "TA0003", 5)],
+                vec![grown],
+            ],
+        );
+        assert_eq!(out.last().map(|f| f.event_count), Some(55));
     }
 
     #[test]
