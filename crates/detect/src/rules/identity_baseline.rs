@@ -1,19 +1,85 @@
-//! `identity_baseline`: not written yet (a stub so the registry compiles).
+//! `identity_baseline`: a machine identity acting outside what it has always done.
+//!
+//! A stolen CI role, deploy key or instance credential keeps its permissions but loses its
+//! habits: the thief calls from his own network, with his own tools, often in a region the
+//! workload never touched, and soon makes the IAM change that gives him persistence. This rule
+//! keeps, per **principal** ([`EventView::principal`]: the role behind an assumed-role session,
+//! else the user ARN — session keys change every hour, so they are the wrong baseline key), a
+//! compact baseline over weeks of event time, and reports the first time a principal steps out
+//! of it:
+//!
+//! | dimension | kept per principal (cap) | novelty reported |
+//! |---|---|---|
+//! | sensitive writes | `service:Action` of IAM / Organizations / CloudTrail writes and `sts:GetFederationToken` (`max_sensitive_writes` 64) | first call of one (even denied: it shows intent) |
+//! | key type | `AKIA` / `ASIA` | first long-lived `AKIA` key of a principal that only ever used STS `ASIA` keys |
+//! | regions | `max_regions` 32 | first call in a region |
+//! | source networks | /24 (IPv4) or /64 (IPv6) (`max_networks` 64) | first call from a network, unless the principal already roams over more than `max_baseline_networks` (16) networks (GitHub-hosted runners come from a new /24 every run); AWS service hostnames are not networks; not learned for Lambda runtimes (rotating AWS addresses) nor for EC2 instance and ECS task sessions (a new address per instance or task; `workload_credential_misuse` judges those per session) |
+//! | user-agent families | first product token, lower-cased: `aws-cli`, `boto3`, `aws-sdk-go-v2`, `terraform`, `console/browser`; a Lambda/ECS runtime adds ` (lambda)`/` (ecs)` (`max_agents` 16) | first call with a family |
+//! | APIs, services | hashed `service:Action` (`max_apis` 256), services (64) | none: context only ("usually calls 7 APIs of s3, ecr") |
+//!
+//! **Learning.** A principal is judged only once it has been seen for `learning` (default 7
+//! days, long enough to see weekly jobs) of its own event time since its first event, and has
+//! made at least `min_events` (default 50) calls: a week-old principal that called twice has
+//! no baseline worth the name.
+//!
+//! **Who is judged.** Machine identities (`workload`, `ci_cd`, `programmatic_user`, and an
+//! `unknown` event of a principal already seen as a machine): any novelty. Humans roam (new
+//! laptops, travel, new tools), so a human principal (console, SSO) produces a finding only
+//! for a sensitive-write novelty *and* a network novelty in the same episode, at low. Root and
+//! AWS services are left to other rules.
+//!
+//! Findings are keyed (uid) by principal and episode; their `actor_key` is the access key of
+//! the earliest novel call, the credential to revoke.
+//!
+//! **Severity** rises with the number of distinct kinds of novelty in the episode: one → low,
+//! two → medium, three or more, or any sensitive-write novelty → high. Each finding's
+//! `context` states the baseline ("seen in regions us-east-1, eu-west-1 over 9 days; first
+//! time in ap-south-1").
+//!
+//! **Determinism.** A novelty belongs to the episode bucket (`episode`, default 1 h) that holds
+//! the *first event ever seen* with that value, and is confirmed when that bucket closes behind
+//! the watermark (every event older than the watermark has been seen by then, so first-seen
+//! times before the bucket's end are final). Late arrivals can only make first-seen times
+//! earlier, which is why the early version is published only once the watermark has reached
+//! the bucket's start: from then on no event before the bucket can still arrive, so whatever is
+//! new in it stays new and an early finding is never withdrawn (a finding published and not
+//! confirmed at close would get a final informational "not new after all" version; only a
+//! baseline at its cap could cause that). Capped sets keep the values first seen earliest (ties
+//! by value), so what they hold does not depend on arrival order; a dimension whose cap is
+//! reached by its baseline stops reporting novelties (the identity is too diverse for it).
+//!
+//! A baseline learns whatever happens while it learns: a credential already misused during the
+//! learning period has the thief's habits in its baseline.
+//!
+//! **Stays quiet:** everything during learning; a second address in a known /24 (NAT change);
+//! a Lambda runtime calling from AWS's rotating addresses; an auto-scaling fleet's new
+//! instances and tasks calling from new public addresses; a principal not seen for
+//! `retention` (default 30 days of watermark time) is forgotten and learns again.
 
+use std::borrow::Borrow;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
-use trailhound_model::Severity;
+use trailhound_model::attack::{DEFENSE_EVASION, INITIAL_ACCESS};
+use trailhound_model::time::{to_rfc3339, EventTime};
+use trailhound_model::{stable_hash, Activity, Finding, IdentityClass, Severity};
 
 use super::{Rule, RuleCtx, RuleMeta};
+use crate::episode::{remediation_for, Draft, Publication, Support};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
     id: "identity_baseline",
-    title: "identity_baseline",
-    severity: Severity::Medium,
-    tactics: &[],
-    techniques: &[],
-    summary: "not written yet",
-    stateful: false,
+    title: "Machine identity outside its baseline",
+    severity: Severity::Low,
+    tactics: &[INITIAL_ACCESS, DEFENSE_EVASION],
+    techniques: &["T1078.004"],
+    summary: "After a learning period, a machine identity makes a sensitive write it never made, or calls from a region, network, user agent or key type it never used",
+    stateful: true,
 };
 
 /// Thresholds of `identity_baseline` (`[rules.identity_baseline]`).
@@ -22,23 +88,624 @@ static META: RuleMeta = RuleMeta {
 pub struct Config {
     /// Run this rule. Default true.
     pub enabled: bool,
+    /// Event time a principal is only learned, from its first event, before it is judged.
+    /// Default 7d.
+    #[serde(with = "humantime_serde")]
+    pub learning: Duration,
+    /// Calls a principal must have made before it is judged. Default 50.
+    pub min_events: usize,
+    /// One finding per principal per bucket of this length. Default 1h.
+    #[serde(with = "humantime_serde")]
+    pub episode: Duration,
+    /// A principal not seen for this long (watermark time) is forgotten. Default 30d.
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
+    /// Distinct APIs remembered per principal (context only). Default 256.
+    pub max_apis: usize,
+    /// Distinct source networks remembered per principal. Default 64.
+    pub max_networks: usize,
+    /// A principal seen from more networks than this before an episode roams (hosted CI
+    /// runners, fleets with public addresses, people): a new network is not news. Default 16.
+    pub max_baseline_networks: usize,
+    /// Distinct regions remembered per principal. Default 32.
+    pub max_regions: usize,
+    /// Distinct user-agent families remembered per principal. Default 16.
+    pub max_agents: usize,
+    /// Distinct sensitive write APIs remembered per principal. Default 64.
+    pub max_sensitive_writes: usize,
+    /// Services whose write (non read-only) calls are sensitive. Default iam, organizations,
+    /// cloudtrail.
+    pub sensitive_services: Vec<String>,
+    /// Further sensitive calls (`service:Action`), whatever their read-only flag. Default
+    /// sts:GetFederationToken.
+    pub sensitive_actions: Vec<String>,
+    /// Judge human principals too (a sensitive-write novelty together with a network novelty,
+    /// at low). Default true.
+    pub judge_humans: bool,
+    /// Evidence events kept per finding (earliest first). Default 10.
+    pub max_evidence: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Self { enabled: true }
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect();
+        Self {
+            enabled: true,
+            learning: Duration::from_secs(7 * 86_400),
+            min_events: 50,
+            episode: Duration::from_secs(3600),
+            retention: Duration::from_secs(30 * 86_400),
+            max_apis: 256,
+            max_networks: 64,
+            max_baseline_networks: 16,
+            max_regions: 32,
+            max_agents: 16,
+            max_sensitive_writes: 64,
+            sensitive_services: s(&["iam", "organizations", "cloudtrail"]),
+            sensitive_actions: s(&["sts:GetFederationToken"]),
+            judge_humans: true,
+            max_evidence: 10,
+        }
     }
+}
+
+/// Services remembered per principal (context only).
+const MAX_SERVICES: usize = 64;
+/// Closing and promotion scans run at most once per this much watermark time.
+const SCAN_EVERY: i64 = 60_000;
+const DAY: i64 = 86_400_000;
+
+/// A caller's network: the /24 of an IPv4 address, the /64 of an IPv6 address.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Network {
+    /// `198.51.100.0/24`, `2001:db8:1:2::/64`.
+    pub prefix: String,
+    /// False for private, shared (CGNAT), loopback and link-local addresses.
+    pub public: bool,
+}
+
+/// The network of a `sourceIPAddress`; `None` for AWS service hostnames (`ec2.amazonaws.com`),
+/// `AWS Internal` and anything else that is not an address.
+pub(crate) fn network_of(source_ip: &str) -> Option<Network> {
+    let ip: IpAddr = source_ip.trim().parse().ok()?;
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            let cgnat = o[0] == 100 && (o[1] & 0xc0) == 64;
+            let public = !(v4.is_private() || v4.is_loopback() || v4.is_link_local() || v4.is_unspecified() || cgnat);
+            Some(Network { prefix: format!("{}.{}.{}.0/24", o[0], o[1], o[2]), public })
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return network_of(&v4.to_string());
+            }
+            let s = v6.segments();
+            let public = !((s[0] & 0xfe00) == 0xfc00 || (s[0] & 0xffc0) == 0xfe80 || v6.is_loopback());
+            Some(Network { prefix: format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3]), public })
+        }
+    }
+}
+
+/// True when the user agent names the Lambda runtime.
+pub(crate) fn is_lambda_agent(ua: Option<&str>) -> bool {
+    ua.is_some_and(|u| EventView::contains_ignore_case(u, "exec-env/aws_lambda"))
+}
+
+/// True for an EC2 instance-profile session (`…/assumed-role/<role>/i-0123…`) or an ECS task
+/// session (32 hex digits): their addresses change with every instance or task.
+pub(crate) fn is_fleet_session(arn: Option<&str>) -> bool {
+    let Some(session) = arn.filter(|a| a.contains(":assumed-role/")).and_then(|a| a.rsplit('/').next()) else {
+        return false;
+    };
+    let hex = |s: &str| s.bytes().all(|c| c.is_ascii_hexdigit());
+    match session.strip_prefix("i-") {
+        Some(id) => (id.len() == 8 || id.len() == 17) && hex(id),
+        None => session.len() == 32 && hex(session),
+    }
+}
+
+/// The family of a user agent: its first product token, lower-cased (`aws-cli`, `boto3`,
+/// `aws-sdk-go-v2`, `terraform`), `console/browser` for the console and browsers,
+/// `aws-service` for AWS services, `none` when absent. A Lambda or ECS runtime adds
+/// ` (lambda)` / ` (ecs)`: the same SDK outside the runtime is another family.
+pub(crate) fn agent_family(ua: Option<&str>) -> String {
+    let ua = ua.unwrap_or("").trim();
+    if ua.is_empty() {
+        return "none".to_string();
+    }
+    if ua.starts_with("Mozilla/")
+        || ua.contains("console.amazonaws.com")
+        || ua.contains("signin.amazonaws.com")
+        || ua.starts_with("S3Console")
+    {
+        return "console/browser".to_string();
+    }
+    if ua == "AWS Internal" || ua.ends_with(".amazonaws.com") {
+        return "aws-service".to_string();
+    }
+    let skip = |t: &&str| t.starts_with("APN/") || t.starts_with("HashiCorp/");
+    let token =
+        ua.split(|c: char| c.is_whitespace() || c == '[' || c == ']').filter(|t| !t.is_empty()).find(|t| !skip(t));
+    let product = token.and_then(|t| t.split(['/', '_', '#', '(', ')', ',', ';']).next()).unwrap_or("");
+    let mut family: String = product.chars().take(40).collect::<String>().to_ascii_lowercase();
+    if family.is_empty() {
+        family.push_str("other");
+    }
+    if is_lambda_agent(Some(ua)) {
+        family.push_str(" (lambda)");
+    } else if EventView::contains_ignore_case(ua, "exec-env/aws_ecs") {
+        family.push_str(" (ecs)");
+    }
+    family
+}
+
+/// A kind of novelty, in the order they are reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    SensitiveWrite = 0,
+    KeyType = 1,
+    Region = 2,
+    Network = 3,
+    Agent = 4,
+}
+
+impl Kind {
+    fn label(self) -> &'static str {
+        match self {
+            Kind::SensitiveWrite => "first sensitive write",
+            Kind::KeyType => "first long-lived key",
+            Kind::Region => "new region",
+            Kind::Network => "new network",
+            Kind::Agent => "new user agent family",
+        }
+    }
+}
+
+/// One baseline dimension: value → first-seen event time, at most `cap` values, keeping those
+/// first seen earliest (ties by value) so that the kept set does not depend on arrival order.
+#[derive(Debug)]
+pub(crate) struct Dim<K> {
+    seen: BTreeMap<K, EventTime>,
+}
+
+impl<K> Default for Dim<K> {
+    fn default() -> Self {
+        Self { seen: BTreeMap::new() }
+    }
+}
+
+impl<K: Ord + Clone> Dim<K> {
+    /// Records `k` seen at `t`. Returns its first-seen time before this call (`None` when new)
+    /// and whether it is kept.
+    pub(crate) fn observe<Q>(&mut self, k: &Q, t: EventTime, cap: usize) -> (Option<EventTime>, bool)
+    where
+        K: Borrow<Q>,
+        Q: Ord + ToOwned<Owned = K> + ?Sized,
+    {
+        if let Some(f) = self.seen.get_mut(k) {
+            let prev = *f;
+            *f = prev.min(t);
+            return (Some(prev), true);
+        }
+        if cap == 0 {
+            return (None, false);
+        }
+        if self.seen.len() >= cap {
+            let worst = self.seen.iter().max_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0))).map(|(k, f)| (k.clone(), *f));
+            match worst {
+                Some((wk, wf)) if (t, k) < (wf, wk.borrow()) => {
+                    self.seen.remove::<K>(&wk);
+                }
+                _ => return (None, false),
+            }
+        }
+        self.seen.insert(k.to_owned(), t);
+        (None, true)
+    }
+
+    pub(crate) fn first<Q>(&self, k: &Q) -> Option<EventTime>
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.seen.get(k).copied()
+    }
+
+    /// Values first seen before `t`, in order.
+    fn before(&self, t: EventTime) -> impl Iterator<Item = &K> {
+        self.seen.iter().filter(move |(_, f)| **f < t).map(|(k, _)| k)
+    }
+}
+
+/// Every event of one candidate value in one episode (complete for any value that can be
+/// confirmed: see [`IdentityBaseline::on_batch`]).
+#[derive(Debug, Default)]
+struct Tracked {
+    support: Support,
+    machine: bool,
+    human: bool,
+    unknown: bool,
+    /// Earliest (time, event id, actor key).
+    key: Option<(EventTime, String, String)>,
+}
+
+#[derive(Debug, Default)]
+struct Episode {
+    values: BTreeMap<(Kind, String), Tracked>,
+    publication: Publication,
+    dirty: bool,
+    /// Candidates seen before the watermark reached the bucket: publish once it has.
+    pending: bool,
+    /// Severity last published.
+    severity: Option<Severity>,
+}
+
+#[derive(Debug, Default)]
+struct Principal {
+    first: Option<EventTime>,
+    last: EventTime,
+    /// The earliest `min_events` event times, ascending.
+    earliest: Vec<EventTime>,
+    /// Time of the earliest machine-class event.
+    machine_first: Option<EventTime>,
+    apis: Dim<u64>,
+    services: Dim<String>,
+    dims: [Dim<String>; 5],
+    episodes: BTreeMap<EventTime, Episode>,
+}
+
+/// A confirmed (or, early, certain) novelty.
+struct Novelty<'a> {
+    kind: Kind,
+    value: &'a str,
+    first: EventTime,
+    tracked: &'a Tracked,
 }
 
 /// The rule.
 pub struct IdentityBaseline {
-    _cfg: Config,
+    cfg: Config,
+    episode_ms: i64,
+    learning_ms: i64,
+    retention_ms: i64,
+    sensitive_services: BTreeSet<String>,
+    sensitive_actions: BTreeSet<String>,
+    last_scan: AtomicI64,
+    state: DashMap<String, Principal>,
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A fingerprint of a finding's content, activity and revision aside. Rules pass it to
+/// [`Publication::next`] as the count, so that the closing version is re-published whenever
+/// anything in it differs from the last version (findings here also depend on state outside
+/// the episode: baselines, homes, the operator index).
+pub(crate) fn fingerprint(f: &Finding) -> u64 {
+    let mut f = f.clone();
+    f.activity = Activity::Create;
+    f.revision = 0;
+    stable_hash(&[&serde_json::to_vec(&f).unwrap_or_default()])
+}
+
+/// Publishes `f` through `publication` (see [`fingerprint`]); returns true when emitted.
+pub(crate) fn emit_with(publication: &mut Publication, mut f: Finding, closing: bool, ctx: &mut RuleCtx<'_>) -> bool {
+    match publication.next(f.severity, fingerprint(&f), closing) {
+        Some((activity, revision)) => {
+            f.activity = activity;
+            f.revision = revision;
+            ctx.emit(f);
+            true
+        }
+        None => false,
+    }
+}
+
+/// `a, b, c (+2 more)`, or `none`.
+pub(crate) fn list<'a>(items: impl Iterator<Item = &'a str>, max: usize) -> String {
+    let all: Vec<&str> = items.collect();
+    if all.is_empty() {
+        return "none".to_string();
+    }
+    let mut s = all.iter().take(max).copied().collect::<Vec<_>>().join(", ");
+    if all.len() > max {
+        s.push_str(&format!(" (+{} more)", all.len() - max));
+    }
+    s
 }
 
 impl IdentityBaseline {
     /// Builds the rule from its config.
     pub fn new(cfg: Config) -> Self {
-        Self { _cfg: cfg }
+        Self {
+            episode_ms: ms(cfg.episode).max(1),
+            learning_ms: ms(cfg.learning),
+            retention_ms: ms(cfg.retention),
+            sensitive_services: cfg.sensitive_services.iter().cloned().collect(),
+            sensitive_actions: cfg.sensitive_actions.iter().cloned().collect(),
+            last_scan: AtomicI64::new(i64::MIN),
+            state: DashMap::new(),
+            cfg,
+        }
+    }
+
+    fn bucket(&self, t: EventTime) -> EventTime {
+        t.div_euclid(self.episode_ms) * self.episode_ms
+    }
+
+    fn cap(&self, kind: Kind) -> usize {
+        match kind {
+            Kind::SensitiveWrite => self.cfg.max_sensitive_writes,
+            Kind::KeyType => 2,
+            Kind::Region => self.cfg.max_regions,
+            Kind::Network => self.cfg.max_networks,
+            Kind::Agent => self.cfg.max_agents,
+        }
+    }
+
+    /// True when the principal's baseline judges an event at `t`.
+    fn mature(&self, st: &Principal, t: EventTime) -> bool {
+        let Some(first) = st.first else {
+            return false;
+        };
+        if t < first.saturating_add(self.learning_ms) {
+            return false;
+        }
+        self.cfg.min_events == 0 || st.earliest.get(self.cfg.min_events - 1).is_some_and(|m| *m <= t)
+    }
+
+    /// The novelties of episode `b`, and whether they are a human's. Early (`closing` false):
+    /// only what can no longer change (the caller checks that the watermark reached `b`), with
+    /// maturity required at the bucket start; at close: the final decision.
+    fn evaluate<'a>(
+        &self,
+        st: &'a Principal,
+        b: EventTime,
+        ep: &'a Episode,
+        closing: bool,
+    ) -> (Vec<Novelty<'a>>, bool) {
+        let end = b.saturating_add(self.episode_ms);
+        let roams = st.dims[Kind::Network as usize].before(b).count() > self.cfg.max_baseline_networks;
+        let mut machine = Vec::new();
+        let mut human = Vec::new();
+        for ((kind, value), tr) in &ep.values {
+            if *kind == Kind::Network && roams {
+                continue;
+            }
+            let Some(first) = st.dims[*kind as usize].first(value.as_str()) else {
+                continue;
+            };
+            if first < b || first >= end || !self.mature(st, if closing { first } else { b }) {
+                continue;
+            }
+            if *kind == Kind::KeyType && st.dims[Kind::KeyType as usize].first("ASIA").is_none_or(|a| a >= b) {
+                continue;
+            }
+            let n = Novelty { kind: *kind, value, first, tracked: tr };
+            if tr.machine || (tr.unknown && st.machine_first.is_some_and(|m| m < b)) {
+                machine.push(n);
+            } else if tr.human && self.cfg.judge_humans && matches!(kind, Kind::SensitiveWrite | Kind::Network) {
+                human.push(n);
+            }
+        }
+        if !machine.is_empty() {
+            return (machine, false);
+        }
+        let kinds: BTreeSet<Kind> = human.iter().map(|n| n.kind).collect();
+        if kinds.contains(&Kind::SensitiveWrite) && kinds.contains(&Kind::Network) {
+            return (human, true);
+        }
+        (Vec::new(), false)
+    }
+
+    fn severity(novelties: &[Novelty<'_>], human: bool) -> Severity {
+        if human {
+            return Severity::Low;
+        }
+        let kinds: BTreeSet<Kind> = novelties.iter().map(|n| n.kind).collect();
+        if kinds.contains(&Kind::SensitiveWrite) || kinds.len() >= 3 {
+            Severity::High
+        } else if kinds.len() == 2 {
+            Severity::Medium
+        } else {
+            Severity::Low
+        }
+    }
+
+    /// The baseline facts about one dimension, as of the bucket start.
+    fn baseline_of(st: &Principal, kind: Kind, b: EventTime) -> String {
+        list(st.dims[kind as usize].before(b).map(String::as_str), 8)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finding(
+        &self,
+        principal: &str,
+        b: EventTime,
+        st: &Principal,
+        novelties: &[Novelty<'_>],
+        severity: Severity,
+        downgraded: bool,
+        activity: Activity,
+        revision: u32,
+    ) -> Finding {
+        let mut support = Support::default();
+        let mut max_count = 0;
+        for n in novelties {
+            support.merge(&n.tracked.support, self.cfg.max_evidence);
+            max_count = max_count.max(n.tracked.support.count);
+        }
+        // An event often carries several novelties: count the events of the largest one.
+        support.count = max_count;
+        let first = st.first.unwrap_or(b);
+        let days = (b - first).max(0) / DAY;
+        let over = format!("over {days} days");
+        let mut context: Vec<String> = Vec::new();
+        if downgraded {
+            context.push(
+                "not new after all: the values reported early were seen before this episode once every event had arrived"
+                    .to_string(),
+            );
+        }
+        for n in novelties.iter().filter(|_| !downgraded) {
+            let line = match n.kind {
+                Kind::SensitiveWrite => format!(
+                    "first {} ever by this principal at {}; sensitive writes in its baseline: {}",
+                    n.value,
+                    to_rfc3339(n.first),
+                    Self::baseline_of(st, n.kind, b)
+                ),
+                Kind::KeyType => format!(
+                    "first use of a long-lived access key (AKIA) at {}; it used only temporary STS (ASIA) keys {over}",
+                    to_rfc3339(n.first)
+                ),
+                Kind::Region => format!(
+                    "seen in regions {} {over}; first time in {} at {}",
+                    Self::baseline_of(st, n.kind, b),
+                    n.value,
+                    to_rfc3339(n.first)
+                ),
+                Kind::Network => format!(
+                    "seen from networks {} {over}; first call from {} at {}",
+                    Self::baseline_of(st, n.kind, b),
+                    n.value,
+                    to_rfc3339(n.first)
+                ),
+                Kind::Agent => format!(
+                    "seen with user-agent families {} {over}; first call with {} at {}",
+                    Self::baseline_of(st, n.kind, b),
+                    n.value,
+                    to_rfc3339(n.first)
+                ),
+            };
+            context.push(line);
+        }
+        let apis = st.apis.before(b).count();
+        let services = list(st.services.before(b).map(String::as_str), 8);
+        context.push(format!(
+            "baseline since {} ({days} days, learning {}, at least {} events): {apis} distinct APIs of services {services}",
+            to_rfc3339(first),
+            humantime::format_duration(self.cfg.learning),
+            self.cfg.min_events
+        ));
+        let labels: Vec<String> = novelties.iter().map(|n| format!("{} {}", n.kind.label(), n.value)).collect();
+        let class = support.class();
+        let summary = if downgraded {
+            format!("{principal} ({class}): the novelties reported early were not new after all.")
+        } else {
+            format!(
+                "{principal} ({class}) acted outside its {days}-day baseline between {} and {}: {}.",
+                to_rfc3339(support.first_time(b)),
+                to_rfc3339(support.last),
+                labels.join(", ")
+            )
+        };
+        let key = novelties
+            .iter()
+            .filter_map(|n| n.tracked.key.as_ref())
+            .min()
+            .map(|k| k.2.clone())
+            .unwrap_or_else(|| principal.to_string());
+        let ask = format!(
+            "Ask the owner of {principal} whether this was expected (new deployment region, network, tool or permission change)."
+        );
+        let kinds: BTreeSet<Kind> = novelties.iter().map(|n| n.kind).collect();
+        let mut f = Draft {
+            meta: &META,
+            key: principal,
+            anchor: b,
+            support: &support,
+            severity,
+            confidence: if downgraded { 10 } else { (35 + 15 * kinds.len() as u8).min(90) },
+            techniques: Vec::new(),
+            context,
+            summary,
+            remediation: remediation_for(&key, Some(principal).filter(|_| !key.starts_with("AKIA")), &ask),
+        }
+        .finding(activity, revision);
+        // The uid is the principal's (its baseline, its episode); the actor is the credential
+        // that stepped out of it, as in every other rule.
+        f.actor_key = key;
+        f
+    }
+
+    /// Publishes episode `b` of `principal` (taken out of `st` by the caller).
+    fn publish(
+        &self,
+        principal: &str,
+        b: EventTime,
+        st: &Principal,
+        ep: &mut Episode,
+        closing: bool,
+        ctx: &mut RuleCtx<'_>,
+    ) {
+        let mut publication = std::mem::take(&mut ep.publication);
+        self.publish_with(principal, b, st, ep, &mut publication, closing, ctx);
+        ep.publication = publication;
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn publish_with(
+        &self,
+        principal: &str,
+        b: EventTime,
+        st: &Principal,
+        ep: &mut Episode,
+        publication: &mut Publication,
+        closing: bool,
+        ctx: &mut RuleCtx<'_>,
+    ) {
+        let (novelties, human) = self.evaluate(st, b, ep, closing);
+        if novelties.is_empty() {
+            if closing && publication.published() {
+                // Only a baseline at its cap can get here (see the module doc).
+                let all: Vec<Novelty<'_>> = ep
+                    .values
+                    .iter()
+                    .map(|((kind, value), tr)| Novelty {
+                        kind: *kind,
+                        value,
+                        first: tr.support.first_time(b),
+                        tracked: tr,
+                    })
+                    .collect();
+                let f = self.finding(principal, b, st, &all, Severity::Informational, true, Activity::Update, 0);
+                emit_with(publication, f, true, ctx);
+            }
+            return;
+        }
+        let severity = Self::severity(&novelties, human);
+        // Early, only a rise in severity is published: skip building the finding otherwise.
+        if !closing && ep.severity.is_some_and(|s| severity <= s) {
+            return;
+        }
+        let f = self.finding(principal, b, st, &novelties, severity, false, Activity::Create, 0);
+        if emit_with(publication, f, closing, ctx) {
+            ep.severity = Some(severity);
+        }
+    }
+
+    /// Publishes (early) every dirty or pending episode the watermark has reached.
+    fn publish_ready(&self, principal: &str, st: &mut Principal, wm: EventTime, ctx: &mut RuleCtx<'_>) {
+        let ready: Vec<EventTime> = st
+            .episodes
+            .iter_mut()
+            .filter_map(|(b, ep)| {
+                if ep.dirty {
+                    ep.dirty = false;
+                    ep.pending = true;
+                }
+                (ep.pending && *b <= wm).then_some(*b)
+            })
+            .collect();
+        for b in ready {
+            if let Some(mut ep) = st.episodes.remove(&b) {
+                ep.pending = false;
+                self.publish(principal, b, st, &mut ep, false, ctx);
+                st.episodes.insert(b, ep);
+            }
+        }
     }
 }
 
@@ -47,5 +714,504 @@ impl Rule for IdentityBaseline {
         &META
     }
 
-    fn on_batch(&self, _ev: &EventView<'_>, _rows: &[usize], _ctx: &mut RuleCtx<'_>) {}
+    fn on_batch(&self, ev: &EventView<'_>, rows: &[usize], ctx: &mut RuleCtx<'_>) {
+        let wm = ctx.watermark;
+        let mut name = String::new();
+        let mut touched: Vec<String> = Vec::new();
+        for &row in rows {
+            let class = ev.identity_class(row);
+            if matches!(class, IdentityClass::AwsService | IdentityClass::Root) {
+                continue;
+            }
+            let principal = ev.principal(row);
+            if principal.is_empty() {
+                continue;
+            }
+            let t = ev.time(row);
+            let service = ev.service(row);
+            name.clear();
+            name.push_str(service);
+            name.push(':');
+            name.push_str(ev.action(row));
+            let ua = ev.user_agent(row);
+            // Lambda runtimes call from AWS's rotating addresses, instances and tasks from a new
+            // address each: not a network baseline (workload_credential_misuse judges them per
+            // session).
+            let network = if is_lambda_agent(ua) || is_fleet_session(ev.actor_arn(row)) {
+                None
+            } else {
+                ev.source_ip(row).and_then(network_of)
+            };
+            let key_type = ev.access_key_id(row).and_then(|k| k.get(..4)).filter(|p| *p == "AKIA" || *p == "ASIA");
+            let sensitive = (!ev.read_only(row) && self.sensitive_services.contains(service))
+                || self.sensitive_actions.contains(name.as_str());
+            let values: [(Kind, Option<String>); 5] = [
+                (Kind::SensitiveWrite, sensitive.then(|| name.clone())),
+                (Kind::KeyType, key_type.map(str::to_string)),
+                (Kind::Region, ev.region(row).map(str::to_string)),
+                (Kind::Network, network.map(|n| n.prefix)),
+                (Kind::Agent, Some(agent_family(ua))),
+            ];
+
+            let mut entry = match self.state.get_mut(principal) {
+                Some(e) => e,
+                None => self.state.entry(principal.to_string()).or_default(),
+            };
+            let st = entry.value_mut();
+            let first = st.first.map_or(t, |f| f.min(t));
+            st.first = Some(first);
+            st.last = st.last.max(t);
+            if self.cfg.min_events > 0
+                && (st.earliest.len() < self.cfg.min_events || st.earliest.last().is_some_and(|l| t < *l))
+            {
+                let i = st.earliest.partition_point(|x| *x <= t);
+                st.earliest.insert(i, t);
+                st.earliest.truncate(self.cfg.min_events);
+            }
+            if class.is_machine() {
+                st.machine_first = Some(st.machine_first.map_or(t, |m| m.min(t)));
+            }
+            st.apis.observe(&stable_hash(&[name.as_bytes()]), t, self.cfg.max_apis);
+            st.services.observe(service, t, MAX_SERVICES);
+
+            // Track, per episode, every event of a value that may turn out new in it. A value
+            // already seen before the bucket can never be new in it (first-seen times only
+            // decrease), and an event the principal is certainly too young for cannot be
+            // judged (late events are never older than the watermark, so the principal's
+            // first event is at least min(first, watermark)); every other event of the value
+            // is tracked, so the support of a value confirmed at close is complete whatever
+            // the arrival order.
+            let b = self.bucket(t);
+            let possibly_mature = t >= first.min(wm).saturating_add(self.learning_ms);
+            let human = class == IdentityClass::Human;
+            for (kind, value) in values {
+                let Some(value) = value else {
+                    continue;
+                };
+                let (prev, kept) = st.dims[kind as usize].observe(value.as_str(), t, self.cap(kind));
+                if !possibly_mature || !kept || prev.is_some_and(|p| p < b) {
+                    continue;
+                }
+                if human && !(self.cfg.judge_humans && matches!(kind, Kind::SensitiveWrite | Kind::Network)) {
+                    continue;
+                }
+                if kind == Kind::KeyType && value != "AKIA" {
+                    continue;
+                }
+                let ep = st.episodes.entry(b).or_default();
+                let tr = ep.values.entry((kind, value)).or_default();
+                tr.support.add(ev, row, self.cfg.max_evidence);
+                tr.machine |= class.is_machine();
+                tr.human |= human;
+                tr.unknown |= class == IdentityClass::Unknown;
+                let id = ev.event_id(row);
+                if tr.key.as_ref().is_none_or(|k| (t, id) < (k.0, k.1.as_str())) {
+                    tr.key = Some((t, id.to_string(), ev.actor_key(row).to_string()));
+                }
+                ep.dirty = true;
+            }
+            drop(entry);
+            if touched.last().is_none_or(|p| p != principal) {
+                touched.push(principal.to_string());
+            }
+        }
+        touched.sort();
+        touched.dedup();
+        for principal in touched {
+            if let Some(mut st) = self.state.get_mut(&principal) {
+                self.publish_ready(&principal, &mut st, wm, ctx);
+            }
+        }
+    }
+
+    fn on_watermark(&self, ctx: &mut RuleCtx<'_>) {
+        let wm = ctx.watermark;
+        let last = self.last_scan.load(Ordering::Relaxed);
+        if wm != i64::MAX && last != i64::MIN && wm < last.saturating_add(SCAN_EVERY) {
+            return;
+        }
+        self.last_scan.store(wm, Ordering::Relaxed);
+        let mut out = Vec::new();
+        self.state.retain(|principal, st| {
+            let mut sub = RuleCtx { watermark: wm, out: &mut out };
+            let closable: Vec<EventTime> =
+                st.episodes.keys().copied().take_while(|b| b.saturating_add(self.episode_ms) <= wm).collect();
+            for b in closable {
+                if let Some(mut ep) = st.episodes.remove(&b) {
+                    self.publish(principal, b, st, &mut ep, true, &mut sub);
+                }
+            }
+            self.publish_ready(principal, st, wm, &mut sub);
+            !(st.episodes.is_empty() && st.last < wm.saturating_sub(self.retention_ms))
+        });
+        for f in out {
+            ctx.emit(f);
+        }
+    }
+
+    fn state_size(&self) -> usize {
+        self.state.len()
+    }
+
+    fn thresholds(&self) -> Vec<(String, String)> {
+        super::config_pairs(&self.cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::testing::{event, finals, role_session, run, run_all};
+
+    const HOUR: i64 = 3600;
+    const DAY_S: i64 = 86_400;
+
+    fn rule() -> Box<dyn Rule> {
+        Box::new(IdentityBaseline::new(Config::default()))
+    }
+
+    /// Reverses the order of the (time-ordered) events within each 10-minute bucket.
+    pub(crate) fn reverse_within_10_minutes(lines: &[String]) -> Vec<String> {
+        // `2026-01-08T05:0`: the event time up to the tens of minutes.
+        let bucket = |l: &String| {
+            let v: Value = serde_json::from_str(l).expect("json");
+            v["eventTime"].as_str().expect("time").chars().take(15).collect::<String>()
+        };
+        let mut out: Vec<String> = Vec::new();
+        let mut group: Vec<String> = Vec::new();
+        let mut current = None;
+        for l in lines {
+            let b = bucket(l);
+            if current.as_ref() != Some(&b) {
+                out.extend(group.drain(..).rev());
+                current = Some(b);
+            }
+            group.push(l.clone());
+        }
+        out.extend(group.drain(..).rev());
+        out
+    }
+
+    fn ci() -> Value {
+        role_session("ci-deploy", "GitHubActions-4711", "ASIACIDEPLOY0000001")
+    }
+
+    /// A CI role calling the same 5 APIs from one network, 12 times a day for `days` days.
+    fn history(days: i64) -> Vec<String> {
+        let apis = [
+            ("s3", "PutObject"),
+            ("ecr", "GetAuthorizationToken"),
+            ("ecs", "UpdateService"),
+            ("ecs", "DescribeServices"),
+            ("cloudformation", "DescribeStacks"),
+        ];
+        let mut out = Vec::new();
+        for d in 0..days {
+            for run in 0..12 {
+                let secs = d * DAY_S + run * 2 * HOUR;
+                for (i, (svc, api)) in apis.iter().enumerate() {
+                    out.push(event(
+                        secs + i as i64,
+                        &ci(),
+                        svc,
+                        api,
+                        json!({"sourceIPAddress": format!("198.51.100.{}", 10 + run), "userAgent": "aws-cli/2.15.0 Python/3.11.6 Linux/6.1"}),
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// The stolen CI credential: a new region, a new network, boto3, and an IAM write.
+    fn attack(at: i64) -> Vec<String> {
+        let extra = |region: &str| json!({"awsRegion": region, "sourceIPAddress": "203.0.113.50", "userAgent": "Boto3/1.34.0 md/Botocore#1.34.0 Python/3.12"});
+        vec![
+            event(at, &ci(), "ec2", "DescribeInstances", extra("ap-south-1")),
+            event(at + 20, &ci(), "ec2", "DescribeInstances", extra("ap-south-1")),
+            event(at + 40, &ci(), "iam", "CreateUser", extra("us-east-1")),
+            event(at + 60, &ci(), "iam", "AttachUserPolicy", extra("us-east-1")),
+        ]
+    }
+
+    #[test]
+    fn a_ci_role_with_a_new_region_network_agent_and_iam_write_after_eight_days_is_high() {
+        let mut lines = history(8);
+        lines.extend(attack(8 * DAY_S + 5 * HOUR));
+        let f = run(rule(), &lines);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        let f = &f[0];
+        assert_eq!(f.severity, Severity::High);
+        assert_eq!(f.actor_key, "ASIACIDEPLOY0000001");
+        assert_eq!(
+            f.uid,
+            Finding::make_uid(
+                "identity_baseline",
+                "arn:aws:iam::111122223333:role/ci-deploy",
+                f.first_event_time - f.first_event_time.rem_euclid(3_600_000)
+            )
+        );
+        assert_eq!(f.identity_class, IdentityClass::CiCd);
+        assert_eq!(f.technique_ids, vec!["T1078.004"]);
+        assert_eq!(f.tactic_ids, vec!["TA0001", "TA0005"]);
+        let ctx = f.context.join("\n");
+        assert!(ctx.contains("seen in regions us-east-1 over 8 days; first time in ap-south-1"), "{ctx}");
+        assert!(
+            ctx.contains("seen from networks 198.51.100.0/24 over 8 days; first call from 203.0.113.0/24"),
+            "{ctx}"
+        );
+        assert!(ctx.contains("first iam:CreateUser ever"), "{ctx}");
+        assert!(ctx.contains("first iam:AttachUserPolicy ever"), "{ctx}");
+        assert!(ctx.contains("seen with user-agent families aws-cli over 8 days; first call with boto3"), "{ctx}");
+        assert!(ctx.contains("5 distinct APIs"), "{ctx}");
+        assert_eq!(f.event_count, 4, "every attack event is a new network");
+        assert!(f.summary.contains("new region ap-south-1"), "{}", f.summary);
+        assert!(f.remediation.contains("revoke the active sessions"), "{}", f.remediation);
+    }
+
+    #[test]
+    fn the_finding_is_published_as_soon_as_the_watermark_reaches_its_bucket() {
+        let history = history(8);
+        let mut lines = history.clone();
+        // 20 minutes into the bucket: the watermark (15 min behind) has reached the bucket.
+        lines.extend(attack(8 * DAY_S + 5 * HOUR + 20 * 60));
+        lines.push(event(8 * DAY_S + 7 * HOUR, &ci(), "s3", "PutObject", json!({})));
+        let mut engine = crate::Engine::with_rules(&crate::DetectConfig::default(), vec![rule()]);
+        let mut published = Vec::new();
+        for (i, b) in crate::testing::batches(&lines, 1).iter().enumerate() {
+            for f in engine.process(b).expect("process") {
+                published.push((i, f.activity, f.severity));
+            }
+        }
+        assert_eq!(published.first(), Some(&(history.len(), Activity::Create, Severity::High)), "{published:?}");
+    }
+
+    #[test]
+    fn the_same_calls_during_the_learning_period_stay_quiet() {
+        let mut lines = history(8);
+        lines.extend(attack(3 * DAY_S + 5 * HOUR));
+        assert!(run(rule(), &lines).is_empty());
+    }
+
+    #[test]
+    fn too_few_events_in_the_learning_period_stay_quiet() {
+        // 16 events in 8 days: older than the learning period, but below 50 events.
+        let mut lines: Vec<String> = history(8).into_iter().step_by(40).collect();
+        assert!(lines.len() < 50);
+        lines.extend(attack(8 * DAY_S + 5 * HOUR));
+        assert!(run(rule(), &lines).is_empty());
+    }
+
+    #[test]
+    fn a_new_address_in_a_known_slash_24_is_not_a_new_network() {
+        let mut lines = history(8);
+        let extra = json!({"sourceIPAddress": "198.51.100.200", "userAgent": "aws-cli/2.16.1 Python/3.12 Linux/6.5"});
+        lines.push(event(8 * DAY_S + 5 * HOUR, &ci(), "ecs", "UpdateService", extra));
+        assert!(run(rule(), &lines).is_empty());
+    }
+
+    #[test]
+    fn a_new_instance_of_a_fleet_calling_from_a_new_address_stays_quiet() {
+        let instance = |i: i64| role_session("web", &format!("i-{i:017x}"), &format!("ASIAWEB{i:012}"));
+        let mut lines = Vec::new();
+        for d in 0..8 {
+            for i in 0..8 {
+                let from = json!({"sourceIPAddress": format!("54.{}.{i}.7", 10 + d)});
+                lines.push(event(d * DAY_S + i * 60, &instance(d), "sqs", "ReceiveMessage", from));
+            }
+        }
+        let from = json!({"sourceIPAddress": "3.99.1.1"});
+        lines.push(event(8 * DAY_S + HOUR, &instance(99), "sqs", "ReceiveMessage", from));
+        assert!(run(rule(), &lines).is_empty());
+    }
+
+    #[test]
+    fn a_role_already_roaming_over_many_networks_gets_no_network_novelty() {
+        // A CI role on hosted runners: a new /24 for every run.
+        let mut lines = Vec::new();
+        for d in 0..8 {
+            for run in 0..10 {
+                let from = json!({"sourceIPAddress": format!("20.{}.{run}.9", 100 + d)});
+                lines.push(event(d * DAY_S + run * HOUR, &ci(), "s3", "PutObject", from));
+            }
+        }
+        let mut quiet = lines.clone();
+        quiet.push(event(8 * DAY_S + HOUR, &ci(), "s3", "PutObject", json!({"sourceIPAddress": "203.0.113.9"})));
+        assert!(run(rule(), &quiet).is_empty());
+        // A new region still counts: low, one novelty.
+        let extra = json!({"sourceIPAddress": "203.0.113.9", "awsRegion": "ap-south-1"});
+        lines.push(event(8 * DAY_S + HOUR, &ci(), "s3", "PutObject", extra));
+        let f = run(rule(), &lines);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].severity, Severity::Low);
+        assert!(f[0].summary.contains("new region ap-south-1") && !f[0].summary.contains("new network"));
+    }
+
+    #[test]
+    fn one_novelty_is_low_and_two_are_medium() {
+        let mut lines = history(8);
+        let extra = json!({"awsRegion": "eu-west-1", "sourceIPAddress": "198.51.100.20"});
+        lines.push(event(8 * DAY_S + 5 * HOUR, &ci(), "ecs", "DescribeServices", extra));
+        let f = run(rule(), &lines);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].severity, Severity::Low);
+
+        let mut lines = history(8);
+        let extra = json!({"awsRegion": "eu-west-1", "sourceIPAddress": "192.0.2.20"});
+        lines.push(event(8 * DAY_S + 5 * HOUR, &ci(), "ecs", "DescribeServices", extra));
+        let f = run(rule(), &lines);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].severity, Severity::Medium);
+    }
+
+    #[test]
+    fn a_human_only_fires_for_an_iam_write_from_a_new_network_and_then_at_low() {
+        let admin = json!({
+            "type": "AssumedRole",
+            "principalId": "AROAADMIN:alice@example.com",
+            "arn": "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Admin_0123/alice@example.com",
+            "accountId": "111122223333",
+            "accessKeyId": "ASIAALICE0000000001",
+            "sessionContext": {"sessionIssuer": {"type": "Role", "arn": "arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_0123", "userName": "AWSReservedSSO_Admin_0123"}}
+        });
+        let mut base = Vec::new();
+        for d in 0..8 {
+            for i in 0..8 {
+                base.push(event(d * DAY_S + i * 60, &admin, "ec2", "DescribeInstances", json!({})));
+            }
+        }
+        // A new region and a new network alone: quiet for a human.
+        let mut lines = base.clone();
+        let roam = json!({"awsRegion": "eu-west-1", "sourceIPAddress": "192.0.2.9"});
+        lines.push(event(8 * DAY_S + HOUR, &admin, "ec2", "DescribeInstances", roam.clone()));
+        assert!(run(rule(), &lines).is_empty());
+        // The same plus a first IAM write: low.
+        lines.push(event(8 * DAY_S + HOUR + 30, &admin, "iam", "CreateAccessKey", roam));
+        let f = run(rule(), &lines);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!(f[0].severity, Severity::Low);
+        assert_eq!(f[0].identity_class, IdentityClass::Human);
+    }
+
+    #[test]
+    fn a_first_long_lived_key_of_a_principal_that_always_used_sts_is_reported() {
+        let user = |key: &str| json!({"type": "IAMUser", "principalId": "AIDADEPLOY", "arn": "arn:aws:iam::111122223333:user/deployer", "accountId": "111122223333", "accessKeyId": key, "userName": "deployer"});
+        let mut lines = Vec::new();
+        for d in 0..8 {
+            for i in 0..8 {
+                lines.push(event(d * DAY_S + i * 60, &user("ASIADEPLOY000000001"), "s3", "PutObject", json!({})));
+            }
+        }
+        lines.push(event(8 * DAY_S + HOUR, &user("AKIADEPLOY000000001"), "s3", "PutObject", json!({})));
+        let f = run(rule(), &lines);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!(f[0].severity, Severity::Low);
+        assert!(f[0].context[0].contains("first use of a long-lived access key"), "{:?}", f[0].context);
+        assert!(f[0].remediation.contains("deactivate access key AKIADEPLOY000000001"), "{}", f[0].remediation);
+    }
+
+    #[test]
+    fn findings_do_not_depend_on_arrival_order_or_batch_size() {
+        let mut lines = history(8);
+        lines.extend(attack(8 * DAY_S + 5 * HOUR));
+        let expected = run(rule(), &lines);
+        assert_eq!(expected.len(), 1);
+        let shuffled = reverse_within_10_minutes(&lines);
+        for batch in [1, 7, 64] {
+            let all = run_all(vec![rule()], &shuffled, batch);
+            assert_eq!(finals(&all), expected, "batch size {batch}");
+            // Early publications never claim more than the final version.
+            assert!(all.iter().all(|f| f.severity <= expected[0].severity));
+        }
+    }
+
+    /// The section of `config/trailhound.toml`.
+    const TOML: &str = r#"
+# Run this rule.
+enabled = true
+# Event time a principal is only learned, from its first event, before it is judged.
+learning = "7d"
+# Calls a principal must have made before it is judged.
+min_events = 50
+# One finding per principal per bucket of this length.
+episode = "1h"
+# A principal not seen for this long (watermark time) is forgotten.
+retention = "30d"
+# Distinct APIs remembered per principal (context only).
+max_apis = 256
+# Distinct source networks (/24, /64) remembered per principal.
+max_networks = 64
+# A principal seen from more networks than this before an episode roams: new networks are not news.
+max_baseline_networks = 16
+# Distinct regions remembered per principal.
+max_regions = 32
+# Distinct user-agent families remembered per principal.
+max_agents = 16
+# Distinct sensitive write APIs remembered per principal.
+max_sensitive_writes = 64
+# Services whose write (non read-only) calls are sensitive.
+sensitive_services = ["iam", "organizations", "cloudtrail"]
+# Further sensitive calls (service:Action), whatever their read-only flag.
+sensitive_actions = ["sts:GetFederationToken"]
+# Judge human principals too (sensitive-write and network novelty together, low).
+judge_humans = true
+# Evidence events kept per finding (earliest first).
+max_evidence = 10
+"#;
+
+    #[test]
+    fn the_documented_configuration_is_the_default() {
+        let cfg: Config = toml::from_str(TOML).expect("valid");
+        assert_eq!(cfg, Config::default());
+        let keys = toml::Table::try_from(Config::default()).expect("table").len();
+        assert_eq!(TOML.lines().filter(|l| l.contains(" = ")).count(), keys, "every key documented");
+    }
+
+    #[test]
+    fn networks_and_agent_families_are_normalised() {
+        let n = network_of("203.0.113.77").expect("ipv4");
+        assert_eq!(n, Network { prefix: "203.0.113.0/24".into(), public: true });
+        assert!(!network_of("10.1.2.3").expect("private").public);
+        assert!(!network_of("100.64.1.1").expect("cgnat").public);
+        assert_eq!(network_of("2001:db8:1:2:3:4:5:6").expect("v6").prefix, "2001:db8:1:2::/64");
+        assert_eq!(network_of("ec2.amazonaws.com"), None);
+        assert_eq!(network_of("AWS Internal"), None);
+        assert_eq!(agent_family(Some("aws-cli/2.15.0 Python/3.11.6 Linux/6.1")), "aws-cli");
+        assert_eq!(agent_family(Some("Boto3/1.34.0 md/Botocore#1.34.0")), "boto3");
+        assert_eq!(agent_family(Some("aws-sdk-go-v2/1.24.0 os/linux")), "aws-sdk-go-v2");
+        assert_eq!(
+            agent_family(Some("APN/1.0 HashiCorp/1.0 Terraform/1.9.5 (+https://www.terraform.io)")),
+            "terraform"
+        );
+        assert_eq!(agent_family(Some("Mozilla/5.0 (Macintosh)")), "console/browser");
+        assert_eq!(agent_family(Some("[aws-cli/2.15.0 Python/3.11]")), "aws-cli");
+        assert_eq!(agent_family(Some("stratus-red-team_c763d13b-d099")), "stratus-red-team");
+        assert_eq!(
+            agent_family(Some("Boto3/1.26.90 md/Botocore#1.29.90 exec-env/AWS_Lambda_python3.9")),
+            "boto3 (lambda)"
+        );
+        assert_eq!(agent_family(Some("cloudformation.amazonaws.com")), "aws-service");
+        assert_eq!(agent_family(None), "none");
+        assert!(is_fleet_session(Some("arn:aws:sts::1:assumed-role/web/i-0123456789abcdef0")));
+        assert!(is_fleet_session(Some("arn:aws:sts::1:assumed-role/task/0123456789abcdef0123456789abcdef")));
+        assert!(!is_fleet_session(Some("arn:aws:sts::1:assumed-role/ci/GitHubActions")));
+        assert!(!is_fleet_session(Some("arn:aws:iam::1:user/i-01234567")));
+    }
+
+    #[test]
+    fn a_baseline_at_its_cap_keeps_the_earliest_values_whatever_the_order() {
+        let mut a: Dim<String> = Dim::default();
+        let mut b: Dim<String> = Dim::default();
+        let seen = [("x", 5), ("y", 1), ("z", 3), ("w", 2)];
+        for (k, t) in seen {
+            a.observe(k, t, 2);
+        }
+        for (k, t) in seen.iter().rev() {
+            b.observe(*k, *t, 2);
+        }
+        assert_eq!(a.seen, b.seen);
+        assert_eq!(a.seen.keys().cloned().collect::<Vec<_>>(), vec!["w".to_string(), "y".to_string()]);
+    }
 }

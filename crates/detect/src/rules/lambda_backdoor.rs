@@ -229,8 +229,14 @@ mod tests {
 
     #[test]
     fn the_stratus_lambda_permission_and_layer_techniques_fire_and_a_bare_code_update_does_not() {
-        assert!(run(rule(), &stratus("aws.persistence.lambda-overwrite-code")).is_empty(), "a code update alone is a deploy");
-        for (t, sev) in [("aws.persistence.lambda-backdoor-function", Severity::Critical), ("aws.persistence.lambda-layer-extension", Severity::High)] {
+        assert!(
+            run(rule(), &stratus("aws.persistence.lambda-overwrite-code")).is_empty(),
+            "a code update alone is a deploy"
+        );
+        for (t, sev) in [
+            ("aws.persistence.lambda-backdoor-function", Severity::Critical),
+            ("aws.persistence.lambda-layer-extension", Severity::High),
+        ] {
             let f = run(rule(), &stratus(t));
             assert_eq!(f.len(), 1, "{t}: {f:?}");
             assert_eq!(f[0].severity, sev, "{t} by an IAM user with a long-lived key: {:?}", f[0].context);

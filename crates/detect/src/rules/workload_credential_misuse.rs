@@ -1,19 +1,87 @@
-//! `workload_credential_misuse`: not written yet (a stub so the registry compiles).
+//! `workload_credential_misuse`: a workload's session credentials used from somewhere else.
+//!
+//! An EC2 instance, ECS task or Lambda function gets temporary credentials for its role (from
+//! the instance metadata service, the task metadata endpoint, or the environment). An attacker
+//! with SSRF, a shell or `ssm:SendCommand` on the workload reads them and uses them from his own
+//! machine: the same session key (`ASIA…`) then calls from a network the workload never used.
+//! Per workload session (actor key; `identity_class` workload, e.g.
+//! `assumed-role/<role>/i-0123…`), this rule fires on either of:
+//!
+//! - **Foreign network.** The session's *home* is the set of networks (/24, /64) of its earliest
+//!   `home_events` calls by event time (default 3). A later call from a **public** network
+//!   outside the home — including a public address where the home holds only private VPC
+//!   addresses — is foreign: an instance calls from its private address (VPC endpoints), its
+//!   public address or its NAT gateway, and none of these changes within a session. One
+//!   exception keeps VPC endpoints from looking like theft: a session whose first calls went
+//!   to S3 through a gateway endpoint (private) and whose later calls leave through the NAT
+//!   gateway. So a public network is not foreign either when another workload session of the
+//!   same account (Lambda runtimes aside) called from it before this session's first call
+//!   from it: the NAT gateway is shared by the VPC's workloads, an attacker's address is not.
+//!   AWS service hostnames (`ec2.amazonaws.com`) are not networks. Calls from private
+//!   addresses are never foreign (another VPC's address cannot be told from this one's).
+//! - **Operator's machine.** An instance session calling from the public address from which,
+//!   within `share_window` (default 30 min), a person or an IAM user (identity class human,
+//!   programmatic_user or root) reached into that very instance — `ssm:SendCommand`,
+//!   `ssm:StartSession`, EC2 Instance Connect (the instance ids are in the request, kept for
+//!   these mutating calls) — on a network the account's workloads do not use (an automation
+//!   host behind the NAT gateway running commands on the fleet is not suspect). That is the
+//!   exfiltration pattern of Stratus `ec2-steal-instance-credentials`: the operator's IAM user
+//!   runs `ssm:SendCommand` to print the instance's credentials, reads the output, and uses
+//!   them from the same address seconds later, before the instance itself made any call.
+//!
+//! Lambda sessions (home calls whose user agent names the Lambda runtime) legitimately call
+//! from AWS's rotating addresses: for them a foreign network counts only when the user agent
+//! family changes too (see `identity_baseline::agent_family`; the runtime is part of the
+//! family). Sessions classified `unknown` are followed too, and judged once the session was
+//! seen as a workload, since a thief's own tool often makes the event's class unknown.
+//!
+//! Severity high; critical when the foreign calls include an IAM write or at least
+//! `many_apis` (default 10) distinct APIs.
+//!
+//! **Determinism.** One finding per session per `episode` bucket (default 1 h), uid
+//! `hash(rule, session, bucket)`. The home is the earliest calls by (time, event id) and the
+//! account's networks are first-seen times, so neither depends on arrival order once no
+//! earlier call can arrive. A verdict is therefore published (right after the batch, from
+//! `on_watermark`) once the watermark is past the session's first call from the network (and,
+//! for a foreign network, past the home's last call): up to the allowed lateness after the
+//! call, and never withdrawn. Operator calls only add up; the final version is decided when
+//! the bucket closes, after the watermark passes its end plus `share_window`, from the final
+//! home and every operator call of the window. An attack that goes on past the bucket is
+//! reported in its first bucket: by then the address is one the account's workloads have
+//! used.
+//!
+//! Stays quiet: an instance calling from its private address and then, after a NAT change,
+//! from a second public address in the same /24; a Lambda function's calls from varying AWS
+//! addresses with its own runtime user agent; CI runners (class ci_cd) and people; an
+//! instance whose first calls went through the S3 endpoint and later ones through the NAT
+//! gateway other workloads of the account use.
+//! Known false positives: the first session of an account to call through a new NAT gateway
+//! after only private calls (no other workload used it before); a developer's instance where
+//! someone also uses their own keys (allowlist the role in `[suppress]`).
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
-use trailhound_model::Severity;
+use trailhound_model::attack::{CREDENTIAL_ACCESS, INITIAL_ACCESS};
+use trailhound_model::time::{to_rfc3339, EventTime};
+use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
+use super::identity_baseline::{agent_family, emit_with, is_fleet_session, is_lambda_agent, list, network_of, Dim};
 use super::{Rule, RuleCtx, RuleMeta};
+use crate::episode::{remediation_for, Draft, Publication, Support};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
     id: "workload_credential_misuse",
-    title: "workload_credential_misuse",
-    severity: Severity::Medium,
-    tactics: &[],
-    techniques: &[],
-    summary: "not written yet",
-    stateful: false,
+    title: "Workload credentials used from another network",
+    severity: Severity::High,
+    tactics: &[INITIAL_ACCESS, CREDENTIAL_ACCESS],
+    techniques: &["T1552.005", "T1078.004"],
+    summary: "An instance, task or function session calls from a public network outside its own, or from the address of someone who just reached into the instance",
+    stateful: true,
 };
 
 /// Thresholds of `workload_credential_misuse` (`[rules.workload_credential_misuse]`).
@@ -22,23 +90,426 @@ static META: RuleMeta = RuleMeta {
 pub struct Config {
     /// Run this rule. Default true.
     pub enabled: bool,
+    /// Earliest calls (by event time) whose networks are the session's home. Default 3.
+    pub home_events: usize,
+    /// A person's or IAM user's SSM command or session, or EC2 Instance Connect key, on the
+    /// session's instance from the same public address within this time of the session's call
+    /// makes it an operator's machine. Default 30m.
+    #[serde(with = "humantime_serde")]
+    pub share_window: Duration,
+    /// Distinct APIs called from foreign networks that make the finding critical. Default 10.
+    pub many_apis: usize,
+    /// One finding per session per bucket of this length. Default 1h.
+    #[serde(with = "humantime_serde")]
+    pub episode: Duration,
+    /// A session not seen for this long (watermark time) is forgotten. Default 12h.
+    #[serde(with = "humantime_serde")]
+    pub session_idle: Duration,
+    /// Evidence events kept per finding (earliest first). Default 10.
+    pub max_evidence: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Self { enabled: true }
+        Self {
+            enabled: true,
+            home_events: 3,
+            share_window: Duration::from_secs(1800),
+            many_apis: 10,
+            episode: Duration::from_secs(3600),
+            session_idle: Duration::from_secs(12 * 3600),
+            max_evidence: 10,
+        }
     }
+}
+
+const MINUTE: i64 = 60_000;
+/// Closing and promotion scans run at most once per this much watermark time.
+const SCAN_EVERY: i64 = MINUTE;
+/// Distinct APIs, families and addresses kept per network per episode.
+const MAX_APIS: usize = 64;
+const MAX_FAMILIES: usize = 8;
+const MAX_IPS: usize = 8;
+/// Operators remembered per instance and minute, and per network of an episode.
+const MAX_OPERATORS: usize = 3;
+/// Calls by which a person or an IAM user reaches into an instance (`service:Action`, and the
+/// request field naming the instance).
+const INSTANCE_ACCESS: [(&str, &str); 4] = [
+    ("ssm:SendCommand", "instanceIds"),
+    ("ssm:StartSession", "target"),
+    ("ec2-instance-connect:SendSSHPublicKey", "instanceId"),
+    ("ec2-instance-connect:SendSerialConsoleSSHPublicKey", "instanceId"),
+];
+/// Public networks remembered per account.
+const MAX_ACCOUNT_NETWORKS: usize = 256;
+
+/// One of the earliest calls of a session.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Home {
+    time: EventTime,
+    event_id: String,
+    network: String,
+    public: bool,
+    family: String,
+    lambda: bool,
+}
+
+/// A session's calls from one public network in one episode.
+#[derive(Debug, Default)]
+struct NetUse {
+    support: Support,
+    apis: BTreeSet<String>,
+    iam_writes: BTreeSet<String>,
+    families: BTreeSet<String>,
+    /// Address → minutes (event time / 1 min) it called in.
+    ips: BTreeMap<String, BTreeSet<i64>>,
+    /// Operators who accessed this session's instance from those addresses, as
+    /// `who ran what`: so far, and all of them at close.
+    operators: BTreeSet<String>,
+    /// The account's workloads used this network before this session did (final): neither
+    /// foreign nor an operator's.
+    cleared: bool,
+}
+
+#[derive(Debug, Default)]
+struct Episode {
+    nets: BTreeMap<String, NetUse>,
+    publication: Publication,
+    dirty: bool,
+    /// Severity last published.
+    severity: Option<Severity>,
+}
+
+#[derive(Debug, Default)]
+struct Session {
+    account: String,
+    /// The EC2 instance whose profile the session belongs to.
+    instance: Option<String>,
+    home: BTreeSet<Home>,
+    workload_first: Option<EventTime>,
+    last: EventTime,
+    episodes: BTreeMap<EventTime, Episode>,
+}
+
+/// What the session and its account say about an episode, copied out of the maps.
+#[derive(Debug, Default)]
+struct HomeView {
+    nets: BTreeSet<String>,
+    families: BTreeSet<String>,
+    lambda: bool,
+    /// No call earlier than the home's last can still arrive: the home is final.
+    settled: bool,
+    workload: bool,
+    lines: Vec<String>,
+    /// Per network of the episode: the account's workloads used it before this session's
+    /// first call from it in the episode (and that can no longer change).
+    account_known: BTreeMap<String, bool>,
+    /// Per network of the episode: the foreign verdict can be taken.
+    decidable: BTreeMap<String, bool>,
+}
+
+/// The verdict on one episode.
+struct Verdict<'a> {
+    foreign: Vec<(&'a str, &'a NetUse)>,
+    operator: Vec<(&'a str, &'a NetUse)>,
+    severity: Severity,
+    apis: BTreeSet<&'a str>,
+    iam_writes: BTreeSet<&'a str>,
 }
 
 /// The rule.
 pub struct WorkloadCredentialMisuse {
-    _cfg: Config,
+    cfg: Config,
+    episode_ms: i64,
+    share_ms: i64,
+    idle_ms: i64,
+    last_scan: AtomicI64,
+    sessions: DashMap<String, Session>,
+    /// Instance → minute → (address, `who ran what`): a person or an IAM user reaching into the
+    /// instance (SSM command or session, EC2 Instance Connect) from a public address.
+    operators: DashMap<String, BTreeMap<i64, BTreeSet<(String, String)>>>,
+    /// Account → public network → first call from it by one of the account's workload sessions
+    /// (Lambda runtimes aside): the shared NAT gateways and the fleet's addresses.
+    accounts: DashMap<String, Dim<String>>,
+    /// Episodes with a possibly foreign network whose verdict is not settled yet.
+    pending: DashMap<(String, EventTime), ()>,
+}
+
+/// The instance id of an instance-profile session ARN (`…/assumed-role/<role>/i-0123…`).
+fn instance_of(arn: Option<&str>) -> Option<&str> {
+    arn.filter(|a| is_fleet_session(Some(a))).and_then(|a| a.rsplit('/').next()).filter(|s| s.starts_with("i-"))
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Inserts into a set capped at `cap`, keeping the smallest values (order-independent).
+fn insert_capped<T: Ord>(set: &mut BTreeSet<T>, v: T, cap: usize) {
+    if set.len() < cap || set.last().is_some_and(|l| v < *l) {
+        set.insert(v);
+        while set.len() > cap {
+            set.pop_last();
+        }
+    }
 }
 
 impl WorkloadCredentialMisuse {
     /// Builds the rule from its config.
     pub fn new(cfg: Config) -> Self {
-        Self { _cfg: cfg }
+        Self {
+            episode_ms: ms(cfg.episode).max(1),
+            share_ms: ms(cfg.share_window),
+            idle_ms: ms(cfg.session_idle),
+            last_scan: AtomicI64::new(i64::MIN),
+            sessions: DashMap::new(),
+            operators: DashMap::new(),
+            accounts: DashMap::new(),
+            pending: DashMap::new(),
+            cfg,
+        }
+    }
+
+    fn bucket(&self, t: EventTime) -> EventTime {
+        t.div_euclid(self.episode_ms) * self.episode_ms
+    }
+
+    fn home_full(&self, s: &Session) -> bool {
+        s.home.len() >= self.cfg.home_events.max(1)
+    }
+
+    /// Operators who accessed `instance` from `ip` within `share_window` of any of `minutes`.
+    fn operators_of(&self, instance: &str, ip: &str, minutes: &BTreeSet<i64>, out: &mut BTreeSet<String>) {
+        let Some(slots) = self.operators.get(instance) else {
+            return;
+        };
+        let w = self.share_ms.div_euclid(MINUTE);
+        for m in minutes {
+            for ops in slots.range(m - w..=m + w).map(|(_, o)| o) {
+                for (from, who) in ops {
+                    if from == ip {
+                        insert_capped(out, who.clone(), MAX_OPERATORS);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The session's side of the verdict (the account's side is filled by [`Self::settle`]).
+    fn home_view(&self, s: &Session, b: EventTime, wm: EventTime, closing: bool) -> HomeView {
+        let end = b.saturating_add(self.episode_ms);
+        let last = s.home.last().map_or(i64::MIN, |h| h.time);
+        HomeView {
+            nets: s.home.iter().map(|h| h.network.clone()).collect(),
+            families: s.home.iter().map(|h| h.family.clone()).collect(),
+            lambda: s.home.iter().any(|h| h.lambda),
+            settled: closing || (self.home_full(s) && last < wm),
+            workload: s.workload_first.is_some_and(|w| w < end),
+            lines: s
+                .home
+                .iter()
+                .map(|h| {
+                    format!(
+                        "{} {}{} with {}",
+                        to_rfc3339(h.time),
+                        h.network,
+                        if h.public { "" } else { " (private)" },
+                        h.family
+                    )
+                })
+                .collect(),
+            account_known: BTreeMap::new(),
+            decidable: BTreeMap::new(),
+        }
+    }
+
+    fn verdict<'a>(&self, home: &HomeView, ep: &'a Episode) -> Verdict<'a> {
+        let mut v = Verdict {
+            foreign: Vec::new(),
+            operator: Vec::new(),
+            severity: Severity::Informational,
+            apis: BTreeSet::new(),
+            iam_writes: BTreeSet::new(),
+        };
+        if !home.workload {
+            return v;
+        }
+        for (net, nu) in &ep.nets {
+            let foreign = home.settled
+                && home.decidable.get(net).copied().unwrap_or(false)
+                && !home.account_known.get(net).copied().unwrap_or(true)
+                && !home.nets.contains(net)
+                && (!home.lambda || nu.families.iter().any(|f| !home.families.contains(f)));
+            if foreign {
+                v.foreign.push((net.as_str(), nu));
+            }
+            // A network the account's workloads use (its NAT gateway) is no operator's machine,
+            // even when a legacy job there calls with an IAM user's key.
+            let operator = home.decidable.get(net).copied().unwrap_or(false)
+                && !home.account_known.get(net).copied().unwrap_or(true)
+                && !nu.operators.is_empty();
+            if operator {
+                v.operator.push((net.as_str(), nu));
+            }
+            if foreign || operator {
+                v.apis.extend(nu.apis.iter().map(String::as_str));
+                v.iam_writes.extend(nu.iam_writes.iter().map(String::as_str));
+            }
+        }
+        if !v.foreign.is_empty() || !v.operator.is_empty() {
+            v.severity = if !v.iam_writes.is_empty() || v.apis.len() >= self.cfg.many_apis {
+                Severity::Critical
+            } else {
+                Severity::High
+            };
+        }
+        v
+    }
+
+    fn finding(
+        &self,
+        session: &str,
+        b: EventTime,
+        home: &HomeView,
+        v: &Verdict<'_>,
+        activity: Activity,
+        revision: u32,
+    ) -> Finding {
+        let mut support = Support::default();
+        let nets: BTreeSet<&str> = v.foreign.iter().chain(&v.operator).map(|(n, _)| *n).collect();
+        for net in &nets {
+            if let Some((_, nu)) = v.foreign.iter().chain(&v.operator).find(|(n, _)| n == net) {
+                support.merge(&nu.support, self.cfg.max_evidence);
+            }
+        }
+        let mut context = vec![format!(
+            "home of this session (its earliest {} calls): {}{}",
+            self.cfg.home_events,
+            home.lines.join("; "),
+            if home.lambda { " (a Lambda runtime: foreign only with another user-agent family)" } else { "" }
+        )];
+        for (net, nu) in &v.foreign {
+            context.push(format!(
+                "{} calls from {net} ({}) with {}: a public network outside the session's home, that no other workload of the account called from before",
+                nu.support.count,
+                list(nu.ips.keys().map(String::as_str), 4),
+                list(nu.families.iter().map(String::as_str), 4)
+            ));
+        }
+        for (net, nu) in &v.operator {
+            context.push(format!(
+                "{} calls from {} ({net}), the address from which {} within {}: the instance's credentials used on the machine of someone who reached into it",
+                nu.support.count,
+                list(nu.ips.keys().map(String::as_str), 4),
+                list(nu.operators.iter().map(String::as_str), 3),
+                humantime::format_duration(self.cfg.share_window)
+            ));
+        }
+        context.push(format!(
+            "{} distinct APIs from there (critical from {}): {}; IAM writes: {}",
+            v.apis.len(),
+            self.cfg.many_apis,
+            list(v.apis.iter().copied(), 8),
+            list(v.iam_writes.iter().copied(), 8)
+        ));
+        let arn = support.ident.as_ref().and_then(|i| i.arn.clone());
+        let summary = format!(
+            "Workload session {session} ({}) called from {} between {} and {}, outside its home {}.",
+            arn.as_deref().unwrap_or("unknown role"),
+            nets.iter().copied().collect::<Vec<_>>().join(", "),
+            to_rfc3339(support.first_time(b)),
+            to_rfc3339(support.last),
+            list(home.nets.iter().map(String::as_str), 4)
+        );
+        let ask = "Check who can read this workload's credentials (SSRF, IMDSv1, shell or ssm:SendCommand on it); require IMDSv2 and add an aws:SourceVpc / aws:EC2InstanceSourceVPC condition to the role.";
+        Draft {
+            meta: &META,
+            key: session,
+            anchor: b,
+            support: &support,
+            severity: v.severity,
+            confidence: if !v.foreign.is_empty() && !v.operator.is_empty() { 95 } else { 80 },
+            techniques: vec!["T1552.005".to_string(), "T1078.004".to_string()],
+            context,
+            summary,
+            remediation: remediation_for(session, arn.as_deref(), ask),
+        }
+        .finding(activity, revision)
+    }
+
+    fn publish(
+        &self,
+        session: &str,
+        b: EventTime,
+        home: &HomeView,
+        ep: &mut Episode,
+        closing: bool,
+        ctx: &mut RuleCtx<'_>,
+    ) {
+        let mut publication = std::mem::take(&mut ep.publication);
+        let v = self.verdict(home, ep);
+        let mut published = None;
+        if v.severity > Severity::Informational {
+            // Early, only a rise in severity is published: skip building the finding otherwise.
+            if closing || ep.severity.is_none_or(|s| v.severity > s) {
+                let f = self.finding(session, b, home, &v, Activity::Create, 0);
+                if emit_with(&mut publication, f, closing, ctx) {
+                    published = Some(v.severity);
+                }
+            }
+        } else if closing && publication.published() {
+            // Cannot happen with the publication rules above; kept as a safety net.
+            let mut f = self.finding(session, b, home, &v, Activity::Update, 0);
+            f.context.insert(0, "not foreign after all once every event had arrived".to_string());
+            emit_with(&mut publication, f, true, ctx);
+        }
+        if published.is_some() {
+            ep.severity = published;
+        }
+        ep.publication = publication;
+    }
+
+    /// Decides episode `b` of `session` with the account's networks (and, closing, every
+    /// operator call of the window). Called from `on_watermark` only, so no batch runs
+    /// meanwhile; no map guard is held while another map is read. Returns true when every
+    /// network's verdict was final.
+    fn settle(&self, session: &str, b: EventTime, wm: EventTime, closing: bool, ctx: &mut RuleCtx<'_>) -> bool {
+        let taken = self.sessions.get_mut(session).and_then(|mut s| {
+            let ep = s.episodes.remove(&b)?;
+            Some((ep, self.home_view(&s, b, wm, closing), s.account.clone(), s.instance.clone()))
+        });
+        let Some((mut ep, mut home, account, instance)) = taken else {
+            return true;
+        };
+        let known = self.accounts.get(&account);
+        for (net, nu) in ep.nets.iter_mut() {
+            let first = nu.support.first_time(i64::MAX);
+            // Earlier calls (this session's, or the account's) can no longer arrive once the
+            // watermark has passed this session's first call from the network.
+            let decidable = closing || first <= wm;
+            let by_account = known.as_ref().and_then(|k| k.first(net.as_str())).is_some_and(|f| f < first);
+            nu.cleared |= decidable && by_account;
+            home.decidable.insert(net.clone(), decidable);
+            home.account_known.insert(net.clone(), by_account);
+        }
+        drop(known);
+        let all_decided = home.settled && home.decidable.values().all(|d| *d);
+        if let (true, Some(instance)) = (closing, instance.as_deref()) {
+            for nu in ep.nets.values_mut() {
+                let mut ops = BTreeSet::new();
+                for (ip, minutes) in &nu.ips {
+                    self.operators_of(instance, ip, minutes, &mut ops);
+                }
+                nu.operators = ops;
+            }
+        }
+        self.publish(session, b, &home, &mut ep, closing, ctx);
+        if !closing {
+            if let Some(mut s) = self.sessions.get_mut(session) {
+                s.episodes.insert(b, ep);
+            }
+        }
+        all_decided
     }
 }
 
@@ -47,5 +518,564 @@ impl Rule for WorkloadCredentialMisuse {
         &META
     }
 
-    fn on_batch(&self, _ev: &EventView<'_>, _rows: &[usize], _ctx: &mut RuleCtx<'_>) {}
+    fn on_batch(&self, ev: &EventView<'_>, rows: &[usize], _ctx: &mut RuleCtx<'_>) {
+        let mut name = String::new();
+        let mut touched: Vec<String> = Vec::new();
+        for &row in rows {
+            let class = ev.identity_class(row);
+            let Some(ip) = ev.source_ip(row) else {
+                continue;
+            };
+            let t = ev.time(row);
+            let minute = t.div_euclid(MINUTE);
+            if matches!(class, IdentityClass::Human | IdentityClass::ProgrammaticUser | IdentityClass::Root) {
+                // A person or an IAM user reaching into an instance from a public address.
+                name.clear();
+                name.push_str(ev.service(row));
+                name.push(':');
+                name.push_str(ev.action(row));
+                let Some((_, field)) = INSTANCE_ACCESS.iter().find(|(a, _)| *a == name) else {
+                    continue;
+                };
+                if !network_of(ip).is_some_and(|n| n.public) || ev.error_code(row).is_some() {
+                    continue;
+                }
+                let Some(req) = ev.request_json(row) else {
+                    continue;
+                };
+                let ids: Vec<&str> = match &req[*field] {
+                    serde_json::Value::String(id) => vec![id.as_str()],
+                    serde_json::Value::Array(ids) => ids.iter().filter_map(|v| v.as_str()).take(50).collect(),
+                    _ => Vec::new(),
+                };
+                let who = format!("{} ran {name}", ev.principal(row));
+                for id in ids.into_iter().filter(|id| id.starts_with("i-")) {
+                    let mut slots = match self.operators.get_mut(id) {
+                        Some(s) => s,
+                        None => self.operators.entry(id.to_string()).or_default(),
+                    };
+                    insert_capped(slots.entry(minute).or_default(), (ip.to_string(), who.clone()), MAX_OPERATORS);
+                }
+                continue;
+            }
+            let session = ev.actor_key(row);
+            if !matches!(class, IdentityClass::Workload | IdentityClass::Unknown)
+                || !session.starts_with("ASIA")
+                || ev.session_issuer(row).is_none()
+            {
+                continue;
+            }
+            let Some(net) = network_of(ip) else {
+                // AWS service hostnames: not a network, but a sign of the workload.
+                if class == IdentityClass::Workload {
+                    if let Some(mut s) = self.sessions.get_mut(session) {
+                        s.workload_first = Some(s.workload_first.map_or(t, |w| w.min(t)));
+                    }
+                }
+                continue;
+            };
+            let ua = ev.user_agent(row);
+            let lambda = is_lambda_agent(ua);
+            let family = agent_family(ua);
+            let account = ev.account(row).unwrap_or("");
+            let instance = instance_of(ev.actor_arn(row));
+            // Other maps first, never under the session's guard: the account's networks and
+            // the operators seen reaching into this instance from this address so far.
+            let mut ops = BTreeSet::new();
+            if net.public {
+                if class == IdentityClass::Workload && !lambda {
+                    let mut known = match self.accounts.get_mut(account) {
+                        Some(k) => k,
+                        None => self.accounts.entry(account.to_string()).or_default(),
+                    };
+                    known.observe(net.prefix.as_str(), t, MAX_ACCOUNT_NETWORKS);
+                }
+                if let Some(instance) = instance {
+                    self.operators_of(instance, ip, &BTreeSet::from([minute]), &mut ops);
+                }
+            }
+            let mut entry = match self.sessions.get_mut(session) {
+                Some(e) => e,
+                None => self.sessions.entry(session.to_string()).or_default(),
+            };
+            let s = entry.value_mut();
+            if s.account.is_empty() {
+                s.account = account.to_string();
+                s.instance = instance.map(str::to_string);
+            }
+            s.last = s.last.max(t);
+            if class == IdentityClass::Workload {
+                s.workload_first = Some(s.workload_first.map_or(t, |w| w.min(t)));
+            }
+            let home = Home {
+                time: t,
+                event_id: ev.event_id(row).to_string(),
+                network: net.prefix.clone(),
+                public: net.public,
+                family: family.clone(),
+                lambda,
+            };
+            insert_capped(&mut s.home, home, self.cfg.home_events.max(1));
+            if net.public {
+                let ep = s.episodes.entry(self.bucket(t)).or_default();
+                let nu = ep.nets.entry(net.prefix).or_default();
+                nu.support.add(ev, row, self.cfg.max_evidence);
+                name.clear();
+                name.push_str(ev.service(row));
+                name.push(':');
+                name.push_str(ev.action(row));
+                if !nu.apis.contains(name.as_str()) {
+                    insert_capped(&mut nu.apis, name.clone(), MAX_APIS);
+                }
+                if ev.service(row) == "iam" && !ev.read_only(row) && !nu.iam_writes.contains(name.as_str()) {
+                    insert_capped(&mut nu.iam_writes, name.clone(), MAX_APIS);
+                }
+                insert_capped(&mut nu.families, family, MAX_FAMILIES);
+                match nu.ips.get_mut(ip) {
+                    Some(m) => {
+                        m.insert(minute);
+                    }
+                    None => {
+                        nu.ips.insert(ip.to_string(), BTreeSet::from([minute]));
+                        while nu.ips.len() > MAX_IPS {
+                            nu.ips.pop_last();
+                        }
+                    }
+                }
+                for o in ops {
+                    insert_capped(&mut nu.operators, o, MAX_OPERATORS);
+                }
+                ep.dirty = true;
+            }
+            drop(entry);
+            if touched.last().is_none_or(|a| a != session) {
+                touched.push(session.to_string());
+            }
+        }
+        touched.sort();
+        touched.dedup();
+        let mut pending = Vec::new();
+        for session in touched {
+            let Some(mut s) = self.sessions.get_mut(&session) else {
+                continue;
+            };
+            let dirty: Vec<EventTime> = s.episodes.iter_mut().filter(|(_, ep)| ep.dirty).map(|(b, _)| *b).collect();
+            for b in dirty {
+                // Decided with the account's networks once they are final, in `on_watermark`
+                // right after the batch: only episodes with a network that may be foreign or
+                // an operator's.
+                let home_nets: BTreeSet<String> = s.home.iter().map(|h| h.network.clone()).collect();
+                if let Some(ep) = s.episodes.get_mut(&b) {
+                    ep.dirty = false;
+                    let open = |(net, nu): (&String, &NetUse)| {
+                        !nu.cleared && (!home_nets.contains(net) || !nu.operators.is_empty())
+                    };
+                    if ep.nets.iter().any(open) {
+                        pending.push((session.clone(), b));
+                    }
+                }
+            }
+        }
+        for key in pending {
+            self.pending.insert(key, ());
+        }
+    }
+
+    fn on_watermark(&self, ctx: &mut RuleCtx<'_>) {
+        let wm = ctx.watermark;
+        // Promotions: every call (cheap: only episodes with a possibly foreign network).
+        let mut promote: Vec<(String, EventTime)> = self.pending.iter().map(|e| e.key().clone()).collect();
+        promote.sort();
+        for (session, b) in promote {
+            // Nothing is decidable before the watermark reaches the bucket.
+            if b > wm {
+                continue;
+            }
+            if self.settle(&session, b, wm, false, ctx) {
+                self.pending.remove(&(session, b));
+            }
+        }
+        let last = self.last_scan.load(Ordering::Relaxed);
+        if wm != i64::MAX && last != i64::MIN && wm < last.saturating_add(SCAN_EVERY) {
+            return;
+        }
+        self.last_scan.store(wm, Ordering::Relaxed);
+        // Episodes to close: the operator index is complete once the watermark passes the
+        // bucket's end plus the share window.
+        let mut due: Vec<(String, EventTime)> = Vec::new();
+        for s in self.sessions.iter() {
+            for b in s.episodes.keys() {
+                if b.saturating_add(self.episode_ms).saturating_add(self.share_ms) <= wm {
+                    due.push((s.key().clone(), *b));
+                }
+            }
+        }
+        due.sort();
+        for (session, b) in due {
+            self.settle(&session, b, wm, true, ctx);
+            self.pending.remove(&(session, b));
+        }
+        self.sessions.retain(|_, s| !(s.episodes.is_empty() && s.last < wm.saturating_sub(self.idle_ms)));
+        // Operator minutes still needed: those within the share window of an open bucket.
+        let keep = wm.saturating_sub(self.episode_ms).saturating_sub(2 * self.share_ms).div_euclid(MINUTE) - 1;
+        self.operators.retain(|_, slots| {
+            *slots = slots.split_off(&keep);
+            !slots.is_empty()
+        });
+    }
+
+    fn state_size(&self) -> usize {
+        self.sessions.len() + self.operators.len() + self.accounts.len()
+    }
+
+    fn thresholds(&self) -> Vec<(String, String)> {
+        super::config_pairs(&self.cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::testing::{event, finals, iam_user, role_session, run, run_all, stratus};
+
+    fn rule() -> Box<dyn Rule> {
+        Box::new(WorkloadCredentialMisuse::new(Config::default()))
+    }
+
+    fn instance() -> Value {
+        role_session("web-app", "i-0123456789abcdef0", "ASIAWEBAPP000000001")
+    }
+
+    fn from(ip: &str, ua: &str) -> Value {
+        json!({"sourceIPAddress": ip, "userAgent": ua})
+    }
+
+    const SDK: &str = "aws-sdk-java/1.12.600 Linux/5.10 OpenJDK_64-Bit_Server_VM/17";
+    const CLI: &str = "aws-cli/2.15.0 Python/3.11.6 Darwin/23.1.0";
+
+    /// The instance's own calls: private (VPC endpoint) and its public address.
+    fn home_calls() -> Vec<String> {
+        vec![
+            event(0, &instance(), "s3", "GetObject", from("10.0.1.25", SDK)),
+            event(30, &instance(), "sqs", "ReceiveMessage", from("54.210.7.12", SDK)),
+            event(60, &instance(), "dynamodb", "PutItem", from("10.0.1.25", SDK)),
+            event(600, &instance(), "sqs", "ReceiveMessage", from("54.210.7.12", SDK)),
+        ]
+    }
+
+    /// The section of `config/trailhound.toml`.
+    const TOML: &str = r#"
+# Run this rule.
+enabled = true
+# Earliest calls (by event time) whose networks are the session's home.
+home_events = 3
+# An SSM command or session, or EC2 Instance Connect key, on the session's instance by a person or IAM user from the same public address within this time makes it an operator's machine.
+share_window = "30m"
+# Distinct APIs called from foreign networks that make the finding critical.
+many_apis = 10
+# One finding per session per bucket of this length.
+episode = "1h"
+# A session not seen for this long (watermark time) is forgotten.
+session_idle = "12h"
+# Evidence events kept per finding (earliest first).
+max_evidence = 10
+"#;
+
+    #[test]
+    fn the_documented_configuration_is_the_default() {
+        let cfg: Config = toml::from_str(TOML).expect("valid");
+        assert_eq!(cfg, Config::default());
+        let keys = toml::Table::try_from(Config::default()).expect("table").len();
+        assert_eq!(TOML.lines().filter(|l| l.contains(" = ")).count(), keys, "every key documented");
+    }
+
+    #[test]
+    fn stratus_ec2_steal_instance_credentials_fires_high_on_the_operators_address() {
+        let f = run(rule(), &stratus("aws.credential-access.ec2-steal-instance-credentials"));
+        assert_eq!(f.len(), 1, "{f:#?}");
+        let f = &f[0];
+        assert_eq!(f.severity, Severity::High);
+        assert_eq!(f.actor_key, "ASIAP5CT9NN8EYVU1FXV");
+        assert_eq!(f.identity_class, IdentityClass::Workload);
+        assert_eq!(f.technique_ids, vec!["T1552.005", "T1078.004"]);
+        assert_eq!(f.tactic_ids, vec!["TA0001", "TA0006"]);
+        assert_eq!(f.event_count, 2);
+        let ctx = f.context.join("\n");
+        assert!(
+            ctx.contains("2 calls from 18.236.253.47 (18.236.253.0/24), the address from which arn:aws:iam::017622104382:user/christophe ran ssm:SendCommand within 30m"),
+            "{ctx}"
+        );
+        assert!(f.remediation.contains("revoke the active sessions"), "{}", f.remediation);
+    }
+
+    #[test]
+    fn the_stolen_session_is_published_once_the_watermark_passes_its_first_call() {
+        let mut lines = stratus("aws.credential-access.ec2-steal-instance-credentials");
+        // Any later event moves the watermark (15 min behind) past the session's calls.
+        let later = lines[0]
+            .replace("2024-08-02T08:22:39Z", "2024-08-02T08:40:00Z")
+            .replace("\"eventName\":\"DescribeInstanceInformation\"", "\"eventName\":\"ListCommands\"");
+        assert_ne!(later, lines[0]);
+        lines.push(later);
+        let first = lines.len() - 1;
+        let mut engine = crate::Engine::with_rules(&crate::DetectConfig::default(), vec![rule()]);
+        let mut published = Vec::new();
+        for (i, b) in crate::testing::batches(&lines, 1).iter().enumerate() {
+            for f in engine.process(b).expect("process") {
+                published.push((i, f.activity, f.severity));
+            }
+        }
+        assert_eq!(published.first(), Some(&(first, Activity::Create, Severity::High)), "{published:?}");
+    }
+
+    #[test]
+    fn an_instance_session_used_from_a_foreign_network_with_an_iam_write_is_critical() {
+        let mut lines = home_calls();
+        lines.push(event(900, &instance(), "sts", "GetCallerIdentity", from("203.0.113.66", CLI)));
+        lines.push(event(905, &instance(), "iam", "ListUsers", from("203.0.113.66", CLI)));
+        lines.push(event(910, &instance(), "iam", "CreateUser", from("203.0.113.66", CLI)));
+        let f = run(rule(), &lines);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        let f = &f[0];
+        assert_eq!(f.severity, Severity::Critical);
+        assert_eq!(f.event_count, 3);
+        let ctx = f.context.join("\n");
+        assert!(ctx.contains("10.0.1.0/24 (private) with aws-sdk-java"), "{ctx}");
+        assert!(ctx.contains("3 calls from 203.0.113.0/24 (203.0.113.66) with aws-cli"), "{ctx}");
+        assert!(ctx.contains("IAM writes: iam:CreateUser"), "{ctx}");
+    }
+
+    #[test]
+    fn a_public_address_after_only_private_ones_is_foreign_and_high() {
+        let vpc_only = vec![
+            event(0, &instance(), "s3", "GetObject", from("10.0.1.25", SDK)),
+            event(10, &instance(), "s3", "GetObject", from("10.0.1.25", SDK)),
+            event(20, &instance(), "s3", "GetObject", from("10.0.1.25", SDK)),
+            event(1200, &instance(), "ec2", "DescribeInstances", from("198.51.100.23", CLI)),
+        ];
+        let f = run(rule(), &vpc_only);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].severity, Severity::High);
+    }
+
+    #[test]
+    fn an_s3_endpoint_first_then_the_accounts_nat_gateway_stays_quiet() {
+        let other = role_session("worker", "i-0fedcba9876543210", "ASIAWORKER000000001");
+        let mut lines = vec![event(0, &other, "sqs", "ReceiveMessage", from("54.210.7.12", SDK))];
+        for i in 0..3 {
+            lines.push(event(5 + i, &instance(), "s3", "GetObject", from("10.0.1.25", SDK)));
+        }
+        lines.push(event(100, &instance(), "kms", "Decrypt", from("54.210.7.12", SDK)));
+        assert!(run(rule(), &lines).is_empty());
+    }
+
+    #[test]
+    fn a_foreign_network_is_published_once_its_verdict_is_final_before_the_bucket_closes() {
+        let mut lines = home_calls();
+        lines.push(event(900, &instance(), "sts", "GetCallerIdentity", from("203.0.113.66", CLI)));
+        lines.push(event(2000, &instance(), "sqs", "ReceiveMessage", from("54.210.7.12", SDK)));
+        let mut engine = crate::Engine::with_rules(&crate::DetectConfig::default(), vec![rule()]);
+        let mut published = Vec::new();
+        for (i, b) in crate::testing::batches(&lines, 1).iter().enumerate() {
+            for f in engine.process(b).expect("process") {
+                published.push((i, f.activity, f.severity));
+            }
+        }
+        // The watermark passes the foreign call (900 s) with the call at 2000 s.
+        assert_eq!(published.first(), Some(&(5, Activity::Create, Severity::High)), "{published:?}");
+    }
+
+    #[test]
+    fn an_automation_host_behind_the_nat_running_commands_on_the_fleet_stays_quiet() {
+        let other = role_session("worker", "i-0fedcba9876543210", "ASIAWORKER000000001");
+        let ops = iam_user("ops-automation", "AKIAOPSAUTO00000001");
+        let send = json!({"sourceIPAddress": "54.210.7.12", "readOnly": false, "requestParameters": {"documentName": "AWS-RunShellScript", "instanceIds": ["i-0123456789abcdef0"]}});
+        let mut lines = vec![
+            event(0, &other, "sqs", "ReceiveMessage", from("54.210.7.12", SDK)),
+            event(20, &ops, "ssm", "SendCommand", send),
+        ];
+        lines.extend(home_calls());
+        lines.sort_by_key(|l| l[l.find("eventTime").unwrap_or(0)..].chars().take(40).collect::<String>());
+        assert!(run(rule(), &lines).is_empty());
+    }
+
+    #[test]
+    fn a_nat_change_within_the_same_slash_24_stays_quiet() {
+        let mut lines = home_calls();
+        lines.push(event(1800, &instance(), "sqs", "ReceiveMessage", from("54.210.7.99", SDK)));
+        lines.push(event(7200, &instance(), "sqs", "DeleteMessage", from("54.210.7.99", SDK)));
+        assert!(run(rule(), &lines).is_empty());
+    }
+
+    #[test]
+    fn a_lambda_calling_from_rotating_aws_addresses_stays_quiet_unless_its_agent_changes() {
+        let fn_ua = "Boto3/1.34.0 md/Botocore#1.34.0 exec-env/AWS_Lambda_python3.12";
+        let me = role_session("orders-fn-role", "orders-fn", "ASIAORDERS000000001");
+        let mut lines: Vec<String> = (0..20)
+            .map(|i| event(i * 60, &me, "dynamodb", "PutItem", from(&format!("3.{}.{}.9", 80 + i, i), fn_ua)))
+            .collect();
+        assert!(run(rule(), &lines).is_empty());
+        // The same session's keys, lifted from the environment and used with boto3 elsewhere.
+        lines.push(event(1300, &me, "s3", "ListBuckets", from("203.0.113.5", "Boto3/1.34.0 md/Botocore#1.34.0")));
+        let f = run(rule(), &lines);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!(f[0].severity, Severity::High);
+        assert!(f[0].context[0].contains("a Lambda runtime"), "{:?}", f[0].context);
+    }
+
+    #[test]
+    fn people_and_ci_sessions_are_not_judged() {
+        let ci = role_session("deploy", "GitHubActions", "ASIADEPLOY000000001");
+        let user = iam_user("alice", "AKIAALICE0000000001");
+        let mut lines = Vec::new();
+        for (i, ip) in ["192.0.2.1", "198.51.100.2", "203.0.113.3", "192.0.2.4"].iter().enumerate() {
+            lines.push(event(i as i64 * 600, &ci, "s3", "PutObject", from(ip, CLI)));
+            lines.push(event(i as i64 * 600 + 1, &user, "s3", "ListBuckets", from(ip, CLI)));
+        }
+        assert!(run(rule(), &lines).is_empty());
+    }
+
+    #[test]
+    fn findings_do_not_depend_on_arrival_order_or_batch_size() {
+        let mut lines = stratus("aws.credential-access.ec2-steal-instance-credentials");
+        let mut mine = home_calls();
+        mine.push(event(900, &instance(), "sts", "GetCallerIdentity", from("203.0.113.66", CLI)));
+        mine.push(event(905, &instance(), "iam", "CreateUser", from("203.0.113.66", CLI)));
+        lines.extend(mine.iter().cloned());
+        let expected = run(rule(), &lines);
+        assert_eq!(expected.len(), 2);
+        // The Stratus detonation spans 80 s: reverse it. The hand-built one spans 15 min (the
+        // lateness): reverse its home calls and its foreign calls separately.
+        let mut shuffled: Vec<String> =
+            stratus("aws.credential-access.ec2-steal-instance-credentials").into_iter().rev().collect();
+        shuffled.extend([&mine[2], &mine[1], &mine[0], &mine[3], &mine[5], &mine[4]].map(String::clone));
+        for batch in [1, 3, 64] {
+            let all = run_all(vec![rule()], &shuffled, batch);
+            assert_eq!(finals(&all), expected, "batch size {batch}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tmp_fp_probe {
+    use crate::rules::Rule;
+    use crate::testing::finals;
+
+    struct Sink<'a> {
+        engine: &'a mut crate::Engine,
+        out: Vec<trailhound_model::Finding>,
+        seen: std::collections::BTreeMap<String, (i64, i64, u64)>,
+    }
+    impl trailhound_parse::ParseSink for Sink<'_> {
+        fn batch(&mut self, b: arrow_array::RecordBatch) {
+            {
+                let ev = crate::EventView::new(&b).expect("view");
+                for row in 0..ev.len() {
+                    if ev.actor_arn(row).is_some_and(|a| a.contains("assumed-role/gha-terraform/")) {
+                        let k = format!(
+                            "{} {} {} {} {}",
+                            ev.account(row).unwrap_or(""),
+                            ev.identity_class(row),
+                            ev.region(row).unwrap_or(""),
+                            super::super::identity_baseline::agent_family(ev.user_agent(row)),
+                            ev.principal(row)
+                        );
+                        let e = self.seen.entry(k).or_insert((i64::MAX, i64::MIN, 0));
+                        e.0 = e.0.min(ev.time(row));
+                        e.1 = e.1.max(ev.time(row));
+                        e.2 += 1;
+                    }
+                }
+            }
+            self.out.extend(self.engine.process(&b).expect("process"));
+        }
+        fn dead(&mut self, _d: trailhound_parse::DeadLetter) {}
+    }
+
+    #[test]
+    #[ignore]
+    fn probe_long_run() {
+        let n: u64 = std::env::var("PROBE_EVENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(9_600_000);
+        let cfg = trailhound_gen::GenConfig { events: n, seed: 11, ..Default::default() };
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        let (lt, lr) = std::sync::mpsc::channel();
+        let gen = std::thread::spawn(move || {
+            let mut labels = Vec::new();
+            trailhound_gen::generate(&cfg, writer, Some(&mut labels)).expect("gen");
+            lt.send(labels).expect("send");
+        });
+        let rules: Vec<Box<dyn Rule>> = vec![
+            Box::new(super::super::identity_baseline::IdentityBaseline::new(Default::default())),
+            Box::new(super::super::credential_harvesting::CredentialHarvesting::new(Default::default())),
+            Box::new(super::WorkloadCredentialMisuse::new(Default::default())),
+        ];
+        let mut engine = crate::Engine::with_rules(&crate::DetectConfig::default(), rules);
+        let mut p =
+            trailhound_parse::Parser::new(trailhound_parse::ParseConfig { batch_rows: 8192, ..Default::default() });
+        let mut sink = Sink { engine: &mut engine, out: Vec::new(), seen: Default::default() };
+        trailhound_parse::read::read_stream(&mut p, reader, "gen", &mut sink).expect("read");
+        p.flush(&mut sink);
+        for (k, v) in &sink.seen {
+            let _ = (k, v);
+        }
+        let mut all = sink.out;
+        all.extend(engine.finish());
+        gen.join().expect("gen thread");
+        let f = finals(&all);
+        eprintln!(
+            "events {} versions {} finals {} state {}",
+            engine.stats().events,
+            all.len(),
+            f.len(),
+            engine.state_size()
+        );
+        for x in &f {
+            eprintln!(
+                "{} {:?} {} {} | {}",
+                x.rule_id,
+                x.severity,
+                x.actor_key,
+                x.actor_arn.clone().unwrap_or_default(),
+                x.summary
+            );
+        }
+        for l in String::from_utf8(lr.recv().expect("labels")).expect("utf8").lines() {
+            eprintln!("LABEL {l}");
+        }
+    }
+
+    #[test]
+    #[ignore]
+    fn probe_generated_traffic() {
+        let n: u64 = std::env::var("PROBE_EVENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(300_000);
+        let cfg = trailhound_gen::GenConfig { events: n, seed: 7, ..Default::default() };
+        let mut out = Vec::new();
+        let mut labels = Vec::new();
+        trailhound_gen::generate(&cfg, &mut out, Some(&mut labels)).expect("gen");
+        let text = String::from_utf8(out).expect("utf8");
+        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let rules: Vec<Box<dyn Rule>> = vec![
+            Box::new(super::super::identity_baseline::IdentityBaseline::new(Default::default())),
+            Box::new(super::super::credential_harvesting::CredentialHarvesting::new(Default::default())),
+            Box::new(super::WorkloadCredentialMisuse::new(Default::default())),
+        ];
+        let all = crate::testing::run_all(rules, &lines, 8192);
+        let f = finals(&all);
+        eprintln!("events {} versions {} finals {}", lines.len(), all.len(), f.len());
+        for x in &f {
+            eprintln!(
+                "{} {:?} {} {} | {}",
+                x.rule_id,
+                x.severity,
+                x.actor_key,
+                x.actor_arn.clone().unwrap_or_default(),
+                x.context.join(" || ")
+            );
+        }
+        for l in String::from_utf8(labels).expect("utf8").lines() {
+            eprintln!("LABEL {l}");
+        }
+    }
 }

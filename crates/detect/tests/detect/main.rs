@@ -1,5 +1,7 @@
 //! Integration tests of the detection engine over parsed CloudTrail.
 
+mod stratus;
+
 use std::collections::BTreeMap;
 
 use arrow_array::RecordBatch;
