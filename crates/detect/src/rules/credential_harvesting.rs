@@ -4,8 +4,10 @@
 //! Secrets Manager secret (`ListSecrets`, then `GetSecretValue` on each, or
 //! `BatchGetSecretValue` with a filter), every SSM SecureString parameter (`DescribeParameters`
 //! then `GetParameters` with decryption), or EC2 Windows administrator passwords
-//! (`GetPasswordData`). Per actor key, in a sliding event-time window (`window`, default 10
-//! min), any of these fires:
+//! (`GetPasswordData`). Per actor key and source network (/24 or /64: a thief using an
+//! application's session from his own machine is counted apart from the application's own
+//! calls, and only the triggering network's calls are the finding's evidence), in a sliding
+//! event-time window (`window`, default 10 min), any of these fires:
 //!
 //! | condition | default | why |
 //! |---|---|---|
@@ -546,10 +548,23 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::testing::{event, finals, iam_user, role_session, run, run_all, stratus};
+    use crate::testing::{event, finals, iam_user, role_session, run, stratus};
 
     fn rule() -> Box<dyn Rule> {
         Box::new(CredentialHarvesting::new(Config::default()))
+    }
+
+    /// Every finding version of `rule` over `lines`, with `workers` worker threads.
+    fn run_with(rule: Box<dyn Rule>, lines: &[String], batch_rows: usize, workers: usize) -> Vec<Finding> {
+        let cfg =
+            crate::DetectConfig { engine: crate::EngineConfig { workers, ..Default::default() }, ..Default::default() };
+        let mut engine = crate::Engine::with_rules(&cfg, vec![rule]);
+        let mut all = Vec::new();
+        for b in crate::testing::batches(lines, batch_rows) {
+            all.extend(engine.process(&b).expect("process"));
+        }
+        all.extend(engine.finish());
+        all
     }
 
     /// The section of `config/trailhound.toml`.
@@ -759,7 +774,7 @@ password_data = ["ec2:GetPasswordData"]
     }
 
     #[test]
-    fn findings_do_not_depend_on_arrival_order_or_batch_size() {
+    fn findings_do_not_depend_on_arrival_order_batch_size_or_workers() {
         // In time order: 2024-07-30, 07-31, 08-01.
         let techniques = [
             "aws.credential-access.ec2-get-password-data",
@@ -771,8 +786,12 @@ password_data = ["ec2:GetPasswordData"]
         assert_eq!(expected.len(), 3);
         // Each detonation spans seconds: reverse each one's events.
         let shuffled: Vec<String> = techniques.iter().flat_map(|t| stratus(t).into_iter().rev()).collect();
-        for batch in [1, 5, 64] {
-            assert_eq!(finals(&run_all(vec![rule()], &shuffled, batch)), expected, "batch size {batch}");
+        for (batch, workers) in [(1, 1), (5, 2), (64, 4)] {
+            assert_eq!(
+                finals(&run_with(rule(), &shuffled, batch, workers)),
+                expected,
+                "batch {batch}, {workers} workers"
+            );
         }
     }
 }

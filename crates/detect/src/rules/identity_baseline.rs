@@ -57,7 +57,7 @@
 //! `retention` (default 30 days of watermark time) is forgotten and learns again.
 
 use std::borrow::Borrow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -237,6 +237,24 @@ pub(crate) fn agent_family(ua: Option<&str>) -> String {
         family.push_str(" (ecs)");
     }
     family
+}
+
+/// A per-batch memo of [`agent_family`] and [`is_lambda_agent`] by user agent.
+#[derive(Default)]
+pub(crate) struct Agents<'a> {
+    memo: HashMap<&'a str, (String, bool)>,
+    none: Option<(String, bool)>,
+}
+
+impl<'a> Agents<'a> {
+    /// The family of `ua` and whether it names the Lambda runtime.
+    pub(crate) fn of(&mut self, ua: Option<&'a str>) -> (&str, bool) {
+        let entry = match ua {
+            Some(u) => self.memo.entry(u).or_insert_with(|| (agent_family(Some(u)), is_lambda_agent(Some(u)))),
+            None => self.none.get_or_insert_with(|| (agent_family(None), false)),
+        };
+        (entry.0.as_str(), entry.1)
+    }
 }
 
 /// A kind of novelty, in the order they are reported.
@@ -718,6 +736,9 @@ impl Rule for IdentityBaseline {
         let wm = ctx.watermark;
         let mut name = String::new();
         let mut touched: Vec<String> = Vec::new();
+        // User agents and addresses repeat within a batch: normalise each once.
+        let mut agents = Agents::default();
+        let mut networks: HashMap<&str, Option<String>> = HashMap::new();
         for &row in rows {
             let class = ev.identity_class(row);
             if matches!(class, IdentityClass::AwsService | IdentityClass::Root) {
@@ -733,24 +754,25 @@ impl Rule for IdentityBaseline {
             name.push_str(service);
             name.push(':');
             name.push_str(ev.action(row));
-            let ua = ev.user_agent(row);
+            let (family, lambda) = agents.of(ev.user_agent(row));
             // Lambda runtimes call from AWS's rotating addresses, instances and tasks from a new
             // address each: not a network baseline (workload_credential_misuse judges them per
             // session).
-            let network = if is_lambda_agent(ua) || is_fleet_session(ev.actor_arn(row)) {
-                None
-            } else {
-                ev.source_ip(row).and_then(network_of)
+            let network = match ev.source_ip(row) {
+                Some(ip) if !lambda && !is_fleet_session(ev.actor_arn(row)) => {
+                    networks.entry(ip).or_insert_with(|| network_of(ip).map(|n| n.prefix)).as_deref()
+                }
+                _ => None,
             };
             let key_type = ev.access_key_id(row).and_then(|k| k.get(..4)).filter(|p| *p == "AKIA" || *p == "ASIA");
             let sensitive = (!ev.read_only(row) && self.sensitive_services.contains(service))
                 || self.sensitive_actions.contains(name.as_str());
-            let values: [(Kind, Option<String>); 5] = [
-                (Kind::SensitiveWrite, sensitive.then(|| name.clone())),
-                (Kind::KeyType, key_type.map(str::to_string)),
-                (Kind::Region, ev.region(row).map(str::to_string)),
-                (Kind::Network, network.map(|n| n.prefix)),
-                (Kind::Agent, Some(agent_family(ua))),
+            let values: [(Kind, Option<&str>); 5] = [
+                (Kind::SensitiveWrite, sensitive.then_some(name.as_str())),
+                (Kind::KeyType, key_type),
+                (Kind::Region, ev.region(row)),
+                (Kind::Network, network),
+                (Kind::Agent, Some(family)),
             ];
 
             let mut entry = match self.state.get_mut(principal) {
@@ -788,7 +810,7 @@ impl Rule for IdentityBaseline {
                 let Some(value) = value else {
                     continue;
                 };
-                let (prev, kept) = st.dims[kind as usize].observe(value.as_str(), t, self.cap(kind));
+                let (prev, kept) = st.dims[kind as usize].observe(value, t, self.cap(kind));
                 if !possibly_mature || !kept || prev.is_some_and(|p| p < b) {
                     continue;
                 }
@@ -799,7 +821,7 @@ impl Rule for IdentityBaseline {
                     continue;
                 }
                 let ep = st.episodes.entry(b).or_default();
-                let tr = ep.values.entry((kind, value)).or_default();
+                let tr = ep.values.entry((kind, value.to_string())).or_default();
                 tr.support.add(ev, row, self.cfg.max_evidence);
                 tr.machine |= class.is_machine();
                 tr.human |= human;
@@ -863,7 +885,7 @@ mod tests {
     use serde_json::{json, Value};
 
     use super::*;
-    use crate::testing::{event, finals, role_session, run, run_all};
+    use crate::testing::{event, finals, role_session, run};
 
     const HOUR: i64 = 3600;
     const DAY_S: i64 = 86_400;
@@ -895,7 +917,25 @@ mod tests {
     }
 
     fn ci() -> Value {
-        role_session("ci-deploy", "GitHubActions-4711", "ASIACIDEPLOY0000001")
+        ci_key("ASIACIDEPLOY9999999")
+    }
+
+    /// A session of the CI role with access key `key` (a new one every run, as with STS).
+    fn ci_key(key: &str) -> Value {
+        role_session("ci-deploy", "GitHubActions-4711", key)
+    }
+
+    /// Every finding version of `rule` over `lines`, with `workers` worker threads.
+    fn run_with(rule: Box<dyn Rule>, lines: &[String], batch_rows: usize, workers: usize) -> Vec<Finding> {
+        let cfg =
+            crate::DetectConfig { engine: crate::EngineConfig { workers, ..Default::default() }, ..Default::default() };
+        let mut engine = crate::Engine::with_rules(&cfg, vec![rule]);
+        let mut all = Vec::new();
+        for b in crate::testing::batches(lines, batch_rows) {
+            all.extend(engine.process(&b).expect("process"));
+        }
+        all.extend(engine.finish());
+        all
     }
 
     /// A CI role calling the same 5 APIs from one network, 12 times a day for `days` days.
@@ -914,7 +954,7 @@ mod tests {
                 for (i, (svc, api)) in apis.iter().enumerate() {
                     out.push(event(
                         secs + i as i64,
-                        &ci(),
+                        &ci_key(&format!("ASIACIDEPLOY{:07}", d * 12 + run)),
                         svc,
                         api,
                         json!({"sourceIPAddress": format!("198.51.100.{}", 10 + run), "userAgent": "aws-cli/2.15.0 Python/3.11.6 Linux/6.1"}),
@@ -944,7 +984,7 @@ mod tests {
         assert_eq!(f.len(), 1, "{f:#?}");
         let f = &f[0];
         assert_eq!(f.severity, Severity::High);
-        assert_eq!(f.actor_key, "ASIACIDEPLOY0000001");
+        assert_eq!(f.actor_key, "ASIACIDEPLOY9999999", "the credential that stepped out");
         assert_eq!(
             f.uid,
             Finding::make_uid(
@@ -1113,15 +1153,15 @@ mod tests {
     }
 
     #[test]
-    fn findings_do_not_depend_on_arrival_order_or_batch_size() {
+    fn findings_do_not_depend_on_arrival_order_batch_size_or_workers() {
         let mut lines = history(8);
         lines.extend(attack(8 * DAY_S + 5 * HOUR));
         let expected = run(rule(), &lines);
         assert_eq!(expected.len(), 1);
         let shuffled = reverse_within_10_minutes(&lines);
-        for batch in [1, 7, 64] {
-            let all = run_all(vec![rule()], &shuffled, batch);
-            assert_eq!(finals(&all), expected, "batch size {batch}");
+        for (batch, workers) in [(1, 1), (7, 2), (64, 4), (500, 3)] {
+            let all = run_with(rule(), &shuffled, batch, workers);
+            assert_eq!(finals(&all), expected, "batch size {batch}, {workers} workers");
             // Early publications never claim more than the final version.
             assert!(all.iter().all(|f| f.severity <= expected[0].severity));
         }

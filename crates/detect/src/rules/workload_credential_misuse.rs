@@ -56,10 +56,11 @@
 //! instance whose first calls went through the S3 endpoint and later ones through the NAT
 //! gateway other workloads of the account use.
 //! Known false positives: the first session of an account to call through a new NAT gateway
-//! after only private calls (no other workload used it before); a developer's instance where
-//! someone also uses their own keys (allowlist the role in `[suppress]`).
+//! after only private calls (no other workload used it before); an instance on whose own
+//! public address someone runs SSM commands on it with their own key, before any other
+//! workload of the account called from there (allowlist the role in `[suppress]`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
@@ -69,7 +70,7 @@ use trailhound_model::attack::{CREDENTIAL_ACCESS, INITIAL_ACCESS};
 use trailhound_model::time::{to_rfc3339, EventTime};
 use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
-use super::identity_baseline::{agent_family, emit_with, is_fleet_session, is_lambda_agent, list, network_of, Dim};
+use super::identity_baseline::{emit_with, is_fleet_session, list, network_of, Agents, Dim, Network};
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
 use crate::view::EventView;
@@ -279,7 +280,13 @@ impl WorkloadCredentialMisuse {
     }
 
     /// Operators who accessed `instance` from `ip` within `share_window` of any of `minutes`.
-    fn operators_of(&self, instance: &str, ip: &str, minutes: &BTreeSet<i64>, out: &mut BTreeSet<String>) {
+    fn operators_of(
+        &self,
+        instance: &str,
+        ip: &str,
+        minutes: impl IntoIterator<Item = i64>,
+        out: &mut BTreeSet<String>,
+    ) {
         let Some(slots) = self.operators.get(instance) else {
             return;
         };
@@ -498,7 +505,7 @@ impl WorkloadCredentialMisuse {
             for nu in ep.nets.values_mut() {
                 let mut ops = BTreeSet::new();
                 for (ip, minutes) in &nu.ips {
-                    self.operators_of(instance, ip, minutes, &mut ops);
+                    self.operators_of(instance, ip, minutes.iter().copied(), &mut ops);
                 }
                 nu.operators = ops;
             }
@@ -521,6 +528,9 @@ impl Rule for WorkloadCredentialMisuse {
     fn on_batch(&self, ev: &EventView<'_>, rows: &[usize], _ctx: &mut RuleCtx<'_>) {
         let mut name = String::new();
         let mut touched: Vec<String> = Vec::new();
+        // User agents and addresses repeat within a batch: normalise each once.
+        let mut agents = Agents::default();
+        let mut networks: HashMap<&str, Option<Network>> = HashMap::new();
         for &row in rows {
             let class = ev.identity_class(row);
             let Some(ip) = ev.source_ip(row) else {
@@ -565,7 +575,7 @@ impl Rule for WorkloadCredentialMisuse {
             {
                 continue;
             }
-            let Some(net) = network_of(ip) else {
+            let Some(net) = networks.entry(ip).or_insert_with(|| network_of(ip)).clone() else {
                 // AWS service hostnames: not a network, but a sign of the workload.
                 if class == IdentityClass::Workload {
                     if let Some(mut s) = self.sessions.get_mut(session) {
@@ -574,9 +584,7 @@ impl Rule for WorkloadCredentialMisuse {
                 }
                 continue;
             };
-            let ua = ev.user_agent(row);
-            let lambda = is_lambda_agent(ua);
-            let family = agent_family(ua);
+            let (family, lambda) = agents.of(ev.user_agent(row));
             let account = ev.account(row).unwrap_or("");
             let instance = instance_of(ev.actor_arn(row));
             // Other maps first, never under the session's guard: the account's networks and
@@ -591,7 +599,7 @@ impl Rule for WorkloadCredentialMisuse {
                     known.observe(net.prefix.as_str(), t, MAX_ACCOUNT_NETWORKS);
                 }
                 if let Some(instance) = instance {
-                    self.operators_of(instance, ip, &BTreeSet::from([minute]), &mut ops);
+                    self.operators_of(instance, ip, [minute], &mut ops);
                 }
             }
             let mut entry = match self.sessions.get_mut(session) {
@@ -607,18 +615,25 @@ impl Rule for WorkloadCredentialMisuse {
             if class == IdentityClass::Workload {
                 s.workload_first = Some(s.workload_first.map_or(t, |w| w.min(t)));
             }
-            let home = Home {
-                time: t,
-                event_id: ev.event_id(row).to_string(),
-                network: net.prefix.clone(),
-                public: net.public,
-                family: family.clone(),
-                lambda,
-            };
-            insert_capped(&mut s.home, home, self.cfg.home_events.max(1));
+            let id = ev.event_id(row);
+            let cap = self.cfg.home_events.max(1);
+            if s.home.len() < cap || s.home.last().is_some_and(|h| (t, id) < (h.time, h.event_id.as_str())) {
+                let home = Home {
+                    time: t,
+                    event_id: id.to_string(),
+                    network: net.prefix.clone(),
+                    public: net.public,
+                    family: family.to_string(),
+                    lambda,
+                };
+                insert_capped(&mut s.home, home, cap);
+            }
             if net.public {
                 let ep = s.episodes.entry(self.bucket(t)).or_default();
-                let nu = ep.nets.entry(net.prefix).or_default();
+                let nu = match ep.nets.get_mut(net.prefix.as_str()) {
+                    Some(nu) => nu,
+                    None => ep.nets.entry(net.prefix).or_default(),
+                };
                 nu.support.add(ev, row, self.cfg.max_evidence);
                 name.clear();
                 name.push_str(ev.service(row));
@@ -630,7 +645,9 @@ impl Rule for WorkloadCredentialMisuse {
                 if ev.service(row) == "iam" && !ev.read_only(row) && !nu.iam_writes.contains(name.as_str()) {
                     insert_capped(&mut nu.iam_writes, name.clone(), MAX_APIS);
                 }
-                insert_capped(&mut nu.families, family, MAX_FAMILIES);
+                if !nu.families.contains(family) {
+                    insert_capped(&mut nu.families, family.to_string(), MAX_FAMILIES);
+                }
                 match nu.ips.get_mut(ip) {
                     Some(m) => {
                         m.insert(minute);
@@ -664,13 +681,13 @@ impl Rule for WorkloadCredentialMisuse {
                 // Decided with the account's networks once they are final, in `on_watermark`
                 // right after the batch: only episodes with a network that may be foreign or
                 // an operator's.
-                let home_nets: BTreeSet<String> = s.home.iter().map(|h| h.network.clone()).collect();
+                let home = &s.home;
+                let at_home = |net: &String| home.iter().any(|h| h.network == *net);
+                let open = |(net, nu): (&String, &NetUse)| !nu.cleared && (!at_home(net) || !nu.operators.is_empty());
+                let is_open = s.episodes.get(&b).is_some_and(|ep| ep.nets.iter().any(open));
                 if let Some(ep) = s.episodes.get_mut(&b) {
                     ep.dirty = false;
-                    let open = |(net, nu): (&String, &NetUse)| {
-                        !nu.cleared && (!home_nets.contains(net) || !nu.operators.is_empty())
-                    };
-                    if ep.nets.iter().any(open) {
+                    if is_open {
                         pending.push((session.clone(), b));
                     }
                 }
@@ -738,10 +755,23 @@ mod tests {
     use serde_json::{json, Value};
 
     use super::*;
-    use crate::testing::{event, finals, iam_user, role_session, run, run_all, stratus};
+    use crate::testing::{event, finals, iam_user, role_session, run, stratus};
 
     fn rule() -> Box<dyn Rule> {
         Box::new(WorkloadCredentialMisuse::new(Config::default()))
+    }
+
+    /// Every finding version of `rule` over `lines`, with `workers` worker threads.
+    fn run_with(rule: Box<dyn Rule>, lines: &[String], batch_rows: usize, workers: usize) -> Vec<Finding> {
+        let cfg =
+            crate::DetectConfig { engine: crate::EngineConfig { workers, ..Default::default() }, ..Default::default() };
+        let mut engine = crate::Engine::with_rules(&cfg, vec![rule]);
+        let mut all = Vec::new();
+        for b in crate::testing::batches(lines, batch_rows) {
+            all.extend(engine.process(&b).expect("process"));
+        }
+        all.extend(engine.finish());
+        all
     }
 
     fn instance() -> Value {
@@ -938,144 +968,31 @@ max_evidence = 10
     }
 
     #[test]
-    fn findings_do_not_depend_on_arrival_order_or_batch_size() {
+    fn findings_do_not_depend_on_arrival_order_batch_size_or_workers() {
         let mut lines = stratus("aws.credential-access.ec2-steal-instance-credentials");
-        let mut mine = home_calls();
+        // Another instance behind the same NAT gateway, first through the S3 endpoint: its
+        // verdict depends on the other session's calls (another worker's actor).
+        let other = role_session("worker", "i-0fedcba9876543210", "ASIAWORKER000000001");
+        let mut mine = vec![event(0, &other, "s3", "GetObject", from("10.0.9.9", SDK))];
+        mine.extend(home_calls());
+        mine.push(event(65, &other, "s3", "GetObject", from("10.0.9.9", SDK)));
+        mine.push(event(70, &other, "s3", "GetObject", from("10.0.9.9", SDK)));
+        mine.push(event(75, &other, "sqs", "ReceiveMessage", from("54.210.7.12", SDK)));
         mine.push(event(900, &instance(), "sts", "GetCallerIdentity", from("203.0.113.66", CLI)));
         mine.push(event(905, &instance(), "iam", "CreateUser", from("203.0.113.66", CLI)));
         lines.extend(mine.iter().cloned());
         let expected = run(rule(), &lines);
-        assert_eq!(expected.len(), 2);
+        assert_eq!(expected.len(), 2, "{expected:#?}");
         // The Stratus detonation spans 80 s: reverse it. The hand-built one spans 15 min (the
         // lateness): reverse its home calls and its foreign calls separately.
         let mut shuffled: Vec<String> =
             stratus("aws.credential-access.ec2-steal-instance-credentials").into_iter().rev().collect();
-        shuffled.extend([&mine[2], &mine[1], &mine[0], &mine[3], &mine[5], &mine[4]].map(String::clone));
-        for batch in [1, 3, 64] {
-            let all = run_all(vec![rule()], &shuffled, batch);
-            assert_eq!(finals(&all), expected, "batch size {batch}");
-        }
-    }
-}
-
-#[cfg(test)]
-mod tmp_fp_probe {
-    use crate::rules::Rule;
-    use crate::testing::finals;
-
-    struct Sink<'a> {
-        engine: &'a mut crate::Engine,
-        out: Vec<trailhound_model::Finding>,
-        seen: std::collections::BTreeMap<String, (i64, i64, u64)>,
-    }
-    impl trailhound_parse::ParseSink for Sink<'_> {
-        fn batch(&mut self, b: arrow_array::RecordBatch) {
-            {
-                let ev = crate::EventView::new(&b).expect("view");
-                for row in 0..ev.len() {
-                    if ev.actor_arn(row).is_some_and(|a| a.contains("assumed-role/gha-terraform/")) {
-                        let k = format!(
-                            "{} {} {} {} {}",
-                            ev.account(row).unwrap_or(""),
-                            ev.identity_class(row),
-                            ev.region(row).unwrap_or(""),
-                            super::super::identity_baseline::agent_family(ev.user_agent(row)),
-                            ev.principal(row)
-                        );
-                        let e = self.seen.entry(k).or_insert((i64::MAX, i64::MIN, 0));
-                        e.0 = e.0.min(ev.time(row));
-                        e.1 = e.1.max(ev.time(row));
-                        e.2 += 1;
-                    }
-                }
-            }
-            self.out.extend(self.engine.process(&b).expect("process"));
-        }
-        fn dead(&mut self, _d: trailhound_parse::DeadLetter) {}
-    }
-
-    #[test]
-    #[ignore]
-    fn probe_long_run() {
-        let n: u64 = std::env::var("PROBE_EVENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(9_600_000);
-        let cfg = trailhound_gen::GenConfig { events: n, seed: 11, ..Default::default() };
-        let (reader, writer) = std::io::pipe().expect("pipe");
-        let (lt, lr) = std::sync::mpsc::channel();
-        let gen = std::thread::spawn(move || {
-            let mut labels = Vec::new();
-            trailhound_gen::generate(&cfg, writer, Some(&mut labels)).expect("gen");
-            lt.send(labels).expect("send");
-        });
-        let rules: Vec<Box<dyn Rule>> = vec![
-            Box::new(super::super::identity_baseline::IdentityBaseline::new(Default::default())),
-            Box::new(super::super::credential_harvesting::CredentialHarvesting::new(Default::default())),
-            Box::new(super::WorkloadCredentialMisuse::new(Default::default())),
-        ];
-        let mut engine = crate::Engine::with_rules(&crate::DetectConfig::default(), rules);
-        let mut p =
-            trailhound_parse::Parser::new(trailhound_parse::ParseConfig { batch_rows: 8192, ..Default::default() });
-        let mut sink = Sink { engine: &mut engine, out: Vec::new(), seen: Default::default() };
-        trailhound_parse::read::read_stream(&mut p, reader, "gen", &mut sink).expect("read");
-        p.flush(&mut sink);
-        for (k, v) in &sink.seen {
-            let _ = (k, v);
-        }
-        let mut all = sink.out;
-        all.extend(engine.finish());
-        gen.join().expect("gen thread");
-        let f = finals(&all);
-        eprintln!(
-            "events {} versions {} finals {} state {}",
-            engine.stats().events,
-            all.len(),
-            f.len(),
-            engine.state_size()
-        );
-        for x in &f {
-            eprintln!(
-                "{} {:?} {} {} | {}",
-                x.rule_id,
-                x.severity,
-                x.actor_key,
-                x.actor_arn.clone().unwrap_or_default(),
-                x.summary
-            );
-        }
-        for l in String::from_utf8(lr.recv().expect("labels")).expect("utf8").lines() {
-            eprintln!("LABEL {l}");
-        }
-    }
-
-    #[test]
-    #[ignore]
-    fn probe_generated_traffic() {
-        let n: u64 = std::env::var("PROBE_EVENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(300_000);
-        let cfg = trailhound_gen::GenConfig { events: n, seed: 7, ..Default::default() };
-        let mut out = Vec::new();
-        let mut labels = Vec::new();
-        trailhound_gen::generate(&cfg, &mut out, Some(&mut labels)).expect("gen");
-        let text = String::from_utf8(out).expect("utf8");
-        let lines: Vec<String> = text.lines().map(str::to_string).collect();
-        let rules: Vec<Box<dyn Rule>> = vec![
-            Box::new(super::super::identity_baseline::IdentityBaseline::new(Default::default())),
-            Box::new(super::super::credential_harvesting::CredentialHarvesting::new(Default::default())),
-            Box::new(super::WorkloadCredentialMisuse::new(Default::default())),
-        ];
-        let all = crate::testing::run_all(rules, &lines, 8192);
-        let f = finals(&all);
-        eprintln!("events {} versions {} finals {}", lines.len(), all.len(), f.len());
-        for x in &f {
-            eprintln!(
-                "{} {:?} {} {} | {}",
-                x.rule_id,
-                x.severity,
-                x.actor_key,
-                x.actor_arn.clone().unwrap_or_default(),
-                x.context.join(" || ")
-            );
-        }
-        for l in String::from_utf8(labels).expect("utf8").lines() {
-            eprintln!("LABEL {l}");
+        let order = [3, 2, 1, 0, 7, 6, 5, 4, 9, 8];
+        assert_eq!(order.len(), mine.len());
+        shuffled.extend(order.iter().map(|i| mine[*i].clone()));
+        for (batch, workers) in [(1, 1), (3, 2), (64, 4), (500, 3)] {
+            let all = run_with(rule(), &shuffled, batch, workers);
+            assert_eq!(finals(&all), expected, "batch size {batch}, {workers} workers");
         }
     }
 }
