@@ -37,7 +37,7 @@ pub struct Engine {
 }
 
 fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+    crate::window::millis(d)
 }
 
 impl Engine {
@@ -235,7 +235,7 @@ fn suppressed_event(s: &Suppress, ev: &EventView<'_>, row: usize) -> bool {
     };
     s.actors.iter().any(actor)
         || ev.account(row).is_some_and(|acct| s.accounts.iter().any(|a| a == acct))
-        || ev.user_agent(row).is_some_and(|ua| s.user_agents.iter().any(|f| EventView::contains_ignore_case(ua, f)))
+        || ev.user_agent_matches(row, &s.user_agents)
 }
 
 fn suppressed_finding(s: &Suppress, f: &Finding) -> bool {

@@ -206,6 +206,12 @@ impl<'a> EventView<'a> {
         self.instance_count.is_valid(row).then(|| self.instance_count.value(row))
     }
 
+    /// True when the row's user agent contains one of `fragments` (ASCII, lower case),
+    /// ignoring case: IaC agents, allowlisted automation.
+    pub fn user_agent_matches(&self, row: usize, fragments: &[String]) -> bool {
+        self.user_agent(row).is_some_and(|ua| fragments.iter().any(|f| Self::contains_ignore_case(ua, f)))
+    }
+
     /// True when `needle` (ASCII, lower case) occurs in `haystack` ignoring ASCII case.
     /// Lower-cases up to 512 bytes on the stack and searches with `memchr::memmem`: this runs
     /// for many rows of every batch.

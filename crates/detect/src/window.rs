@@ -11,6 +11,11 @@ use std::collections::BTreeMap;
 
 use trailhound_model::time::EventTime;
 
+/// A duration in event-time milliseconds, saturating at `i64::MAX`.
+pub fn millis(d: std::time::Duration) -> EventTime {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// The slot index of a time for slot width `width` (ms).
 #[inline]
 pub fn slot_of(t: EventTime, width: i64) -> i64 {

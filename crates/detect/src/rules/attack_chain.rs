@@ -103,7 +103,7 @@ pub struct AttackChain {
 }
 
 fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(1)
+    crate::window::millis(d).max(1)
 }
 
 fn tactic_rank(id: &str) -> usize {

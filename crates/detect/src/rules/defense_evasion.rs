@@ -494,7 +494,7 @@ impl DefenseEvasion {
         let actor = ev.actor_key(row);
         let class = ev.identity_class(row);
         let error = ev.error_code(row);
-        let iac = ev.user_agent(row).is_some_and(|ua| self.iac.iter().any(|f| EventView::contains_ignore_case(ua, f)));
+        let iac = ev.user_agent_matches(row, &self.iac);
         let mut context = hit.facts;
         let mut severity = hit.base;
         let mut steps = vec![format!("base {}", hit.base)];

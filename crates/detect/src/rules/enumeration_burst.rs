@@ -208,7 +208,7 @@ pub struct EnumerationBurst {
 const SLOTS: i64 = 10;
 
 fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(SLOTS)
+    crate::window::millis(d).max(SLOTS)
 }
 
 /// True for error codes that mean "not allowed".
@@ -386,8 +386,7 @@ impl Rule for EnumerationBurst {
             ep.dirty = true;
 
             // Windows. IaC refreshes only count toward denials (see the module doc).
-            let iac =
-                ev.user_agent(row).is_some_and(|ua| self.iac.iter().any(|f| EventView::contains_ignore_case(ua, f)));
+            let iac = ev.user_agent_matches(row, &self.iac);
             let slot = slot_of(t, self.api_slot);
             if !iac && st.apis.insert(slot, stable_hash(&[name.as_bytes()])) {
                 let (w, eps) = (&st.apis, &mut st.episodes);

@@ -90,7 +90,7 @@ pub(crate) fn default_iac_user_agents() -> Vec<String> {
 
 /// A duration in ms (at least 1).
 pub(crate) fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(1)
+    crate::window::millis(d).max(1)
 }
 
 /// Lower-cased copies (for [`EventView::contains_ignore_case`]).

@@ -393,7 +393,7 @@ pub struct IdentityBaseline {
 }
 
 fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+    crate::window::millis(d)
 }
 
 /// A fingerprint of a finding's content, activity and revision aside. Rules pass it to

@@ -87,7 +87,7 @@ pub struct IdentityProviderBackdoor {
 impl IdentityProviderBackdoor {
     /// Builds the rule from its config.
     pub fn new(cfg: Config) -> Self {
-        let ms = i64::try_from(cfg.group.as_millis()).unwrap_or(i64::MAX);
+        let ms = crate::window::millis(cfg.group);
         Self { groups: Groups::new(ms), cfg }
     }
 
@@ -131,9 +131,7 @@ impl Rule for IdentityProviderBackdoor {
                 continue;
             }
             let class = ev.identity_class(row);
-            let iac = ev
-                .user_agent(row)
-                .is_some_and(|ua| self.cfg.iac_user_agents.iter().any(|f| EventView::contains_ignore_case(ua, f)));
+            let iac = ev.user_agent_matches(row, &self.cfg.iac_user_agents);
             let mut sev = if class.is_machine() && !iac { Severity::High } else { Severity::Low };
             if class == IdentityClass::Root {
                 sev = Severity::High;

@@ -407,7 +407,7 @@ pub struct InstanceSprawl {
 const SLOTS: i64 = 10;
 
 fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(SLOTS)
+    crate::window::millis(d).max(SLOTS)
 }
 
 /// What one event adds.

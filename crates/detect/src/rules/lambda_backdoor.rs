@@ -95,7 +95,7 @@ fn foreign(principal: &str, own: Option<&str>) -> bool {
 impl LambdaBackdoor {
     /// Builds the rule from its config.
     pub fn new(cfg: Config) -> Self {
-        let ms = i64::try_from(cfg.group.as_millis()).unwrap_or(i64::MAX);
+        let ms = crate::window::millis(cfg.group);
         Self { groups: Groups::new(ms), cfg }
     }
 
@@ -107,9 +107,7 @@ impl LambdaBackdoor {
         }
         let deployer = ev.identity_class(row) == IdentityClass::CiCd
             || ev.identity_class(row) == IdentityClass::AwsService
-            || ev
-                .user_agent(row)
-                .is_some_and(|ua| self.cfg.iac_user_agents.iter().any(|f| EventView::contains_ignore_case(ua, f)));
+            || ev.user_agent_matches(row, &self.cfg.iac_user_agents);
         let req = ev.request_json(row).unwrap_or(Value::Null);
         let fname = req["functionName"].as_str().unwrap_or("?").rsplit(':').next().unwrap_or("?").to_string();
         if action.starts_with("AddPermission") {

@@ -242,7 +242,7 @@ fn instance_of(arn: Option<&str>) -> Option<&str> {
 }
 
 fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+    crate::window::millis(d)
 }
 
 /// Inserts into a set capped at `cap`, keeping the smallest values (order-independent).
