@@ -5,6 +5,7 @@
 //! - `query` runs SQL over the Parquet findings with DataFusion;
 //! - `gen` writes a synthetic CloudTrail estate with injected attacks and their labels;
 //! - `demo` does gen + replay + example queries in one folder;
+//! - `run` consumes CloudTrail from Kafka as a consumer group (the production mode);
 //! - `rules` lists every rule with its tactic, techniques, severity and thresholds.
 
 use std::io::IsTerminal;
@@ -93,6 +94,19 @@ enum Command {
         #[arg(long, default_value_t = 7)]
         seed: u64,
     },
+    /// Consume CloudTrail from Kafka (consumer group), publish findings and dead letters to
+    /// topics and findings to Parquet, until SIGTERM/SIGINT (drains, flushes and commits).
+    Run {
+        /// Configuration file ([kafka] and [run] sections; defaults: config/trailhound.toml).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Output directory: findings/ (Parquet) and state/ (checkpoints).
+        #[arg(long, default_value = "trailhound-run")]
+        out: PathBuf,
+        /// Write the run's summary (throughput, latency quantiles) as JSON here on exit.
+        #[arg(long)]
+        summary: Option<PathBuf>,
+    },
     /// List the rules with their ATT&CK ids, severity and thresholds.
     Rules {
         /// Configuration file.
@@ -101,9 +115,9 @@ enum Command {
     },
 }
 
-fn init_tracing(format: &str) {
+fn init_tracing(format: &str, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
@@ -114,7 +128,16 @@ fn init_tracing(format: &str) {
 
 fn main() {
     let cli = Cli::parse();
-    init_tracing(&cli.log_format);
+    // `run` is a service: info-level logs, in the format its config asks for.
+    let (format, level) = match &cli.command {
+        Command::Run { config, .. } => {
+            let from_cfg = Config::load(config.as_deref(), std::env::vars()).map(|c| c.run.log_format).ok();
+            let json = cli.log_format == "json" || from_cfg.as_deref() == Some("json");
+            (if json { "json" } else { "text" }, "info")
+        }
+        _ => (cli.log_format.as_str(), "warn"),
+    };
+    init_tracing(format, level);
     if let Err(e) = run(cli) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
@@ -152,6 +175,44 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Demo { dir, events, seed } => demo(&dir, events, seed),
+        Command::Run { config, out, summary } => {
+            let cfg = load_config(config.as_deref())?;
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let result = rt.block_on(async {
+                let shutdown = trailhound_kafka::Shutdown::default();
+                let s2 = shutdown.clone();
+                tokio::spawn(async move {
+                    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                        Ok(t) => t,
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot watch SIGTERM");
+                            return;
+                        }
+                    };
+                    tokio::select! {
+                        _ = term.recv() => tracing::info!(signal = "SIGTERM", "draining"),
+                        _ = tokio::signal::ctrl_c() => tracing::info!(signal = "SIGINT", "draining"),
+                    }
+                    s2.trigger();
+                });
+                trailhound_kafka::run(cfg, &out, shutdown).await
+            });
+            let s = result?;
+            if let Some(path) = summary {
+                std::fs::write(&path, serde_json::to_vec_pretty(&s)?)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            eprintln!(
+                "{} messages, {} events in {:.1} s busy ({:.0} events/s); finding ack latency p50 {:.1} ms, p99 {:.1} ms",
+                s.messages,
+                s.latency.events,
+                s.latency.busy_seconds,
+                s.latency.events_per_second,
+                s.latency.finding_latency_p50_ms,
+                s.latency.finding_latency_p99_ms
+            );
+            Ok(())
+        }
         Command::Rules { config } => {
             let cfg = load_config(config.as_deref())?;
             let engine = trailhound_detect::Engine::new(&cfg.detect())?;

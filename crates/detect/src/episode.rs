@@ -9,14 +9,17 @@
 
 use std::collections::BTreeSet;
 
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use trailhound_model::time::EventTime;
 use trailhound_model::{Activity, Evidence, Finding, IdentityClass, Severity};
 
 use crate::rules::RuleMeta;
+use crate::state::{self, StateError};
 use crate::view::EventView;
 
 /// Who the earliest supporting event says the actor is.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ident {
     /// (time, event id) of that event: the smallest wins, whatever the arrival order.
     pub at: (EventTime, String),
@@ -31,7 +34,7 @@ pub struct Ident {
 }
 
 /// The supporting events of a finding: count, span, regions, identity, earliest evidence.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Support {
     /// Events added.
     pub count: u64,
@@ -114,7 +117,7 @@ impl Support {
 }
 
 /// What has been published for one uid.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Publication {
     last: Option<(u32, Severity, u64)>,
 }
@@ -225,7 +228,7 @@ pub struct Groups<E> {
 }
 
 /// One group of [`Groups`].
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Group<E> {
     /// Supporting events.
     pub support: Support,
@@ -304,5 +307,18 @@ impl<E: Default> Groups<E> {
     /// True when no group is open.
     pub fn is_empty(&self) -> bool {
         self.state.is_empty()
+    }
+}
+
+impl<E: Serialize + DeserializeOwned> Groups<E> {
+    /// The open groups, serialised for [`Rule::snapshot`](crate::Rule::snapshot) of rule `rule`.
+    pub fn snapshot(&self, rule: &'static str) -> Result<Vec<u8>, StateError> {
+        state::save_map(rule, &self.state)
+    }
+
+    /// Replaces the open groups with a [`Groups::snapshot`] (empty slice: none).
+    pub fn restore(&mut self, rule: &'static str, bytes: &[u8]) -> Result<(), StateError> {
+        self.state = state::load_map(rule, bytes)?;
+        Ok(())
     }
 }

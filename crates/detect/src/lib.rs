@@ -16,6 +16,15 @@
 //! - **Deterministic uids** `hash(rule, key, window/anchor)`; the final version of each finding
 //!   is the same whatever the arrival order (within the lateness) or the batch size.
 //!
+//! Checkpoints: [`Engine::snapshot`] serialises the engine's clock (newest event time,
+//! last housekeeping), its counters and every rule's keyed state ([`Rule::snapshot`],
+//! MessagePack, see [`state`]) into one versioned blob, and [`Engine::restore`] loads it into
+//! a fresh engine built from the same configuration. A runtime stores the blob with its input
+//! offsets and, after a crash or when a partition moves to another process, restores it and
+//! resumes from those offsets: open windows and sequences continue, findings keep their uids,
+//! and the final versions are the same as without the interruption. Rules are matched by id: a
+//! rule disabled since the snapshot is skipped, a rule enabled since starts empty.
+//!
 //! ```
 //! use trailhound_detect::{DetectConfig, Engine};
 //! let engine = Engine::new(&DetectConfig::default()).expect("default config is valid");
@@ -26,6 +35,7 @@ mod config;
 mod engine;
 pub mod episode;
 pub mod rules;
+pub mod state;
 #[cfg(test)]
 #[allow(dead_code)] // helpers for whichever rule tests need them
 pub(crate) mod testing;
@@ -35,6 +45,7 @@ pub mod window;
 pub use config::{DetectConfig, EngineConfig, Suppress};
 pub use engine::{Engine, EngineStats};
 pub use rules::{Rule, RuleCtx, RuleMeta, RulesConfig};
+pub use state::StateError;
 pub use view::EventView;
 
 /// Errors of the detection engine.
@@ -46,4 +57,7 @@ pub enum DetectError {
     /// Invalid configuration: every problem found.
     #[error("invalid detection configuration: {}", .0.join("; "))]
     Config(Vec<String>),
+    /// A state snapshot could not be written or restored.
+    #[error(transparent)]
+    State(#[from] StateError),
 }

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
 use trailhound_model::time::EventTime;
 
 /// A duration in event-time milliseconds, saturating at `i64::MAX`.
@@ -23,7 +24,7 @@ pub fn slot_of(t: EventTime, width: i64) -> i64 {
 }
 
 /// Distinct 64-bit keys per slot.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct SlotDistinct {
     slots: BTreeMap<i64, Vec<u64>>,
 }
@@ -95,7 +96,7 @@ impl SlotDistinct {
 }
 
 /// A count per slot.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct SlotCount {
     slots: BTreeMap<i64, u64>,
 }

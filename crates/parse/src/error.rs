@@ -42,6 +42,10 @@ pub enum DeadReason {
     },
     /// Valid JSON of a format this build does not read.
     UnsupportedFormat(&'static str),
+    /// A message or file with no bytes at all.
+    Empty,
+    /// Compressed bytes that do not decompress (a corrupt or truncated gzip stream).
+    Compression(String),
 }
 
 impl DeadReason {
@@ -57,6 +61,8 @@ impl DeadReason {
             DeadReason::MissingField(_) => "missing_field",
             DeadReason::WrongType { .. } => "wrong_type",
             DeadReason::UnsupportedFormat(_) => "unsupported_format",
+            DeadReason::Empty => "empty",
+            DeadReason::Compression(_) => "bad_compression",
         }
     }
 
@@ -91,6 +97,8 @@ impl fmt::Display for DeadReason {
                 write!(f, "field `{field}` should be {expected} but is {found}")
             }
             DeadReason::UnsupportedFormat(what) => write!(f, "unsupported format: {what}"),
+            DeadReason::Empty => f.write_str("empty record: no bytes at all"),
+            DeadReason::Compression(m) => write!(f, "cannot decompress: {m}"),
         }
     }
 }

@@ -304,6 +304,18 @@ impl Parser {
         sink.dead(DeadLetter { source: source.to_string(), position, reason, raw });
     }
 
+    /// Dead-letters a record the caller found unusable before parsing (an empty message, a
+    /// corrupt gzip stream), counted like the parser's own.
+    pub fn reject(&mut self, sink: &mut dyn ParseSink, source: &str, position: u64, reason: DeadReason, raw: Vec<u8>) {
+        self.stats.bytes += raw.len() as u64;
+        self.dead(sink, source, position, reason, raw);
+    }
+
+    /// True when rows are waiting for [`Parser::flush`] or a full batch.
+    pub fn pending(&self) -> bool {
+        !self.builder.is_empty()
+    }
+
     /// Emits the rows still pending as a (short) batch.
     pub fn flush(&mut self, sink: &mut dyn ParseSink) {
         if !self.builder.is_empty() {

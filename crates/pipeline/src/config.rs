@@ -1,6 +1,8 @@
 //! The whole configuration: embedded defaults, then a file, then the environment.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use trailhound_detect::{DetectConfig, EngineConfig, RulesConfig, Suppress};
@@ -38,6 +40,91 @@ impl Default for OutputConfig {
     }
 }
 
+/// `trailhound run`: where the Kafka runtime reads, writes, and keeps its checkpoints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Bootstrap servers (`bootstrap.servers`). Default `127.0.0.1:9092`.
+    pub brokers: String,
+    /// Consumer group id. Default `trailhound`.
+    pub group_id: String,
+    /// Topics holding CloudTrail: one event or one delivery file (plain or gzip) per message.
+    /// Default `["cloudtrail"]`.
+    pub input_topics: Vec<String>,
+    /// Findings as OCSF Detection Finding JSON (key = actor key). Default `trailhound-findings`.
+    pub findings_topic: String,
+    /// Records that could not be parsed, with their source offsets. Default
+    /// `trailhound-dead-letters`.
+    pub dead_letter_topic: String,
+    /// librdkafka properties for every client (TLS, SASL, ...). A value `${NAME}` is read from
+    /// the environment variable NAME, so secrets need not sit in the file. Values are never
+    /// logged.
+    pub client: BTreeMap<String, String>,
+    /// librdkafka properties for the consumer only (override `client` and trailhound's own).
+    pub consumer: BTreeMap<String, String>,
+    /// librdkafka properties for the producer only (override `client` and trailhound's own).
+    pub producer: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: "127.0.0.1:9092".into(),
+            group_id: "trailhound".into(),
+            input_topics: vec!["cloudtrail".into()],
+            findings_topic: "trailhound-findings".into(),
+            dead_letter_topic: "trailhound-dead-letters".into(),
+            client: BTreeMap::new(),
+            consumer: BTreeMap::new(),
+            producer: BTreeMap::new(),
+        }
+    }
+}
+
+/// `trailhound run`: checkpoints, shutdown, batching, the operations endpoint and logs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// Detection state checkpoints, one file per input partition (relative to `--out`). Members
+    /// of one consumer group must share it (same host, or a shared file system) for a partition
+    /// that moves to keep its windows. Default `state`.
+    pub state_dir: PathBuf,
+    /// How often each partition checkpoints: findings acknowledged, Parquet durable, state
+    /// written, offsets committed. Default `5s`.
+    #[serde(with = "humantime_serde")]
+    pub checkpoint_interval: Duration,
+    /// SIGTERM/SIGINT: time allowed to drain, flush and commit before exiting with an error.
+    /// Default `30s`.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+    /// Messages buffered per partition between the consumer and its worker (backpressure).
+    /// Default 256.
+    pub partition_queue: usize,
+    /// A partition's worker parses and detects what it has when no message arrives for this
+    /// long, so findings are not held back waiting for a full batch. Default `5ms`.
+    #[serde(with = "humantime_serde")]
+    pub idle_flush: Duration,
+    /// `/metrics`, `/healthz` and `/readyz` listen here; empty turns them off.
+    /// Default `127.0.0.1:9464`.
+    pub listen: String,
+    /// Log format: `text` or `json`. Default `text`.
+    pub log_format: String,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            state_dir: "state".into(),
+            checkpoint_interval: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(30),
+            partition_queue: 256,
+            idle_flush: Duration::from_millis(5),
+            listen: "127.0.0.1:9464".into(),
+            log_format: "text".into(),
+        }
+    }
+}
+
 /// trailhound's configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -52,6 +139,10 @@ pub struct Config {
     pub output: OutputConfig,
     /// Allowlists per rule id (`[suppress.<rule_id>]`).
     pub suppress: std::collections::BTreeMap<String, Suppress>,
+    /// Kafka topics and client properties (`trailhound run`).
+    pub kafka: KafkaConfig,
+    /// Checkpoints, shutdown and operations (`trailhound run`).
+    pub run: RunConfig,
 }
 
 /// A configuration that cannot be used. Lists every problem found.
@@ -176,6 +267,36 @@ impl Config {
         }
         if self.output.findings_dir.as_os_str().is_empty() {
             errs.push("output.findings_dir must not be empty".to_string());
+        }
+        let k = &self.kafka;
+        if k.brokers.trim().is_empty() {
+            errs.push("kafka.brokers must not be empty".to_string());
+        }
+        if k.group_id.trim().is_empty() {
+            errs.push("kafka.group_id must not be empty".to_string());
+        }
+        if k.input_topics.is_empty() || k.input_topics.iter().any(|t| t.trim().is_empty()) {
+            errs.push("kafka.input_topics must name at least one topic, none empty".to_string());
+        }
+        for (name, t) in [("findings_topic", &k.findings_topic), ("dead_letter_topic", &k.dead_letter_topic)] {
+            if t.trim().is_empty() {
+                errs.push(format!("kafka.{name} must not be empty"));
+            } else if k.input_topics.contains(t) {
+                errs.push(format!("kafka.{name} `{t}` is also an input topic"));
+            }
+        }
+        let r = &self.run;
+        if r.checkpoint_interval < Duration::from_millis(100) {
+            errs.push("run.checkpoint_interval must be at least 100ms".to_string());
+        }
+        if r.partition_queue == 0 {
+            errs.push("run.partition_queue must be at least 1".to_string());
+        }
+        if !matches!(r.log_format.as_str(), "text" | "json") {
+            errs.push(format!("run.log_format must be `text` or `json`, got `{}`", r.log_format));
+        }
+        if !r.listen.is_empty() && r.listen.parse::<std::net::SocketAddr>().is_err() {
+            errs.push(format!("run.listen must be host:port (an IP address) or empty, got `{}`", r.listen));
         }
         if errs.is_empty() {
             Ok(())

@@ -20,7 +20,7 @@ pub mod metrics;
 pub mod replay;
 pub mod sinks;
 
-pub use config::{Config, ConfigError, OutputConfig, DEFAULT_TOML, ENV_PREFIX};
+pub use config::{Config, ConfigError, KafkaConfig, OutputConfig, RunConfig, DEFAULT_TOML, ENV_PREFIX};
 
 /// Errors that stop a pipeline.
 #[derive(Debug, thiserror::Error)]

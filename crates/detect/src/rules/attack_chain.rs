@@ -26,6 +26,7 @@ use trailhound_model::{Activity, Evidence, Finding, Severity};
 
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Publication};
+use crate::state::{self, StateError};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -67,7 +68,7 @@ impl Default for Config {
 }
 
 /// The newest version of one part.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Part {
     rule_id: String,
     severity: Severity,
@@ -84,7 +85,7 @@ struct Part {
     provider: String,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Bucket {
     /// Newest version of each part, by part uid.
     parts: BTreeMap<String, Part>,
@@ -285,6 +286,15 @@ impl Rule for AttackChain {
         for f in out {
             ctx.emit(f);
         }
+    }
+
+    fn snapshot(&self) -> Result<Vec<u8>, StateError> {
+        state::save_map(META.id, &self.state)
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), StateError> {
+        self.state = state::load_map(META.id, bytes)?;
+        Ok(())
     }
 
     fn state_size(&self) -> usize {

@@ -57,6 +57,7 @@ use super::enumeration_burst::is_denied;
 use super::identity_baseline::{emit_with, network_of};
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
+use crate::state::{self, StateError};
 use crate::view::EventView;
 use crate::window::slot_of;
 
@@ -132,7 +133,7 @@ impl Default for Config {
 }
 
 /// The conditions, in the order they are reported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 enum Cond {
     ListThenRead,
     Denied,
@@ -140,7 +141,7 @@ enum Cond {
     PasswordData,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct Trigger {
     /// Earliest first event of a window that met the condition.
     earliest: EventTime,
@@ -149,7 +150,7 @@ struct Trigger {
 }
 
 /// What one slot of the window holds.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 struct Slot {
     reads: u64,
     /// Reads by non-workload identities.
@@ -162,7 +163,7 @@ struct Slot {
 }
 
 /// One actor's secret calls from one source network in one episode bucket.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Part {
     support: Support,
     denied: u64,
@@ -170,7 +171,7 @@ struct Part {
 }
 
 /// Everything one actor's secret calls did in one episode bucket, by source network.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Episode {
     parts: BTreeMap<String, Part>,
     /// Networks with a window that met a condition.
@@ -182,7 +183,7 @@ struct Episode {
     severity: Option<Severity>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct ActorState {
     /// (source network hash, slot) → what the slot holds.
     slots: BTreeMap<(u64, i64), Slot>,
@@ -532,6 +533,15 @@ impl Rule for CredentialHarvesting {
         for f in out {
             ctx.emit(f);
         }
+    }
+
+    fn snapshot(&self) -> Result<Vec<u8>, StateError> {
+        state::save_map(META.id, &self.state)
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), StateError> {
+        self.state = state::load_map(META.id, bytes)?;
+        Ok(())
     }
 
     fn state_size(&self) -> usize {

@@ -42,6 +42,7 @@ use trailhound_model::{stable_hash, Activity, Finding, IdentityClass, Severity};
 
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
+use crate::state::{self, StateError};
 use crate::view::EventView;
 use crate::window::{slot_of, SlotCount, SlotDistinct};
 
@@ -155,14 +156,14 @@ impl Default for Config {
 }
 
 /// The conditions, in the order they are reported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 enum Cond {
     DistinctApis,
     Regions,
     Denied,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct Trigger {
     /// Earliest start (first event slot time) of a window that met the condition.
     earliest: EventTime,
@@ -171,7 +172,7 @@ struct Trigger {
 }
 
 /// Everything one actor's recon did in one episode bucket.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Episode {
     support: Support,
     denied: u64,
@@ -182,7 +183,7 @@ struct Episode {
     dirty: bool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct ActorState {
     apis: SlotDistinct,
     regions: SlotDistinct,
@@ -455,6 +456,15 @@ impl Rule for EnumerationBurst {
         for f in out {
             ctx.emit(f);
         }
+    }
+
+    fn snapshot(&self) -> Result<Vec<u8>, StateError> {
+        state::save_map(META.id, &self.state)
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), StateError> {
+        self.state = state::load_map(META.id, bytes)?;
+        Ok(())
     }
 
     fn state_size(&self) -> usize {

@@ -46,6 +46,7 @@ use super::iam_user_persistence::{
 };
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
+use crate::state::{self, StateError};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -97,14 +98,14 @@ impl Default for Config {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 enum Kind {
     Backdoor,
     Federation,
 }
 
 /// A credential call on another user, waiting for the decision "did the actor create it?".
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Candidate {
     user: String,
     action: String,
@@ -114,7 +115,7 @@ struct Candidate {
     support: Support,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Facts {
     /// Successful calls ("CreateAccessKey bob").
     calls: BTreeSet<String>,
@@ -130,14 +131,14 @@ struct Facts {
     notes: BTreeSet<String>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Group {
     support: Support,
     facts: Facts,
     publication: Publication,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct ActorState {
     /// Users this actor created (successful `CreateUser`) → creation times, kept for the window.
     created: BTreeMap<String, BTreeSet<EventTime>>,
@@ -462,6 +463,15 @@ impl Rule for IamBackdoorCredentials {
         for f in out {
             ctx.emit(f);
         }
+    }
+
+    fn snapshot(&self) -> Result<Vec<u8>, StateError> {
+        state::save_map(META.id, &self.state)
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), StateError> {
+        self.state = state::load_map(META.id, bytes)?;
+        Ok(())
     }
 
     fn state_size(&self) -> usize {

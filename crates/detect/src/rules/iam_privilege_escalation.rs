@@ -44,6 +44,7 @@ use super::iam_user_persistence::{
 };
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
+use crate::state::{self, StateError};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -95,7 +96,7 @@ impl Default for Config {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Escalation {
     action: String,
     /// What was changed ("user bob", "role deployer", "policy arn").
@@ -108,13 +109,13 @@ struct Escalation {
     publication: Publication,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Credential {
     action: String,
     support: Support,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct ActorState {
     escalations: BTreeMap<(EventTime, String), Escalation>,
     credentials: BTreeMap<(EventTime, String), Credential>,
@@ -385,6 +386,15 @@ impl Rule for IamPrivilegeEscalation {
         for f in out {
             ctx.emit(f);
         }
+    }
+
+    fn snapshot(&self) -> Result<Vec<u8>, StateError> {
+        state::save_map(META.id, &self.state)
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), StateError> {
+        self.state = state::load_map(META.id, bytes)?;
+        Ok(())
     }
 
     fn state_size(&self) -> usize {

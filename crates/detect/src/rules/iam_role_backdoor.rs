@@ -56,6 +56,7 @@ use super::iam_user_persistence::{
 };
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
+use crate::state::{self, StateError};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -103,7 +104,7 @@ impl Default for Config {
 }
 
 /// What a trust policy lets in from outside.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Outsiders {
     /// One line per outside principal (`account 193672423079`, `anyone (*)`, `federated ...`).
     pub principals: BTreeSet<String>,
@@ -166,13 +167,13 @@ pub(crate) fn outsiders(doc: &Value, account: Option<&str>, trusted: &[String]) 
     out
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 enum Opening {
     Create,
     Trust,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Door {
     outsiders: Outsiders,
     boundary: Option<String>,
@@ -180,7 +181,7 @@ struct Door {
     publication: Publication,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Grant {
     action: String,
     what: String,
@@ -188,7 +189,7 @@ struct Grant {
     support: Support,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct ActorState {
     /// (role, anchor, kind) → the opening.
     doors: BTreeMap<(String, EventTime, Opening), Door>,
@@ -500,6 +501,15 @@ impl Rule for IamRoleBackdoor {
         for f in out {
             ctx.emit(f);
         }
+    }
+
+    fn snapshot(&self) -> Result<Vec<u8>, StateError> {
+        state::save_map(META.id, &self.state)
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), StateError> {
+        self.state = state::load_map(META.id, bytes)?;
+        Ok(())
     }
 
     fn state_size(&self) -> usize {

@@ -60,6 +60,7 @@ use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
+use crate::state::{self, StateError};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -288,7 +289,7 @@ impl Default for Config {
 }
 
 /// A follow-up on the created user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 enum Step {
     AccessKey,
     LoginProfile,
@@ -314,7 +315,7 @@ impl Step {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct FollowUp {
     step: Step,
     action: String,
@@ -326,16 +327,16 @@ struct FollowUp {
     support: Support,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Creation {
     event_id: String,
     support: Support,
     /// IaC agent name and "role"/"identity" when a CI/CD identity's IaC tool created the user.
-    iac: Option<(String, &'static str)>,
+    iac: Option<(String, Cow<'static, str>)>,
     publication: Publication,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct ActorState {
     /// (user, CreateUser time) → the creation.
     created: BTreeMap<(String, EventTime), Creation>,
@@ -602,7 +603,7 @@ impl Rule for IamUserPersistence {
                     // smaller event id whatever the order.
                     if st.created.get(&key).is_none_or(|c| id < c.event_id.as_str()) {
                         let publication = st.created.remove(&key).map(|c| c.publication).unwrap_or_default();
-                        let iac = iac_agent(ev, row, &self.iac).map(|a| (a, ci_noun(ev, row)));
+                        let iac = iac_agent(ev, row, &self.iac).map(|a| (a, Cow::Borrowed(ci_noun(ev, row))));
                         st.created.insert(
                             key,
                             Creation { event_id: id.to_string(), support: one(ev, row), iac, publication },
@@ -651,6 +652,15 @@ impl Rule for IamUserPersistence {
         for f in out {
             ctx.emit(f);
         }
+    }
+
+    fn snapshot(&self) -> Result<Vec<u8>, StateError> {
+        state::save_map(META.id, &self.state)
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), StateError> {
+        self.state = state::load_map(META.id, bytes)?;
+        Ok(())
     }
 
     fn state_size(&self) -> usize {

@@ -70,6 +70,7 @@ use trailhound_model::{stable_hash, Activity, Finding, IdentityClass, Severity};
 
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
+use crate::state::{self, StateError};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -258,7 +259,7 @@ impl<'a> Agents<'a> {
 }
 
 /// A kind of novelty, in the order they are reported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 enum Kind {
     SensitiveWrite = 0,
     KeyType = 1,
@@ -281,7 +282,8 @@ impl Kind {
 
 /// One baseline dimension: value → first-seen event time, at most `cap` values, keeping those
 /// first seen earliest (ties by value) so that the kept set does not depend on arrival order.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(bound(deserialize = "K: Ord + Deserialize<'de>"))]
 pub(crate) struct Dim<K> {
     seen: BTreeMap<K, EventTime>,
 }
@@ -337,7 +339,7 @@ impl<K: Ord + Clone> Dim<K> {
 
 /// Every event of one candidate value in one episode (complete for any value that can be
 /// confirmed: see [`IdentityBaseline::on_batch`]).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Tracked {
     support: Support,
     machine: bool,
@@ -347,7 +349,7 @@ struct Tracked {
     key: Option<(EventTime, String, String)>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Episode {
     values: BTreeMap<(Kind, String), Tracked>,
     publication: Publication,
@@ -358,7 +360,7 @@ struct Episode {
     severity: Option<Severity>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Principal {
     first: Option<EventTime>,
     last: EventTime,
@@ -378,6 +380,26 @@ struct Novelty<'a> {
     value: &'a str,
     first: EventTime,
     tracked: &'a Tracked,
+}
+
+/// The rule's state as checkpointed: the last scan's watermark and the principals.
+#[derive(Serialize)]
+struct Saved<'a> {
+    last_scan: i64,
+    principals: state::Sorted<'a, String, Principal>,
+}
+
+/// [`Saved`], read back.
+#[derive(Deserialize)]
+struct Loaded {
+    last_scan: i64,
+    principals: state::Map<String, Principal>,
+}
+
+impl Default for Loaded {
+    fn default() -> Self {
+        Self { last_scan: i64::MIN, principals: state::Map::default() }
+    }
 }
 
 /// The rule.
@@ -869,6 +891,18 @@ impl Rule for IdentityBaseline {
         for f in out {
             ctx.emit(f);
         }
+    }
+
+    fn snapshot(&self) -> Result<Vec<u8>, StateError> {
+        let saved = Saved { last_scan: self.last_scan.load(Ordering::Relaxed), principals: state::Sorted(&self.state) };
+        state::save(META.id, &saved)
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), StateError> {
+        let loaded: Loaded = state::load(META.id, bytes)?;
+        self.last_scan = AtomicI64::new(loaded.last_scan);
+        self.state = loaded.principals.0;
+        Ok(())
     }
 
     fn state_size(&self) -> usize {

@@ -68,6 +68,7 @@ use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 use super::termination_protection::protection_on;
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
+use crate::state::{self, StateError};
 use crate::view::EventView;
 use crate::window::slot_of;
 
@@ -217,7 +218,7 @@ pub fn vcpus_of(instance_type: &str) -> Option<u32> {
 }
 
 /// The conditions, in the order they are reported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 enum Cond {
     Instances,
     Vcpus,
@@ -228,7 +229,7 @@ enum Cond {
     QuotaRegions,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct Trigger {
     /// Earliest start (first event slot time) of a window that met the condition.
     earliest: EventTime,
@@ -237,7 +238,7 @@ struct Trigger {
 }
 
 /// What one slot of one key's window holds.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct SlotAgg {
     instances: u64,
     vcpus: u64,
@@ -265,7 +266,7 @@ struct Totals<'a> {
 }
 
 /// Everything one key did in one episode bucket.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Episode {
     support: Support,
     instances: u64,
@@ -286,7 +287,7 @@ struct Episode {
     dirty: bool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct KeyState {
     slots: BTreeMap<i64, SlotAgg>,
     episodes: BTreeMap<EventTime, Episode>,
@@ -822,6 +823,15 @@ impl Rule for InstanceSprawl {
         for f in out {
             ctx.emit(f);
         }
+    }
+
+    fn snapshot(&self) -> Result<Vec<u8>, StateError> {
+        state::save_map(META.id, &self.state)
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), StateError> {
+        self.state = state::load_map(META.id, bytes)?;
+        Ok(())
     }
 
     fn state_size(&self) -> usize {

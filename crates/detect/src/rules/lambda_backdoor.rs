@@ -33,6 +33,7 @@ use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Group, Groups};
+use crate::state::StateError;
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -74,7 +75,7 @@ impl Default for Config {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Facts {
     worst: Option<Severity>,
     what: BTreeSet<String>,
@@ -203,6 +204,14 @@ impl Rule for LambdaBackdoor {
     fn on_watermark(&self, ctx: &mut RuleCtx<'_>) {
         let wm = ctx.watermark;
         self.groups.close(wm, Self::severity, |k, b, g, a, r| self.render(k, b, g, a, r), ctx);
+    }
+
+    fn snapshot(&self) -> Result<Vec<u8>, StateError> {
+        self.groups.snapshot(META.id)
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), StateError> {
+        self.groups.restore(META.id, bytes)
     }
 
     fn state_size(&self) -> usize {

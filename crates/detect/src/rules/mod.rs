@@ -10,6 +10,7 @@ use trailhound_model::attack::Tactic;
 use trailhound_model::time::EventTime;
 use trailhound_model::{Finding, Severity};
 
+use crate::state::StateError;
 use crate::view::EventView;
 
 pub mod attack_chain;
@@ -207,6 +208,19 @@ pub trait Rule: Send + Sync {
         0
     }
 
+    /// The rule's keyed state, serialised (MessagePack via rmp-serde, structs as maps, see
+    /// [`crate::state`]). Stateless rules return an empty vec (the default). Called from one
+    /// thread, between batches.
+    fn snapshot(&self) -> Result<Vec<u8>, StateError> {
+        Ok(Vec::new())
+    }
+
+    /// Replaces the rule's state with a snapshot taken by [`Rule::snapshot`] (an empty slice
+    /// = empty state). Configuration is not part of the state: it stays the rule's own.
+    fn restore(&mut self, _bytes: &[u8]) -> Result<(), StateError> {
+        Ok(())
+    }
+
     /// The thresholds in force, as `key = value` lines (for `trailhound rules`).
     fn thresholds(&self) -> Vec<(String, String)> {
         Vec::new()
@@ -248,6 +262,29 @@ mod tests {
         let cfg = toml::Table::try_from(RulesConfig::default()).expect("serializes");
         for id in RULE_IDS {
             assert!(cfg.contains_key(*id), "config key for {id}");
+        }
+    }
+
+    /// Rules that keep no state between events (every other rule must checkpoint its state).
+    const STATELESS: &[&str] = &["defense_evasion"];
+
+    #[test]
+    fn every_rule_restores_its_own_snapshot_and_refuses_garbage() {
+        let fresh = build(&RulesConfig::default());
+        let mut into = build(&RulesConfig::default());
+        for (rule, other) in fresh.iter().zip(into.iter_mut()) {
+            let id = rule.meta().id;
+            let snap = rule.snapshot().unwrap_or_else(|e| panic!("{id}: {e}"));
+            other.restore(&snap).unwrap_or_else(|e| panic!("{id}: {e}"));
+            other.restore(&[]).unwrap_or_else(|e| panic!("{id}: {e}"));
+            assert_eq!(other.snapshot().ok().as_ref(), Some(&snap), "{id}: snapshot of the empty state");
+            assert_eq!(other.state_size(), 0, "{id}");
+            if STATELESS.contains(&id) {
+                assert!(snap.is_empty(), "{id} is listed as stateless");
+            } else {
+                assert!(!snap.is_empty(), "{id} keeps state: it implements snapshot and restore");
+                assert!(other.restore(b"\xc1 not msgpack").is_err(), "{id}: garbage is an error");
+            }
         }
     }
 }

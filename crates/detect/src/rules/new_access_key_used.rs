@@ -50,6 +50,7 @@ use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 use super::iam_user_persistence::{default_iac_user_agents, iac_agent, lowered, ms, one, own_user};
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
+use crate::state::{self, StateError};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -137,7 +138,7 @@ pub(crate) fn network_of(ip: &str, v4_prefix: u8, v6_prefix: u8) -> Option<Strin
     Some(format!("{}/{len}", Ipv6Addr::from(masked)))
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Creation {
     at: (EventTime, String),
     creator: String,
@@ -151,14 +152,14 @@ struct Creation {
     support: Support,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Use {
     network: Option<String>,
     service_call: bool,
     support: Support,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct KeyState {
     creation: Option<Creation>,
     /// Uses seen before the creation, by (time, event id), until the watermark passes them.
@@ -437,6 +438,15 @@ impl Rule for NewAccessKeyUsed {
         for f in out {
             ctx.emit(f);
         }
+    }
+
+    fn snapshot(&self) -> Result<Vec<u8>, StateError> {
+        state::save_map(META.id, &self.keys)
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), StateError> {
+        self.keys = state::load_map(META.id, bytes)?;
+        Ok(())
     }
 
     fn state_size(&self) -> usize {

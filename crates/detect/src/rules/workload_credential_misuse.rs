@@ -73,6 +73,7 @@ use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 use super::identity_baseline::{emit_with, is_fleet_session, list, network_of, Agents, Dim, Network};
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
+use crate::state::{self, StateError};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -145,7 +146,7 @@ const INSTANCE_ACCESS: [(&str, &str); 4] = [
 const MAX_ACCOUNT_NETWORKS: usize = 256;
 
 /// One of the earliest calls of a session.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 struct Home {
     time: EventTime,
     event_id: String,
@@ -156,7 +157,7 @@ struct Home {
 }
 
 /// A session's calls from one public network in one episode.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct NetUse {
     support: Support,
     apis: BTreeSet<String>,
@@ -172,7 +173,7 @@ struct NetUse {
     cleared: bool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Episode {
     nets: BTreeMap<String, NetUse>,
     publication: Publication,
@@ -181,7 +182,7 @@ struct Episode {
     severity: Option<Severity>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Session {
     account: String,
     /// The EC2 instance whose profile the session belongs to.
@@ -216,6 +217,38 @@ struct Verdict<'a> {
     severity: Severity,
     apis: BTreeSet<&'a str>,
     iam_writes: BTreeSet<&'a str>,
+}
+
+/// The rule's state as checkpointed: the last scan's watermark and every map.
+#[derive(Serialize)]
+struct Saved<'a> {
+    last_scan: i64,
+    sessions: state::Sorted<'a, String, Session>,
+    operators: state::Sorted<'a, String, BTreeMap<i64, BTreeSet<(String, String)>>>,
+    accounts: state::Sorted<'a, String, Dim<String>>,
+    pending: state::Sorted<'a, (String, EventTime), ()>,
+}
+
+/// [`Saved`], read back.
+#[derive(Deserialize)]
+struct Loaded {
+    last_scan: i64,
+    sessions: state::Map<String, Session>,
+    operators: state::Map<String, BTreeMap<i64, BTreeSet<(String, String)>>>,
+    accounts: state::Map<String, Dim<String>>,
+    pending: state::Map<(String, EventTime), ()>,
+}
+
+impl Default for Loaded {
+    fn default() -> Self {
+        Self {
+            last_scan: i64::MIN,
+            sessions: state::Map::default(),
+            operators: state::Map::default(),
+            accounts: state::Map::default(),
+            pending: state::Map::default(),
+        }
+    }
 }
 
 /// The rule.
@@ -739,6 +772,27 @@ impl Rule for WorkloadCredentialMisuse {
             *slots = slots.split_off(&keep);
             !slots.is_empty()
         });
+    }
+
+    fn snapshot(&self) -> Result<Vec<u8>, StateError> {
+        let saved = Saved {
+            last_scan: self.last_scan.load(Ordering::Relaxed),
+            sessions: state::Sorted(&self.sessions),
+            operators: state::Sorted(&self.operators),
+            accounts: state::Sorted(&self.accounts),
+            pending: state::Sorted(&self.pending),
+        };
+        state::save(META.id, &saved)
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), StateError> {
+        let loaded: Loaded = state::load(META.id, bytes)?;
+        self.last_scan = AtomicI64::new(loaded.last_scan);
+        self.sessions = loaded.sessions.0;
+        self.operators = loaded.operators.0;
+        self.accounts = loaded.accounts.0;
+        self.pending = loaded.pending.0;
+        Ok(())
     }
 
     fn state_size(&self) -> usize {

@@ -1,5 +1,6 @@
 //! Integration tests of the detection engine over parsed CloudTrail.
 
+mod checkpoint;
 mod stratus;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,204 @@
+//! Checkpoints of rule state: each rule serialises its keyed state to MessagePack
+//! ([`rmp_serde`], structs as maps) with [`save`] and reads it back with [`load`]; the
+//! [`Engine`](crate::Engine) wraps every rule's bytes with its own clock in one snapshot.
+//!
+//! Keyed maps (`DashMap`s) are written sorted by key ([`save_map`], [`Sorted`]), so that the
+//! same state always gives the same bytes, and read back with a bounded pre-allocation
+//! ([`load_map`], [`Map`]): a corrupt length in the input is an error, not an abort.
+
+use std::fmt;
+use std::hash::Hash;
+use std::marker::PhantomData;
+
+use dashmap::DashMap;
+use serde::de::{DeserializeOwned, MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A rule's state could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// Serialising the state failed.
+    #[error("cannot encode the state of {rule}: {message}")]
+    Encode {
+        /// Rule id (`engine` for the engine's own envelope).
+        rule: &'static str,
+        /// What went wrong.
+        message: String,
+    },
+    /// The bytes are not a state of this rule (corrupt, or of another format).
+    #[error("cannot decode the state of {rule}: {message}")]
+    Decode {
+        /// Rule id (`engine` for the engine's own envelope).
+        rule: &'static str,
+        /// What went wrong.
+        message: String,
+    },
+    /// The snapshot was written by a version of trailhound with another snapshot format.
+    #[error("detection state snapshot has format version {found}, this build reads version {expected}")]
+    Version {
+        /// Format version in the snapshot.
+        found: u32,
+        /// Format version this build writes and reads.
+        expected: u32,
+    },
+}
+
+/// Serialises `t` as MessagePack with named fields.
+pub fn save<T: Serialize + ?Sized>(rule: &'static str, t: &T) -> Result<Vec<u8>, StateError> {
+    rmp_serde::to_vec_named(t).map_err(|e| StateError::Encode { rule, message: e.to_string() })
+}
+
+/// Reads a state written by [`save`]; an empty slice is the empty state (`T::default()`).
+pub fn load<T: DeserializeOwned + Default>(rule: &'static str, bytes: &[u8]) -> Result<T, StateError> {
+    if bytes.is_empty() {
+        return Ok(T::default());
+    }
+    rmp_serde::from_slice(bytes).map_err(|e| StateError::Decode { rule, message: e.to_string() })
+}
+
+/// [`save`] of a `DashMap`, sorted by key.
+pub fn save_map<K, V>(rule: &'static str, map: &DashMap<K, V>) -> Result<Vec<u8>, StateError>
+where
+    K: Serialize + Ord + Hash,
+    V: Serialize,
+{
+    save(rule, &Sorted(map))
+}
+
+/// [`load`] of a `DashMap` written by [`save_map`].
+pub fn load_map<K, V>(rule: &'static str, bytes: &[u8]) -> Result<DashMap<K, V>, StateError>
+where
+    K: DeserializeOwned + Eq + Hash,
+    V: DeserializeOwned,
+{
+    Ok(load::<Map<K, V>>(rule, bytes)?.0)
+}
+
+/// Serialises a `DashMap` as a map sorted by key (deterministic bytes). Reads back as a
+/// `DashMap` ([`Map`]) or any other map. Holds read locks on the map while it serialises.
+pub struct Sorted<'a, K, V>(pub &'a DashMap<K, V>);
+
+impl<K: Serialize + Ord + Hash, V: Serialize> Serialize for Sorted<'_, K, V> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut entries: Vec<_> = self.0.iter().collect();
+        entries.sort_unstable_by(|a, b| a.key().cmp(b.key()));
+        let mut m = serializer.serialize_map(Some(entries.len()))?;
+        for e in &entries {
+            m.serialize_entry(e.key(), e.value())?;
+        }
+        m.end()
+    }
+}
+
+/// A `DashMap` read from a serialised map, pre-allocating at most a few thousand entries
+/// whatever length the input claims.
+pub struct Map<K, V>(pub DashMap<K, V>);
+
+impl<K: Eq + Hash, V> Default for Map<K, V> {
+    fn default() -> Self {
+        Self(DashMap::new())
+    }
+}
+
+/// Largest pre-allocation trusted from a serialised length.
+const MAX_PREALLOC: usize = 4096;
+
+impl<'de, K, V> Deserialize<'de> for Map<K, V>
+where
+    K: Deserialize<'de> + Eq + Hash,
+    V: Deserialize<'de>,
+{
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MapVisitor<K, V>(PhantomData<fn() -> (K, V)>);
+        impl<'de, K, V> Visitor<'de> for MapVisitor<K, V>
+        where
+            K: Deserialize<'de> + Eq + Hash,
+            V: Deserialize<'de>,
+        {
+            type Value = Map<K, V>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+                let map = DashMap::with_capacity(access.size_hint().unwrap_or(0).min(MAX_PREALLOC));
+                while let Some((k, v)) = access.next_entry()? {
+                    map.insert(k, v);
+                }
+                Ok(Map(map))
+            }
+        }
+        deserializer.deserialize_map(MapVisitor(PhantomData))
+    }
+}
+
+/// `#[serde(with = "crate::state::bytes")]` for a `Vec<u8>`: MessagePack `bin` instead of an
+/// array of integers.
+pub(crate) mod bytes {
+    use std::fmt;
+
+    use serde::de::{SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        struct BytesVisitor;
+        impl<'de> Visitor<'de> for BytesVisitor {
+            type Value = Vec<u8>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("bytes")
+            }
+
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+                Ok(v.to_vec())
+            }
+
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Self::Value, E> {
+                Ok(v)
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
+                while let Some(b) = seq.next_element()? {
+                    out.push(b);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_byte_buf(BytesVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_round_trip_sorted_and_empty_is_default() {
+        let m: DashMap<(String, i64), u64> = DashMap::new();
+        for i in (0..100).rev() {
+            m.insert((format!("k{}", i % 7), i), i as u64);
+        }
+        let bytes = save_map("test", &m).expect("encode");
+        let back: DashMap<(String, i64), u64> = load_map("test", &bytes).expect("decode");
+        assert_eq!(back.len(), 100);
+        assert_eq!(back.get(&("k3".to_string(), 3)).map(|v| *v), Some(3));
+        assert_eq!(save_map("test", &back).expect("encode"), bytes, "same state, same bytes");
+        let empty: DashMap<String, u64> = load_map("test", &[]).expect("empty");
+        assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn a_map_claiming_four_billion_entries_is_an_error() {
+        // map32 with length u32::MAX, then nothing.
+        let err = load_map::<String, u64>("test", &[0xdf, 0xff, 0xff, 0xff, 0xff]).expect_err("truncated");
+        assert!(matches!(err, StateError::Decode { rule: "test", .. }), "{err}");
+        assert!(load_map::<String, u64>("test", b"garbage").is_err());
+    }
+}

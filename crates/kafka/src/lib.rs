@@ -1,0 +1,116 @@
+//! The production runtime, `trailhound run`: a Kafka consumer group in, findings and dead
+//! letters out, at-least-once, with detection state checkpointed alongside the offsets.
+//!
+//! This crate owns the Kafka side (consumer, rebalances, producer, topics), the partition
+//! workers, checkpoints, graceful shutdown and the operations endpoint. Parsing, detection and
+//! the Parquet lake are the same crates `trailhound replay` uses.
+//!
+//! # Data flow
+//! ```text
+//! consumer task (tokio) ──bounded channel per partition──▶ partition worker (thread)
+//!     rdkafka StreamConsumer                                 gunzip → parse → Engine → findings
+//!     rebalance callback                                     ├─▶ findings topic (OCSF JSON, acks=all, idempotent)
+//!                                                            ├─▶ Parquet (per-partition writer)
+//!                                                            └─▶ dead-letter topic (original bytes + source offset)
+//! ```
+//! A full channel stops the consumer task from reading further (backpressure), so a slow
+//! worker or broker slows consumption instead of growing memory.
+//!
+//! # Delivery and state
+//! Each input partition has its own engine: detection state is **per partition**, and is
+//! checkpointed with the partition's offset ([`checkpoint`]). A checkpoint first detects what
+//! the parser holds, waits for the broker's acks of every finding and dead letter produced so
+//! far, makes the Parquet files durable, writes the engine snapshot with the offset, and only
+//! then commits the offset. A crash replays from the last checkpoint with the state as it was
+//! there, so a sequence half seen before a crash completes after it; findings replayed keep
+//! their deterministic uids (duplicates a consumer can drop).
+//!
+//! Because state follows the partition, events of one actor must reach one partition to be
+//! judged together: key the input topic by account (or actor). An actor whose events are
+//! spread over partitions is judged per partition (windows split, thresholds met later or not
+//! at all). A re-keying stage is the scaling issue's job.
+
+mod checkpoint;
+pub mod metrics;
+mod run;
+mod worker;
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
+
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::OwnedHeaders;
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::TopicPartitionList;
+use trailhound_pipeline::Config;
+
+pub use checkpoint::{Checkpoint, CheckpointError, Store};
+pub use metrics::{LatencySummary, Metrics};
+pub use run::{client_config, run, RunSummary, Shutdown};
+
+/// Errors that stop `trailhound run`.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Kafka client error.
+    #[error("kafka: {0}")]
+    Kafka(#[from] KafkaError),
+    /// Bad configuration.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The engine failed.
+    #[error(transparent)]
+    Detect(#[from] trailhound_detect::DetectError),
+    /// The Parquet lake failed.
+    #[error(transparent)]
+    Lake(#[from] trailhound_lake::LakeError),
+    /// A checkpoint could not be read or written.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// A partition worker failed (delivery, encoding).
+    #[error("partition worker: {0}")]
+    Worker(String),
+    /// Draining on shutdown took longer than `run.shutdown_timeout`.
+    #[error("shutdown did not finish within {0:?}")]
+    ShutdownTimeout(Duration),
+    /// I/O (the metrics listener, directories).
+    #[error("{0}")]
+    Io(String),
+}
+
+/// What the workers share: configuration, producer, checkpoint store, metrics.
+pub struct Shared {
+    cfg: Config,
+    producer: FutureProducer,
+    store: Store,
+    metrics: Arc<Metrics>,
+    rt: tokio::runtime::Handle,
+    findings_dir: PathBuf,
+    consumer: OnceLock<Weak<StreamConsumer<run::Ctx>>>,
+}
+
+impl Shared {
+    /// Enqueues a record, waiting while the producer's queue is full.
+    fn send(&self, topic: &str, key: &[u8], payload: &[u8], headers: OwnedHeaders) -> Result<DeliveryFuture, RunError> {
+        let mut record = FutureRecord::to(topic).key(key).payload(payload).headers(headers);
+        loop {
+            match self.producer.send_result(record) {
+                Ok(f) => return Ok(f),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    record = r;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err((e, _)) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Commits offsets through the group's consumer.
+    fn commit(&self, tpl: &TopicPartitionList, mode: CommitMode) -> Result<(), RunError> {
+        match self.consumer.get().and_then(Weak::upgrade) {
+            Some(c) => Ok(c.commit(tpl, mode)?),
+            None => Err(RunError::Worker("the consumer is gone".into())),
+        }
+    }
+}
