@@ -182,7 +182,14 @@ fn kill_9_mid_stream_then_restart_misses_nothing_and_completes_a_split_sequence(
         .map(|(i, _)| i)
         .collect();
     assert!(steps.len() >= 2, "sequence steps of {actor}: {steps:?}");
-    let split = steps[0] + 1;
+    // Just after its CreateUser (the file is in arrival order, so other steps may come first).
+    let create = steps
+        .iter()
+        .copied()
+        .find(|&i| serde_json::from_str::<Value>(lines[i]).expect("json")["eventName"] == "CreateUser")
+        .expect("CreateUser step");
+    assert!(steps.iter().any(|&i| i > create), "a step after CreateUser: {steps:?}");
+    let split = create + 1;
     let first = dir.path().join("first.ndjson");
     let second = dir.path().join("second.ndjson");
     std::fs::write(&first, lines[..split].join("\n") + "\n").expect("write");
