@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
-# End-to-end Kafka benchmark: generated CloudTrail, produced beforehand (Python confluent-kafka,
-# {"Records":[...]} messages of PER_MESSAGE events keyed by account, 4 partitions) to a tansu
-# broker on this machine; then `trailhound run` consumes it all, RUNS times (a new consumer
-# group each run). Reports events/s (first message arrival → last batch detected) and the
-# latency from a message's arrival at the consumer to its finding's ack by the findings topic
-# (p50/p99), per run and as medians.
+# End-to-end Kafka benchmark: generated CloudTrail ({"Records":[...]} messages of PER_MESSAGE
+# events keyed by account, lz4, 4 partitions, produced by Python confluent-kafka) through a
+# tansu broker on this machine into `trailhound run`. Two phases, RUNS runs each (a new consumer
+# group every run):
+#
+#  - backlog: every event is produced first, then `trailhound run` drains the topic as fast as
+#    it can. Reports events/s (first message arrival → last batch detected).
+#  - live: `trailhound run` is started on an empty topic, then LIVE_EVENTS are produced paced at
+#    RATE events/s (a live stream below capacity). Reports the latency from a message's arrival
+#    at the consumer to its batch being detected, and to its finding's ack by the findings topic
+#    (p50/p99).
 #
 #   EVENTS=1000000 RUNS=3 PER_MESSAGE=100 STORAGE=memory bash scripts/bench-kafka.sh
+#   RATE=100000 LIVE_EVENTS=500000 PHASES=live bash scripts/bench-kafka.sh
 #   PROFILE=dev bash scripts/bench-kafka.sh   # the test build (DataFusion unoptimised)
 #
 # STORAGE=memory (default) uses tansu's memory storage: the benchmark commits offsets but never
 # restarts from them, so it does not depend on what memory storage gets wrong (BROKER.md);
-# STORAGE=sqlite measures the storage the tests use. The broker shares the 2 cores.
+# STORAGE=sqlite measures the storage the tests use. The broker, the producer and trailhound
+# share the machine's cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/trailhound-target}"
@@ -20,6 +27,9 @@ RUNS="${RUNS:-3}"
 PER_MESSAGE="${PER_MESSAGE:-100}"
 STORAGE="${STORAGE:-memory}"
 PROFILE="${PROFILE:-release}"
+PHASES="${PHASES:-backlog live}"
+RATE="${RATE:-100000}"
+LIVE_EVENTS="${LIVE_EVENTS:-$EVENTS}"
 BENCH_DIR="${BENCH_DIR:-${TMPDIR:-/tmp}/trailhound-kafka-bench}"
 PY="${TRAILHOUND_PYTHON:-$HOME/.cache/trailhound-venv/bin/python}"
 TANSU="${TANSU:-$(command -v tansu || echo "$HOME/.cargo/bin/tansu")}"
@@ -31,57 +41,87 @@ mkdir -p "$BENCH_DIR"
 input="$BENCH_DIR/events-$EVENTS.ndjson"
 [ -s "$input" ] || "$bin" gen --seed 42 --events "$EVENTS" --out "$input"
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+mport=$(free_port)
 brokers="127.0.0.1:$port"
 rm -rf "$BENCH_DIR/broker" && mkdir -p "$BENCH_DIR/broker"
 case "$STORAGE" in memory) engine="memory://" ;; *) engine="sqlite://tansu.db" ;; esac
 (cd "$BENCH_DIR/broker" && exec "$TANSU" broker --listener-url "tcp://$brokers" --advertised-listener-url "tcp://$brokers" --storage-engine "$engine" > tansu.log 2>&1) &
 broker_pid=$!
-trap 'kill $broker_pid 2>/dev/null || true' EXIT
+pid=""
+trap 'kill $broker_pid $pid 2>/dev/null || true' EXIT
 until python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null; do sleep 0.2; done
 
 tool() { "$PY" tests/python/kafka_tool.py --brokers "$brokers" "$@"; }
-tool create --topic cloudtrail --partitions 4
+metric() { curl -s "127.0.0.1:$mport/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 tool create --topic findings --partitions 2
 tool create --topic dead-letters --partitions 1
-echo "producing $input ($PER_MESSAGE events per message) ..."
-tool produce --topic cloudtrail --events "$input" --per-message "$PER_MESSAGE" --heartbeat-partitions 4 > "$BENCH_DIR/produced.json"
-messages=$(python3 -c "import json; print(json.load(open('$BENCH_DIR/produced.json'))['messages'] + 4)")
 
-for run in $(seq 1 "$RUNS"); do
-    out="$BENCH_DIR/out-$run"
+# start_run NAME TOPIC: `trailhound run` on TOPIC with a new group, in the background ($pid).
+start_run() {
+    out="$BENCH_DIR/out-$1"
     rm -rf "$out" && mkdir -p "$out"
-    cat > "$out/bench.toml" <<EOF
-[kafka]
-brokers = "$brokers"
-group_id = "bench-$run-$$"
-input_topics = ["cloudtrail"]
-findings_topic = "findings"
-dead_letter_topic = "dead-letters"
-[run]
-listen = "127.0.0.1:$mport"
-EOF
-    RUST_LOG=warn "$bin" run --config "$out/bench.toml" --out "$out" --summary "$BENCH_DIR/run-$run.json" 2> "$out/run.log" &
+    printf '[kafka]\nbrokers = "%s"\ngroup_id = "bench-%s-%s"\ninput_topics = ["%s"]\nfindings_topic = "findings"\ndead_letter_topic = "dead-letters"\n[run]\nlisten = "127.0.0.1:%s"\n' \
+        "$brokers" "$1" "$$" "$2" "$mport" > "$out/bench.toml"
+    RUST_LOG=warn "$bin" run --config "$out/bench.toml" --out "$out" --summary "$BENCH_DIR/$1.json" 2> "$out/run.log" &
     pid=$!
-    until [ "$(curl -s "127.0.0.1:$mport/metrics" | awk '/^trailhound_messages_total/ {print $2}')" = "$messages" ]; do
-        kill -0 $pid || { cat "$out/run.log"; exit 1; }
+}
+# finish_run MESSAGES: waits until the run has consumed MESSAGES, lets the last acks land, stops it.
+finish_run() {
+    until [ "$(metric trailhound_messages_total)" = "$1" ]; do
+        kill -0 "$pid" || { cat "$out/run.log"; exit 1; }
         sleep 0.5
     done
-    sleep 2 # let the last acks land
-    kill -TERM $pid && wait $pid
-done
+    sleep 2
+    kill -TERM "$pid" && wait "$pid"
+}
 
-python3 - "$BENCH_DIR" "$RUNS" "$PROFILE" "$STORAGE" <<'PY'
-import json, statistics, sys
-d, runs, profile, storage = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-rs = [json.load(open(f"{d}/run-{i}.json"))["latency"] for i in range(1, runs + 1)]
-for i, r in enumerate(rs, 1):
-    print(f"run {i}: {r['events']} events in {r['busy_seconds']:.2f} s = {r['events_per_second']:,.0f} events/s; "
-          f"finding ack latency p50 {r['finding_latency_p50_ms']:.1f} ms p99 {r['finding_latency_p99_ms']:.1f} ms "
-          f"({r['findings_acked']} finding versions); batch latency p50 {r['batch_latency_p50_ms']:.1f} ms p99 {r['batch_latency_p99_ms']:.1f} ms")
-med = lambda k: statistics.median(r[k] for r in rs)
-print(f"median ({profile} build, tansu {storage}): {med('events_per_second'):,.0f} events/s; "
-      f"finding ack latency p50 {med('finding_latency_p50_ms'):.1f} ms, p99 {med('finding_latency_p99_ms'):.1f} ms; "
-      f"batch latency p99 {med('batch_latency_p99_ms'):.1f} ms")
+rm -f "$BENCH_DIR"/backlog-*.json "$BENCH_DIR"/live-*.json
+if [[ " $PHASES " == *" backlog "* ]]; then
+    tool create --topic cloudtrail --partitions 4
+    echo "backlog: producing $input ($PER_MESSAGE events per message) ..."
+    tool produce --topic cloudtrail --events "$input" --per-message "$PER_MESSAGE" --heartbeat-partitions 4 > "$BENCH_DIR/produced.json"
+    messages=$(python3 -c "import json; print(json.load(open('$BENCH_DIR/produced.json'))['messages'] + 4)")
+    for run in $(seq 1 "$RUNS"); do
+        start_run "backlog-$run" cloudtrail
+        finish_run "$messages"
+    done
+fi
+if [[ " $PHASES " == *" live "* ]]; then
+    for run in $(seq 1 "$RUNS"); do
+        topic="live-$run-$$"
+        tool create --topic "$topic" --partitions 4
+        start_run "live-$run" "$topic"
+        until [ "$(curl -s -o /dev/null -w '%{http_code}' "127.0.0.1:$mport/readyz")" = 200 ]; do
+            kill -0 "$pid" || { cat "$out/run.log"; exit 1; }
+            sleep 0.2
+        done
+        echo "live run $run: producing $LIVE_EVENTS events at $RATE events/s ..."
+        tool produce --topic "$topic" --events "$input" --limit $(( (LIVE_EVENTS + PER_MESSAGE - 1) / PER_MESSAGE )) \
+            --per-message "$PER_MESSAGE" --rate "$RATE" --heartbeat-partitions 4 > "$BENCH_DIR/live-produced-$run.json"
+        cat "$BENCH_DIR/live-produced-$run.json"
+        messages=$(python3 -c "import json; print(json.load(open('$BENCH_DIR/live-produced-$run.json'))['messages'] + 4)")
+        finish_run "$messages"
+    done
+fi
+
+python3 - "$BENCH_DIR" "$RUNS" "$PROFILE" "$STORAGE" "$RATE" <<'PY'
+import json, os, statistics, sys
+d, runs, profile, storage, rate = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], float(sys.argv[5])
+med = lambda rs, k: statistics.median(r[k] for r in rs)
+for phase in ("backlog", "live"):
+    paths = [f"{d}/{phase}-{i}.json" for i in range(1, runs + 1)]
+    if not all(os.path.exists(p) for p in paths):
+        continue
+    rs = [json.load(open(p))["latency"] for p in paths]
+    for i, r in enumerate(rs, 1):
+        print(f"{phase} run {i}: {r['events']} events in {r['busy_seconds']:.2f} s = {r['events_per_second']:,.0f} events/s; "
+              f"batch latency p50 {r['batch_latency_p50_ms']:.1f} ms p99 {r['batch_latency_p99_ms']:.1f} ms; "
+              f"finding ack latency p50 {r['finding_latency_p50_ms']:.1f} ms p99 {r['finding_latency_p99_ms']:.1f} ms "
+              f"({r['findings_acked']} finding versions)")
+    what = f"offered {rate:,.0f} events/s" if phase == "live" else "drain"
+    print(f"{phase} median ({what}; {profile} build, tansu {storage}): {med(rs, 'events_per_second'):,.0f} events/s; "
+          f"batch latency p50 {med(rs, 'batch_latency_p50_ms'):.1f} ms p99 {med(rs, 'batch_latency_p99_ms'):.1f} ms; "
+          f"finding ack latency p50 {med(rs, 'finding_latency_p50_ms'):.1f} ms p99 {med(rs, 'finding_latency_p99_ms'):.1f} ms")
 PY

@@ -87,12 +87,13 @@ def messages(path, per_message):
 def produce(a):
     p = producer(a)
     errors = []
-    n = sent = 0
+    values = []
+    n = 0
     for account, group in messages(a.events, a.per_message):
         n += 1
         if n <= a.skip:
             continue
-        if a.limit is not None and sent >= a.limit:
+        if a.limit is not None and len(values) >= a.limit:
             break
         if a.per_message == 1:
             value = group[0]
@@ -100,14 +101,27 @@ def produce(a):
             value = b'{"Records":[' + b",".join(group) + b"]}"
         if a.gzip_every and n % a.gzip_every == 0:
             value = gzip.compress(value, 1)
+        values.append((account.encode(), value, len(group)))
+    # With --rate the messages go out paced at that many events per second (a live stream);
+    # without, as fast as the broker takes them (a backlog).
+    started = time.monotonic()
+    events = 0
+    for key, value, count in values:
+        if a.rate:
+            wait = started + events / a.rate - time.monotonic()
+            if wait > 0:
+                p.poll(0)
+                time.sleep(wait)
         while True:
             try:
-                p.produce(a.topic, value=value, key=account.encode(), on_delivery=deliver(p, errors))
+                p.produce(a.topic, value=value, key=key, on_delivery=deliver(p, errors))
                 break
             except BufferError:
                 p.poll(0.05)
-        sent += 1
+        events += count
         p.poll(0)
+    sent = len(values)
+    elapsed = time.monotonic() - started
     if a.heartbeat_partitions:
         latest = getattr(messages, "latest", "") or "2024-01-01T00:00:00Z"
         t = time.strptime(latest[:19], "%Y-%m-%dT%H:%M:%S")
@@ -126,7 +140,7 @@ def produce(a):
     left = p.flush(60)
     if left or errors:
         sys.exit(f"produce failed: {left} undelivered, errors {errors[:3]}")
-    print(json.dumps({"messages": sent}))
+    print(json.dumps({"messages": sent, "events": events, "seconds": round(elapsed, 3)}))
 
 
 def raw(a):
@@ -207,6 +221,7 @@ def main():
     s.add_argument("--per-message", type=int, default=50); s.add_argument("--gzip-every", type=int, default=0)
     s.add_argument("--skip", type=int, default=0); s.add_argument("--limit", type=int, default=None)
     s.add_argument("--heartbeat-partitions", type=int, default=0)
+    s.add_argument("--rate", type=float, default=0.0, help="events per second (0: as fast as possible)")
     s = sub.add_parser("raw"); s.add_argument("--topic", required=True); s.add_argument("--partition", type=int, default=0)
     s.add_argument("--kind", required=True)
     s = sub.add_parser("consume"); s.add_argument("--topic", required=True); s.add_argument("--idle", type=float, default=3.0)

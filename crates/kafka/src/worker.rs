@@ -148,7 +148,6 @@ impl Worker {
     fn message(&mut self, m: Message) -> Result<(), RunError> {
         let bytes = m.payload.as_ref().map_or(0, Vec::len);
         self.shared.metrics.arrived(m.arrival, bytes);
-        self.batch_arrival.get_or_insert(m.arrival);
         let mut out = Collected::default();
         let offset = m.offset;
         let position = u64::try_from(offset).unwrap_or(0);
@@ -180,8 +179,18 @@ impl Worker {
             };
             self.dead_letter(offset, d, encoding)?;
         }
+        // The first batch out holds the oldest rows the parser had; later ones, and the rows it
+        // still holds, came with this message.
+        let mut arrival = self.batch_arrival.take().unwrap_or(m.arrival);
         for b in out.batches {
-            self.detect(&b)?;
+            self.detect(&b, arrival)?;
+            arrival = m.arrival;
+        }
+        if self.parser.pending() {
+            self.batch_arrival = Some(arrival);
+            if arrival.elapsed() >= self.shared.cfg.run.max_batch_delay {
+                self.flush_parser()?;
+            }
         }
         if self.last_checkpoint.elapsed() >= self.shared.cfg.run.checkpoint_interval {
             self.checkpoint(Some(CommitMode::Async))?;
@@ -208,14 +217,15 @@ impl Worker {
         }
         let mut out = Collected::default();
         self.parser.flush(&mut out);
+        let arrival = self.batch_arrival.take().unwrap_or_else(Instant::now);
         for b in out.batches {
-            self.detect(&b)?;
+            self.detect(&b, arrival)?;
         }
         Ok(())
     }
 
-    fn detect(&mut self, batch: &RecordBatch) -> Result<(), RunError> {
-        let arrival = self.batch_arrival.take().unwrap_or_else(Instant::now);
+    /// Detects over `batch`, whose oldest message arrived at `arrival`.
+    fn detect(&mut self, batch: &RecordBatch, arrival: Instant) -> Result<(), RunError> {
         let found = self.engine.process(batch)?;
         let m = &self.shared.metrics;
         m.processed(arrival, batch.num_rows());

@@ -104,6 +104,11 @@ pub struct RunConfig {
     /// long, so findings are not held back waiting for a full batch. Default `5ms`.
     #[serde(with = "humantime_serde")]
     pub idle_flush: Duration,
+    /// A partition's worker parses and detects what it has once its oldest message has waited
+    /// this long, even while messages keep arriving: bounds the latency a full batch
+    /// (`parse.batch_rows`) would add under load. Default `20ms`.
+    #[serde(with = "humantime_serde")]
+    pub max_batch_delay: Duration,
     /// `/metrics`, `/healthz` and `/readyz` listen here; empty turns them off.
     /// Default `127.0.0.1:9464`.
     pub listen: String,
@@ -119,6 +124,7 @@ impl Default for RunConfig {
             shutdown_timeout: Duration::from_secs(30),
             partition_queue: 256,
             idle_flush: Duration::from_millis(5),
+            max_batch_delay: Duration::from_millis(20),
             listen: "127.0.0.1:9464".into(),
             log_format: "text".into(),
         }
