@@ -7,14 +7,15 @@
 //!
 //! # Data flow
 //! ```text
-//! consumer task (tokio) ──bounded channel per partition──▶ partition worker (thread)
-//!     rdkafka StreamConsumer                                 gunzip → parse → Engine → findings
-//!     rebalance callback                                     ├─▶ findings topic (OCSF JSON, acks=all, idempotent)
-//!                                                            ├─▶ Parquet (per-partition writer)
-//!                                                            └─▶ dead-letter topic (original bytes + source offset)
+//! consumer task (tokio) ──bounded──▶ partition: parse thread ──bounded──▶ detect thread
+//!     rdkafka StreamConsumer           gunzip → parse → Arrow      Engine → findings
+//!     rebalance callback                                           ├─▶ findings topic (OCSF JSON, acks=all, idempotent)
+//!                                                                  ├─▶ Parquet (per-partition writer)
+//!                                                                  └─▶ dead-letter topic (original bytes + source offset)
 //! ```
-//! A full channel stops the consumer task from reading further (backpressure), so a slow
-//! worker or broker slows consumption instead of growing memory.
+//! A full channel stops the stage before it (backpressure), so a slow worker or broker slows
+//! consumption instead of growing memory. Parse and detect of one partition run on two threads,
+//! so a partition that carries most of the traffic (one big account) uses two cores.
 //!
 //! # Delivery and state
 //! Each input partition has its own engine: detection state is **per partition**, and is

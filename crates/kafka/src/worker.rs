@@ -1,13 +1,22 @@
-//! One input partition's worker: its own parser, detection engine and Parquet writer, fed
-//! messages in offset order over a bounded channel, on a thread of its own.
+//! One input partition's worker: two threads joined by a bounded channel, so the busiest
+//! partition uses two cores instead of one.
 //!
-//! A checkpoint (every `run.checkpoint_interval`, on revoke and on shutdown) makes everything
-//! before `next_offset` safe before anything is committed: the parser's pending rows are
-//! detected, every finding and dead letter produced so far is acknowledged by the broker,
-//! the Parquet files are durable, and the engine state is written with that offset.
+//! - The **parse** thread receives the partition's messages in offset order, gunzips and
+//!   parses them into Arrow batches, decides when pending rows are detected (a full batch,
+//!   `run.idle_flush`, `run.max_batch_delay`) and when to checkpoint.
+//! - The **detect** thread owns the engine, the Parquet writer and the deliveries: it detects
+//!   each batch, publishes findings and dead letters, and runs checkpoints.
+//!
+//! Everything travels in one ordered channel ([`Stage`]), so when the detect thread reaches a
+//! checkpoint for `next_offset`, every row before it has been detected. A checkpoint (every
+//! `run.checkpoint_interval`, on revoke and on shutdown) then makes everything before
+//! `next_offset` safe before anything is committed: every finding and dead letter produced so
+//! far is acknowledged by the broker, the Parquet files are durable, and the engine state is
+//! written with that offset.
 
 use std::io::Read;
 use std::sync::Arc;
+use std::thread::JoinHandle as ThreadHandle;
 use std::time::{Duration, Instant};
 
 use arrow_array::RecordBatch;
@@ -22,6 +31,10 @@ use trailhound_parse::{DeadLetter, DeadReason, ParseSink, Parser};
 
 use crate::checkpoint::Checkpoint;
 use crate::{RunError, Shared};
+
+/// Batches in flight between a partition's parse and detect threads (each up to
+/// `parse.batch_rows` rows).
+const STAGE_QUEUE: usize = 4;
 
 /// A message handed from the consumer to a partition worker.
 pub struct Message {
@@ -43,6 +56,17 @@ pub enum Command {
     Stop(flume::Sender<Result<i64, RunError>>),
 }
 
+/// What the parse thread hands the detect thread, in offset order.
+enum Stage {
+    /// Rows to detect; the oldest of their messages arrived at the instant.
+    Batch(RecordBatch, Instant),
+    /// A record that could not be parsed, from the message at `offset`.
+    Dead { offset: i64, dead: DeadLetter, encoding: Option<&'static str> },
+    /// Every row before `next` has been handed over: make it safe and checkpoint. `commit`:
+    /// commit the offset asynchronously (else the one who asked commits `reply`'s offset).
+    Checkpoint { next: Option<i64>, commit: bool, reply: Option<flume::Sender<Result<i64, RunError>>> },
+}
+
 /// Batches and dead letters of one `parse_document` call.
 #[derive(Default)]
 struct Collected {
@@ -59,29 +83,23 @@ impl ParseSink for Collected {
     }
 }
 
-/// The worker of one partition.
+/// The worker of one partition (its parse side; it starts the detect side).
 pub struct Worker {
     shared: Arc<Shared>,
-    topic: String,
-    partition: i32,
     source: String,
-    engine: Engine,
     parser: Parser,
-    parquet: FindingsWriter,
-    /// Deliveries not yet known to be acknowledged.
-    pending: Vec<JoinHandle<Result<(), String>>>,
     /// Offset after the last message handed to the parser.
     next_offset: Option<i64>,
-    /// Offset of the last checkpoint.
-    checkpointed: Option<i64>,
     /// Earliest arrival among the rows the parser holds.
     batch_arrival: Option<Instant>,
-    late_seen: u64,
     last_checkpoint: Instant,
+    tx: flume::Sender<Stage>,
+    detector: Option<ThreadHandle<Result<(), RunError>>>,
 }
 
 impl Worker {
     /// A worker starting from `engine` (restored or fresh); `start` is the checkpoint's offset.
+    /// Starts the partition's detect thread.
     pub fn new(
         shared: Arc<Shared>,
         topic: &str,
@@ -89,35 +107,26 @@ impl Worker {
         engine: Engine,
         start: Option<i64>,
     ) -> Result<Self, RunError> {
-        let millis =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
-        let safe_topic: String =
-            topic.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') { c } else { '_' }).collect();
-        let opts = WriterOptions {
-            max_rows_per_file: shared.cfg.output.max_rows_per_file,
-            run_id: format!("{millis}-{}-{safe_topic}-{partition}", std::process::id()),
-            ..Default::default()
-        };
-        let parquet = FindingsWriter::new(shared.findings_dir.clone(), opts)?;
-        let late_seen = engine.stats().late_events;
+        let detector = Detector::new(shared.clone(), topic, partition, engine, start)?;
+        let (tx, rx) = flume::bounded(STAGE_QUEUE);
+        let handle = std::thread::Builder::new()
+            .name(format!("th-d{partition}"))
+            .spawn(move || detector.run(rx))
+            .map_err(|e| RunError::Io(format!("cannot start a detect thread: {e}")))?;
         Ok(Self {
             parser: Parser::new(shared.cfg.parse.clone()),
             source: format!("{topic}/{partition}"),
-            topic: topic.to_string(),
-            partition,
-            engine,
-            parquet,
-            pending: Vec::new(),
             next_offset: start,
-            checkpointed: start,
             batch_arrival: None,
-            late_seen,
             last_checkpoint: Instant::now(),
+            tx,
+            detector: Some(handle),
             shared,
         })
     }
 
-    /// Runs until told to stop or the channel closes.
+    /// Runs until told to stop or the channel closes (then the detect thread finishes what it
+    /// was handed and stops too).
     pub fn run(mut self, rx: flume::Receiver<Command>) -> Result<(), RunError> {
         let idle = self.shared.cfg.run.idle_flush;
         let interval = self.shared.cfg.run.checkpoint_interval;
@@ -126,23 +135,53 @@ impl Worker {
             match rx.recv_timeout(wait) {
                 Ok(Command::Message(m)) => self.message(m)?,
                 Ok(Command::Stop(reply)) => {
-                    let r = self.checkpoint(None);
-                    let failed = r.as_ref().err().map(|e| e.to_string());
-                    let _ = reply.send(r);
-                    return match failed {
-                        Some(e) => Err(RunError::Worker(e)),
-                        None => Ok(()),
-                    };
+                    self.flush_parser()?;
+                    let next = self.next_offset;
+                    self.forward(Stage::Checkpoint { next, commit: false, reply: Some(reply) })?;
+                    return self.join();
                 }
                 Err(flume::RecvTimeoutError::Timeout) => {
+                    if self.detector.as_ref().is_some_and(|h| h.is_finished()) {
+                        return self.join();
+                    }
                     self.flush_parser()?;
                     if self.last_checkpoint.elapsed() >= interval {
-                        self.checkpoint(Some(CommitMode::Async))?;
+                        self.checkpoint()?;
                     }
                 }
-                Err(flume::RecvTimeoutError::Disconnected) => return Ok(()),
+                Err(flume::RecvTimeoutError::Disconnected) => return self.join(),
             }
         }
+    }
+
+    /// Closes the stage channel and waits for the detect thread; its error is the worker's.
+    fn join(&mut self) -> Result<(), RunError> {
+        let (tx, _) = flume::bounded(1);
+        drop(std::mem::replace(&mut self.tx, tx));
+        match self.detector.take().map(ThreadHandle::join) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(RunError::Worker("the detect thread panicked".into())),
+            None => Ok(()),
+        }
+    }
+
+    /// Hands `stage` to the detect thread; if it has stopped, returns why.
+    fn forward(&mut self, stage: Stage) -> Result<(), RunError> {
+        if let Err(flume::SendError(stage)) = self.tx.send(stage) {
+            let err = self.join().err().unwrap_or_else(|| RunError::Worker("the detect thread stopped".into()));
+            if let Stage::Checkpoint { reply: Some(reply), .. } = stage {
+                let _ = reply.send(Err(RunError::Worker(err.to_string())));
+            }
+            return Err(err);
+        }
+        Ok(())
+    }
+
+    fn checkpoint(&mut self) -> Result<(), RunError> {
+        self.last_checkpoint = Instant::now();
+        self.flush_parser()?;
+        let next = self.next_offset;
+        self.forward(Stage::Checkpoint { next, commit: true, reply: None })
     }
 
     fn message(&mut self, m: Message) -> Result<(), RunError> {
@@ -166,24 +205,24 @@ impl Worker {
             Some(p) => self.parser.parse_document(&p, &self.source, position, m.timestamp, &mut out),
         }
         self.next_offset = Some(offset + 1);
-        for mut d in out.dead {
+        for mut dead in out.dead {
             // A whole gzip document that failed (too large, invalid JSON) goes out as the
             // original compressed message; a bad record inside a delivery file as its own bytes.
-            let whole = !d.source.contains('#');
+            let whole = !dead.source.contains('#');
             let encoding = match (&gzipped, whole) {
                 (Some(orig), true) => {
-                    d.raw = orig.clone();
+                    dead.raw = orig.clone();
                     Some("gzip")
                 }
                 _ => None,
             };
-            self.dead_letter(offset, d, encoding)?;
+            self.forward(Stage::Dead { offset, dead, encoding })?;
         }
         // The first batch out holds the oldest rows the parser had; later ones, and the rows it
         // still holds, came with this message.
         let mut arrival = self.batch_arrival.take().unwrap_or(m.arrival);
         for b in out.batches {
-            self.detect(&b, arrival)?;
+            self.forward(Stage::Batch(b, arrival))?;
             arrival = m.arrival;
         }
         if self.parser.pending() {
@@ -193,7 +232,7 @@ impl Worker {
             }
         }
         if self.last_checkpoint.elapsed() >= self.shared.cfg.run.checkpoint_interval {
-            self.checkpoint(Some(CommitMode::Async))?;
+            self.checkpoint()?;
         }
         Ok(())
     }
@@ -219,7 +258,79 @@ impl Worker {
         self.parser.flush(&mut out);
         let arrival = self.batch_arrival.take().unwrap_or_else(Instant::now);
         for b in out.batches {
-            self.detect(&b, arrival)?;
+            self.forward(Stage::Batch(b, arrival))?;
+        }
+        Ok(())
+    }
+}
+
+/// A partition's detect side: engine, Parquet writer, deliveries, checkpoints.
+struct Detector {
+    shared: Arc<Shared>,
+    topic: String,
+    partition: i32,
+    engine: Engine,
+    parquet: FindingsWriter,
+    /// Deliveries not yet known to be acknowledged.
+    pending: Vec<JoinHandle<Result<(), String>>>,
+    /// Offset of the last checkpoint.
+    checkpointed: Option<i64>,
+    late_seen: u64,
+}
+
+impl Detector {
+    fn new(
+        shared: Arc<Shared>,
+        topic: &str,
+        partition: i32,
+        engine: Engine,
+        start: Option<i64>,
+    ) -> Result<Self, RunError> {
+        let millis =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+        let safe_topic: String =
+            topic.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') { c } else { '_' }).collect();
+        let opts = WriterOptions {
+            max_rows_per_file: shared.cfg.output.max_rows_per_file,
+            run_id: format!("{millis}-{}-{safe_topic}-{partition}", std::process::id()),
+            ..Default::default()
+        };
+        let parquet = FindingsWriter::new(shared.findings_dir.clone(), opts)?;
+        let late_seen = engine.stats().late_events;
+        Ok(Self {
+            topic: topic.to_string(),
+            partition,
+            engine,
+            parquet,
+            pending: Vec::new(),
+            checkpointed: start,
+            late_seen,
+            shared,
+        })
+    }
+
+    /// Works through the stages until the parse side closes the channel or something fails.
+    fn run(mut self, rx: flume::Receiver<Stage>) -> Result<(), RunError> {
+        while let Ok(stage) = rx.recv() {
+            match stage {
+                Stage::Batch(b, arrival) => self.detect(&b, arrival)?,
+                Stage::Dead { offset, dead, encoding } => self.dead_letter(offset, dead, encoding)?,
+                Stage::Checkpoint { next, commit, reply } => {
+                    let r = self.checkpoint(next, commit);
+                    match reply {
+                        Some(reply) => {
+                            let failed = r.as_ref().err().map(|e| RunError::Worker(e.to_string()));
+                            let _ = reply.send(r);
+                            if let Some(e) = failed {
+                                return Err(e);
+                            }
+                        }
+                        None => {
+                            r?;
+                        }
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -291,12 +402,11 @@ impl Worker {
         Ok(())
     }
 
-    /// Makes everything before `next_offset` safe, writes the state, and commits with `mode`
-    /// (`None`: the caller commits the returned offset).
-    fn checkpoint(&mut self, mode: Option<CommitMode>) -> Result<i64, RunError> {
-        self.last_checkpoint = Instant::now();
-        self.flush_parser()?;
-        let Some(next) = self.next_offset else {
+    /// Makes everything before `next` safe (every row before it was detected: the stages come
+    /// in order), writes the state, and commits asynchronously when `commit`. Returns the
+    /// offset to commit (-1: nothing consumed yet).
+    fn checkpoint(&mut self, next: Option<i64>, commit: bool) -> Result<i64, RunError> {
+        let Some(next) = next else {
             return Ok(-1);
         };
         if self.checkpointed == Some(next) && self.pending.is_empty() {
@@ -320,10 +430,10 @@ impl Worker {
             engine,
         })?;
         self.checkpointed = Some(next);
-        if let Some(mode) = mode {
+        if commit {
             let mut tpl = TopicPartitionList::new();
             tpl.add_partition_offset(&self.topic, self.partition, Offset::Offset(next))?;
-            self.shared.commit(&tpl, mode)?;
+            self.shared.commit(&tpl, CommitMode::Async)?;
         }
         let m = &self.shared.metrics;
         m.checkpoints.inc();
