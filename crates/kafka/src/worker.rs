@@ -92,6 +92,8 @@ pub struct Worker {
     next_offset: Option<i64>,
     /// Earliest arrival among the rows the parser holds.
     batch_arrival: Option<Instant>,
+    /// Since when the parser holds rows (bounded by `run.max_batch_delay`).
+    holding_since: Option<Instant>,
     last_checkpoint: Instant,
     tx: flume::Sender<Stage>,
     detector: Option<ThreadHandle<Result<(), RunError>>>,
@@ -118,6 +120,7 @@ impl Worker {
             source: format!("{topic}/{partition}"),
             next_offset: start,
             batch_arrival: None,
+            holding_since: None,
             last_checkpoint: Instant::now(),
             tx,
             detector: Some(handle),
@@ -133,7 +136,9 @@ impl Worker {
         loop {
             let wait = if self.parser.pending() { idle } else { interval.min(Duration::from_millis(200)) };
             match rx.recv_timeout(wait) {
-                Ok(Command::Message(m)) => self.message(m)?,
+                // A partition that is behind (more messages queued) fills whole batches to
+                // catch up; one that keeps up has its rows detected within max_batch_delay.
+                Ok(Command::Message(m)) => self.message(m, !rx.is_empty())?,
                 Ok(Command::Stop(reply)) => {
                     self.flush_parser()?;
                     let next = self.next_offset;
@@ -184,7 +189,7 @@ impl Worker {
         self.forward(Stage::Checkpoint { next, commit: true, reply: None })
     }
 
-    fn message(&mut self, m: Message) -> Result<(), RunError> {
+    fn message(&mut self, m: Message, behind: bool) -> Result<(), RunError> {
         let bytes = m.payload.as_ref().map_or(0, Vec::len);
         self.shared.metrics.arrived(m.arrival, bytes);
         let mut out = Collected::default();
@@ -227,9 +232,15 @@ impl Worker {
         }
         if self.parser.pending() {
             self.batch_arrival = Some(arrival);
-            if arrival.elapsed() >= self.shared.cfg.run.max_batch_delay {
+            // Bounds the delay batching adds (not the time the message queued before it came
+            // here) while the partition keeps up; a partition that is behind fills whole
+            // batches, which drains its queue faster than small ones would.
+            let since = *self.holding_since.get_or_insert_with(Instant::now);
+            if !behind && since.elapsed() >= self.shared.cfg.run.max_batch_delay {
                 self.flush_parser()?;
             }
+        } else {
+            self.holding_since = None;
         }
         if self.last_checkpoint.elapsed() >= self.shared.cfg.run.checkpoint_interval {
             self.checkpoint()?;
@@ -256,6 +267,7 @@ impl Worker {
         }
         let mut out = Collected::default();
         self.parser.flush(&mut out);
+        self.holding_since = None;
         let arrival = self.batch_arrival.take().unwrap_or_else(Instant::now);
         for b in out.batches {
             self.forward(Stage::Batch(b, arrival))?;

@@ -104,9 +104,10 @@ pub struct RunConfig {
     /// long, so findings are not held back waiting for a full batch. Default `5ms`.
     #[serde(with = "humantime_serde")]
     pub idle_flush: Duration,
-    /// A partition's worker parses and detects what it has once its oldest message has waited
-    /// this long, even while messages keep arriving: bounds the latency a full batch
-    /// (`parse.batch_rows`) would add under load. Default `20ms`.
+    /// A partition's worker detects the rows its parser holds once it has held them this long,
+    /// even while messages keep arriving: bounds the latency that filling a batch
+    /// (`parse.batch_rows`) adds to a live stream. A partition that is behind (messages queued
+    /// for it) fills whole batches instead, to catch up. Default `20ms`.
     #[serde(with = "humantime_serde")]
     pub max_batch_delay: Duration,
     /// `/metrics`, `/healthz` and `/readyz` listen here; empty turns them off.
