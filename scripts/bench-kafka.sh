@@ -68,6 +68,8 @@ metric() {
 tool create --topic findings --partitions 2
 tool create --topic dead-letters --partitions 1
 
+# produced FILE: the messages a `tool produce` summary counts, plus its 4 heartbeats.
+produced() { python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['messages'] + 4)" "$1"; }
 # start_run NAME TOPIC: `trailhound run` on TOPIC with a new group, in the background ($pid).
 start_run() {
     out="$BENCH_DIR/out-$1"
@@ -92,7 +94,7 @@ if [[ " $PHASES " == *" backlog "* ]]; then
     tool create --topic cloudtrail --partitions 4
     echo "backlog: producing $input ($PER_MESSAGE events per message) ..."
     tool produce --topic cloudtrail --events "$input" --per-message "$PER_MESSAGE" --heartbeat-partitions 4 > "$BENCH_DIR/produced.json"
-    messages=$(python3 -c "import json; print(json.load(open('$BENCH_DIR/produced.json'))['messages'] + 4)")
+    messages=$(produced "$BENCH_DIR/produced.json")
     for run in $(seq 1 "$RUNS"); do
         start_run "backlog-$run" cloudtrail
         finish_run "$messages"
@@ -111,7 +113,7 @@ if [[ " $PHASES " == *" live "* ]]; then
         tool produce --topic "$topic" --events "$input" --limit $(( (LIVE_EVENTS + PER_MESSAGE - 1) / PER_MESSAGE )) \
             --per-message "$PER_MESSAGE" --rate "$RATE" --heartbeat-partitions 4 > "$BENCH_DIR/live-produced-$run.json"
         cat "$BENCH_DIR/live-produced-$run.json"
-        messages=$(python3 -c "import json; print(json.load(open('$BENCH_DIR/live-produced-$run.json'))['messages'] + 4)")
+        messages=$(produced "$BENCH_DIR/live-produced-$run.json")
         finish_run "$messages"
     done
 fi

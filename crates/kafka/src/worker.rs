@@ -62,9 +62,10 @@ enum Stage {
     Batch(RecordBatch, Instant),
     /// A record that could not be parsed, from the message at `offset`.
     Dead { offset: i64, dead: DeadLetter, encoding: Option<&'static str> },
-    /// Every row before `next` has been handed over: make it safe and checkpoint. `commit`:
-    /// commit the offset asynchronously (else the one who asked commits `reply`'s offset).
-    Checkpoint { next: Option<i64>, commit: bool, reply: Option<flume::Sender<Result<i64, RunError>>> },
+    /// Every row before `next` has been handed over: make it safe and checkpoint. Without
+    /// `reply` the detect thread commits the offset asynchronously; with it, it replies with
+    /// the offset and the one who asked commits it.
+    Checkpoint { next: Option<i64>, reply: Option<flume::Sender<Result<i64, RunError>>> },
 }
 
 /// Batches and dead letters of one `parse_document` call.
@@ -140,9 +141,7 @@ impl Worker {
                 // catch up; one that keeps up has its rows detected within max_batch_delay.
                 Ok(Command::Message(m)) => self.message(m, !rx.is_empty())?,
                 Ok(Command::Stop(reply)) => {
-                    self.flush_parser()?;
-                    let next = self.next_offset;
-                    self.forward(Stage::Checkpoint { next, commit: false, reply: Some(reply) })?;
+                    self.checkpoint(Some(reply))?;
                     return self.join();
                 }
                 Err(flume::RecvTimeoutError::Timeout) => {
@@ -151,7 +150,7 @@ impl Worker {
                     }
                     self.flush_parser()?;
                     if self.last_checkpoint.elapsed() >= interval {
-                        self.checkpoint()?;
+                        self.checkpoint(None)?;
                     }
                 }
                 Err(flume::RecvTimeoutError::Disconnected) => return self.join(),
@@ -182,11 +181,13 @@ impl Worker {
         Ok(())
     }
 
-    fn checkpoint(&mut self) -> Result<(), RunError> {
+    /// Detects what the parser holds, then asks for a checkpoint at the next offset (see
+    /// [`Stage::Checkpoint`] for `reply`).
+    fn checkpoint(&mut self, reply: Option<flume::Sender<Result<i64, RunError>>>) -> Result<(), RunError> {
         self.last_checkpoint = Instant::now();
         self.flush_parser()?;
         let next = self.next_offset;
-        self.forward(Stage::Checkpoint { next, commit: true, reply: None })
+        self.forward(Stage::Checkpoint { next, reply })
     }
 
     fn message(&mut self, m: Message, behind: bool) -> Result<(), RunError> {
@@ -243,7 +244,7 @@ impl Worker {
             self.holding_since = None;
         }
         if self.last_checkpoint.elapsed() >= self.shared.cfg.run.checkpoint_interval {
-            self.checkpoint()?;
+            self.checkpoint(None)?;
         }
         Ok(())
     }
@@ -327,19 +328,15 @@ impl Detector {
             match stage {
                 Stage::Batch(b, arrival) => self.detect(&b, arrival)?,
                 Stage::Dead { offset, dead, encoding } => self.dead_letter(offset, dead, encoding)?,
-                Stage::Checkpoint { next, commit, reply } => {
-                    let r = self.checkpoint(next, commit);
-                    match reply {
-                        Some(reply) => {
-                            let failed = r.as_ref().err().map(|e| RunError::Worker(e.to_string()));
-                            let _ = reply.send(r);
-                            if let Some(e) = failed {
-                                return Err(e);
-                            }
-                        }
-                        None => {
-                            r?;
-                        }
+                Stage::Checkpoint { next, reply: None } => {
+                    self.checkpoint(next, true)?;
+                }
+                Stage::Checkpoint { next, reply: Some(reply) } => {
+                    let r = self.checkpoint(next, false);
+                    let failed = r.as_ref().err().map(|e| RunError::Worker(e.to_string()));
+                    let _ = reply.send(r);
+                    if let Some(e) = failed {
+                        return Err(e);
                     }
                 }
             }
