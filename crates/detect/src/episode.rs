@@ -224,7 +224,7 @@ pub fn remediation_for(actor_key: &str, arn: Option<&str>, what: &str) -> String
 /// closed behind the watermark. `E` holds the rule's own per-group facts.
 pub struct Groups<E> {
     bucket_ms: i64,
-    state: dashmap::DashMap<(String, EventTime), Group<E>>,
+    state: crate::state::StateMap<(String, EventTime), Group<E>>,
 }
 
 /// One group of [`Groups`].
@@ -241,7 +241,7 @@ pub struct Group<E> {
 impl<E: Default> Groups<E> {
     /// Groups of `bucket_ms` milliseconds of event time.
     pub fn new(bucket_ms: i64) -> Self {
-        Self { bucket_ms: bucket_ms.max(1), state: dashmap::DashMap::new() }
+        Self { bucket_ms: bucket_ms.max(1), state: crate::state::StateMap::default() }
     }
 
     /// Bucket start of a time.

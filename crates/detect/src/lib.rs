@@ -39,6 +39,7 @@ pub mod state;
 #[cfg(test)]
 #[allow(dead_code)] // helpers for whichever rule tests need them
 pub(crate) mod testing;
+mod touched;
 mod view;
 pub mod window;
 

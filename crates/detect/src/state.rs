@@ -15,6 +15,11 @@ use serde::de::{DeserializeOwned, MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// The keyed state map of every rule: a `DashMap` hashed with foldhash (randomly seeded per
+/// process like std's SipHash, so iteration order is never relied upon; several times
+/// cheaper on the ARN, session and user-agent keys looked up for every event).
+pub type StateMap<K, V> = DashMap<K, V, foldhash::fast::RandomState>;
+
 /// A rule's state could not be written or read.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -58,7 +63,7 @@ pub fn load<T: DeserializeOwned + Default>(rule: &'static str, bytes: &[u8]) -> 
 }
 
 /// [`save`] of a `DashMap`, sorted by key.
-pub fn save_map<K, V>(rule: &'static str, map: &DashMap<K, V>) -> Result<Vec<u8>, StateError>
+pub fn save_map<K, V>(rule: &'static str, map: &StateMap<K, V>) -> Result<Vec<u8>, StateError>
 where
     K: Serialize + Ord + Hash,
     V: Serialize,
@@ -67,7 +72,7 @@ where
 }
 
 /// [`load`] of a `DashMap` written by [`save_map`].
-pub fn load_map<K, V>(rule: &'static str, bytes: &[u8]) -> Result<DashMap<K, V>, StateError>
+pub fn load_map<K, V>(rule: &'static str, bytes: &[u8]) -> Result<StateMap<K, V>, StateError>
 where
     K: DeserializeOwned + Eq + Hash,
     V: DeserializeOwned,
@@ -77,7 +82,7 @@ where
 
 /// Serialises a `DashMap` as a map sorted by key (deterministic bytes). Reads back as a
 /// `DashMap` ([`Map`]) or any other map. Holds read locks on the map while it serialises.
-pub struct Sorted<'a, K, V>(pub &'a DashMap<K, V>);
+pub struct Sorted<'a, K, V>(pub &'a StateMap<K, V>);
 
 impl<K: Serialize + Ord + Hash, V: Serialize> Serialize for Sorted<'_, K, V> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -93,11 +98,11 @@ impl<K: Serialize + Ord + Hash, V: Serialize> Serialize for Sorted<'_, K, V> {
 
 /// A `DashMap` read from a serialised map, pre-allocating at most a few thousand entries
 /// whatever length the input claims.
-pub struct Map<K, V>(pub DashMap<K, V>);
+pub struct Map<K, V>(pub StateMap<K, V>);
 
 impl<K: Eq + Hash, V> Default for Map<K, V> {
     fn default() -> Self {
-        Self(DashMap::new())
+        Self(StateMap::default())
     }
 }
 
@@ -123,7 +128,10 @@ where
             }
 
             fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
-                let map = DashMap::with_capacity(access.size_hint().unwrap_or(0).min(MAX_PREALLOC));
+                let map = StateMap::with_capacity_and_hasher(
+                    access.size_hint().unwrap_or(0).min(MAX_PREALLOC),
+                    Default::default(),
+                );
                 while let Some((k, v)) = access.next_entry()? {
                     map.insert(k, v);
                 }
@@ -181,16 +189,16 @@ mod tests {
 
     #[test]
     fn maps_round_trip_sorted_and_empty_is_default() {
-        let m: DashMap<(String, i64), u64> = DashMap::new();
+        let m: StateMap<(String, i64), u64> = StateMap::default();
         for i in (0..100).rev() {
             m.insert((format!("k{}", i % 7), i), i as u64);
         }
         let bytes = save_map("test", &m).expect("encode");
-        let back: DashMap<(String, i64), u64> = load_map("test", &bytes).expect("decode");
+        let back: StateMap<(String, i64), u64> = load_map("test", &bytes).expect("decode");
         assert_eq!(back.len(), 100);
         assert_eq!(back.get(&("k3".to_string(), 3)).map(|v| *v), Some(3));
         assert_eq!(save_map("test", &back).expect("encode"), bytes, "same state, same bytes");
-        let empty: DashMap<String, u64> = load_map("test", &[]).expect("empty");
+        let empty: StateMap<String, u64> = load_map("test", &[]).expect("empty");
         assert!(empty.is_empty());
     }
 

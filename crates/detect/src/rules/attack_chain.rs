@@ -18,7 +18,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 use trailhound_model::attack::{self, KILL_CHAIN};
 use trailhound_model::time::{to_rfc3339, EventTime};
@@ -26,7 +25,7 @@ use trailhound_model::{Activity, Evidence, Finding, Severity};
 
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Publication};
-use crate::state::{self, StateError};
+use crate::state::{self, StateError, StateMap};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -100,7 +99,7 @@ pub struct AttackChain {
     window_ms: i64,
     close_ms: i64,
     /// actor → bucket start → parts.
-    state: DashMap<String, BTreeMap<EventTime, Bucket>>,
+    state: StateMap<String, BTreeMap<EventTime, Bucket>>,
 }
 
 fn ms(d: Duration) -> i64 {
@@ -114,7 +113,7 @@ fn tactic_rank(id: &str) -> usize {
 impl AttackChain {
     /// Builds the rule from its config.
     pub fn new(cfg: Config) -> Self {
-        Self { window_ms: ms(cfg.window), close_ms: ms(cfg.close_after), cfg, state: DashMap::new() }
+        Self { window_ms: ms(cfg.window), close_ms: ms(cfg.close_after), cfg, state: StateMap::default() }
     }
 
     fn tactics(b: &Bucket) -> BTreeSet<String> {

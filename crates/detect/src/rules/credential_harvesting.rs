@@ -47,7 +47,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 use trailhound_model::attack::CREDENTIAL_ACCESS;
 use trailhound_model::time::{to_rfc3339, EventTime};
@@ -57,7 +56,8 @@ use super::enumeration_burst::is_denied;
 use super::identity_baseline::{emit_with, network_of};
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
-use crate::state::{self, StateError};
+use crate::state::{self, StateError, StateMap};
+use crate::touched::Touched;
 use crate::view::EventView;
 use crate::window::slot_of;
 
@@ -205,7 +205,7 @@ pub struct CredentialHarvesting {
     window_ms: i64,
     episode_ms: i64,
     calls: BTreeMap<String, Call>,
-    state: DashMap<String, ActorState>,
+    state: StateMap<String, ActorState>,
 }
 
 const SLOTS: i64 = 10;
@@ -236,7 +236,7 @@ impl CredentialHarvesting {
             window_ms,
             episode_ms: ms(cfg.episode),
             calls,
-            state: DashMap::new(),
+            state: StateMap::default(),
             cfg,
         }
     }
@@ -427,7 +427,7 @@ impl Rule for CredentialHarvesting {
 
     fn on_batch(&self, ev: &EventView<'_>, rows: &[usize], ctx: &mut RuleCtx<'_>) {
         let mut name = String::new();
-        let mut touched: Vec<String> = Vec::new();
+        let mut touched = Touched::new();
         for &row in rows {
             let class = ev.identity_class(row);
             if class == IdentityClass::AwsService {
@@ -492,17 +492,13 @@ impl Rule for CredentialHarvesting {
             }
             self.check_windows(st, &net, net_key, slot);
             drop(entry);
-            if touched.last().is_none_or(|a| a != actor) {
-                touched.push(actor.to_string());
-            }
+            touched.add(actor);
         }
-        touched.sort();
-        touched.dedup();
-        for actor in touched {
-            if let Some(mut st) = self.state.get_mut(&actor) {
+        for actor in touched.sorted() {
+            if let Some(mut st) = self.state.get_mut(actor) {
                 for (bucket, ep) in st.episodes.iter_mut().filter(|(_, ep)| ep.dirty) {
                     ep.dirty = false;
-                    self.publish(&actor, *bucket, ep, false, ctx);
+                    self.publish(actor, *bucket, ep, false, ctx);
                 }
             }
         }

@@ -34,7 +34,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 use trailhound_model::attack::DISCOVERY;
 use trailhound_model::time::{to_rfc3339, EventTime};
@@ -42,7 +41,8 @@ use trailhound_model::{stable_hash, Activity, Finding, IdentityClass, Severity};
 
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
-use crate::state::{self, StateError};
+use crate::state::{self, StateError, StateMap};
+use crate::touched::Touched;
 use crate::view::EventView;
 use crate::window::{slot_of, SlotCount, SlotDistinct};
 
@@ -203,7 +203,7 @@ pub struct EnumerationBurst {
     iac: Vec<String>,
     extra: BTreeSet<String>,
     excluded: BTreeSet<String>,
-    state: DashMap<String, ActorState>,
+    state: StateMap<String, ActorState>,
 }
 
 const SLOTS: i64 = 10;
@@ -235,7 +235,7 @@ impl EnumerationBurst {
             iac: cfg.iac_user_agents.iter().map(|s| s.to_ascii_lowercase()).collect(),
             extra: cfg.extra_recon_actions.iter().cloned().collect(),
             excluded: cfg.excluded_actions.iter().cloned().collect(),
-            state: DashMap::new(),
+            state: StateMap::default(),
             cfg,
         }
     }
@@ -356,7 +356,7 @@ impl Rule for EnumerationBurst {
     fn on_batch(&self, ev: &EventView<'_>, rows: &[usize], ctx: &mut RuleCtx<'_>) {
         let mut name = String::new();
         let mut scratch = Vec::new();
-        let mut touched: Vec<String> = Vec::new();
+        let mut touched = Touched::new();
         for &row in rows {
             if !self.is_recon(ev, row, &mut name) {
                 continue;
@@ -415,16 +415,14 @@ impl Rule for EnumerationBurst {
                     trigger(eps, bucket_of(start), Cond::Denied, start, n);
                 });
             }
-            if touched.last().is_none_or(|a| a != actor) {
-                touched.push(actor.to_string());
-            }
+            touched.add(actor);
         }
         // Early firing: publish every episode that became true or more severe in this batch.
-        for actor in touched {
-            if let Some(mut st) = self.state.get_mut(&actor) {
+        for actor in touched.sorted() {
+            if let Some(mut st) = self.state.get_mut(actor) {
                 for (bucket, ep) in st.episodes.iter_mut().filter(|(_, ep)| ep.dirty) {
                     ep.dirty = false;
-                    self.publish(&actor, *bucket, ep, false, ctx);
+                    self.publish(actor, *bucket, ep, false, ctx);
                 }
             }
         }

@@ -34,7 +34,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use trailhound_model::attack::{PERSISTENCE, PRIVILEGE_ESCALATION};
@@ -46,7 +45,7 @@ use super::iam_user_persistence::{
 };
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
-use crate::state::{self, StateError};
+use crate::state::{self, StateError, StateMap};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -153,7 +152,7 @@ pub struct IamBackdoorCredentials {
     window: i64,
     group: i64,
     iac: Vec<String>,
-    state: DashMap<String, ActorState>,
+    state: StateMap<String, ActorState>,
 }
 
 impl IamBackdoorCredentials {
@@ -163,7 +162,7 @@ impl IamBackdoorCredentials {
             window: ms(cfg.window),
             group: ms(cfg.group),
             iac: lowered(&cfg.iac_user_agents),
-            state: DashMap::new(),
+            state: StateMap::default(),
             cfg,
         }
     }

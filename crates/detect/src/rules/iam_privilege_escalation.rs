@@ -32,7 +32,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use trailhound_model::attack::PRIVILEGE_ESCALATION;
@@ -44,7 +43,7 @@ use super::iam_user_persistence::{
 };
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
-use crate::state::{self, StateError};
+use crate::state::{self, StateError, StateMap};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -127,7 +126,7 @@ pub struct IamPrivilegeEscalation {
     window: i64,
     admin_groups: Vec<String>,
     iac: Vec<String>,
-    state: DashMap<String, ActorState>,
+    state: StateMap<String, ActorState>,
 }
 
 fn truthy(v: Option<&Value>) -> bool {
@@ -145,7 +144,7 @@ impl IamPrivilegeEscalation {
             window: ms(cfg.window),
             admin_groups: lowered(&cfg.admin_groups),
             iac: lowered(&cfg.iac_user_agents),
-            state: DashMap::new(),
+            state: StateMap::default(),
             cfg,
         }
     }

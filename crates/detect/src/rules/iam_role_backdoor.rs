@@ -44,7 +44,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use trailhound_model::attack::{PERSISTENCE, PRIVILEGE_ESCALATION};
@@ -56,7 +55,7 @@ use super::iam_user_persistence::{
 };
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
-use crate::state::{self, StateError};
+use crate::state::{self, StateError, StateMap};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -208,13 +207,13 @@ struct Agg {
 pub struct IamRoleBackdoor {
     cfg: Config,
     window: i64,
-    state: DashMap<String, ActorState>,
+    state: StateMap<String, ActorState>,
 }
 
 impl IamRoleBackdoor {
     /// Builds the rule from its config.
     pub fn new(cfg: Config) -> Self {
-        Self { window: ms(cfg.window), state: DashMap::new(), cfg }
+        Self { window: ms(cfg.window), state: StateMap::default(), cfg }
     }
 
     fn door(&self, ev: &EventView<'_>, row: usize, field: &str) -> Option<Door> {

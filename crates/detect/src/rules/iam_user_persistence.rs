@@ -51,7 +51,6 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use trailhound_model::attack::PERSISTENCE;
@@ -60,7 +59,7 @@ use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
-use crate::state::{self, StateError};
+use crate::state::{self, StateError, StateMap};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -362,7 +361,7 @@ pub struct IamUserPersistence {
     window: i64,
     admin_groups: Vec<String>,
     iac: Vec<String>,
-    state: DashMap<String, ActorState>,
+    state: StateMap<String, ActorState>,
 }
 
 impl IamUserPersistence {
@@ -372,7 +371,7 @@ impl IamUserPersistence {
             window: ms(cfg.window),
             admin_groups: lowered(&cfg.admin_groups),
             iac: lowered(&cfg.iac_user_agents),
-            state: DashMap::new(),
+            state: StateMap::default(),
             cfg,
         }
     }

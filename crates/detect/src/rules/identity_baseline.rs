@@ -57,12 +57,11 @@
 //! `retention` (default 30 days of watermark time) is forgotten and learns again.
 
 use std::borrow::Borrow;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 use trailhound_model::attack::{DEFENSE_EVASION, INITIAL_ACCESS};
 use trailhound_model::time::{to_rfc3339, EventTime};
@@ -70,7 +69,8 @@ use trailhound_model::{stable_hash, Activity, Finding, IdentityClass, Severity};
 
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
-use crate::state::{self, StateError};
+use crate::state::{self, StateError, StateMap};
+use crate::touched::Touched;
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -195,14 +195,17 @@ pub(crate) fn is_lambda_agent(ua: Option<&str>) -> bool {
 /// True for an EC2 instance-profile session (`…/assumed-role/<role>/i-0123…`) or an ECS task
 /// session (32 hex digits): their addresses change with every instance or task.
 pub(crate) fn is_fleet_session(arn: Option<&str>) -> bool {
-    let Some(session) = arn.filter(|a| a.contains(":assumed-role/")).and_then(|a| a.rsplit('/').next()) else {
+    // Called for every event: the session name (after the last `/`) first, the ARN scan
+    // only for the few names that look like an instance or task.
+    let Some((_, session)) = arn.and_then(|a| a.rsplit_once('/')) else {
         return false;
     };
     let hex = |s: &str| s.bytes().all(|c| c.is_ascii_hexdigit());
-    match session.strip_prefix("i-") {
+    let fleet_like = match session.strip_prefix("i-") {
         Some(id) => (id.len() == 8 || id.len() == 17) && hex(id),
         None => session.len() == 32 && hex(session),
-    }
+    };
+    fleet_like && arn.is_some_and(|a| a.contains(":assumed-role/"))
 }
 
 /// The family of a user agent: its first product token, lower-cased (`aws-cli`, `boto3`,
@@ -243,7 +246,7 @@ pub(crate) fn agent_family(ua: Option<&str>) -> String {
 /// A per-batch memo of [`agent_family`] and [`is_lambda_agent`] by user agent.
 #[derive(Default)]
 pub(crate) struct Agents<'a> {
-    memo: HashMap<&'a str, (String, bool)>,
+    memo: foldhash::HashMap<&'a str, (String, bool)>,
     none: Option<(String, bool)>,
 }
 
@@ -411,7 +414,7 @@ pub struct IdentityBaseline {
     sensitive_services: BTreeSet<String>,
     sensitive_actions: BTreeSet<String>,
     last_scan: AtomicI64,
-    state: DashMap<String, Principal>,
+    state: StateMap<String, Principal>,
 }
 
 fn ms(d: Duration) -> i64 {
@@ -465,7 +468,7 @@ impl IdentityBaseline {
             sensitive_services: cfg.sensitive_services.iter().cloned().collect(),
             sensitive_actions: cfg.sensitive_actions.iter().cloned().collect(),
             last_scan: AtomicI64::new(i64::MIN),
-            state: DashMap::new(),
+            state: StateMap::default(),
             cfg,
         }
     }
@@ -757,10 +760,10 @@ impl Rule for IdentityBaseline {
     fn on_batch(&self, ev: &EventView<'_>, rows: &[usize], ctx: &mut RuleCtx<'_>) {
         let wm = ctx.watermark;
         let mut name = String::new();
-        let mut touched: Vec<String> = Vec::new();
+        let mut touched = Touched::new();
         // User agents and addresses repeat within a batch: normalise each once.
         let mut agents = Agents::default();
-        let mut networks: HashMap<&str, Option<String>> = HashMap::new();
+        let mut networks: foldhash::HashMap<&str, Option<String>> = Default::default();
         for &row in rows {
             let class = ev.identity_class(row);
             if matches!(class, IdentityClass::AwsService | IdentityClass::Root) {
@@ -855,15 +858,11 @@ impl Rule for IdentityBaseline {
                 ep.dirty = true;
             }
             drop(entry);
-            if touched.last().is_none_or(|p| p != principal) {
-                touched.push(principal.to_string());
-            }
+            touched.add(principal);
         }
-        touched.sort();
-        touched.dedup();
-        for principal in touched {
-            if let Some(mut st) = self.state.get_mut(&principal) {
-                self.publish_ready(&principal, &mut st, wm, ctx);
+        for principal in touched.sorted() {
+            if let Some(mut st) = self.state.get_mut(principal) {
+                self.publish_ready(principal, &mut st, wm, ctx);
             }
         }
     }

@@ -58,7 +58,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use trailhound_model::attack::{EXECUTION, IMPACT};
@@ -68,7 +67,7 @@ use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 use super::termination_protection::protection_on;
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
-use crate::state::{self, StateError};
+use crate::state::{self, StateError, StateMap};
 use crate::view::EventView;
 use crate::window::slot_of;
 
@@ -402,7 +401,7 @@ pub struct InstanceSprawl {
     slot_ms: i64,
     window_ms: i64,
     episode_ms: i64,
-    state: DashMap<(String, String), KeyState>,
+    state: StateMap<(String, String), KeyState>,
 }
 
 const SLOTS: i64 = 10;
@@ -434,7 +433,7 @@ impl InstanceSprawl {
         let slot_ms = (window_ms / SLOTS).max(1);
         // Episodes are whole numbers of slots, so a window's first slot lies in one bucket.
         let episode_ms = (ms(cfg.episode) / slot_ms).max(1) * slot_ms;
-        Self { cfg, slot_ms, window_ms, episode_ms, state: DashMap::new() }
+        Self { cfg, slot_ms, window_ms, episode_ms, state: StateMap::default() }
     }
 
     fn accelerated(&self, instance_type: &str) -> bool {

@@ -41,7 +41,6 @@ use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 use std::time::Duration;
 
-use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 use trailhound_model::attack::{DEFENSE_EVASION, PERSISTENCE};
 use trailhound_model::time::{to_rfc3339, EventTime};
@@ -50,7 +49,7 @@ use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 use super::iam_user_persistence::{default_iac_user_agents, iac_agent, lowered, ms, one, own_user};
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
-use crate::state::{self, StateError};
+use crate::state::{self, StateError, StateMap};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -178,13 +177,13 @@ pub struct NewAccessKeyUsed {
     cfg: Config,
     window: i64,
     iac: Vec<String>,
-    keys: DashMap<String, KeyState>,
+    keys: StateMap<String, KeyState>,
 }
 
 impl NewAccessKeyUsed {
     /// Builds the rule from its config.
     pub fn new(cfg: Config) -> Self {
-        Self { window: ms(cfg.window), iac: lowered(&cfg.iac_user_agents), keys: DashMap::new(), cfg }
+        Self { window: ms(cfg.window), iac: lowered(&cfg.iac_user_agents), keys: StateMap::default(), cfg }
     }
 
     fn network(&self, ev: &EventView<'_>, row: usize) -> Option<String> {

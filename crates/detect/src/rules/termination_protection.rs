@@ -33,7 +33,6 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use trailhound_model::attack::{IMPACT, PERSISTENCE};
@@ -42,7 +41,7 @@ use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
-use crate::state::{self, StateError};
+use crate::state::{self, StateError, StateMap};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -170,14 +169,14 @@ pub struct TerminationProtection {
     cfg: Config,
     episode_ms: i64,
     /// (actor key, account) → episodes by bucket start.
-    state: DashMap<(String, String), std::collections::BTreeMap<EventTime, Episode>>,
+    state: StateMap<(String, String), std::collections::BTreeMap<EventTime, Episode>>,
 }
 
 impl TerminationProtection {
     /// Builds the rule from its config.
     pub fn new(cfg: Config) -> Self {
         let episode_ms = i64::try_from(cfg.episode.as_millis()).unwrap_or(i64::MAX).max(1);
-        Self { cfg, episode_ms, state: DashMap::new() }
+        Self { cfg, episode_ms, state: StateMap::default() }
     }
 
     fn severity(&self, ep: &Episode) -> Severity {

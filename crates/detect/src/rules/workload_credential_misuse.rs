@@ -60,11 +60,10 @@
 //! public address someone runs SSM commands on it with their own key, before any other
 //! workload of the account called from there (allowlist the role in `[suppress]`).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 use trailhound_model::attack::{CREDENTIAL_ACCESS, INITIAL_ACCESS};
 use trailhound_model::time::{to_rfc3339, EventTime};
@@ -73,7 +72,8 @@ use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 use super::identity_baseline::{emit_with, is_fleet_session, list, network_of, Agents, Dim, Network};
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
-use crate::state::{self, StateError};
+use crate::state::{self, StateError, StateMap};
+use crate::touched::Touched;
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -258,15 +258,15 @@ pub struct WorkloadCredentialMisuse {
     share_ms: i64,
     idle_ms: i64,
     last_scan: AtomicI64,
-    sessions: DashMap<String, Session>,
+    sessions: StateMap<String, Session>,
     /// Instance → minute → (address, `who ran what`): a person or an IAM user reaching into the
     /// instance (SSM command or session, EC2 Instance Connect) from a public address.
-    operators: DashMap<String, BTreeMap<i64, BTreeSet<(String, String)>>>,
+    operators: StateMap<String, BTreeMap<i64, BTreeSet<(String, String)>>>,
     /// Account → public network → first call from it by one of the account's workload sessions
     /// (Lambda runtimes aside): the shared NAT gateways and the fleet's addresses.
-    accounts: DashMap<String, Dim<String>>,
+    accounts: StateMap<String, Dim<String>>,
     /// Episodes with a possibly foreign network whose verdict is not settled yet.
-    pending: DashMap<(String, EventTime), ()>,
+    pending: StateMap<(String, EventTime), ()>,
 }
 
 /// The instance id of an instance-profile session ARN (`…/assumed-role/<role>/i-0123…`).
@@ -296,10 +296,10 @@ impl WorkloadCredentialMisuse {
             share_ms: ms(cfg.share_window),
             idle_ms: ms(cfg.session_idle),
             last_scan: AtomicI64::new(i64::MIN),
-            sessions: DashMap::new(),
-            operators: DashMap::new(),
-            accounts: DashMap::new(),
-            pending: DashMap::new(),
+            sessions: StateMap::default(),
+            operators: StateMap::default(),
+            accounts: StateMap::default(),
+            pending: StateMap::default(),
             cfg,
         }
     }
@@ -560,10 +560,10 @@ impl Rule for WorkloadCredentialMisuse {
 
     fn on_batch(&self, ev: &EventView<'_>, rows: &[usize], _ctx: &mut RuleCtx<'_>) {
         let mut name = String::new();
-        let mut touched: Vec<String> = Vec::new();
+        let mut touched = Touched::new();
         // User agents and addresses repeat within a batch: normalise each once.
         let mut agents = Agents::default();
-        let mut networks: HashMap<&str, Option<Network>> = HashMap::new();
+        let mut networks: foldhash::HashMap<&str, Option<Network>> = Default::default();
         for &row in rows {
             let class = ev.identity_class(row);
             let Some(ip) = ev.source_ip(row) else {
@@ -698,15 +698,11 @@ impl Rule for WorkloadCredentialMisuse {
                 ep.dirty = true;
             }
             drop(entry);
-            if touched.last().is_none_or(|a| a != session) {
-                touched.push(session.to_string());
-            }
+            touched.add(session);
         }
-        touched.sort();
-        touched.dedup();
         let mut pending = Vec::new();
-        for session in touched {
-            let Some(mut s) = self.sessions.get_mut(&session) else {
+        for session in touched.sorted() {
+            let Some(mut s) = self.sessions.get_mut(session) else {
                 continue;
             };
             let dirty: Vec<EventTime> = s.episodes.iter_mut().filter(|(_, ep)| ep.dirty).map(|(b, _)| *b).collect();
@@ -721,7 +717,7 @@ impl Rule for WorkloadCredentialMisuse {
                 if let Some(ep) = s.episodes.get_mut(&b) {
                     ep.dirty = false;
                     if is_open {
-                        pending.push((session.clone(), b));
+                        pending.push((session.to_string(), b));
                     }
                 }
             }
