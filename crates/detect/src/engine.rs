@@ -228,17 +228,9 @@ impl Engine {
                 if rule.correlates() {
                     continue;
                 }
-                let filter = |rows: &[usize], kept: &mut Vec<usize>| {
-                    kept.clear();
-                    kept.extend(
-                        rows.iter().copied().filter(|&r| sup.as_ref().is_none_or(|s| !suppressed_event(s, &view, r))),
-                    );
-                };
-                filter(rows, &mut kept);
-                rule.on_batch(&view, &kept, &mut ctx);
+                rule.on_batch(&view, unsuppressed(rows, sup.as_ref(), &view, &mut kept), &mut ctx);
                 if !rule.meta().stateful && !late.is_empty() {
-                    filter(late, &mut kept);
-                    rule.on_batch(&view, &kept, &mut ctx);
+                    rule.on_batch(&view, unsuppressed(late, sup.as_ref(), &view, &mut kept), &mut ctx);
                 }
             }
         };
@@ -326,6 +318,24 @@ impl Engine {
         out.extend(tail);
         self.stats.findings += out.len() as u64;
         out
+    }
+}
+
+/// `rows` without the events `sup` suppresses for a rule (`rows` itself when the rule has no
+/// suppressions: no copy per rule and batch).
+fn unsuppressed<'r>(
+    rows: &'r [usize],
+    sup: Option<&Suppress>,
+    view: &EventView<'_>,
+    kept: &'r mut Vec<usize>,
+) -> &'r [usize] {
+    match sup {
+        None => rows,
+        Some(s) => {
+            kept.clear();
+            kept.extend(rows.iter().copied().filter(|&r| !suppressed_event(s, view, r)));
+            kept
+        }
     }
 }
 
