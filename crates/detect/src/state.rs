@@ -15,9 +15,14 @@ use serde::de::{DeserializeOwned, MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// The keyed state map of every rule: a `DashMap` hashed with foldhash (randomly seeded per
-/// process like std's SipHash, so iteration order is never relied upon; several times
-/// cheaper on the ARN, session and user-agent keys looked up for every event).
+/// The keyed state map of every rule: a `DashMap` hashed with foldhash, several times cheaper
+/// than std's SipHash on the ARN, session and user-agent keys looked up for every event.
+///
+/// Keys come from the logs, so partly from attackers. foldhash is seeded randomly per process
+/// (no list of colliding keys works against every instance, and iteration order is never
+/// relied upon: snapshots sort, rules publish touched keys sorted) but, unlike SipHash, does
+/// not resist an attacker who can watch hash outputs or table timings; the detector exposes
+/// neither. This is hashbrown's default hasher, chosen with that trade-off in mind.
 pub type StateMap<K, V> = DashMap<K, V, foldhash::fast::RandomState>;
 
 /// A rule's state could not be written or read.
