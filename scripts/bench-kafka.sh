@@ -14,6 +14,12 @@
 #   EVENTS=1000000 RUNS=3 PER_MESSAGE=100 STORAGE=memory bash scripts/bench-kafka.sh
 #   RATE=100000 LIVE_EVENTS=500000 PHASES=live bash scripts/bench-kafka.sh
 #   PROFILE=dev bash scripts/bench-kafka.sh   # the test build (DataFusion unoptimised)
+#   COMPARE=/tmp/old-trailhound PHASES=backlog RUNS=6 bash scripts/bench-kafka.sh
+#
+# COMPARE=BIN: every backlog run is followed by one of BIN on the same produced topic (A, B,
+# A, B, ...), and the medians of both and of the per-pair ratios are printed. This machine's
+# speed changes by up to ~1.6x between periods (docs/BENCHMARKS.md), so two builds are only
+# comparable interleaved like this, never as medians taken at different times.
 #
 # STORAGE=memory (default) uses tansu's memory storage: the benchmark commits offsets but never
 # restarts from them, so it does not depend on what memory storage gets wrong (BROKER.md);
@@ -30,6 +36,7 @@ PROFILE="${PROFILE:-release}"
 PHASES="${PHASES:-backlog live}"
 RATE="${RATE:-100000}"
 LIVE_EVENTS="${LIVE_EVENTS:-$EVENTS}"
+COMPARE="${COMPARE:-}"
 BENCH_DIR="${BENCH_DIR:-${TMPDIR:-/tmp}/trailhound-kafka-bench}"
 PY="${TRAILHOUND_PYTHON:-$HOME/.cache/trailhound-venv/bin/python}"
 TANSU="${TANSU:-$(command -v tansu || echo "$HOME/.cargo/bin/tansu")}"
@@ -72,11 +79,12 @@ tool create --topic dead-letters --partitions 1
 produced() { python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['messages'] + 4)" "$1"; }
 # start_run NAME TOPIC: `trailhound run` on TOPIC with a new group, in the background ($pid).
 start_run() {
+    local run_bin="${3:-$bin}"
     out="$BENCH_DIR/out-$1"
     rm -rf "$out" && mkdir -p "$out"
     printf '[kafka]\nbrokers = "%s"\ngroup_id = "bench-%s-%s"\ninput_topics = ["%s"]\nfindings_topic = "findings"\ndead_letter_topic = "dead-letters"\n[run]\nlisten = "127.0.0.1:%s"\n' \
         "$brokers" "$1" "$$" "$2" "$mport" > "$out/bench.toml"
-    RUST_LOG=warn "$bin" run --config "$out/bench.toml" --out "$out" --summary "$BENCH_DIR/$1.json" 2> "$out/run.log" &
+    RUST_LOG=warn "$run_bin" run --config "$out/bench.toml" --out "$out" --summary "$BENCH_DIR/$1.json" 2> "$out/run.log" &
     pid=$!
 }
 # finish_run MESSAGES: waits until the run has consumed MESSAGES, lets the last acks land, stops it.
@@ -89,7 +97,7 @@ finish_run() {
     kill -TERM "$pid" && wait "$pid"
 }
 
-rm -f "$BENCH_DIR"/backlog-*.json "$BENCH_DIR"/live-*.json
+rm -f "$BENCH_DIR"/backlog-*.json "$BENCH_DIR"/live-*.json "$BENCH_DIR"/compare-*.json
 if [[ " $PHASES " == *" backlog "* ]]; then
     tool create --topic cloudtrail --partitions 4
     echo "backlog: producing $input ($PER_MESSAGE events per message) ..."
@@ -98,6 +106,10 @@ if [[ " $PHASES " == *" backlog "* ]]; then
     for run in $(seq 1 "$RUNS"); do
         start_run "backlog-$run" cloudtrail
         finish_run "$messages"
+        if [ -n "$COMPARE" ]; then
+            start_run "compare-$run" cloudtrail "$COMPARE"
+            finish_run "$messages"
+        fi
     done
 fi
 if [[ " $PHASES " == *" live "* ]]; then
@@ -118,11 +130,11 @@ if [[ " $PHASES " == *" live "* ]]; then
     done
 fi
 
-python3 - "$BENCH_DIR" "$RUNS" "$PROFILE" "$STORAGE" "$RATE" <<'PY'
+python3 - "$BENCH_DIR" "$RUNS" "$PROFILE" "$STORAGE" "$RATE" "$COMPARE" <<'PY'
 import json, os, statistics, sys
-d, runs, profile, storage, rate = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], float(sys.argv[5])
+d, runs, profile, storage, rate, compare = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], float(sys.argv[5]), sys.argv[6]
 med = lambda rs, k: statistics.median(r[k] for r in rs)
-for phase in ("backlog", "live"):
+for phase in ("backlog", "compare", "live"):
     paths = [f"{d}/{phase}-{i}.json" for i in range(1, runs + 1)]
     if not all(os.path.exists(p) for p in paths):
         continue
@@ -132,8 +144,14 @@ for phase in ("backlog", "live"):
               f"batch latency p50 {r['batch_latency_p50_ms']:.1f} ms p99 {r['batch_latency_p99_ms']:.1f} ms; "
               f"finding ack latency p50 {r['finding_latency_p50_ms']:.1f} ms p99 {r['finding_latency_p99_ms']:.1f} ms "
               f"({r['findings_acked']} finding versions)")
-    what = f"offered {rate:,.0f} events/s" if phase == "live" else "drain"
+    what = {"live": f"offered {rate:,.0f} events/s", "compare": f"drain, {compare}"}.get(phase, "drain")
     print(f"{phase} median ({what}; {profile} build, tansu {storage}): {med(rs, 'events_per_second'):,.0f} events/s; "
           f"batch latency p50 {med(rs, 'batch_latency_p50_ms'):.1f} ms p99 {med(rs, 'batch_latency_p99_ms'):.1f} ms; "
           f"finding ack latency p50 {med(rs, 'finding_latency_p50_ms'):.1f} ms p99 {med(rs, 'finding_latency_p99_ms'):.1f} ms")
+pairs = [(f"{d}/backlog-{i}.json", f"{d}/compare-{i}.json") for i in range(1, runs + 1)]
+if compare and all(os.path.exists(a) and os.path.exists(b) for a, b in pairs):
+    eps = lambda p: json.load(open(p))["latency"]["events_per_second"]
+    ratios = [eps(a) / eps(b) for a, b in pairs]
+    print("this build / COMPARE, per interleaved pair: " + " ".join(f"{r:.2f}" for r in ratios)
+          + f"; median {statistics.median(ratios):.2f}")
 PY
