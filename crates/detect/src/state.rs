@@ -67,7 +67,7 @@ pub fn load<T: DeserializeOwned + Default>(rule: &'static str, bytes: &[u8]) -> 
     rmp_serde::from_slice(bytes).map_err(|e| StateError::Decode { rule, message: e.to_string() })
 }
 
-/// [`save`] of a `DashMap`, sorted by key.
+/// [`save`] of a [`StateMap`], sorted by key.
 pub fn save_map<K, V>(rule: &'static str, map: &StateMap<K, V>) -> Result<Vec<u8>, StateError>
 where
     K: Serialize + Ord + Hash,
@@ -85,8 +85,8 @@ where
     Ok(load::<Map<K, V>>(rule, bytes)?.0)
 }
 
-/// Serialises a `DashMap` as a map sorted by key (deterministic bytes). Reads back as a
-/// `DashMap` ([`Map`]) or any other map. Holds read locks on the map while it serialises.
+/// Serialises a [`StateMap`] as a map sorted by key (deterministic bytes). Reads back as a
+/// [`StateMap`] ([`Map`]) or any other map. Holds read locks on the map while it serialises.
 pub struct Sorted<'a, K, V>(pub &'a StateMap<K, V>);
 
 impl<K: Serialize + Ord + Hash, V: Serialize> Serialize for Sorted<'_, K, V> {
@@ -101,7 +101,7 @@ impl<K: Serialize + Ord + Hash, V: Serialize> Serialize for Sorted<'_, K, V> {
     }
 }
 
-/// A `DashMap` read from a serialised map, pre-allocating at most a few thousand entries
+/// A [`StateMap`] read from a serialised map, pre-allocating at most a few thousand entries
 /// whatever length the input claims.
 pub struct Map<K, V>(pub StateMap<K, V>);
 

@@ -195,29 +195,33 @@ pub(crate) fn is_lambda_agent(ua: Option<&str>) -> bool {
 /// True for an EC2 instance-profile session (`…/assumed-role/<role>/i-0123…`) or an ECS task
 /// session (32 hex digits): their addresses change with every instance or task.
 pub(crate) fn is_fleet_session(arn: Option<&str>) -> bool {
+    fleet_session(arn).is_some()
+}
+
+/// The session name of a fleet session ARN (see [`is_fleet_session`]): the instance id or the
+/// task id.
+pub(crate) fn fleet_session(arn: Option<&str>) -> Option<&str> {
     // Called for every event: a byte scan from the end for the session name (short), and the
     // ARN's resource type only for names that look like an instance or task.
-    let Some(arn) = arn else {
-        return false;
-    };
+    let arn = arn?;
     let bytes = arn.as_bytes();
-    let Some(slash) = bytes.iter().rposition(|&c| c == b'/') else {
-        return false;
-    };
-    let session = &bytes[slash + 1..];
-    let hex = |s: &[u8]| s.iter().all(|c| c.is_ascii_hexdigit());
-    let fleet_like = match session.strip_prefix(b"i-") {
+    let slash = bytes.iter().rposition(|&c| c == b'/')?;
+    let session = &arn[slash + 1..];
+    let hex = |s: &str| s.bytes().all(|c| c.is_ascii_hexdigit());
+    let fleet_like = match session.strip_prefix("i-") {
         Some(id) => (id.len() == 8 || id.len() == 17) && hex(id),
         None => session.len() == 32 && hex(session),
     };
     // `arn:partition:sts::account:assumed-role/role/session`: the resource after the 5th `:`.
-    fleet_like
-        && bytes
+    let assumed_role = || {
+        bytes
             .iter()
             .enumerate()
             .filter(|(_, &c)| c == b':')
             .nth(4)
             .is_some_and(|(i, _)| bytes[i + 1..].starts_with(b"assumed-role/"))
+    };
+    (fleet_like && assumed_role()).then_some(session)
 }
 
 /// The family of a user agent: its first product token, lower-cased (`aws-cli`, `boto3`,

@@ -69,7 +69,7 @@ use trailhound_model::attack::{CREDENTIAL_ACCESS, INITIAL_ACCESS};
 use trailhound_model::time::{to_rfc3339, EventTime};
 use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
-use super::identity_baseline::{emit_with, is_fleet_session, list, network_of, Agents, Dim, Network};
+use super::identity_baseline::{emit_with, fleet_session, list, network_of, Agents, Dim, Network};
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
 use crate::state::{self, StateError, StateMap};
@@ -271,7 +271,7 @@ pub struct WorkloadCredentialMisuse {
 
 /// The instance id of an instance-profile session ARN (`…/assumed-role/<role>/i-0123…`).
 fn instance_of(arn: Option<&str>) -> Option<&str> {
-    arn.filter(|a| is_fleet_session(Some(a))).and_then(|a| a.rsplit('/').next()).filter(|s| s.starts_with("i-"))
+    fleet_session(arn).filter(|s| s.starts_with("i-"))
 }
 
 fn ms(d: Duration) -> i64 {
