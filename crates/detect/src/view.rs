@@ -19,6 +19,8 @@ pub struct EventView<'a> {
     data_event: &'a BooleanArray,
     disable_api_termination: &'a BooleanArray,
     instance_count: &'a PrimitiveArray<UInt32Type>,
+    /// `identity_class` parsed once per batch (most rules ask for it for every row).
+    classes: Vec<IdentityClass>,
 }
 
 impl<'a> EventView<'a> {
@@ -43,8 +45,22 @@ impl<'a> EventView<'a> {
                 )));
             }
         }
-        let strings = (0..batch.num_columns()).map(|i| batch.column(i).as_string_opt::<i32>()).collect();
+        let strings: Vec<Option<&StringArray>> =
+            (0..batch.num_columns()).map(|i| batch.column(i).as_string_opt::<i32>()).collect();
+        let classes = match strings.get(col::IDENTITY_CLASS).copied().flatten() {
+            Some(a) => (0..a.len())
+                .map(|r| {
+                    if a.is_valid(r) {
+                        IdentityClass::parse(a.value(r)).unwrap_or(IdentityClass::Unknown)
+                    } else {
+                        IdentityClass::Unknown
+                    }
+                })
+                .collect(),
+            None => Vec::new(),
+        };
         Ok(Self {
+            classes,
             batch,
             strings,
             time: batch.column(col::EVENT_TIME).as_primitive(),
@@ -187,7 +203,7 @@ impl<'a> EventView<'a> {
     }
     /// `identity_class`.
     pub fn identity_class(&self, row: usize) -> IdentityClass {
-        IdentityClass::parse(self.str(col::IDENTITY_CLASS, row)).unwrap_or(IdentityClass::Unknown)
+        self.classes.get(row).copied().unwrap_or(IdentityClass::Unknown)
     }
     /// `read_only` (null counts as false).
     pub fn read_only(&self, row: usize) -> bool {

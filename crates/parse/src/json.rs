@@ -179,6 +179,13 @@ fn write_at(v: &[Node<'_>], i: usize, out: &mut String) -> usize {
 fn write_str(s: &str, out: &mut String) {
     use std::fmt::Write as _;
     out.push('"');
+    // Most strings need no escaping: a branch-free scan (vectorised by the compiler) finds
+    // that, and the string is copied whole.
+    if !needs_escape(s.as_bytes()) {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     // Copy the runs between characters that need escaping whole; those are all ASCII, so the
     // run boundaries are character boundaries.
     let mut run = 0;
@@ -204,9 +211,47 @@ fn write_str(s: &str, out: &mut String) {
     out.push('"');
 }
 
+/// True when `b` holds a byte JSON strings must escape (`"`, `\\`, control characters).
+fn needs_escape(b: &[u8]) -> bool {
+    let flag = |c: u8| c < 0x20 || c == b'"' || c == b'\\';
+    let mut chunks = b.chunks_exact(32);
+    for chunk in &mut chunks {
+        // No early exit inside a chunk, so the loop compiles to vector compares.
+        if chunk.iter().fold(false, |any, &c| any | flag(c)) {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&c| flag(c))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strings_are_escaped_wherever_the_character_falls() {
+        for len in [0usize, 1, 31, 32, 33, 64, 70] {
+            let plain = "a".repeat(len);
+            let mut out = String::new();
+            write_str(&plain, &mut out);
+            assert_eq!(out, format!("\"{plain}\""));
+            for at in [0, len / 2, len.saturating_sub(1)] {
+                if len == 0 {
+                    break;
+                }
+                for c in ['"', '\\', '\n', '\u{1}'] {
+                    let mut s: Vec<char> = plain.chars().collect();
+                    s[at] = c;
+                    let s: String = s.into_iter().collect();
+                    let mut out = String::new();
+                    write_str(&s, &mut out);
+                    let back: String = serde_json::from_str(&out).expect("valid JSON string");
+                    assert_eq!(back, s, "len {len} at {at}");
+                    assert!(needs_escape(s.as_bytes()));
+                }
+            }
+        }
+    }
 
     #[test]
     fn navigates_and_re_serializes_a_tape() {
