@@ -76,7 +76,7 @@ where
     save(rule, &Sorted(map))
 }
 
-/// [`load`] of a `DashMap` written by [`save_map`].
+/// [`load`] of a [`StateMap`] written by [`save_map`].
 pub fn load_map<K, V>(rule: &'static str, bytes: &[u8]) -> Result<StateMap<K, V>, StateError>
 where
     K: DeserializeOwned + Eq + Hash,

@@ -47,18 +47,12 @@ impl<'a> EventView<'a> {
         }
         let strings: Vec<Option<&StringArray>> =
             (0..batch.num_columns()).map(|i| batch.column(i).as_string_opt::<i32>()).collect();
-        let classes = match strings.get(col::IDENTITY_CLASS).copied().flatten() {
-            Some(a) => (0..a.len())
-                .map(|r| {
-                    if a.is_valid(r) {
-                        IdentityClass::parse(a.value(r)).unwrap_or(IdentityClass::Unknown)
-                    } else {
-                        IdentityClass::Unknown
-                    }
-                })
-                .collect(),
-            None => Vec::new(),
-        };
+        let classes = strings
+            .get(col::IDENTITY_CLASS)
+            .copied()
+            .flatten()
+            .map(|a| a.iter().map(|v| v.and_then(IdentityClass::parse).unwrap_or(IdentityClass::Unknown)).collect())
+            .unwrap_or_default();
         Ok(Self {
             classes,
             batch,
