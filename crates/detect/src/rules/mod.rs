@@ -158,7 +158,10 @@ pub struct RuleMeta {
     pub techniques: &'static [&'static str],
     /// One sentence on what it detects.
     pub summary: &'static str,
-    /// True when it keeps windowed state (late events are then not given to it).
+    /// True when its findings depend on windows or sequences over several events: late events
+    /// (older than the watermark) are then not given to it. `false` for a rule that judges each
+    /// event alone, so a late event still alerts; such a rule may still keep state, e.g. the
+    /// groups that make repeats update one finding (`lambda_backdoor`).
     pub stateful: bool,
 }
 
