@@ -34,11 +34,11 @@ for run in $(seq 1 "$RUNS"); do
     TRAILHOUND__ENGINE__WORKERS="$WORKERS" "$bin" replay --json --out "$BENCH_DIR/out" "$input" > "$BENCH_DIR/run-$run.json"
 done
 
-PROFILE="$PROFILE" python3 - "$BENCH_DIR" "$RUNS" "$WORKERS" <<'PY'
+python3 - "$BENCH_DIR" "$RUNS" "$WORKERS" "$PROFILE" <<'PY'
 import json, statistics, sys
-d, runs, workers = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+d, runs, workers, profile = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 rs = [json.load(open(f"{d}/run-{i}.json")) for i in range(1, runs + 1)]
 for i, r in enumerate(rs, 1):
     print(f"run {i}: {r['events']} events, {r['bytes']/1e6:.0f} MB in {r['seconds']:.2f} s = {r['events_per_second']:,.0f} events/s, {r['mb_per_second']:.0f} MB/s, {sum(sum(v.values()) for v in r['findings'].values())} findings")
-print(f"median over {runs} runs (workers={workers}, profile={__import__('os').environ.get('PROFILE', 'production')}): {statistics.median(r['events_per_second'] for r in rs):,.0f} events/s, {statistics.median(r['mb_per_second'] for r in rs):.0f} MB/s")
+print(f"median over {runs} runs (workers={workers}, profile={profile}): {statistics.median(r['events_per_second'] for r in rs):,.0f} events/s, {statistics.median(r['mb_per_second'] for r in rs):.0f} MB/s")
 PY
