@@ -12,7 +12,9 @@
 //! - the **query layer** on DataFusion: [`session`] registers the table `findings_all` (every
 //!   revision, plus the `dt` and `hour` partition columns) and the view `findings` (the newest
 //!   revision of each uid, see [`findings_view_sql`]); [`query`] runs one read-only SQL
-//!   statement and [`format_batches`] renders the result as a table, CSV or JSON lines.
+//!   statement and [`format_batches`] renders the result as a table, CSV or JSON lines;
+//! - the **evaluation** of findings against labelled attack behaviours, [`eval`]
+//!   (`trailhound eval`): precision and recall per rule and per behaviour.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), trailhound_lake::LakeError> {
@@ -39,6 +41,7 @@
 //! ```
 
 mod error;
+pub mod eval;
 mod format;
 mod query;
 mod schema;
