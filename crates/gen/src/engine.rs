@@ -44,8 +44,9 @@ impl Emitter {
         self.free.push(idx);
     }
 
-    /// Renders `c` and queues it for generation at `c.t` (which must not be in the past).
-    pub(crate) fn emit(&mut self, c: &Call<'_>, rng: &mut Rng, scenario: bool) {
+    /// Renders `c` and queues it for generation at `c.t` (which must not be in the past);
+    /// returns the buffer it was rendered into.
+    pub(crate) fn emit(&mut self, c: &Call<'_>, rng: &mut Rng, scenario: bool) -> u32 {
         debug_assert!(c.t >= self.cursor, "event at {} before cursor {}", c.t, self.cursor);
         let t = c.t.max(self.cursor);
         let idx = self.alloc();
@@ -54,11 +55,24 @@ impl Emitter {
         render(buf, &Call { t, ..*c }, rng);
         self.seq += 1;
         self.pending.push(Reverse((t, self.seq, idx, scenario)));
+        idx
+    }
+
+    /// The `eventID` of the event rendered into buffer `idx` (the last `"eventID":"` of the
+    /// line: only `resources` and fixed fields follow it).
+    fn event_id(&self, idx: u32) -> String {
+        const KEY: &[u8] = b"\"eventID\":\"";
+        let line = &self.pool[idx as usize];
+        let at = line.windows(KEY.len()).rposition(|w| w == KEY).map_or(line.len(), |p| p + KEY.len());
+        let rest = &line[at..];
+        let end = rest.iter().position(|&b| b == b'"').unwrap_or(rest.len());
+        debug_assert_eq!(end, 36, "an eventID is a UUID");
+        String::from_utf8_lossy(&rest[..end]).into_owned()
     }
 
     /// Queues a background event.
     pub(crate) fn bg(&mut self, c: &Call<'_>, rng: &mut Rng) {
-        self.emit(c, rng, false);
+        let _ = self.emit(c, rng, false);
     }
 
     /// The queued events' lines, in event-time order (emptying the queue).
@@ -100,6 +114,7 @@ pub(crate) struct Stage {
     first: i64,
     last: i64,
     count: u64,
+    ids: Vec<String>,
 }
 
 /// Collects one scenario's events and their extent (overall and per labelled stage).
@@ -110,6 +125,12 @@ pub(crate) struct ScenarioOut<'a> {
     first: i64,
     last: i64,
     count: u64,
+    /// `eventID`s of the attack events, in emission order.
+    ids: Vec<String>,
+    /// Unlabelled (legitimate) events the scenario queued.
+    benign: u64,
+    /// Further credentials the scenario involved (recorded in [`History`]).
+    touched: Vec<String>,
     stages: Vec<Stage>,
     current: Option<usize>,
 }
@@ -117,7 +138,18 @@ pub(crate) struct ScenarioOut<'a> {
 impl<'a> ScenarioOut<'a> {
     /// Collects into `em`, drawing from `rng`.
     pub(crate) fn new(em: &'a mut Emitter, rng: &'a mut Rng) -> Self {
-        ScenarioOut { em, rng, first: i64::MAX, last: i64::MIN, count: 0, stages: Vec::new(), current: None }
+        ScenarioOut {
+            em,
+            rng,
+            first: i64::MAX,
+            last: i64::MIN,
+            count: 0,
+            ids: Vec::new(),
+            benign: 0,
+            touched: Vec::new(),
+            stages: Vec::new(),
+            current: None,
+        }
     }
 
     /// Makes `(rule_id, actor_key)` the current stage (creating it on first use): the events
@@ -134,6 +166,7 @@ impl<'a> ScenarioOut<'a> {
                     first: i64::MAX,
                     last: i64::MIN,
                     count: 0,
+                    ids: Vec::new(),
                 });
                 self.stages.len() - 1
             }
@@ -141,18 +174,35 @@ impl<'a> ScenarioOut<'a> {
         self.current = Some(i);
     }
 
-    /// Queues one attack event.
+    /// Queues one attack event (labelled: its `eventID` goes into the current stage's label
+    /// and the scenario's).
     pub(crate) fn emit(&mut self, c: &Call<'_>) {
         let t = c.t - c.t.rem_euclid(1000);
         self.first = self.first.min(t);
         self.last = self.last.max(t);
         self.count += 1;
+        let idx = self.em.emit(c, self.rng, true);
+        let id = self.em.event_id(idx);
         if let Some(s) = self.current.and_then(|i| self.stages.get_mut(i)) {
             s.first = s.first.min(t);
             s.last = s.last.max(t);
             s.count += 1;
+            s.ids.push(id.clone());
         }
-        self.em.emit(c, self.rng, true);
+        self.ids.push(id);
+    }
+
+    /// Queues one legitimate event that belongs to the scenario's setting (e.g. the victim
+    /// workload's own call right before the attacker's): in no label.
+    pub(crate) fn emit_benign(&mut self, c: &Call<'_>) {
+        self.benign += 1;
+        let _ = self.em.emit(c, self.rng, true);
+    }
+
+    /// Records that the scenario involved credential `key` besides its labels' actors, so
+    /// later planners leave it alone for a while (see [`History`]).
+    pub(crate) fn touch(&mut self, key: &str) {
+        self.touched.push(key.to_string());
     }
 }
 
@@ -324,13 +374,14 @@ fn fire(
 ) -> Result<(Planned, u64, u64), GenError> {
     let mut out = ScenarioOut::new(em, rng);
     let planned = (def.plan)(&PlanCx { est, now, k, force, run, history }, &mut out);
-    let ScenarioOut { first, last, count, stages, .. } = out;
+    let ScenarioOut { first, last, count, ids, benign, touched, stages, .. } = out;
+    let queued = count + benign;
     let Planned::Done(victim) = &planned else {
-        debug_assert_eq!(count, 0, "{} emitted events without a victim", def.name);
-        return Ok((planned, count, 0));
+        debug_assert_eq!(queued, 0, "{} emitted events without a victim", def.name);
+        return Ok((planned, queued, 0));
     };
     let mut labels = 0u64;
-    let mut write = |rule_id: &str, actor_key: &str, start_ms: i64, end_ms: i64, events: u64| {
+    let mut write = |rule_id: &str, actor_key: &str, start_ms: i64, end_ms: i64, events: u64, ids: &[String]| {
         labels += 1;
         on_label(&Label {
             scenario: def.name.to_string(),
@@ -340,24 +391,29 @@ fn fire(
             start_ms,
             end_ms,
             events,
+            event_ids: ids.to_vec(),
         })
     };
     let stages: Vec<&Stage> = stages.iter().filter(|s| s.count > 0).collect();
-    if stages.is_empty() {
-        write(def.rules[0], &victim.actor_key, first, last, count)?;
-    } else {
-        for s in &stages {
-            write(s.rule_id, &s.actor_key, s.first, s.last, s.count)?;
-        }
-        if stages.len() > 1 {
-            write("attack_chain", &victim.actor_key, first, last, count)?;
+    match stages.as_slice() {
+        [] => write(def.rules[0], &victim.actor_key, first, last, count, &ids)?,
+        // One stage: its label covers every event of the scenario.
+        [s] => write(s.rule_id, &s.actor_key, first, last, count, &ids)?,
+        _ => {
+            for s in &stages {
+                write(s.rule_id, &s.actor_key, s.first, s.last, s.count, &s.ids)?;
+            }
+            write("attack_chain", &victim.actor_key, first, last, count, &ids)?;
         }
     }
     for s in &stages {
         history.record(&s.actor_key, s.last);
     }
+    for k in &touched {
+        history.record(k, last);
+    }
     history.record(&victim.actor_key, last);
-    Ok((planned, count, labels))
+    Ok((planned, queued, labels))
 }
 
 /// Runs the simulation, handing events to `sink` and labels to `on_label`.

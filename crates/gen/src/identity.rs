@@ -92,6 +92,40 @@ pub(crate) fn assumed_role(role: &Role, session: &str, key: &str, created: i64, 
     s
 }
 
+/// `userIdentity` of a federated user: the temporary credentials an IAM user got from
+/// `sts:GetFederationToken` (`arn:aws:sts::ACCT:federated-user/NAME`, principal id
+/// `ACCT:NAME`, the issuing IAM user in `sessionContext.sessionIssuer`).
+pub(crate) fn federated_user(
+    account: &str,
+    name: &str,
+    key: &str,
+    created: i64,
+    issuer: &str,
+    issuer_pid: &str,
+) -> String {
+    let mut s = String::with_capacity(500);
+    let created = time_string(created);
+    Obj::new(&mut s)
+        .str("type", "FederatedUser")
+        .str("principalId", &format!("{account}:{name}"))
+        .str("arn", &format!("arn:aws:sts::{account}:federated-user/{name}"))
+        .str("accountId", account)
+        .str("accessKeyId", key)
+        .obj("sessionContext", |c| {
+            c.obj("sessionIssuer", |i| {
+                i.str("type", "IAMUser")
+                    .str("principalId", issuer_pid)
+                    .str("arn", &format!("arn:aws:iam::{account}:user/{issuer}"))
+                    .str("accountId", account)
+                    .str("userName", issuer)
+            })
+            .obj("webIdFederationData", |w| w)
+            .obj("attributes", |a| a.str("creationDate", &created).str("mfaAuthenticated", "false"))
+        })
+        .end();
+    s
+}
+
 /// `userIdentity` of an AWS service acting on the account's behalf.
 pub(crate) fn aws_service(invoked_by: &str) -> String {
     let mut s = String::with_capacity(80);

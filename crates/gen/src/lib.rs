@@ -22,10 +22,17 @@
 //!
 //! Each scenario (see [`scenario_names`]) is injected about once per 300k events (at least
 //! once), after the first 10 % of the run, by a stolen non-human credential used from an
-//! attacker's address (first octet 5, 45, 89, 91, 103, 185, 193 or 194) while its legitimate
-//! owner keeps working as before. A single-stage scenario writes one [`Label`]; a multi-stage
-//! one writes a label per stage, then an `attack_chain` label spanning the whole scenario
-//! (actor: the stolen key). [`scenario_rules`] gives the rule ids per scenario.
+//! attacker's address while its legitimate owner keeps working as before. The attacker's
+//! address is a VPS (first octet 5, 45, 89, 91, 103, 185, 193 or 194); in
+//! `stolen_instance_credentials` and the last four scenarios of the table, a quarter of the
+//! time an EC2 instance in the attacker's own AWS account (first octet 3, 18, 34, 35, 52 or
+//! 54, like the estate's own NAT gateways, never one of them); in `instance_role_outside`
+//! sometimes the victim's own address, or the victim's own user agent. A single-stage
+//! scenario writes one [`Label`]; a multi-stage one writes a label per stage, then an
+//! `attack_chain` label spanning the whole scenario (actor: the stolen key). Each label lists
+//! the `eventID`s of its events: every event an attacker made is in a label, so an evaluator
+//! can call a finding true when its evidence holds one. [`scenario_rules`] gives the rule ids
+//! per scenario.
 //!
 //! | scenario | stolen credential | what happens | labels (rule id: actor) |
 //! |---|---|---|---|
@@ -42,6 +49,10 @@
 //! | `secrets_harvest` | ECS task-role session | `ListSecrets`, `GetSecretValue` of 10–16 distinct secrets (3–6 denied), `BatchGetSecretValue`, `GetParametersByPath` with decryption, `GetPasswordData` ×3, in 2–5 min | `credential_harvesting`: key |
 //! | `stolen_instance_credentials` | EC2 instance-role session, still used by its instance | `GetCallerIdentity`, `ListBuckets`, `DescribeInstances`, `CreateUser` | `workload_credential_misuse`: key |
 //! | `baseline_novelty` | `gha-terraform` CI/CD session | from a new network, user-agent family and region: `GetCallerIdentity`, `DescribeVpcs`, `PutRolePolicy` | `identity_baseline`: key |
+//! | `instance_role_outside` | EC2 instance-role session, still used by its instance | 2–15 s after the instance's own SSM-agent call (unlabelled), 1–4 calls: `GetCallerIdentity`, `ListBuckets`, `DescribeInstances`, `ListRoles`; from an attacker address with a laptop user agent (macOS AWS CLI, Windows boto3), or from the instance's own NAT address with a laptop user agent, or from an attacker address with the instance's own agent user agent | `workload_credential_misuse`: key |
+//! | `new_key_outside` | the `backup-job` user's host | `CreateAccessKey` for the user itself from the job's own address and user agent (like its rotation); 2–10 min later the new key from an attacker address and laptop: `GetCallerIdentity`, `ListBuckets`, 1–2 reads | `new_access_key_used`: the **new** key (events: the creation and the new key's calls) |
+//! | `federation_console` | programmatic user's `AKIA` key | `GetFederationToken` (admin `policy` or `policyArns`), `signin` `GetSigninToken` and `ConsoleLogin` as the `FederatedUser`, 3–5 console reads | `iam_backdoor_credentials`: key (events: all, the federated ones included) |
+//! | `backdoor_key_used` | CI/CD session (or an `AKIA` key) | `ListUsers`, `ListAccessKeys`, `CreateAccessKey` for a person's or a service user; 3–15 min later the new key: `GetCallerIdentity`, `ListBuckets`, 1–2 reads | `iam_backdoor_credentials`: stolen key; `new_access_key_used`: new key; `attack_chain`: stolen key |
 //!
 //! `baseline_novelty` needs seven days of history: it is only injected in runs spanning at
 //! least 8 simulated days (about 8.5M events; the estate makes ~44k events per simulated
@@ -63,11 +74,11 @@
 //! ```
 //! use trailhound_gen::{generate, GenConfig, Label};
 //!
-//! let cfg = GenConfig { seed: 7, events: 20_000, ..GenConfig::default() };
+//! let cfg = GenConfig { seed: 7, events: 30_000, ..GenConfig::default() };
 //! let (mut events, mut labels) = (Vec::new(), Vec::new());
 //! let stats = generate(&cfg, &mut events, Some(&mut labels)).expect("in-memory writes");
-//! assert_eq!(stats.events, 20_000);
-//! assert_eq!(stats.scenarios, 12); // every scenario but `baseline_novelty` (too short a run)
+//! assert_eq!(stats.events, 30_000);
+//! assert_eq!(stats.scenarios, 16); // every scenario but `baseline_novelty` (too short a run)
 //! assert!(stats.labels > stats.scenarios); // multi-stage scenarios write several labels
 //!
 //! let first = std::str::from_utf8(&events).expect("utf-8").lines().next().expect("a line");
@@ -77,6 +88,7 @@
 //! let label: Label = serde_json::from_slice(labels.split(|b| *b == b'\n').next().expect("a label"))
 //!     .expect("label json");
 //! assert_eq!(trailhound_gen::scenario_rules(&label.scenario).map(|r| r[0]), Some(label.rule_id.as_str()));
+//! assert_eq!(label.event_ids.len() as u64, label.events); // the eventIDs of the label's events
 //! ```
 
 use std::io::Write;
@@ -106,8 +118,8 @@ pub struct GenConfig {
     /// Seed of every random choice.
     pub seed: u64,
     /// Number of events to write (background plus attacks). Only when it is too small to
-    /// hold the scenarios is it exceeded, by the scenarios' events: below about 20k events
-    /// (half an hour of simulated time, too little for sessions to be stolen mid-run and for
+    /// hold the scenarios is it exceeded, by the scenarios' events: below about 30k events
+    /// (40 minutes of simulated time, too little for sessions to be stolen mid-run and for
     /// the scenarios that last up to 20 minutes) they add up to a few hundred.
     pub events: u64,
     /// Start of the simulated window, ms since the epoch (default 2026-11-02T00:00:00Z).
@@ -162,8 +174,17 @@ pub struct Label {
     pub start_ms: i64,
     /// Event time of its last event (ms, whole seconds as rendered).
     pub end_ms: i64,
-    /// Number of events the scenario wrote.
+    /// Number of events of the label: the stage's for a stage label, the scenario's for a
+    /// single-stage scenario's or an `attack_chain` label.
     pub events: u64,
+    /// The CloudTrail `eventID`s of those events (`events` of them), in the order the
+    /// attacker made them. Every event an attacker made is in some label of its instance (all
+    /// of them in its `attack_chain` label); events of the legitimate owner are in none. An
+    /// id usually belongs to an event whose `accessKeyId` is `actor_key`; the exceptions are
+    /// the `attack_chain` labels and the scenarios whose documentation names other keys
+    /// (`new_key_outside`'s `CreateAccessKey`, `federation_console`'s federated user).
+    #[serde(default)]
+    pub event_ids: Vec<String>,
 }
 
 /// Why generation failed.

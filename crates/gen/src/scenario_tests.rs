@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::estate::PEOPLE_USERS;
 use crate::scenarios::ATTACKER_OCTETS;
-use crate::tests::{attack_events, cfg, instances, is_attack, key_of, parse_time, run_with, s, shared, Run};
+use crate::tests::{cfg, instances, key_of, parse_time, run_with, s, shared, Run};
 use crate::{GenConfig, Label};
 
 /// The labels of the first instance of `scenario` in the shared run.
@@ -17,9 +17,7 @@ fn group<'a>(run: &'a Run, scenario: &str) -> &'a [Label] {
 
 /// Every attack event of the instance, time-sorted.
 fn events<'a>(run: &'a Run, g: &[Label]) -> Vec<&'a Value> {
-    let whole = &g[g.len() - 1];
-    let actors: Vec<&str> = g.iter().map(|l| l.actor_key.as_str()).collect();
-    attack_events(run, &actors, whole.start_ms, whole.end_ms).into_iter().map(|(_, e)| e).collect()
+    run.of_ids(&g[g.len() - 1].event_ids)
 }
 
 fn names(evs: &[&Value]) -> Vec<String> {
@@ -64,7 +62,7 @@ fn rules(g: &[Label]) -> Vec<&str> {
 
 /// All events of a run that are not attacks, by key.
 fn benign_use<'a>(run: &'a Run, key: &str) -> Vec<&'a Value> {
-    run.events.iter().filter(|e| key_of(e) == key && !is_attack(e, &run.labels)).collect()
+    run.events.iter().filter(|e| key_of(e) == key && !run.is_attack(e)).collect()
 }
 
 #[test]
@@ -128,7 +126,7 @@ fn iam_backdoor_existing_user_plants_a_key_and_a_password() {
     assert!(run.events.iter().all(|e| key_of(e) != s(key, "accessKeyId")), "the planted key is never used");
     // The deploy role never touches IAM in the background.
     let role_iam = run.events.iter().filter(|e| {
-        !is_attack(e, &run.labels)
+        !run.is_attack(e)
             && e["userIdentity"]["arn"].as_str().is_some_and(|a| a.contains(":assumed-role/gha-deploy/"))
             && e["eventSource"] == "iam.amazonaws.com"
     });
@@ -179,16 +177,9 @@ fn iam_backdoor_role_opens_a_role_to_outsiders_in_both_variants() {
         }
         let cfg = GenConfig { seed, events: 25_000, scenarios: Some(vec!["iam_backdoor_role".into()]), ..cfg() };
         let (bytes, labels) = run_with(&cfg);
-        let evs: Vec<Value> = std::str::from_utf8(&bytes)
-            .expect("utf-8")
-            .lines()
-            .filter(|l| l.contains(&labels[0].actor_key))
-            .map(|l| serde_json::from_str(l).expect("json"))
-            .filter(|e| is_attack(e, &labels))
-            .collect();
-        let mut refs: Vec<&Value> = evs.iter().collect();
-        refs.sort_by_key(|e| time(e));
-        assert_eq!(refs.len() as u64, labels[0].events);
+        let small = Run::new(bytes, labels);
+        let refs = small.of_ids(&small.labels[0].event_ids);
+        assert_eq!(refs.len() as u64, small.labels[0].events);
         seen.insert(check_backdoor_role(&refs, &accounts));
     }
     assert_eq!(seen.len(), 2, "both variants within a few seeds");
@@ -491,4 +482,183 @@ fn the_background_holds_benign_look_alikes() {
     let tf =
         |n: &str| evs.iter().any(|e| e["eventName"] == n && s(&e["userIdentity"], "arn").contains("gha-terraform"));
     assert!(tf("CreateUser") && tf("CreateAccessKey") && tf("CreatePolicy") && tf("AttachUserPolicy"));
+}
+
+/// Whether a user agent is one of the attackers' laptop tools.
+fn laptop_ua(ua: &str) -> bool {
+    ua.contains("os/macos#") || ua.contains("os/windows#")
+}
+
+/// Checks one `instance_role_outside` instance; returns its variant.
+fn check_instance_outside(run: &Run, g: &[Label]) -> &'static str {
+    assert_eq!(rules(g), ["workload_credential_misuse"]);
+    let key = g[0].actor_key.as_str();
+    let evs = events(run, g);
+    assert!((1..=4).contains(&evs.len()), "{} outside calls", evs.len());
+    assert_eq!(names(&evs), ["GetCallerIdentity", "ListBuckets", "DescribeInstances", "ListRoles"][..evs.len()]);
+    for e in &evs {
+        let ui = &e["userIdentity"];
+        assert_eq!(s(ui, "accessKeyId"), key);
+        assert!(s(ui, "arn").rsplit('/').next().is_some_and(|sess| sess.starts_with("i-")));
+        assert_eq!(ui["sessionContext"]["ec2RoleDelivery"], "2.0");
+    }
+    // The instance's own call, with the same key, 2-15 s before the first outside call.
+    let first = time(evs[0]);
+    let own = benign_use(run, key);
+    let agent = own
+        .iter()
+        .find(|e| e["eventName"] == "UpdateInstanceInformation" && (2_000..=15_000).contains(&(first - time(e))))
+        .expect("the instance's own call seconds before");
+    let instance = s(&agent["userIdentity"], "arn").rsplit('/').next().expect("session");
+    assert_eq!(req(agent, "instanceId"), instance);
+    let (own_ip, own_ua) = (s(agent, "sourceIPAddress"), s(agent, "userAgent"));
+    assert!(own_ua.contains("amazon-ssm-agent"));
+    assert!(own.iter().all(|e| !laptop_ua(s(e, "userAgent"))), "the instance never uses a laptop tool");
+    let ips: BTreeSet<&str> = evs.iter().map(|e| s(e, "sourceIPAddress")).collect();
+    assert_eq!(ips.len(), 1, "one attacker address");
+    let ip = *ips.first().expect("an address");
+    if ip == own_ip {
+        assert!(evs.iter().all(|e| laptop_ua(s(e, "userAgent"))), "same address: the user agent flips");
+        "same_address"
+    } else {
+        assert!(!ip.starts_with("10."));
+        assert!(own.iter().all(|e| s(e, "sourceIPAddress") != ip), "the instance never used the attacker's address");
+        if evs.iter().all(|e| s(e, "userAgent") == own_ua) {
+            "forged_agent"
+        } else {
+            assert!(evs.iter().all(|e| laptop_ua(s(e, "userAgent"))));
+            let ua = s(evs[0], "userAgent");
+            assert!(!ua.contains("os/macos#") || ua.contains("md/command#sts.get-caller-identity"), "{ua}");
+            "outside"
+        }
+    }
+}
+
+#[test]
+fn instance_role_outside_follows_the_instance_by_seconds_in_every_variant() {
+    let run = shared();
+    let mut seen = BTreeSet::new();
+    seen.insert(check_instance_outside(run, group(run, "instance_role_outside")));
+    for seed in 1..=16 {
+        if seen.len() == 3 {
+            break;
+        }
+        let cfg = GenConfig { seed, events: 20_000, scenarios: Some(vec!["instance_role_outside".into()]), ..cfg() };
+        let (bytes, labels) = run_with(&cfg);
+        let small = Run::new(bytes, labels);
+        let g = instances(&small.labels)[0];
+        seen.insert(check_instance_outside(&small, g));
+    }
+    assert_eq!(seen.len(), 3, "every variant within a few seeds: {seen:?}");
+}
+
+#[test]
+fn new_key_outside_is_made_on_the_creators_host_and_used_elsewhere() {
+    let run = shared();
+    let g = group(run, "new_key_outside");
+    assert_eq!(rules(g), ["new_access_key_used"]);
+    let new_key = g[0].actor_key.as_str();
+    assert!(new_key.starts_with("AKIA"));
+    let evs = events(run, g);
+    let create = evs[0];
+    assert_eq!(s(create, "eventName"), "CreateAccessKey");
+    let ui = &create["userIdentity"];
+    assert_eq!(s(ui, "type"), "IAMUser");
+    assert_eq!(req(create, "userName"), s(ui, "userName"), "a key for itself");
+    assert_eq!(s(&create["responseElements"]["accessKey"], "accessKeyId"), new_key);
+    let creator = s(ui, "accessKeyId");
+    assert_ne!(creator, new_key);
+    // From the creator's own address and user agent, which it keeps using.
+    let own = benign_use(run, creator);
+    assert!(own.iter().any(|e| time(e) > time(create)), "the job carries on with its old key");
+    assert!(own.iter().all(|e| s(e, "sourceIPAddress") == s(create, "sourceIPAddress")));
+    assert!(own.iter().all(|e| s(e, "userAgent") == s(create, "userAgent")));
+    // The new key, minutes later, from elsewhere.
+    let uses = &evs[1..];
+    assert!((3..=4).contains(&uses.len()));
+    assert_eq!(names(uses)[..2], ["GetCallerIdentity", "ListBuckets"]);
+    let gap = time(uses[0]) - time(create);
+    assert!((2 * 60_000..=10 * 60_000).contains(&gap), "first use {gap} ms after the creation");
+    for e in uses {
+        assert_eq!(s(&e["userIdentity"], "accessKeyId"), new_key);
+        assert_eq!(s(&e["userIdentity"], "userName"), s(ui, "userName"));
+        assert_eq!(s(&e["userIdentity"], "principalId"), s(ui, "principalId"));
+        assert_ne!(s(e, "sourceIPAddress"), s(create, "sourceIPAddress"));
+        assert!(laptop_ua(s(e, "userAgent")));
+    }
+    assert!(benign_use(run, new_key).is_empty());
+}
+
+#[test]
+fn federation_console_signs_in_as_a_federated_user() {
+    let run = shared();
+    let g = group(run, "federation_console");
+    assert_eq!(rules(g), ["iam_backdoor_credentials"]);
+    let stolen = g[0].actor_key.as_str();
+    assert!(stolen.starts_with("AKIA"));
+    let evs = events(run, g);
+    assert_eq!(names(&evs)[..4], ["GetCallerIdentity", "GetFederationToken", "GetSigninToken", "ConsoleLogin"]);
+    assert!((7..=9).contains(&evs.len()));
+    let fed = evs[1];
+    assert_eq!(s(&fed["userIdentity"], "accessKeyId"), stolen);
+    assert_eq!(fed["readOnly"], false);
+    let name = req(fed, "name");
+    let p = &fed["requestParameters"];
+    assert!(p["policy"].is_string() || p["policyArns"][0]["arn"] == "arn:aws:iam::aws:policy/AdministratorAccess");
+    let fed_arn = format!("arn:aws:sts::{}:federated-user/{name}", g[0].account);
+    assert_eq!(s(&fed["responseElements"]["federatedUser"], "arn"), fed_arn);
+    let fed_key = s(&fed["responseElements"]["credentials"], "accessKeyId");
+    assert!(fed_key.starts_with("ASIA"));
+    let user = s(&fed["userIdentity"], "userName");
+    for e in &evs[2..] {
+        let ui = &e["userIdentity"];
+        assert_eq!(s(ui, "type"), "FederatedUser");
+        assert_eq!(s(ui, "arn"), fed_arn);
+        assert_eq!(s(&ui["sessionContext"]["sessionIssuer"], "userName"), user);
+        assert_eq!(s(e, "sourceIPAddress"), s(fed, "sourceIPAddress"));
+    }
+    let (token, login) = (evs[2], evs[3]);
+    assert_eq!(s(&token["userIdentity"], "accessKeyId"), fed_key);
+    for e in [token, login] {
+        assert_eq!(s(e, "eventSource"), "signin.amazonaws.com");
+        assert_eq!(s(e, "eventType"), "AwsConsoleSignIn");
+    }
+    assert_eq!(login["responseElements"]["ConsoleLogin"], "Success");
+    let console_key = s(&login["userIdentity"], "accessKeyId");
+    assert_ne!(console_key, fed_key);
+    for e in &evs[4..] {
+        assert_eq!(e["sessionCredentialFromConsole"], "true");
+        assert_eq!(s(&e["userIdentity"], "accessKeyId"), console_key);
+    }
+    assert!(time(login) - time(fed) <= 60_000);
+}
+
+#[test]
+fn backdoor_key_used_plants_a_key_on_another_user_and_uses_it() {
+    let run = shared();
+    let g = group(run, "backdoor_key_used");
+    assert_eq!(rules(g), ["iam_backdoor_credentials", "new_access_key_used", "attack_chain"]);
+    let (stolen, new_key) = (g[0].actor_key.as_str(), g[1].actor_key.as_str());
+    assert_eq!(g[2].actor_key, stolen);
+    assert!(new_key.starts_with("AKIA") && new_key != stolen);
+    let plant = run.of_ids(&g[0].event_ids);
+    assert_eq!(names(&plant), ["GetCallerIdentity", "ListUsers", "ListAccessKeys", "CreateAccessKey"]);
+    let create = plant[3];
+    let target = req(create, "userName");
+    assert_eq!(req(plant[2], "userName"), target);
+    assert_ne!(create["userIdentity"]["userName"].as_str(), Some(target), "another user");
+    let existing = PEOPLE_USERS.contains(&target)
+        || run.events.iter().any(|e| e["userIdentity"]["userName"] == target && !run.is_attack(e));
+    assert!(existing, "{target} exists");
+    assert_eq!(s(&create["responseElements"]["accessKey"], "accessKeyId"), new_key);
+    let uses = run.of_ids(&g[1].event_ids);
+    assert_eq!(names(&uses)[..2], ["GetCallerIdentity", "ListBuckets"]);
+    let gap = time(uses[0]) - time(create);
+    assert!((3 * 60_000..=15 * 60_000).contains(&gap), "{gap} ms");
+    for e in &uses {
+        let ui = &e["userIdentity"];
+        assert_eq!((s(ui, "type"), s(ui, "userName"), s(ui, "accessKeyId")), ("IAMUser", target, new_key));
+        assert!(laptop_ua(s(e, "userAgent")));
+    }
+    assert!(benign_use(run, new_key).is_empty());
 }

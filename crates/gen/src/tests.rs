@@ -1,6 +1,6 @@
 //! Crate-level tests: determinism, arrival order, record shape, labels, realism constraints.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::OnceLock;
 
 use serde_json::Value;
@@ -15,6 +15,49 @@ pub(crate) struct Run {
     pub(crate) bytes: Vec<u8>,
     pub(crate) labels: Vec<Label>,
     pub(crate) events: Vec<Value>,
+    /// Every labelled `eventID`.
+    pub(crate) attack: HashSet<String>,
+    /// `eventID` to index in `events`.
+    pub(crate) by_id: HashMap<String, usize>,
+}
+
+impl Run {
+    /// Parses a run's output.
+    pub(crate) fn new(bytes: Vec<u8>, labels: Vec<Label>) -> Run {
+        let events: Vec<Value> = std::str::from_utf8(&bytes)
+            .expect("utf-8")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("every line is JSON"))
+            .collect();
+        let by_id: HashMap<String, usize> =
+            events.iter().enumerate().map(|(i, e)| (s(e, "eventID").to_string(), i)).collect();
+        assert_eq!(by_id.len(), events.len(), "eventIDs are unique");
+        let attack = attack_ids(&labels);
+        Run { bytes, labels, events, attack, by_id }
+    }
+
+    /// Whether `e` is in a label.
+    pub(crate) fn is_attack(&self, e: &Value) -> bool {
+        is_attack(e, &self.attack)
+    }
+
+    /// The events of `ids`, time-sorted (ties in the order of `ids`); panics on an id that is
+    /// not in the output.
+    pub(crate) fn of_ids(&self, ids: &[String]) -> Vec<&Value> {
+        let mut v: Vec<&Value> = ids
+            .iter()
+            .map(|id| {
+                &self.events[*self.by_id.get(id).unwrap_or_else(|| panic!("labelled event {id} not in the output"))]
+            })
+            .collect();
+        v.sort_by_key(|e| parse_time(s(e, "eventTime")));
+        v
+    }
+}
+
+/// Every `eventID` of `labels`.
+pub(crate) fn attack_ids(labels: &[Label]) -> HashSet<String> {
+    labels.iter().flat_map(|l| l.event_ids.iter().cloned()).collect()
 }
 
 pub(crate) fn cfg() -> GenConfig {
@@ -41,12 +84,7 @@ pub(crate) fn shared() -> &'static Run {
     static RUN: OnceLock<Run> = OnceLock::new();
     RUN.get_or_init(|| {
         let (bytes, labels) = run_with(&cfg());
-        let events = std::str::from_utf8(&bytes)
-            .expect("utf-8")
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("every line is JSON"))
-            .collect();
-        Run { bytes, labels, events }
+        Run::new(bytes, labels)
     })
 }
 
@@ -72,9 +110,14 @@ pub(crate) fn is_denied(e: &Value) -> bool {
     e["errorCode"].as_str().is_some_and(|c| c.contains("AccessDenied") || c.contains("UnauthorizedOperation"))
 }
 
-pub(crate) fn is_attack(e: &Value, labels: &[Label]) -> bool {
-    let first: u8 = s(e, "sourceIPAddress").split('.').next().and_then(|o| o.parse().ok()).unwrap_or(0);
-    ATTACKER_OCTETS.contains(&first) && labels.iter().any(|l| l.actor_key == key_of(e))
+/// Whether `e` is an attack event: its `eventID` is in a label (see [`attack_ids`]).
+pub(crate) fn is_attack(e: &Value, attack: &HashSet<String>) -> bool {
+    attack.contains(s(e, "eventID"))
+}
+
+/// The first octet of an event's source address (0 for hostnames).
+pub(crate) fn first_octet(e: &Value) -> u8 {
+    s(e, "sourceIPAddress").split('.').next().and_then(|o| o.parse().ok()).unwrap_or(0)
 }
 
 /// Largest value of `f` over windows `[t, t + width)` of time-sorted `(time, item)` pairs.
@@ -181,6 +224,16 @@ fn every_line_is_a_cloudtrail_record() {
             "WebIdentityUser" => {
                 assert!(s(ui, "identityProvider").contains("token.actions.githubusercontent.com"))
             }
+            "FederatedUser" => {
+                let arn = s(ui, "arn");
+                let name = arn.strip_prefix(&format!("arn:aws:sts::{}:federated-user/", s(ui, "accountId")));
+                assert_eq!(s(ui, "principalId"), format!("{}:{}", s(ui, "accountId"), name.expect("federated arn")));
+                assert!(s(ui, "accessKeyId").starts_with("ASIA"));
+                let issuer = &ui["sessionContext"]["sessionIssuer"];
+                assert_eq!(s(issuer, "type"), "IAMUser");
+                assert!(s(issuer, "arn").contains(":user/"));
+                parse_time(s(&ui["sessionContext"]["attributes"], "creationDate"));
+            }
             other => panic!("unexpected identity type {other}"),
         }
         parse_time(s(e, "eventTime"));
@@ -197,7 +250,10 @@ fn every_line_is_a_cloudtrail_record() {
         let acct = s(e, "recipientAccountId");
         assert!(acct.len() == 12 && acct.bytes().all(|b| b.is_ascii_digit()));
         match (s(e, "eventType"), s(e, "eventCategory")) {
-            ("AwsConsoleSignIn", "Management") => assert_eq!(s(e, "eventName"), "ConsoleLogin"),
+            ("AwsConsoleSignIn", "Management") => {
+                assert!(["ConsoleLogin", "GetSigninToken"].contains(&s(e, "eventName")));
+                assert_eq!(s(e, "eventSource"), "signin.amazonaws.com");
+            }
             ("AwsApiCall", "Management") => {
                 assert!(e["managementEvent"].as_bool().unwrap_or(false));
                 s(e, "requestID");
@@ -248,17 +304,18 @@ pub(crate) fn instances(labels: &[Label]) -> Vec<&[Label]> {
     out
 }
 
-/// Attack events of `actors` within `[start, end]`, time-sorted.
-pub(crate) fn attack_events<'a>(run: &'a Run, actors: &[&str], start: i64, end: i64) -> Vec<(i64, &'a Value)> {
-    let mut v: Vec<(i64, &Value)> = run
-        .events
-        .iter()
-        .filter(|e| actors.contains(&key_of(e).as_str()) && is_attack(e, &run.labels))
-        .map(|e| (parse_time(s(e, "eventTime")), e))
-        .filter(|(t, _)| (start..=end).contains(t))
-        .collect();
-    v.sort_by_key(|p| p.0);
-    v
+/// Whether an event of a stage (or single-stage) label may carry another key than the
+/// label's actor: the ones the scenario's documentation names.
+fn other_key_allowed(l: &Label, e: &Value) -> bool {
+    match l.scenario.as_str() {
+        // The federated user's sign-in and console calls.
+        "federation_console" => e["userIdentity"]["type"] == "FederatedUser",
+        // The creation of the new key, with the creator's own key.
+        "new_key_outside" => {
+            e["eventName"] == "CreateAccessKey" && e["responseElements"]["accessKey"]["accessKeyId"] == l.actor_key
+        }
+        _ => false,
+    }
 }
 
 #[test]
@@ -271,38 +328,66 @@ fn labels_cover_every_scenario_and_match_the_events() {
     let last = run.events.iter().map(|e| parse_time(s(e, "eventTime"))).max().expect("events");
     let groups = instances(&run.labels);
     assert_eq!(groups.len(), names.len());
+    let mut claimed: HashSet<&str> = HashSet::new();
     for group in groups {
-        // The single label, or the attack_chain one, names the stolen credential and spans it all.
+        // The single label, or the attack_chain one, spans the whole instance.
         let whole = &group[group.len() - 1];
         let scenario = whole.scenario.as_str();
         assert!(whole.start_ms >= first + (last - first) / 10, "{scenario} starts in the first 10 %");
-        let actors: Vec<&str> = group.iter().map(|l| l.actor_key.as_str()).collect();
-        let tv = attack_events(run, &actors, whole.start_ms, whole.end_ms);
-        assert_eq!(tv.len() as u64, whole.events, "{scenario}");
-        assert_eq!(tv[0].0, whole.start_ms);
-        assert_eq!(tv[tv.len() - 1].0, whole.end_ms);
-        assert!(tv.iter().all(|(_, e)| s(e, "recipientAccountId") == whole.account));
-        // Only this instance's attack events use its keys.
-        let all = attack_events(run, &actors, i64::MIN, i64::MAX);
-        assert_eq!(all.len(), tv.len(), "{scenario}: its keys are used by no other scenario");
+        for l in group {
+            let what = format!("{scenario}/{}", l.rule_id);
+            assert_eq!(l.event_ids.len() as u64, l.events, "{what}: one id per event");
+            assert_eq!(l.event_ids.iter().collect::<HashSet<_>>().len(), l.event_ids.len(), "{what}: distinct ids");
+            let evs = run.of_ids(&l.event_ids);
+            assert_eq!(parse_time(s(evs[0], "eventTime")), l.start_ms, "{what}");
+            assert_eq!(parse_time(s(evs[evs.len() - 1], "eventTime")), l.end_ms, "{what}");
+            assert!(evs.iter().all(|e| s(e, "recipientAccountId") == l.account), "{what}");
+            if l.rule_id != "attack_chain" {
+                for e in &evs {
+                    assert!(key_of(e) == l.actor_key || other_key_allowed(l, e), "{what}: event of {}", key_of(e));
+                }
+            }
+        }
         if group.len() > 1 {
             assert_eq!(whole.rule_id, "attack_chain");
             let stages = &group[..group.len() - 1];
-            assert_eq!(stages.iter().map(|l| l.events).sum::<u64>(), whole.events, "{scenario}: stages partition it");
-            for l in stages {
-                assert!(l.start_ms >= whole.start_ms && l.end_ms <= whole.end_ms && l.start_ms <= l.end_ms);
-                let mine = attack_events(run, &[l.actor_key.as_str()], l.start_ms, l.end_ms);
-                assert!(mine.len() as u64 >= l.events, "{scenario}/{}", l.rule_id);
-                assert_eq!(mine[0].0, l.start_ms);
-                assert_eq!(mine[mine.len() - 1].0, l.end_ms);
+            let mut ids: Vec<&String> = stages.iter().flat_map(|l| &l.event_ids).collect();
+            ids.sort_unstable();
+            let mut all: Vec<&String> = whole.event_ids.iter().collect();
+            all.sort_unstable();
+            assert_eq!(ids, all, "{scenario}: the stages partition the chain");
+            assert!(stages.iter().any(|l| l.actor_key == whole.actor_key), "{scenario}: the chain's actor has a stage");
+        }
+        for id in &whole.event_ids {
+            assert!(claimed.insert(id), "{scenario}: event {id} in two instances");
+        }
+        // Only this instance's attack events use its keys, and every use of them from an
+        // attacker's VPS range is labelled.
+        let actors: Vec<&str> = group.iter().map(|l| l.actor_key.as_str()).collect();
+        for e in run.events.iter().filter(|e| actors.contains(&key_of(e).as_str())) {
+            if run.is_attack(e) {
+                assert!(
+                    whole.event_ids.iter().any(|id| id == s(e, "eventID")),
+                    "{scenario}: its keys are used by another scenario"
+                );
+            } else {
+                assert!(
+                    !ATTACKER_OCTETS.contains(&first_octet(e)),
+                    "{scenario}: unlabelled use from an attacker range"
+                );
             }
         }
-        // The victim's key is also used by its legitimate owner.
+        // The stolen (or, for new_key_outside, the creating) key is also used by its legitimate owner.
+        let evs = run.of_ids(&whole.event_ids);
+        let owner = match scenario {
+            "new_key_outside" => key_of(evs.iter().find(|e| e["eventName"] == "CreateAccessKey").expect("creation")),
+            _ => whole.actor_key.clone(),
+        };
         assert!(
-            run.events.iter().any(|e| key_of(e) == whole.actor_key && !is_attack(e, &run.labels)),
-            "{scenario}: stolen key {} has no legitimate use",
-            whole.actor_key
+            run.events.iter().any(|e| key_of(e) == owner && !run.is_attack(e)),
+            "{scenario}: key {owner} has no legitimate use"
         );
+        let tv: Vec<(i64, &Value)> = evs.iter().map(|e| (parse_time(s(e, "eventTime")), *e)).collect();
         let names = |w: &[(i64, &Value)]| w.iter().map(|(_, e)| s(e, "eventName")).collect::<BTreeSet<_>>().len();
         match scenario {
             "enum_distinct_apis" => {
@@ -328,10 +413,14 @@ fn labels_cover_every_scenario_and_match_the_events() {
         // Every label with rule enumeration_burst is a burst of >= 6 distinct recon APIs in 10 s
         // (or one of the two older shapes checked above).
         for l in group.iter().filter(|l| l.rule_id == "enumeration_burst" && !scenario.starts_with("enum_")) {
-            let w = attack_events(run, &[l.actor_key.as_str()], l.start_ms, l.end_ms);
+            let w: Vec<(i64, &Value)> =
+                run.of_ids(&l.event_ids).into_iter().map(|e| (parse_time(s(e, "eventTime")), e)).collect();
             assert!(max_window(&w, 10_000, names) >= 7, "{scenario}: recon burst");
         }
     }
+    // Every labelled event is in the output once (checked by of_ids), and the old definition
+    // of an attack (a label actor's call from an attacker range) is still covered.
+    assert_eq!(claimed.len(), run.attack.len());
 }
 
 #[test]
@@ -398,7 +487,7 @@ fn benign_actors_stay_below_enumeration_thresholds() {
     let run = shared();
     let mut by: BTreeMap<String, Vec<(i64, &Value)>> = BTreeMap::new();
     for e in &run.events {
-        if !is_attack(e, &run.labels) {
+        if !run.is_attack(e) {
             by.entry(key_of(e)).or_default().push((parse_time(s(e, "eventTime")), e));
         }
     }

@@ -20,17 +20,21 @@ use crate::json::alnum_id;
 use crate::Rng;
 use trailhound_model::time::MINUTE;
 
+pub(crate) mod backdoor_key_used;
 pub(crate) mod baseline_novelty;
 pub(crate) mod defense_evasion;
 pub(crate) mod ecs_burst;
 pub(crate) mod enum_denied;
 pub(crate) mod enum_distinct_apis;
 pub(crate) mod enum_regions;
+pub(crate) mod federation_console;
 pub(crate) mod gpu_sprawl;
 pub(crate) mod iam_admin_user;
 pub(crate) mod iam_backdoor_existing_user;
 pub(crate) mod iam_backdoor_role;
 pub(crate) mod iam_self_escalation;
+pub(crate) mod instance_role_outside;
+pub(crate) mod new_key_outside;
 pub(crate) mod secrets_harvest;
 pub(crate) mod stolen_instance_credentials;
 
@@ -58,8 +62,8 @@ pub(crate) struct ScenarioDef {
     pub plan: PlanFn,
 }
 
-/// Every scenario, in a stable order (the first three were the first written; their trigger
-/// points do not move when later ones are added).
+/// Every scenario, in a stable order (new ones are appended, so the trigger points of the
+/// earlier ones do not move).
 pub(crate) const ALL: &[ScenarioDef] = &[
     enum_distinct_apis::DEF,
     enum_regions::DEF,
@@ -74,6 +78,10 @@ pub(crate) const ALL: &[ScenarioDef] = &[
     secrets_harvest::DEF,
     stolen_instance_credentials::DEF,
     baseline_novelty::DEF,
+    instance_role_outside::DEF,
+    new_key_outside::DEF,
+    federation_console::DEF,
+    backdoor_key_used::DEF,
 ];
 
 /// Names of [`ALL`], for the public API.
@@ -91,6 +99,10 @@ pub(crate) const NAMES: &[&str] = &[
     secrets_harvest::DEF.name,
     stolen_instance_credentials::DEF.name,
     baseline_novelty::DEF.name,
+    instance_role_outside::DEF.name,
+    new_key_outside::DEF.name,
+    federation_console::DEF.name,
+    backdoor_key_used::DEF.name,
 ];
 
 /// Starting at `start`, the first of `cands` (indices into whatever `key` reads) whose key no
@@ -150,6 +162,60 @@ pub(crate) const UA_PACU: &str = enum_distinct_apis::UAS[1];
 pub(crate) const UA_BOTO_SCRIPT: &str = "Boto3/1.34.69 md/Botocore#1.34.69 ua/2.0 os/linux#5.15.0-105-generic md/arch#x86_64 lang/python#3.10.12 md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.34.69";
 /// The AWS CLI on a rented VPS.
 pub(crate) const UA_VPS_CLI: &str = "aws-cli/2.22.4 md/awscrt#0.22.0 ua/2.0 os/linux#6.8.0-45-generic md/arch#x86_64 lang/python#3.12.6 md/pyimpl#CPython exe/x86_64.ubuntu.24 cfg/retry-mode#standard md/installer#exe md/prompt#off";
+
+/// The AWS CLI on the attacker's Mac, as it names the command it runs
+/// (`md/command#sts.get-caller-identity`).
+pub(crate) fn ua_mac_cli(command: &str) -> String {
+    format!("aws-cli/2.15.30 md/awscrt#0.19.19 ua/2.0 os/macos#23.4.0 md/arch#arm64 lang/python#3.11.8 md/pyimpl#CPython cfg/retry-mode#standard md/installer#exe md/prompt#off md/command#{command}")
+}
+/// A boto3 script on the attacker's Windows laptop.
+pub(crate) const UA_WIN_BOTO: &str = "Boto3/1.34.69 md/Botocore#1.34.69 ua/2.0 os/windows#10 md/arch#amd64 lang/python#3.12.2 md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.34.69";
+/// Firefox ESR on Kali (the attacker's browser).
+pub(crate) const UA_KALI_FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+
+/// The AWS CLI command that makes API call `name` (for [`ua_mac_cli`]).
+pub(crate) fn cli_command(service: &str, name: &str) -> String {
+    if service == "s3" && name == "ListBuckets" {
+        return "s3.ls".to_string();
+    }
+    let mut cmd = format!("{service}.");
+    for (i, c) in name.char_indices() {
+        if c.is_ascii_uppercase() && i > 0 {
+            cmd.push('-');
+        }
+        cmd.push(c.to_ascii_lowercase());
+    }
+    cmd
+}
+
+/// The attacker's laptop tool: the AWS CLI on a Mac (a user agent per command) or a boto3
+/// script on Windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Laptop {
+    /// `aws-cli/2.15.30 ... os/macos#23.4.0 ... md/command#...`.
+    MacCli,
+    /// [`UA_WIN_BOTO`].
+    WinBoto,
+}
+
+impl Laptop {
+    /// One of the two.
+    pub(crate) fn pick(rng: &mut Rng) -> Laptop {
+        if rng.random_bool(0.5) {
+            Laptop::MacCli
+        } else {
+            Laptop::WinBoto
+        }
+    }
+
+    /// The user agent of API call `service`/`name`.
+    pub(crate) fn ua(self, service: &str, name: &str) -> String {
+        match self {
+            Laptop::MacCli => ua_mac_cli(&cli_command(service, name)),
+            Laptop::WinBoto => UA_WIN_BOTO.to_string(),
+        }
+    }
+}
 
 /// The policy ARN of `AdministratorAccess`.
 pub(crate) const ADMIN_POLICY: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
@@ -256,6 +322,22 @@ pub(crate) const ATTACKER_OCTETS: [u8; 8] = [5, 45, 89, 91, 103, 185, 193, 194];
 /// A random attacker address.
 pub(crate) fn attacker_ip(rng: &mut Rng) -> String {
     crate::estate::public_ip(rng, &ATTACKER_OCTETS)
+}
+
+/// An attacker address as the harder scenarios draw it: a quarter of the time the public
+/// address of an EC2 instance in the attacker's own AWS account (first octet 3, 18, 34, 35,
+/// 52 or 54, like the estate's NAT gateways and Lambda, but none of the estate's), else a VPS
+/// ([`attacker_ip`]).
+pub(crate) fn attacker_source(rng: &mut Rng, est: &Estate) -> String {
+    if !rng.random_bool(0.25) {
+        return attacker_ip(rng);
+    }
+    loop {
+        let ip = crate::estate::public_ip(rng, &crate::estate::AWS_OCTETS);
+        if est.accounts.iter().all(|a| a.nat_ip != ip) {
+            return ip;
+        }
+    }
 }
 
 /// A recon API: service prefix, event name, whether it is global (logged in us-east-1).

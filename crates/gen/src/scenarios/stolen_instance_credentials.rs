@@ -1,14 +1,15 @@
 //! `stolen_instance_credentials`: the instance-profile session of a running EC2 instance
 //! (`assumed-role/<role>/i-...`, `sessionContext.ec2RoleDelivery` `"2.0"`), which the
 //! instance keeps using from its NAT gateway and (for S3, through the VPC endpoint) its
-//! private address, is used with the same `ASIA` key from an attacker's public address over
-//! 1–3 minutes: `GetCallerIdentity`, `ListBuckets`, `DescribeInstances`, and one IAM write,
-//! `CreateUser` (no access key or login profile follows). One label,
-//! `workload_credential_misuse`.
+//! private address, is used with the same `ASIA` key from an attacker's public address (a
+//! VPS, or a quarter of the time an EC2 instance in the attacker's own AWS account, see
+//! [`super::attacker_source`]) over 1–3 minutes: `GetCallerIdentity`, `ListBuckets`,
+//! `DescribeInstances`, and one IAM write, `CreateUser` (no access key or login profile
+//! follows). One label, `workload_credential_misuse`.
 
 use rand::Rng as _;
 
-use super::{attacker_ip, live_sessions, pick_fresh, Attacker, ScenarioDef, Victim, RETRY, UA_KALI_CLI};
+use super::{attacker_source, live_sessions, pick_fresh, Attacker, ScenarioDef, Victim, RETRY, UA_KALI_CLI};
 use crate::engine::{PlanCx, Planned, ScenarioOut};
 use crate::estate::unique_id;
 use crate::json::{iam_date_string, Obj};
@@ -30,7 +31,7 @@ fn plan(cx: &PlanCx<'_>, out: &mut ScenarioOut<'_>) -> Planned {
     };
     let s = &est.instances[pick];
     let acct = est.id(s.account);
-    let ip = attacker_ip(out.rng);
+    let ip = attacker_source(out.rng, est);
     let a = Attacker { ident: &s.ident, arn: &s.arn, acct, ip: &ip, ua: UA_KALI_CLI };
     let step = |t: &mut i64, out: &mut ScenarioOut<'_>| *t += out.rng.random_range(5 * SECOND..40 * SECOND);
 
