@@ -129,8 +129,6 @@ pub(crate) struct ScenarioOut<'a> {
     ids: Vec<String>,
     /// Unlabelled (legitimate) events the scenario queued.
     benign: u64,
-    /// Further credentials the scenario involved (recorded in [`History`]).
-    touched: Vec<String>,
     stages: Vec<Stage>,
     current: Option<usize>,
 }
@@ -146,7 +144,6 @@ impl<'a> ScenarioOut<'a> {
             count: 0,
             ids: Vec::new(),
             benign: 0,
-            touched: Vec::new(),
             stages: Vec::new(),
             current: None,
         }
@@ -198,12 +195,6 @@ impl<'a> ScenarioOut<'a> {
         self.benign += 1;
         let _ = self.em.emit(c, self.rng, true);
     }
-
-    /// Records that the scenario involved credential `key` besides its labels' actors, so
-    /// later planners leave it alone for a while (see [`History`]).
-    pub(crate) fn touch(&mut self, key: &str) {
-        self.touched.push(key.to_string());
-    }
 }
 
 /// Access keys already attacked, with the time of the attack's last event, so that planners
@@ -215,9 +206,9 @@ pub(crate) struct History {
 }
 
 impl History {
-    /// Recent: attacked within 12 hours of `now`.
+    /// Recent: attacked within 6 hours of `now`.
     pub(crate) fn recent(&self, key: &str, now: i64) -> bool {
-        self.hits.iter().any(|(k, t)| k == key && now - *t < 12 * HOUR)
+        self.hits.iter().any(|(k, t)| k == key && now - *t < 6 * HOUR)
     }
 
     /// Attacked at any time before.
@@ -374,7 +365,7 @@ fn fire(
 ) -> Result<(Planned, u64, u64), GenError> {
     let mut out = ScenarioOut::new(em, rng);
     let planned = (def.plan)(&PlanCx { est, now, k, force, run, history }, &mut out);
-    let ScenarioOut { first, last, count, ids, benign, touched, stages, .. } = out;
+    let ScenarioOut { first, last, count, ids, benign, stages, .. } = out;
     let queued = count + benign;
     let Planned::Done(victim) = &planned else {
         debug_assert_eq!(queued, 0, "{} emitted events without a victim", def.name);
@@ -408,9 +399,6 @@ fn fire(
     }
     for s in &stages {
         history.record(&s.actor_key, s.last);
-    }
-    for k in &touched {
-        history.record(k, last);
     }
     history.record(&victim.actor_key, last);
     Ok((planned, queued, labels))

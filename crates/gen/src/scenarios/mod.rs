@@ -2,7 +2,7 @@
 //!
 //! A scenario is planned when the generator reaches its trigger point: it picks a victim
 //! credential that exists in the estate at that moment (one no scenario attacked yet, else
-//! one not attacked in the last 12 hours; sessions issued within the run, so the owner's own
+//! one not attacked in the last 6 hours; sessions issued within the run, so the owner's own
 //! use is in the output), emits its events (all at or after the trigger time) and returns
 //! the victim. With no such victim it asks to be retried a little later ([`Planned`]); once
 //! the background has stopped it is forced to take any. The engine then writes the [`crate::Label`]s: one with the
@@ -106,7 +106,7 @@ pub(crate) const NAMES: &[&str] = &[
 ];
 
 /// Starting at `start`, the first of `cands` (indices into whatever `key` reads) whose key no
-/// scenario attacked yet, else the first not attacked in the last 12 hours. When all were:
+/// scenario attacked yet, else the first not attacked in the last 6 hours. When all were:
 /// `cands[start % len]` with `force`, else `None` (the planner then asks to be retried a
 /// little later, see [`RETRY`]).
 pub(crate) fn pick_fresh(

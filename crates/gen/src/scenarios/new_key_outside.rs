@@ -44,7 +44,6 @@ fn plan(cx: &PlanCx<'_>, out: &mut ScenarioOut<'_>) -> Planned {
     let account = &est.accounts[u.account];
     let acct = account.id.as_str();
     let new_key = user_key(out.rng);
-    out.touch(&u.key);
     out.stage("new_access_key_used", &new_key);
 
     let mut t = cx.now + out.rng.random_range(5 * SECOND..60 * SECOND);
