@@ -4,7 +4,8 @@
 //!   JSON lines) and dead letters, with a progress bar and a summary;
 //! - `query` runs SQL over the Parquet findings with DataFusion;
 //! - `gen` writes a synthetic CloudTrail estate with injected attacks and their labels;
-//! - `demo` does gen + replay + example queries in one folder;
+//! - `eval` measures precision and recall of the findings against labelled attacks;
+//! - `demo` does gen + replay + example queries + eval in one folder;
 //! - `run` consumes CloudTrail from Kafka as a consumer group (the production mode);
 //! - `rules` lists every rule with its tactic, techniques, severity and thresholds.
 
@@ -60,6 +61,26 @@ enum Command {
         format: trailhound_lake::OutputFormat,
         /// The SQL.
         sql: String,
+    },
+    /// Precision and recall of the findings per rule and per labelled behaviour, against a
+    /// labels file (NDJSON, as `gen --labels` writes it; see README "Evaluating on your own
+    /// labelled data").
+    Eval {
+        /// Labels file: one JSON object per labelled attack behaviour, with `rule_id` (or
+        /// `scenario`) and `event_ids` (or `actor_key`, `start_ms`, `end_ms`).
+        #[arg(long)]
+        labels: PathBuf,
+        /// Findings directory (the replay's OUT/findings; OUT itself is accepted).
+        findings: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Exit 1 when a labelled behaviour is not found by its rule.
+        #[arg(long)]
+        fail_on_miss: bool,
+        /// Exit 1 when more than N false findings are above low (medium, high, critical).
+        #[arg(long, value_name = "N")]
+        max_false_above_low: Option<usize>,
     },
     /// Generate a synthetic CloudTrail estate with injected attack scenarios.
     Gen {
@@ -161,6 +182,30 @@ fn run(cli: Cli) -> Result<()> {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let batches = rt.block_on(trailhound_lake::query(&findings, &sql))?;
             print!("{}", trailhound_lake::format_batches(&batches, format)?);
+            Ok(())
+        }
+        Command::Eval { labels, findings, json, fail_on_miss, max_false_above_low } => {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let report = rt.block_on(trailhound_lake::eval::evaluate_files(&labels, &findings))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!("trailhound eval: {} against {}\n", findings.display(), labels.display());
+                print!("{}", report.to_text());
+            }
+            let mut failures = Vec::new();
+            if fail_on_miss && report.missed > 0 {
+                failures.push(format!("{} labelled behaviours missed (--fail-on-miss)", report.missed));
+            }
+            if let Some(max) = max_false_above_low.filter(|max| report.false_above_low > *max) {
+                failures.push(format!(
+                    "{} false findings above low, more than --max-false-above-low {max}",
+                    report.false_above_low
+                ));
+            }
+            if !failures.is_empty() {
+                bail!("eval failed: {}", failures.join("; "));
+            }
             Ok(())
         }
         Command::Gen { seed, events, out, labels, no_attacks, scenarios } => {
@@ -352,29 +397,10 @@ fn demo(dir: &Path, events: u64, seed: u64) -> Result<()> {
     }
 
     // Ground truth against what was found.
-    let labels = std::fs::read_to_string(&labels_path)?;
-    let mut hit = 0;
-    let mut total = 0;
-    for line in labels.lines().filter(|l| !l.trim().is_empty()) {
-        let label: trailhound_gen::Label = serde_json::from_str(line)?;
-        total += 1;
-        let sql = format!(
-            "SELECT count(*) AS n FROM findings WHERE rule_id = '{}' AND actor_key = '{}'",
-            label.rule_id,
-            label.actor_key.replace('\'', "''")
-        );
-        let batches = rt.block_on(trailhound_lake::query(&findings, &sql))?;
-        let csv = trailhound_lake::format_batches(&batches, trailhound_lake::OutputFormat::Csv)?;
-        if csv.lines().nth(1).is_some_and(|n| n.trim() != "0") {
-            hit += 1;
-        } else {
-            println!("   missed: {} by {}", label.scenario, label.actor_key);
-        }
-    }
-    println!("\n== injected scenarios found: {hit}/{total}");
-    if hit < total {
-        bail!("{} injected scenarios were not found", total - hit);
-    }
+    println!("\n== 4. trailhound eval --labels {} {}", labels_path.display(), findings.display());
+    let report = rt.block_on(trailhound_lake::eval::evaluate_files(&labels_path, &findings))?;
+    print!("{}", report.to_text());
+    println!("\n== injected behaviours found by their rule: {}/{}", report.found, report.labels);
     println!("Try your own SQL: cargo run -p trailhound-cli --bin trailhound -- query --findings {} \"SELECT * FROM findings LIMIT 5\"", findings.display());
     Ok(())
 }

@@ -1,5 +1,7 @@
 //! End-to-end tests of the `trailhound` binary: gen → replay → Parquet → SQL, as a user runs it.
 
+mod eval;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
