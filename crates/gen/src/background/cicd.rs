@@ -31,7 +31,9 @@ pub(crate) fn terraform_ua(service: &str) -> String {
         "s3" => "1.61.2",
         _ => "1.20.1",
     };
-    format!("APN/1.0 HashiCorp/1.0 Terraform/1.9.5 (+https://www.terraform.io) terraform-provider-aws/5.70.0 (+https://registry.terraform.io/providers/hashicorp/aws) aws-sdk-go-v2/1.30.5 ua/2.1 os/linux lang/go#1.22.7 md/GOOS#linux md/GOARCH#amd64 api/{service}#{v}")
+    format!(
+        "APN/1.0 HashiCorp/1.0 Terraform/1.9.5 (+https://www.terraform.io) terraform-provider-aws/5.70.0 (+https://registry.terraform.io/providers/hashicorp/aws) aws-sdk-go-v2/1.30.5 ua/2.1 os/linux lang/go#1.22.7 md/GOOS#linux md/GOARCH#amd64 api/{service}#{v}"
+    )
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -303,49 +305,65 @@ impl Pipeline {
     }
 }
 
+/// A GitHub Actions job's AWS session: the job's OIDC token federated into `role` by
+/// `configure-aws-credentials` (`AssumeRoleWithWebIdentity`, logged at `now` from a fresh
+/// runner address). Returns the session's key, `userIdentity`, runner address and creation
+/// time.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn oidc_session(
+    cx: &mut Cx<'_>,
+    s: &mut Scratch,
+    now: i64,
+    account: usize,
+    role: &Role,
+    repo: &str,
+    environment: &str,
+    region: &str,
+) -> (String, String, String, i64) {
+    let acct = cx.est.id(account).to_string();
+    let ip = public_ip(cx.rng, &RUNNER_OCTETS);
+    let key = session_key(cx.rng);
+    let subject = format!("repo:{repo}:environment:{environment}");
+    let provider = github_provider(&acct);
+    // configure-aws-credentials federates the job's OIDC token.
+    let web_ident = web_identity_user(&acct, &subject);
+    let role_arn = role.arn();
+    let session_arn = role.session_arn("GitHubActions");
+    Obj::new(&mut s.req)
+        .str("roleArn", &role_arn)
+        .str("roleSessionName", "GitHubActions")
+        .num("durationSeconds", 3600)
+        .end();
+    sts_credentials_resp(&mut s.resp, &key, now + HOUR, &session_arn, &format!("{}:GitHubActions", role.pid));
+    s.resp.pop();
+    s.resp.push_str(&format!(
+        ",\"subjectFromWebIdentityToken\":\"{subject}\",\"provider\":\"{provider}\",\"audience\":\"sts.amazonaws.com\"}}"
+    ));
+    one_resource(&mut s.res, &acct, "AWS::IAM::Role", &role_arn);
+    cx.em.bg(
+        &Call::new(now, &web_ident, "sts", "AssumeRoleWithWebIdentity", region, &ip, UA_GHA_CREDS, &acct)
+            .req(&s.req)
+            .resp(&s.resp)
+            .resources(&s.res),
+        cx.rng,
+    );
+    let created = now + SECOND;
+    let ident = assumed_role(
+        role,
+        "GitHubActions",
+        &key,
+        created,
+        SessionOpts { web_provider: Some(&provider), ..Default::default() },
+    );
+    (key, ident, ip, created)
+}
+
 impl Source for Pipeline {
     fn wake(&mut self, now: i64, cx: &mut Cx<'_>) -> i64 {
         let acct = cx.est.id(self.account).to_string();
-        let ip = public_ip(cx.rng, &RUNNER_OCTETS);
-        let key = session_key(cx.rng);
-        let subject = format!("repo:{}:environment:{}", self.repo, cx.est.accounts[self.account].name);
-        let provider = github_provider(&acct);
-        // configure-aws-credentials federates the job's OIDC token.
-        let web_ident = web_identity_user(&acct, &subject);
-        let role_arn = self.role.arn();
-        let session_arn = self.role.session_arn("GitHubActions");
-        Obj::new(&mut self.s.req)
-            .str("roleArn", &role_arn)
-            .str("roleSessionName", "GitHubActions")
-            .num("durationSeconds", 3600)
-            .end();
-        sts_credentials_resp(
-            &mut self.s.resp,
-            &key,
-            now + HOUR,
-            &session_arn,
-            &format!("{}:GitHubActions", self.role.pid),
-        );
-        self.s.resp.pop();
-        self.s.resp.push_str(&format!(
-            ",\"subjectFromWebIdentityToken\":\"{subject}\",\"provider\":\"{provider}\",\"audience\":\"sts.amazonaws.com\"}}"
-        ));
-        one_resource(&mut self.s.res, &acct, "AWS::IAM::Role", &role_arn);
-        cx.em.bg(
-            &Call::new(now, &web_ident, "sts", "AssumeRoleWithWebIdentity", self.region, &ip, UA_GHA_CREDS, &acct)
-                .req(&self.s.req)
-                .resp(&self.s.resp)
-                .resources(&self.s.res),
-            cx.rng,
-        );
-        let created = now + SECOND;
-        let ident = assumed_role(
-            &self.role,
-            "GitHubActions",
-            &key,
-            created,
-            SessionOpts { web_provider: Some(&provider), ..Default::default() },
-        );
+        let env = cx.est.accounts[self.account].name;
+        let (key, ident, ip, created) =
+            oidc_session(cx, &mut self.s, now, self.account, &self.role, self.repo, env, self.region);
         let slot = &mut cx.est.ci[self.slot];
         slot.key = key;
         slot.ident = ident.clone();

@@ -2,13 +2,20 @@
 //!
 //! | source | who | what |
 //! |---|---|---|
-//! | [`console`] | people via SSO permission sets | `ConsoleLogin`, page loads of a few reads, some IAM admin work |
+//! | [`console`] | people (SSO permission sets, IAM users with passwords, root users) | `ConsoleLogin`, page loads of 8–27 distinct reads, dashboards fanning out over 10–17 regions, a few denied reads, laptop AWS CLI use, some IAM admin work |
 //! | [`cicd`] | GitHub Actions via OIDC | `AssumeRoleWithWebIdentity`, Terraform plans/applies that create and delete IAM entities, deploys |
+//! | [`iac`] | Terratest, PR environments, CDK (CI); Terraform, Pulumi, CDK, CloudFormation (laptops) | environments (trails, flow logs, IAM users with keys, roles, secrets, GuardDuty detectors, Config recorders, security groups) created, refreshed and destroyed minutes to hours later |
+//! | [`scanner`] | CSPM vendors' cross-account roles | every 1–6 h, every service in all 17 regions within minutes, some denials |
+//! | [`owner_script`] | account owners' boto3 loops with `AKIA` keys | IAM and CloudTrail reads every few seconds for long stretches |
 //! | [`workload`] | EC2 instance roles, Lambda, ECS tasks | secrets/KMS/SSM reads, S3 data events, hourly session rotation |
 //! | [`poller`] | inventory poller, CloudWatch exporter | slow region-by-region sweeps of a few read APIs |
 //! | [`s3sync`] | sync jobs (IAM user and workload role) | bursts of S3 data events |
 //! | [`users`] | programmatic IAM users with `AKIA` keys | backup job, legacy app, old Jenkins |
-//! | [`services`] | AWS services | CloudTrail's KMS calls, EC2 Auto Scaling (incl. a 20-instance scale-out) |
+//! | [`services`] | AWS services | CloudTrail's KMS calls, EC2 Auto Scaling (incl. a 20-instance scale-out), service-linked roles of Config, Access Analyzer, Security Hub, Compute Optimizer, ELB, SSM and Trusted Advisor reading across regions |
+//!
+//! Rates (per simulated hour, of ~57k): workloads ~42k, console ~6–8k, scanners ~2.5k
+//! (bursty), S3 sync and pollers ~5k, IaC ~1–2k, services ~1.5k, owners' scripts a few
+//! hundred on average (thousands while one runs).
 
 use rand::Rng as _;
 
@@ -19,8 +26,11 @@ use crate::Rng;
 
 pub(crate) mod cicd;
 pub(crate) mod console;
+pub(crate) mod iac;
+pub(crate) mod owner_script;
 pub(crate) mod poller;
 pub(crate) mod s3sync;
+pub(crate) mod scanner;
 pub(crate) mod services;
 pub(crate) mod users;
 pub(crate) mod workload;
@@ -31,10 +41,13 @@ pub(crate) fn build(est: &mut Estate, rng: &mut Rng, start: i64) -> Vec<(i64, Bo
     users::build(est, rng, start, &mut v);
     workload::build(est, rng, start, &mut v);
     s3sync::build(est, rng, start, &mut v);
-    console::build(est, rng, start, &mut v);
+    let operators = console::build(est, rng, start, &mut v);
     cicd::build(est, rng, start, &mut v);
     poller::build(est, rng, start, &mut v);
     services::build(est, rng, start, &mut v);
+    iac::build(est, rng, start, &operators, &mut v);
+    scanner::build(est, rng, start, &mut v);
+    owner_script::build(est, rng, start, &mut v);
     v
 }
 
@@ -153,4 +166,56 @@ pub(crate) fn sts_credentials_resp(out: &mut String, key: &str, expires: i64, as
         })
         .obj("assumedRoleUser", |a| a.str("assumedRoleId", assumed_id).str("arn", assumed_arn))
         .end();
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    //! Helpers for the sources' own tests: run some sources alone and parse what they wrote.
+
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+
+    use rand::SeedableRng;
+    use serde_json::Value;
+    use trailhound_model::time::{days_from_civil, DAY};
+
+    use super::*;
+    use crate::engine::{Cx, Emitter};
+
+    /// Builds sources with `build` in a fresh estate and runs them alone for `span` ms;
+    /// returns their events, parsed, in event-time order.
+    pub(crate) fn run_sources(
+        build: impl FnOnce(&mut Estate, &mut Rng, i64, &mut Vec<(i64, Box<dyn Source>)>),
+        span: i64,
+    ) -> Vec<Value> {
+        let mut rng = Rng::seed_from_u64(11);
+        let start = days_from_civil(2026, 11, 2) * DAY;
+        let mut est = Estate::new(&mut rng);
+        let mut sources = Vec::new();
+        build(&mut est, &mut rng, start, &mut sources);
+        let mut em = Emitter::default();
+        let mut heap: BinaryHeap<Reverse<(i64, usize)>> =
+            sources.iter().enumerate().map(|(i, (t, _))| Reverse((*t, i))).collect();
+        while let Some(Reverse((t, i))) = heap.pop() {
+            if t > start + span {
+                break;
+            }
+            let mut cx = Cx { em: &mut em, rng: &mut rng, est: &mut est };
+            let next = sources[i].1.wake(t, &mut cx);
+            if next != crate::engine::NEVER {
+                heap.push(Reverse((next.max(t), i)));
+            }
+        }
+        em.drain().iter().map(|l| serde_json::from_str(l).expect("every line is JSON")).collect()
+    }
+
+    /// An event's time (ms).
+    pub(crate) fn time(e: &Value) -> i64 {
+        crate::tests::parse_time(e["eventTime"].as_str().unwrap_or(""))
+    }
+
+    /// Largest value of `f` over windows `[t, t + width)` of time-sorted `(time, item)` pairs.
+    pub(crate) fn max_window<T>(evs: &[(i64, T)], width: i64, f: impl Fn(&[(i64, T)]) -> usize) -> usize {
+        crate::tests::max_window(evs, width, f)
+    }
 }
