@@ -215,10 +215,32 @@ fn every_line_is_a_cloudtrail_record() {
                 assert!(matches!(s(&sc["attributes"], "mfaAuthenticated"), "true" | "false"));
             }
             "IAMUser" => {
-                assert!(s(ui, "accessKeyId").starts_with("AKIA"));
-                assert_eq!(s(ui, "accessKeyId").len(), 20);
+                // A long-lived key; a console session's key (with a sessionContext); none on
+                // a ConsoleLogin.
+                match ui["accessKeyId"].as_str() {
+                    Some(k) if k.starts_with("ASIA") => {
+                        parse_time(s(&ui["sessionContext"]["attributes"], "creationDate"));
+                    }
+                    Some(k) => assert!(k.starts_with("AKIA"), "{k}"),
+                    None => assert_eq!(s(e, "eventName"), "ConsoleLogin"),
+                }
+                if let Some(k) = ui["accessKeyId"].as_str() {
+                    assert_eq!(k.len(), 20);
+                }
                 assert!(s(ui, "arn").contains(":user/"));
                 s(ui, "userName");
+            }
+            "Root" => {
+                assert_eq!(s(ui, "arn"), format!("arn:aws:iam::{}:root", s(ui, "accountId")));
+                assert_eq!(s(ui, "principalId"), s(ui, "accountId"));
+                let k = s(ui, "accessKeyId");
+                assert!(k.starts_with("ASIA") || (k.is_empty() && s(e, "eventName") == "ConsoleLogin"), "{k}");
+            }
+            "AWSAccount" => {
+                // A vendor's role session in its own account assuming a role here.
+                assert_eq!(s(e, "eventName"), "AssumeRole");
+                assert!(s(ui, "principalId").starts_with("AROA"));
+                assert_eq!(s(ui, "accountId").len(), 12);
             }
             "AWSService" => assert!(s(ui, "invokedBy").ends_with(".amazonaws.com")),
             "WebIdentityUser" => {
@@ -484,15 +506,39 @@ fn pollers_obey_the_realism_constraint() {
     }
 }
 
+/// Benign traffic that looks like enumeration because real accounts' traffic does: people in
+/// the console (page loads of 8–27 reads, dashboards over 10–17 regions) and on their laptops'
+/// CLI, AWS services, CSPM scanners, IaC refreshes, owners' audit scripts (see
+/// `background/`). The realism constraint below holds for the other (workload, CI/CD, poller
+/// and programmatic) actors.
+fn noisy_by_design(e: &Value) -> bool {
+    let ui = &e["userIdentity"];
+    let ua = s(e, "userAgent");
+    let arn = ui["arn"].as_str().unwrap_or("");
+    e.get("sessionCredentialFromConsole").is_some()
+        || s(e, "eventType") == "AwsConsoleSignIn"
+        || ui.get("invokedBy").is_some()
+        || matches!(s(ui, "type"), "AWSService" | "Root" | "AWSAccount")
+        || arn.contains("/wiz-scan-")
+        || arn.contains("/prisma-cloud-")
+        || ["console.", "AWS Internal", "Coral/", "[S3Console", "Mozilla/", "aws-cli/2.15.30", "aws-cdk/"]
+            .iter()
+            .any(|p| ua.starts_with(p))
+        || ua.contains("Terraform/")
+        || ua.contains("pulumi")
+        || ua.starts_with("Boto3/1.35.54")
+}
+
 #[test]
 fn benign_actors_stay_below_enumeration_thresholds() {
     let run = shared();
     let mut by: BTreeMap<String, Vec<(i64, &Value)>> = BTreeMap::new();
     for e in &run.events {
-        if !run.is_attack(e) {
+        if !run.is_attack(e) && !noisy_by_design(e) {
             by.entry(key_of(e)).or_default().push((parse_time(s(e, "eventTime")), e));
         }
     }
+    assert!(by.len() > 50, "{} actors checked", by.len());
     for (key, evs) in &mut by {
         evs.sort_by_key(|p| p.0);
         let reads: Vec<(i64, &Value)> = evs
