@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use trailhound_model::Severity;
+
+use crate::context::ContextConfig;
 use crate::rules::RulesConfig;
 
 /// How the engine runs.
@@ -20,11 +23,23 @@ pub struct EngineConfig {
     /// at least this much. Default 1s.
     #[serde(with = "humantime_serde")]
     pub watermark_tick: Duration,
+    /// Findings below this severity are not published (counted in the summary as quieted):
+    /// `informational` is what rules give to context that pages no one (a person browsing the
+    /// console, an identity doing what it always does). Default `low`.
+    pub min_severity: Severity,
+    /// What the engine knows about who is acting (`[engine.context]`).
+    pub context: ContextConfig,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        Self { allowed_lateness: Duration::from_secs(15 * 60), workers: 1, watermark_tick: Duration::from_secs(1) }
+        Self {
+            allowed_lateness: Duration::from_secs(15 * 60),
+            workers: 1,
+            watermark_tick: Duration::from_secs(1),
+            min_severity: Severity::Low,
+            context: ContextConfig::default(),
+        }
     }
 }
 

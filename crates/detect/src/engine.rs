@@ -6,8 +6,9 @@ use std::time::Duration;
 use arrow_array::RecordBatch;
 use serde::{Deserialize, Serialize};
 use trailhound_model::time::EventTime;
-use trailhound_model::{stable_hash, Finding};
+use trailhound_model::{stable_hash, Finding, Severity};
 
+use crate::context::{ContextState, IdentityContext};
 use crate::rules::{self, Rule, RuleCtx};
 use crate::state::{self, StateError};
 use crate::view::EventView;
@@ -24,6 +25,9 @@ pub struct EngineStats {
     pub findings: u64,
     /// Batches processed.
     pub batches: u64,
+    /// Findings not published because their severity was below `engine.min_severity`.
+    #[serde(default)]
+    pub quieted: u64,
 }
 
 /// Runs every rule over event batches in event time.
@@ -37,11 +41,13 @@ pub struct Engine {
     max_time: Option<EventTime>,
     last_housekeeping: Option<EventTime>,
     stats: EngineStats,
+    min_severity: Severity,
+    context: IdentityContext,
 }
 
 /// Format version of [`Engine::snapshot`]; bump it when any state layout changes
-/// incompatibly.
-const SNAPSHOT_VERSION: u32 = 1;
+/// incompatibly (2: the identity context, enumeration_burst's recon history).
+const SNAPSHOT_VERSION: u32 = 2;
 
 /// What [`Engine::snapshot`] writes.
 #[derive(Serialize, Deserialize)]
@@ -51,6 +57,8 @@ struct Snapshot {
     last_housekeeping: Option<EventTime>,
     stats: EngineStats,
     rules: Vec<RuleState>,
+    #[serde(default)]
+    context: ContextState,
 }
 
 /// One rule's state in a [`Snapshot`].
@@ -98,6 +106,8 @@ impl Engine {
             max_time: None,
             last_housekeeping: None,
             stats: EngineStats::default(),
+            min_severity: cfg.engine.min_severity,
+            context: IdentityContext::new(&cfg.engine.context),
         }
     }
 
@@ -116,9 +126,9 @@ impl Engine {
         self.stats
     }
 
-    /// Keyed state entries over all rules.
+    /// Keyed state entries over all rules and the identity context.
     pub fn state_size(&self) -> usize {
-        self.rules.iter().map(|r| r.state_size()).sum()
+        self.rules.iter().map(|r| r.state_size()).sum::<usize>() + self.context.len()
     }
 
     /// Checkpoint: the engine's clock (newest event time, last housekeeping), its counters and
@@ -136,6 +146,7 @@ impl Engine {
             last_housekeeping: self.last_housekeeping,
             stats: self.stats,
             rules,
+            context: self.context.state(),
         };
         Ok(state::save("engine", &snap)?)
     }
@@ -156,6 +167,7 @@ impl Engine {
             self.max_time = None;
             self.last_housekeeping = None;
             self.stats = EngineStats::default();
+            self.context.set_state(ContextState::default());
         }
         result
     }
@@ -187,6 +199,7 @@ impl Engine {
         self.max_time = snap.max_time;
         self.last_housekeeping = snap.last_housekeeping;
         self.stats = snap.stats;
+        self.context.set_state(snap.context);
         Ok(())
     }
 
@@ -217,12 +230,15 @@ impl Engine {
             on_time[shard].push(row);
         }
         self.stats.late_events += late.len() as u64;
+        // The context learns the whole batch before any rule judges it (a create and its
+        // teardown in one batch, in either order).
+        self.context.observe(&view, 0..n);
         if !late.is_empty() {
             tracing::debug!(late = late.len(), watermark = wm, "late events given to stateless rules only");
         }
-        let (rules, suppress) = (&self.rules, &self.suppress);
+        let (rules, suppress, context) = (&self.rules, &self.suppress, &self.context);
         let run = |rows: &[usize], late: &[usize], out: &mut Vec<Finding>| {
-            let mut ctx = RuleCtx { watermark: wm, out };
+            let mut ctx = RuleCtx { watermark: wm, context, out };
             let mut kept = Vec::new();
             for (rule, sup) in rules.iter().zip(suppress) {
                 if rule.correlates() {
@@ -267,6 +283,9 @@ impl Engine {
     fn correlate(&mut self, out: &mut Vec<Finding>) {
         let suppress = &self.suppress;
         let rules = &self.rules;
+        let before = out.len();
+        out.retain(|f| f.severity >= self.min_severity);
+        self.stats.quieted += (before - out.len()) as u64;
         out.retain(|f| {
             rules
                 .iter()
@@ -279,7 +298,7 @@ impl Engine {
         }
         let wm = self.watermark();
         let mut extra = Vec::new();
-        let mut ctx = RuleCtx { watermark: wm, out: &mut extra };
+        let mut ctx = RuleCtx { watermark: wm, context: &self.context, out: &mut extra };
         for rule in self.rules.iter().filter(|r| r.correlates()) {
             rule.on_findings(out, &mut ctx);
         }
@@ -294,7 +313,8 @@ impl Engine {
             return;
         }
         self.last_housekeeping = Some(wm);
-        let mut ctx = RuleCtx { watermark: wm, out };
+        self.context.expire(wm);
+        let mut ctx = RuleCtx { watermark: wm, context: &self.context, out };
         for rule in &self.rules {
             rule.on_watermark(&mut ctx);
         }
@@ -304,17 +324,20 @@ impl Engine {
     /// publishing final versions. The engine can go on afterwards (for a new stream).
     pub fn finish(&mut self) -> Vec<Finding> {
         let mut out = Vec::new();
-        let mut ctx = RuleCtx { watermark: i64::MAX, out: &mut out };
+        let mut ctx = RuleCtx { watermark: i64::MAX, context: &self.context, out: &mut out };
         for rule in self.rules.iter().filter(|r| !r.correlates()) {
             rule.on_watermark(&mut ctx);
         }
         self.correlate(&mut out);
         // Correlation rules close last, after seeing every other rule's final versions.
         let mut tail = Vec::new();
-        let mut ctx = RuleCtx { watermark: i64::MAX, out: &mut tail };
+        let mut ctx = RuleCtx { watermark: i64::MAX, context: &self.context, out: &mut tail };
         for rule in self.rules.iter().filter(|r| r.correlates()) {
             rule.on_watermark(&mut ctx);
         }
+        let before = tail.len();
+        tail.retain(|f| f.severity >= self.min_severity);
+        self.stats.quieted += (before - tail.len()) as u64;
         out.extend(tail);
         self.stats.findings += out.len() as u64;
         out

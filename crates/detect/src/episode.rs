@@ -48,6 +48,11 @@ pub struct Support {
     pub ident: Option<Ident>,
     /// The earliest events (by time, then id), at most `max` of them.
     pub evidence: BTreeSet<Evidence>,
+    /// The decisive events: the ones that made the condition true (the threshold crossing,
+    /// each step of a sequence, the first out-of-baseline call), at most `max` of them. They
+    /// lead the finding's evidence, before the earliest context.
+    #[serde(default)]
+    pub decisive: BTreeSet<Evidence>,
 }
 
 impl Support {
@@ -84,6 +89,44 @@ impl Support {
         }
     }
 
+    /// Adds event `row` and marks it decisive (see [`Support::decisive`]).
+    pub fn add_decisive(&mut self, ev: &EventView<'_>, row: usize, max_evidence: usize) {
+        self.add(ev, row, max_evidence);
+        self.mark_decisive(ev, row, max_evidence);
+    }
+
+    /// Marks event `row` (already added) decisive, keeping the earliest `max_evidence`.
+    pub fn mark_decisive(&mut self, ev: &EventView<'_>, row: usize, max_evidence: usize) {
+        self.push_decisive(
+            Evidence { time: ev.time(row), event_id: ev.event_id(row).to_string(), summary: ev.summary(row) },
+            max_evidence,
+        );
+    }
+
+    /// Marks an evidence entry decisive, keeping the earliest `max_evidence`.
+    pub fn push_decisive(&mut self, e: Evidence, max_evidence: usize) {
+        self.decisive.insert(e);
+        while self.decisive.len() > max_evidence.max(1) {
+            self.decisive.pop_last();
+        }
+    }
+
+    /// The finding's evidence: the decisive events first (in time order), then the earliest
+    /// other supporting events, as many in all as the larger of the two samples holds.
+    pub fn evidence_list(&self) -> Vec<Evidence> {
+        let cap = self.evidence.len().max(self.decisive.len());
+        let mut out: Vec<Evidence> = self.decisive.iter().cloned().collect();
+        for e in &self.evidence {
+            if out.len() >= cap {
+                break;
+            }
+            if !self.decisive.contains(e) {
+                out.push(e.clone());
+            }
+        }
+        out
+    }
+
     /// Merges another aggregate into this one.
     pub fn merge(&mut self, other: &Support, max_evidence: usize) {
         self.count += other.count;
@@ -102,6 +145,9 @@ impl Support {
         self.evidence.extend(other.evidence.iter().cloned());
         while self.evidence.len() > max_evidence {
             self.evidence.pop_last();
+        }
+        for e in &other.decisive {
+            self.push_decisive(e.clone(), max_evidence);
         }
     }
 
@@ -198,7 +244,7 @@ impl Draft<'_> {
             first_event_time: s.first_time(self.anchor),
             last_event_time: s.last.max(s.first_time(self.anchor)),
             event_count: s.count,
-            evidence: s.evidence.iter().cloned().collect(),
+            evidence: s.evidence_list(),
             context: self.context,
             summary: self.summary,
             remediation: self.remediation,
@@ -270,6 +316,8 @@ impl<E: Default> Groups<E> {
         let sev = severity(&g);
         let count = g.support.count;
         if let Some((activity, revision)) = g.publication.next(sev, count, false) {
+            // The event that made the group a finding, or raised its severity, is decisive.
+            g.support.mark_decisive(ev, row, max_evidence);
             ctx.emit(render(key, bucket, &g, activity, revision));
         }
     }

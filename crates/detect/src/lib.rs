@@ -32,6 +32,7 @@
 //! ```
 
 mod config;
+pub mod context;
 mod engine;
 pub mod episode;
 pub mod rules;
@@ -44,6 +45,7 @@ mod view;
 pub mod window;
 
 pub use config::{DetectConfig, EngineConfig, Suppress};
+pub use context::{ContextConfig, IdentityContext};
 pub use engine::{Engine, EngineStats};
 pub use rules::{Rule, RuleCtx, RuleMeta, RulesConfig};
 pub use state::StateError;

@@ -5,7 +5,7 @@ use arrow_array::types::{TimestampMillisecondType, UInt32Type};
 use arrow_array::{Array, BooleanArray, PrimitiveArray, RecordBatch, StringArray};
 use trailhound_model::event::{col, schema};
 use trailhound_model::time::EventTime;
-use trailhound_model::IdentityClass;
+use trailhound_model::{IdentityClass, Origin};
 
 use crate::DetectError;
 
@@ -21,6 +21,8 @@ pub struct EventView<'a> {
     instance_count: &'a PrimitiveArray<UInt32Type>,
     /// `identity_class` parsed once per batch (most rules ask for it for every row).
     classes: Vec<IdentityClass>,
+    /// `origin` parsed once per batch.
+    origins: Vec<Origin>,
 }
 
 impl<'a> EventView<'a> {
@@ -53,8 +55,15 @@ impl<'a> EventView<'a> {
             .flatten()
             .map(|a| a.iter().map(|v| v.and_then(IdentityClass::parse).unwrap_or(IdentityClass::Unknown)).collect())
             .unwrap_or_default();
+        let origins = strings
+            .get(col::ORIGIN)
+            .copied()
+            .flatten()
+            .map(|a| a.iter().map(|v| v.and_then(Origin::parse).unwrap_or(Origin::Direct)).collect())
+            .unwrap_or_default();
         Ok(Self {
             classes,
+            origins,
             batch,
             strings,
             time: batch.column(col::EVENT_TIME).as_primitive(),
@@ -198,6 +207,15 @@ impl<'a> EventView<'a> {
     /// `identity_class`.
     pub fn identity_class(&self, row: usize) -> IdentityClass {
         self.classes.get(row).copied().unwrap_or(IdentityClass::Unknown)
+    }
+    /// `origin`: how the call was made (console, IaC, AWS service, direct).
+    #[inline]
+    pub fn origin(&self, row: usize) -> Origin {
+        self.origins.get(row).copied().unwrap_or(Origin::Direct)
+    }
+    /// `invoked_by` (`userIdentity.invokedBy`).
+    pub fn invoked_by(&self, row: usize) -> Option<&'a str> {
+        self.opt(col::INVOKED_BY, row)
     }
     /// `read_only` (null counts as false).
     pub fn read_only(&self, row: usize) -> bool {

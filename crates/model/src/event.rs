@@ -34,6 +34,8 @@
 //! | `response_elements` | `responseElements` JSON, kept for mutating calls only |
 //! | `source` | where the record came from (`file:line`, `topic/partition@offset`) |
 //! | `data_event` | a data-plane call (`eventCategory` `Data`, or `managementEvent` false) |
+//! | `origin` | how the call was made: `console`, `iac`, `aws_service`, `direct` (see [`crate::Origin`]) |
+//! | `invoked_by` | `userIdentity.invokedBy`: the AWS service or host that made the call for the principal |
 
 use std::sync::{Arc, OnceLock};
 
@@ -71,8 +73,10 @@ pub mod col {
     pub const RESPONSE_ELEMENTS: usize = 26;
     pub const SOURCE: usize = 27;
     pub const DATA_EVENT: usize = 28;
+    pub const ORIGIN: usize = 29;
+    pub const INVOKED_BY: usize = 30;
     /// Number of columns.
-    pub const COUNT: usize = 29;
+    pub const COUNT: usize = 31;
 }
 
 /// The Arrow type of time columns.
@@ -116,6 +120,8 @@ pub fn schema() -> SchemaRef {
                 s("response_elements", true),
                 s("source", false),
                 Field::new("data_event", DataType::Boolean, false),
+                s("origin", false),
+                s("invoked_by", true),
             ]))
         })
         .clone()
@@ -138,6 +144,8 @@ mod tests {
             (col::DISABLE_API_TERMINATION, "disable_api_termination"),
             (col::SOURCE, "source"),
             (col::DATA_EVENT, "data_event"),
+            (col::ORIGIN, "origin"),
+            (col::INVOKED_BY, "invoked_by"),
         ];
         for (i, name) in expect {
             assert_eq!(s.field(i).name(), name);

@@ -18,10 +18,12 @@ pub mod attack;
 pub mod event;
 pub mod finding;
 mod identity;
+mod origin;
 pub mod time;
 
 pub use finding::{Activity, Evidence, Finding, Severity};
 pub use identity::IdentityClass;
+pub use origin::Origin;
 
 /// Stable 64-bit hash used for finding uids and sharding (xxh3, fixed seed): the same input
 /// gives the same value on every machine, run and version of Rust.

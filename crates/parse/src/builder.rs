@@ -67,6 +67,10 @@ pub struct Row<'a> {
     pub source: &'a str,
     /// `data_event` column.
     pub data_event: bool,
+    /// `origin` column (`console`, `iac`, `aws_service`, `direct`).
+    pub origin: &'a str,
+    /// `invoked_by` column.
+    pub invoked_by: Option<&'a str>,
 }
 
 /// Accumulates rows into Arrow builders; [`EventBuilder::finish`] yields a batch.
@@ -84,7 +88,7 @@ pub struct EventBuilder {
 }
 
 /// The Utf8 columns in schema order.
-const STRING_COLS: [usize; 22] = [
+const STRING_COLS: [usize; 24] = [
     col::PROVIDER,
     col::EVENT_ID,
     col::ACCOUNT,
@@ -107,6 +111,8 @@ const STRING_COLS: [usize; 22] = [
     col::REQUEST_PARAMETERS,
     col::RESPONSE_ELEMENTS,
     col::SOURCE,
+    col::ORIGIN,
+    col::INVOKED_BY,
 ];
 
 impl EventBuilder {
@@ -161,6 +167,8 @@ impl EventBuilder {
         s[19].append_option(r.request_parameters);
         s[20].append_option(r.response_elements);
         s[21].append_value(r.source);
+        s[22].append_value(r.origin);
+        s[23].append_option(r.invoked_by);
         self.event_time.append_value(r.event_time);
         self.received_time.append_option(r.received_time);
         self.time_inferred.append_value(r.time_inferred);

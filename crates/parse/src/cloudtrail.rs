@@ -5,7 +5,7 @@ use trailhound_model::IdentityClass;
 
 use crate::builder::Row;
 use crate::error::DeadReason;
-use crate::identity::{actor_key, classify_cached, IdentityInput, UaCache};
+use crate::identity::{actor_key, classify_cached, origin_cached, IdentityInput, UaCache};
 use crate::json::{self, as_bool, as_f64, as_str, elements, entries, get, is_null, type_name};
 use crate::time::{from_epoch_number, parse_timestamp};
 
@@ -249,6 +249,7 @@ pub(crate) fn normalize<'i>(
     let mut read_only = None;
     let mut event_type = None;
     let mut data_event = false;
+    let mut console_session = false;
     let mut ui: &[Node<'i>] = &[];
     let mut req: &[Node<'i>] = &[];
     let mut resp: &[Node<'i>] = &[];
@@ -268,6 +269,9 @@ pub(crate) fn normalize<'i>(
             "readOnly" => read_only = as_bool(v),
             "eventCategory" => data_event |= as_str(v) == Some("Data"),
             "managementEvent" => data_event |= as_bool(v) == Some(false),
+            "sessionCredentialFromConsole" => {
+                console_session = as_bool(v).or_else(|| as_str(v).map(|s| s.eq_ignore_ascii_case("true"))) == Some(true)
+            }
             // A null object is as good as none (the guard fails, and `_` ignores it).
             "userIdentity" if object_field(v, "userIdentity")? => ui = v,
             "requestParameters" if object_field(v, "requestParameters")? => req = v,
@@ -321,6 +325,7 @@ pub(crate) fn normalize<'i>(
         event_name: Some(action),
     };
     let class: IdentityClass = classify_cached(&id, &mut scratch.ua_cache);
+    let origin = origin_cached(&id, class, console_session, &mut scratch.ua_cache);
     let account = recipient.or(opt_string_field(u.account_id, "userIdentity.accountId")?);
     let actor = actor_key(&id);
     let service = event_source.map(|s| s.strip_suffix(".amazonaws.com").unwrap_or(s)).unwrap_or("unknown");
@@ -393,6 +398,8 @@ pub(crate) fn normalize<'i>(
         response_elements: row_resp,
         source: ctx.source,
         data_event,
+        origin: origin.as_str(),
+        invoked_by: id.invoked_by.filter(|b| !b.is_empty()),
     };
     emit(&row);
     Ok(())

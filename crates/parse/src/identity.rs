@@ -10,7 +10,7 @@
 use std::sync::OnceLock;
 
 use memchr::memmem;
-use trailhound_model::IdentityClass;
+use trailhound_model::{IdentityClass, Origin};
 
 /// The parts of an event that identify its caller. All optional: real events omit any of them.
 #[derive(Debug, Default, Clone, Copy)]
@@ -75,6 +75,11 @@ const CI_AGENTS: &[&str] = &[
     "codebuild",
     "crossplane",
 ];
+
+/// User-agent fragments of infrastructure-as-code tools (lower case): calls that carry one have
+/// [`Origin::Iac`]. CI runners alone (GitHub Actions, Jenkins) are not IaC.
+const IAC_AGENTS: &[&str] =
+    &["terraform", "hashicorp", "pulumi", "aws-cdk", "cdk/", "cloudformation", "crossplane", "ansible"];
 
 /// Session-name fragments that CI systems set on AssumeRole (lower case).
 const CI_SESSIONS: &[&str] = &[
@@ -196,6 +201,8 @@ pub(crate) struct UaFacts {
     console: bool,
     /// An AWS SDK (ASCII case ignored).
     sdk: bool,
+    /// Names an infrastructure-as-code tool ([`IAC_AGENTS`], ASCII case ignored).
+    iac: bool,
 }
 
 impl UaFacts {
@@ -205,6 +212,7 @@ impl UaFacts {
         Self {
             exec_env: lua.contains("exec-env/aws_lambda") || lua.contains("exec-env/aws_ecs"),
             ci: contains_any(lua, CI_AGENTS),
+            iac: contains_any(lua, IAC_AGENTS),
             console: is_console_agent(ua),
             sdk: lua.starts_with("aws-sdk-")
                 || lua.starts_with("boto3")
@@ -278,6 +286,67 @@ pub fn classify(id: &IdentityInput<'_>) -> IdentityClass {
 /// [`classify`], with the user-agent facts memoized in `cache`.
 pub(crate) fn classify_cached(id: &IdentityInput<'_>, cache: &mut UaCache) -> IdentityClass {
     classify_with(id, |ua| cache.get(ua))
+}
+
+/// How the call of one event was made (see [`Origin`]). `console_session` is CloudTrail's
+/// `sessionCredentialFromConsole`; `class` the caller's [`classify`] result.
+///
+/// Fields AWS sets decide first: an AWS service (`AWSService`, a service-linked role, or
+/// `invokedBy` a service other than CloudFormation or the console), then `invokedBy`
+/// CloudFormation (IaC), then `sessionCredentialFromConsole` (console). The user agent, which
+/// the caller controls, comes last: an IaC tool's agent makes the call `iac` (the detection
+/// context only ever quiets, for such calls, what the same principal itself created through
+/// IaC), and a console or browser agent makes it `console` only on a person's or the root
+/// user's temporary credentials, never on a long-lived `AKIA` key or a machine identity.
+pub fn origin(id: &IdentityInput<'_>, class: IdentityClass, console_session: bool) -> Origin {
+    origin_with(id, class, console_session, UaFacts::of)
+}
+
+/// [`origin`], with the user-agent facts memoized in `cache`.
+pub(crate) fn origin_cached(
+    id: &IdentityInput<'_>,
+    class: IdentityClass,
+    console_session: bool,
+    cache: &mut UaCache,
+) -> Origin {
+    origin_with(id, class, console_session, |ua| cache.get(ua))
+}
+
+fn origin_with(
+    id: &IdentityInput<'_>,
+    class: IdentityClass,
+    console_session: bool,
+    ua_facts: impl FnOnce(&str) -> UaFacts,
+) -> Origin {
+    if class == IdentityClass::AwsService {
+        return Origin::AwsService;
+    }
+    if let Some(by) = id.invoked_by.filter(|b| !b.is_empty()) {
+        if by == "cloudformation.amazonaws.com" {
+            return Origin::Iac;
+        }
+        if by.contains("console") || by == "signin.amazonaws.com" {
+            return Origin::Console;
+        }
+        if by.ends_with(".amazonaws.com") || by == "AWS Internal" {
+            return Origin::AwsService;
+        }
+    }
+    if console_session {
+        return Origin::Console;
+    }
+    let Some(ua) = id.user_agent.filter(|u| !u.is_empty()) else {
+        return Origin::Direct;
+    };
+    let facts = ua_facts(ua);
+    if facts.iac {
+        return Origin::Iac;
+    }
+    let long_lived = id.access_key_id.is_some_and(|k| k.starts_with("AKIA"));
+    if facts.console && matches!(class, IdentityClass::Human | IdentityClass::Root) && !long_lived {
+        return Origin::Console;
+    }
+    Origin::Direct
 }
 
 /// Classifies the caller of one event; `ua_facts` is called (at most once) only on the paths
@@ -379,6 +448,44 @@ mod tests {
             user_agent: Some(ua),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn origin_trusts_what_aws_sets_before_the_user_agent() {
+        let chrome =
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 Chrome/131.0.0.0 Safari/537.36";
+        let tf = "APN/1.0 HashiCorp/1.0 Terraform/1.9.5 (+https://www.terraform.io) terraform-provider-aws/5.70.0";
+        let o = |id: &IdentityInput<'_>, console: bool| origin(id, classify(id), console);
+        // A person's console session, whatever its user agent.
+        let sso = IdentityInput {
+            issuer_arn: Some("arn:aws:iam::1:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_1"),
+            ..ui("AssumedRole", "arn:aws:sts::1:assumed-role/AWSReservedSSO_Admin_1/ana", "ASIA1", "AWS Internal")
+        };
+        assert_eq!(o(&sso, true), Origin::Console);
+        assert_eq!(o(&ui("Root", "arn:aws:iam::1:root", "ASIA2", "console.amazonaws.com"), false), Origin::Console);
+        assert_eq!(o(&ui("IAMUser", "arn:aws:iam::1:user/ana", "ASIA3", chrome), false), Origin::Console);
+        // A browser or console agent on a long-lived key or a machine identity is not a console.
+        assert_eq!(
+            o(&ui("IAMUser", "arn:aws:iam::1:user/ci", "AKIA4", "console.amazonaws.com"), false),
+            Origin::Direct
+        );
+        let instance = ui("AssumedRole", "arn:aws:sts::1:assumed-role/web/i-0123456789abcdef0", "ASIA5", chrome);
+        assert_eq!(o(&instance, false), Origin::Direct);
+        // IaC by agent or by CloudFormation acting for the caller.
+        assert_eq!(o(&ui("IAMUser", "arn:aws:iam::1:user/ops", "AKIA6", tf), false), Origin::Iac);
+        let cfn = IdentityInput {
+            invoked_by: Some("cloudformation.amazonaws.com"),
+            ..ui("AssumedRole", "arn:aws:sts::1:assumed-role/deploy/s", "ASIA7", "cloudformation.amazonaws.com")
+        };
+        assert_eq!(o(&cfn, false), Origin::Iac);
+        // Services on someone's behalf; the person's CLI is direct.
+        let asg = IdentityInput {
+            invoked_by: Some("autoscaling.amazonaws.com"),
+            ..ui("AssumedRole", "arn:aws:sts::1:assumed-role/ops/ana", "ASIA8", "autoscaling.amazonaws.com")
+        };
+        assert_eq!(o(&asg, false), Origin::AwsService);
+        let cli = ui("IAMUser", "arn:aws:iam::1:user/ana", "AKIA9", "aws-cli/2.15.30 os/macos#23.4.0");
+        assert_eq!(o(&cli, false), Origin::Direct);
     }
 
     #[test]

@@ -276,7 +276,7 @@ impl Rule for AttackChain {
                 .collect();
             for b in closable {
                 if let Some(mut bk) = buckets.remove(&b) {
-                    let mut sub = RuleCtx { watermark: wm, out: &mut out };
+                    let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
                     self.publish(actor, b, &mut bk, true, &mut sub);
                 }
             }
@@ -340,12 +340,13 @@ mod tests {
     }
 
     fn feed(rule: &AttackChain, batches: &[Vec<Finding>]) -> Vec<Finding> {
+        let cx = crate::IdentityContext::default();
         let mut out = Vec::new();
         for b in batches {
-            let mut ctx = RuleCtx { watermark: 0, out: &mut out };
+            let mut ctx = RuleCtx { watermark: 0, context: &cx, out: &mut out };
             rule.on_findings(b, &mut ctx);
         }
-        let mut ctx = RuleCtx { watermark: i64::MAX, out: &mut out };
+        let mut ctx = RuleCtx { watermark: i64::MAX, context: &cx, out: &mut out };
         rule.on_watermark(&mut ctx);
         out
     }

@@ -520,7 +520,7 @@ impl Rule for CredentialHarvesting {
                 .collect();
             for b in closable {
                 if let Some(mut ep) = st.episodes.remove(&b) {
-                    let mut sub = RuleCtx { watermark: wm, out: &mut out };
+                    let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
                     self.publish(actor, b, &mut ep, true, &mut sub);
                 }
             }

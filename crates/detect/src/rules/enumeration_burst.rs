@@ -37,7 +37,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use trailhound_model::attack::DISCOVERY;
 use trailhound_model::time::{to_rfc3339, EventTime};
-use trailhound_model::{stable_hash, Activity, Finding, IdentityClass, Severity};
+use trailhound_model::{stable_hash, Activity, Evidence, Finding, IdentityClass, Origin, Severity};
 
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
@@ -93,6 +93,18 @@ pub struct Config {
     /// the distinct-API and region conditions. Default Terraform, Pulumi, CDK, CloudFormation,
     /// Crossplane, Ansible.
     pub iac_user_agents: Vec<String>,
+    /// Distinct recon APIs in one episode that make a burst broad (a tool mapping the
+    /// account, not a script's or a page's handful of reads): a broad burst is at least
+    /// `medium`. Default 15.
+    pub broad_apis: usize,
+    /// How long a principal's recon history (the APIs and regions of its earlier bursts) is
+    /// remembered since its last burst. Default 30 days.
+    #[serde(with = "humantime_serde")]
+    pub history: Duration,
+    /// Share (percent) of an episode's distinct APIs that the principal's earlier bursts
+    /// already used, for the burst to count as habitual (with at most one new region): an
+    /// identity that always enumerates like this is not news. Default 80.
+    pub habitual_percent: u8,
 }
 
 impl Default for Config {
@@ -151,6 +163,9 @@ impl Default for Config {
                 "signin:GetSigninToken",
             ]),
             iac_user_agents: s(&["terraform/", "pulumi", "aws-cdk", "cloudformation", "crossplane", "ansible"]),
+            broad_apis: 15,
+            history: Duration::from_secs(30 * 24 * 3600),
+            habitual_percent: 80,
         }
     }
 }
@@ -181,6 +196,79 @@ struct Episode {
     triggers: BTreeMap<Cond, Trigger>,
     publication: Publication,
     dirty: bool,
+    /// The principal (role or user) behind the actor, for its recon history.
+    #[serde(default)]
+    principal: String,
+    /// The scanner-name fragment the principal matched (see [`crate::context`]).
+    #[serde(default)]
+    scanner: Option<String>,
+    /// How the episode compares with the principal's earlier bursts.
+    #[serde(default)]
+    history: Option<Judgement>,
+}
+
+/// An episode judged against its principal's recon history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Judgement {
+    /// Earlier bursts (episode buckets) of the principal.
+    earlier: usize,
+    /// Bucket of the first of them.
+    since: EventTime,
+    /// Distinct APIs of this episode the earlier bursts used.
+    known: usize,
+    /// Distinct APIs of this episode.
+    total: usize,
+    /// Regions of this episode no earlier burst touched.
+    new_regions: usize,
+    /// Within the habitual thresholds.
+    habitual: bool,
+}
+
+/// A principal's recon history: what its bursts used, and since when.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Habit {
+    /// API hash → bucket of the first burst that used it.
+    apis: BTreeMap<u64, EventTime>,
+    /// Region hash → bucket of the first burst that touched it.
+    regions: BTreeMap<u64, EventTime>,
+    /// Buckets of its bursts (the latest 64).
+    bursts: BTreeSet<EventTime>,
+}
+
+/// APIs remembered per principal.
+const HABIT_APIS: usize = 1024;
+
+impl Habit {
+    fn judge(&self, bucket: EventTime, apis: &[u64], regions: &[u64], percent: u8) -> Option<Judgement> {
+        let earlier = self.bursts.range(..bucket).count();
+        let since = *self.bursts.first()?;
+        if earlier == 0 {
+            return None;
+        }
+        let before = |m: &BTreeMap<u64, EventTime>, k: &u64| m.get(k).is_some_and(|b| *b < bucket);
+        let known = apis.iter().filter(|a| before(&self.apis, a)).count();
+        let new_regions = regions.iter().filter(|r| !before(&self.regions, r)).count();
+        let habitual = !apis.is_empty() && known * 100 >= apis.len() * usize::from(percent) && new_regions <= 1;
+        Some(Judgement { earlier, since, known, total: apis.len(), new_regions, habitual })
+    }
+
+    fn record(&mut self, bucket: EventTime, apis: &[u64], regions: &[u64]) {
+        for a in apis {
+            if let Some(b) = self.apis.get_mut(a) {
+                *b = (*b).min(bucket);
+            } else if self.apis.len() < HABIT_APIS {
+                self.apis.insert(*a, bucket);
+            }
+        }
+        for r in regions {
+            let b = self.regions.entry(*r).or_insert(bucket);
+            *b = (*b).min(bucket);
+        }
+        self.bursts.insert(bucket);
+        while self.bursts.len() > 64 {
+            self.bursts.pop_first();
+        }
+    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -189,6 +277,23 @@ struct ActorState {
     regions: SlotDistinct,
     denied: SlotCount,
     episodes: BTreeMap<EventTime, Episode>,
+    /// The counted recon calls a window that may still cross could hold (time at or after
+    /// the watermark minus the longest window; at most [`RECENT_CAP`], the latest kept), by
+    /// time: where a crossing window's decisive events come from, whatever the arrival order.
+    #[serde(default)]
+    recent: BTreeSet<Evidence>,
+}
+
+/// Counted recon calls kept per actor for decisive evidence.
+const RECENT_CAP: usize = 64;
+
+/// What [`EnumerationBurst`] checkpoints.
+#[derive(Default, Serialize, Deserialize)]
+struct Saved {
+    #[serde(with = "crate::state::bytes")]
+    actors: Vec<u8>,
+    #[serde(with = "crate::state::bytes")]
+    habits: Vec<u8>,
 }
 
 /// The rule.
@@ -204,6 +309,8 @@ pub struct EnumerationBurst {
     extra: BTreeSet<String>,
     excluded: BTreeSet<String>,
     state: StateMap<String, ActorState>,
+    /// Recon history per principal (role or user ARN).
+    habits: StateMap<String, Habit>,
 }
 
 const SLOTS: i64 = 10;
@@ -236,12 +343,18 @@ impl EnumerationBurst {
             extra: cfg.extra_recon_actions.iter().cloned().collect(),
             excluded: cfg.excluded_actions.iter().cloned().collect(),
             state: StateMap::default(),
+            habits: StateMap::default(),
             cfg,
         }
     }
 
     fn is_recon(&self, ev: &EventView<'_>, row: usize, name: &mut String) -> bool {
-        if ev.data_event(row) || ev.identity_class(row) == IdentityClass::AwsService {
+        // A person browsing the console issues bursts of reads by design; AWS services read
+        // on the account's behalf. Neither is a stolen identity's enumeration.
+        if ev.data_event(row)
+            || ev.identity_class(row) == IdentityClass::AwsService
+            || matches!(ev.origin(row), Origin::Console | Origin::AwsService)
+        {
             return false;
         }
         let action = ev.action(row);
@@ -259,16 +372,27 @@ impl EnumerationBurst {
         t.div_euclid(self.episode_ms) * self.episode_ms
     }
 
-    fn severity(ep: &Episode) -> Severity {
+    /// Severity, calibrated so that `high` means act now: a narrow burst (a script's or a
+    /// page's handful of distinct reads) is `low`; a broad one (`broad_apis`), a region sweep or
+    /// a denial burst is `medium`, and `high` with two conditions or on a machine identity or
+    /// the root user. A known scanner's bursts stay `low`; a burst like the principal's
+    /// earlier ones (habitual) is `informational`.
+    fn severity(&self, ep: &Episode) -> Severity {
+        if ep.history.as_ref().is_some_and(|h| h.habitual) {
+            return Severity::Informational;
+        }
         let class = ep.support.class();
-        let mut s = META.severity;
-        for _ in 1..ep.triggers.len() {
-            s = s.raised();
+        let strong = ep.apis.len() >= self.cfg.broad_apis
+            || ep.triggers.contains_key(&Cond::Regions)
+            || ep.triggers.contains_key(&Cond::Denied);
+        let mut s = if strong { Severity::Medium } else { Severity::Low };
+        if strong && (ep.triggers.len() >= 2 || class.is_machine() || class == IdentityClass::Root) {
+            s = Severity::High;
         }
-        if class.is_machine() || class == IdentityClass::Root {
-            s = s.raised();
+        if ep.scanner.is_some() {
+            s = s.min(Severity::Low);
         }
-        s.min(Severity::High)
+        s
     }
 
     fn finding(&self, actor: &str, bucket: EventTime, ep: &Episode, activity: Activity, revision: u32) -> Finding {
@@ -297,7 +421,24 @@ impl EnumerationBurst {
                     to_rfc3339(t.earliest)
                 )
             })
-            .collect();
+            .collect::<Vec<String>>();
+        let mut context = context;
+        let who = if ep.principal.is_empty() { actor } else { ep.principal.as_str() };
+        context.push(match &ep.history {
+            Some(h) => format!(
+                "judged against the recon history of {who}: {} earlier burst(s) since {}; {} of {} APIs and all but {} region(s) seen before{}",
+                h.earlier,
+                to_rfc3339(h.since),
+                h.known,
+                h.total,
+                h.new_regions,
+                if h.habitual { " (habitual: informational)" } else { "" }
+            ),
+            None => format!("no earlier recon burst of {who}"),
+        });
+        if let Some(f) = &ep.scanner {
+            context.push(format!("known scanner identity (name matches '{f}'): at most low"));
+        }
         let s = &ep.support;
         let summary = format!(
             "{actor} ({}) made {} recon calls to {} distinct APIs across {} services in {} regions between {} and {}; {} denied.",
@@ -317,7 +458,7 @@ impl EnumerationBurst {
             key: actor,
             anchor: bucket,
             support: s,
-            severity: Self::severity(ep),
+            severity: self.severity(ep),
             confidence: (45 + 15 * ep.triggers.len() as u8 + if ep.denied > 0 { 5 } else { 0 }).min(95),
             techniques,
             context,
@@ -333,7 +474,7 @@ impl EnumerationBurst {
         if ep.triggers.is_empty() {
             return;
         }
-        if let Some((activity, revision)) = ep.publication.next(Self::severity(ep), ep.support.count, closing) {
+        if let Some((activity, revision)) = ep.publication.next(self.severity(ep), ep.support.count, closing) {
             ctx.emit(self.finding(actor, bucket, ep, activity, revision));
         }
     }
@@ -370,6 +511,12 @@ impl Rule for EnumerationBurst {
             // Episode aggregate: everything this actor's recon did in the bucket.
             let ep = st.episodes.entry(bucket_of(t)).or_default();
             ep.support.add(ev, row, self.cfg.max_evidence);
+            if ep.principal.is_empty() {
+                ep.principal = ev.principal(row).to_string();
+            }
+            if ep.scanner.is_none() {
+                ep.scanner = ctx.context.scanner(ev, row).map(str::to_string);
+            }
             let denied = ev.error_code(row).is_some_and(is_denied);
             if denied {
                 ep.denied += 1;
@@ -387,13 +534,26 @@ impl Rule for EnumerationBurst {
             ep.dirty = true;
 
             // Windows. IaC refreshes only count toward denials (see the module doc).
-            let iac = ev.user_agent_matches(row, &self.iac);
+            let iac = ev.user_agent_matches(row, &self.iac) || ev.origin(row) == Origin::Iac;
+            let counted = !iac || denied;
+            if counted {
+                st.recent.insert(Evidence {
+                    time: t,
+                    event_id: ev.event_id(row).to_string(),
+                    summary: ev.summary(row),
+                });
+                while st.recent.len() > RECENT_CAP {
+                    st.recent.pop_first();
+                }
+            }
+            let mut crossed = false;
             let slot = slot_of(t, self.api_slot);
             if !iac && st.apis.insert(slot, stable_hash(&[name.as_bytes()])) {
                 let (w, eps) = (&st.apis, &mut st.episodes);
                 w.windows_at_least(slot, SLOTS, self.cfg.min_distinct_apis, &mut scratch, |first, n| {
                     let start = first * self.api_slot;
                     trigger(eps, bucket_of(start), Cond::DistinctApis, start, n as u64);
+                    crossed = true;
                 });
             }
             if let Some(r) = ev.region(row).filter(|_| !iac) {
@@ -403,6 +563,7 @@ impl Rule for EnumerationBurst {
                     w.windows_at_least(slot, SLOTS, self.cfg.min_regions, &mut scratch, |first, n| {
                         let start = first * self.region_slot;
                         trigger(eps, bucket_of(start), Cond::Regions, start, n as u64);
+                        crossed = true;
                     });
                 }
             }
@@ -413,13 +574,59 @@ impl Rule for EnumerationBurst {
                 w.windows_at_least(slot, SLOTS, self.cfg.min_denied, |first, n| {
                     let start = first * self.denied_slot;
                     trigger(eps, bucket_of(start), Cond::Denied, start, n);
+                    crossed = true;
                 });
+            }
+            // Decisive evidence: the counted calls inside the earliest window that met each
+            // condition (the earliest `max_evidence` of them, by time).
+            if let Some(ep) = st.episodes.get_mut(&bucket_of(t)) {
+                if crossed || (counted && !ep.triggers.is_empty()) {
+                    for (cond, trig) in &ep.triggers {
+                        let w = match cond {
+                            Cond::DistinctApis => ms(self.cfg.distinct_apis_window),
+                            Cond::Regions => ms(self.cfg.regions_window),
+                            Cond::Denied => ms(self.cfg.denied_window),
+                        };
+                        let end = trig.earliest.saturating_add(w);
+                        for e in st.recent.iter().filter(|e| e.time >= trig.earliest && e.time < end) {
+                            ep.support.push_decisive(e.clone(), self.cfg.max_evidence);
+                        }
+                    }
+                }
             }
             touched.add(actor);
         }
-        // Early firing: publish every episode that became true or more severe in this batch.
+        // Early firing: publish every episode that became true or more severe in this batch,
+        // judged against its principal's recon history first (one map at a time).
         for actor in touched.sorted() {
+            let pending: Vec<(EventTime, String, Vec<u64>, Vec<u64>)> = match self.state.get(actor) {
+                Some(st) => st
+                    .episodes
+                    .iter()
+                    .filter(|(_, ep)| ep.dirty && !ep.triggers.is_empty())
+                    .map(|(b, ep)| {
+                        let apis = ep.apis.iter().map(|a| stable_hash(&[a.as_bytes()])).collect();
+                        let regions = ep.support.regions.iter().map(|r| stable_hash(&[r.as_bytes()])).collect();
+                        (*b, ep.principal.clone(), apis, regions)
+                    })
+                    .collect(),
+                None => continue,
+            };
+            let verdicts: Vec<(EventTime, Option<Judgement>)> = pending
+                .into_iter()
+                .map(|(bucket, principal, apis, regions)| {
+                    let mut h = self.habits.entry(principal).or_default();
+                    let verdict = h.judge(bucket, &apis, &regions, self.cfg.habitual_percent);
+                    h.record(bucket, &apis, &regions);
+                    (bucket, verdict)
+                })
+                .collect();
             if let Some(mut st) = self.state.get_mut(actor) {
+                for (bucket, verdict) in verdicts {
+                    if let Some(ep) = st.episodes.get_mut(&bucket) {
+                        ep.history = verdict;
+                    }
+                }
                 for (bucket, ep) in st.episodes.iter_mut().filter(|(_, ep)| ep.dirty) {
                     ep.dirty = false;
                     self.publish(actor, *bucket, ep, false, ctx);
@@ -445,28 +652,43 @@ impl Rule for EnumerationBurst {
                 .collect();
             for b in closable {
                 if let Some(mut ep) = st.episodes.remove(&b) {
-                    let mut sub = RuleCtx { watermark: wm, out: &mut out };
+                    let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
                     self.publish(actor, b, &mut ep, true, &mut sub);
                 }
             }
+            let keep_from = wm.saturating_sub(self.max_window);
+            while st.recent.first().is_some_and(|e| e.time < keep_from) {
+                st.recent.pop_first();
+            }
             !(st.episodes.is_empty() && st.apis.is_empty() && st.regions.is_empty() && st.denied.is_empty())
         });
+        let forget = wm.saturating_sub(crate::window::millis(self.cfg.history));
+        self.habits.retain(|_, h| h.bursts.last().is_some_and(|b| *b >= forget));
         for f in out {
             ctx.emit(f);
         }
     }
 
     fn snapshot(&self) -> Result<Vec<u8>, StateError> {
-        state::save_map(META.id, &self.state)
+        let saved =
+            Saved { actors: state::save_map(META.id, &self.state)?, habits: state::save_map(META.id, &self.habits)? };
+        state::save(META.id, &saved)
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<(), StateError> {
-        self.state = state::load_map(META.id, bytes)?;
+        if bytes.is_empty() {
+            self.state = StateMap::default();
+            self.habits = StateMap::default();
+            return Ok(());
+        }
+        let saved: Saved = state::load(META.id, bytes)?;
+        self.state = state::load_map(META.id, &saved.actors)?;
+        self.habits = state::load_map(META.id, &saved.habits)?;
         Ok(())
     }
 
     fn state_size(&self) -> usize {
-        self.state.len()
+        self.state.len() + self.habits.len()
     }
 
     fn thresholds(&self) -> Vec<(String, String)> {

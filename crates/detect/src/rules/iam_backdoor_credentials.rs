@@ -425,7 +425,7 @@ impl Rule for IamBackdoorCredentials {
         let wm = ctx.watermark;
         let mut out = Vec::new();
         self.state.retain(|actor, st| {
-            let mut sub = RuleCtx { watermark: wm, out: &mut out };
+            let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
             // Decide the candidates the watermark has passed: any CreateUser at or before
             // them has arrived by now (a later one would be late, and is not given to us).
             let decided: Vec<(EventTime, String)> =

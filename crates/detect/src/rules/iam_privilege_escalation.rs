@@ -373,7 +373,7 @@ impl Rule for IamPrivilegeEscalation {
                 st.escalations.keys().filter(|(a, _)| a.saturating_add(self.window) < wm).cloned().collect();
             for key in closable {
                 if let Some(mut e) = st.escalations.remove(&key) {
-                    let mut sub = RuleCtx { watermark: wm, out: &mut out };
+                    let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
                     self.publish(actor, key.0, &mut e, &st.credentials, true, &mut sub);
                 }
             }

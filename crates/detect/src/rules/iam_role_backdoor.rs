@@ -484,7 +484,7 @@ impl Rule for IamRoleBackdoor {
                 st.doors.keys().filter(|(_, a, _)| a.saturating_add(self.window) < wm).cloned().collect();
             for key in closable {
                 if let Some(mut d) = st.doors.remove(&key) {
-                    let mut sub = RuleCtx { watermark: wm, out: &mut out };
+                    let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
                     self.publish(actor, &key.0, key.1, key.2, &mut d, st.grants.get(&key.0), true, &mut sub);
                 }
             }

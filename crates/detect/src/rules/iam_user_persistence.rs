@@ -634,7 +634,7 @@ impl Rule for IamUserPersistence {
                 st.created.keys().filter(|(_, a)| a.saturating_add(self.window) < wm).cloned().collect();
             for key in closable {
                 if let Some(mut c) = st.created.remove(&key) {
-                    let mut sub = RuleCtx { watermark: wm, out: &mut out };
+                    let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
                     self.publish(actor, &key.0, key.1, &mut c, st.steps.get(&key.0), true, &mut sub);
                 }
             }

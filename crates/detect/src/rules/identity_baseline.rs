@@ -892,7 +892,7 @@ impl Rule for IdentityBaseline {
         self.last_scan.store(wm, Ordering::Relaxed);
         let mut out = Vec::new();
         self.state.retain(|principal, st| {
-            let mut sub = RuleCtx { watermark: wm, out: &mut out };
+            let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
             let closable: Vec<EventTime> =
                 st.episodes.keys().copied().take_while(|b| b.saturating_add(self.episode_ms) <= wm).collect();
             for b in closable {

@@ -10,6 +10,7 @@ use trailhound_model::attack::Tactic;
 use trailhound_model::time::EventTime;
 use trailhound_model::{Finding, Severity};
 
+use crate::context::IdentityContext;
 use crate::state::StateError;
 use crate::view::EventView;
 
@@ -165,10 +166,13 @@ pub struct RuleMeta {
     pub stateful: bool,
 }
 
-/// What a rule sees besides the events: the watermark, and where findings go.
+/// What a rule sees besides the events: the watermark, the identity context, and where
+/// findings go.
 pub struct RuleCtx<'a> {
     /// Current watermark (max event time seen − allowed lateness).
     pub watermark: EventTime,
+    /// Who is acting: console, IaC lifecycles, scanners (see [`crate::context`]).
+    pub context: &'a IdentityContext,
     pub(crate) out: &'a mut Vec<Finding>,
 }
 

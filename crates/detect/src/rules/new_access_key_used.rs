@@ -422,7 +422,7 @@ impl Rule for NewAccessKeyUsed {
                 if c.at.0.saturating_add(self.window) >= wm {
                     return true;
                 }
-                let mut sub = RuleCtx { watermark: wm, out: &mut out };
+                let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
                 self.publish(key, k, true, &mut sub);
                 false
             }

@@ -72,6 +72,19 @@ fn final_versions(all: &[Finding]) -> BTreeMap<String, Finding> {
     m
 }
 
+/// [`final_versions`] with the evidence sample cleared after checking it is there: which of a
+/// long burst's calls lead the evidence (the decisive sample) may depend on arrival order when
+/// an actor makes more calls within the lateness than the rule keeps for it; everything else
+/// may not.
+fn final_versions_any_order(all: &[Finding]) -> BTreeMap<String, Finding> {
+    let mut m = final_versions(all);
+    for f in m.values_mut() {
+        assert!(!f.evidence.is_empty(), "{}: evidence", f.uid);
+        f.evidence.clear();
+    }
+    m
+}
+
 fn lines(evs: &[Ev<'_>]) -> Vec<String> {
     evs.iter().enumerate().map(|(i, e)| to_json(e, i)).collect()
 }
@@ -105,9 +118,8 @@ fn many_distinct_recon_apis_in_seconds_fire_in_the_batch_that_crosses_the_thresh
     let created = &per_batch[5][0];
     assert_eq!(created.activity, Activity::Create);
     assert_eq!(created.rule_id, "enumeration_burst");
-    let finals = final_versions(&all);
-    assert_eq!(finals.len(), 1);
-    let f = finals.values().next().expect("one");
+    assert_eq!(final_versions(&all).len(), 1);
+    let f = all.iter().rev().find(|f| f.uid == created.uid).expect("the final version");
     assert_eq!(f.event_count, 12);
     assert_eq!(f.uid, created.uid, "updates keep the uid");
     assert_eq!(f.actor_key, "AKIASTOLEN0000000001");
@@ -258,7 +270,7 @@ fn shuffled_input_within_the_lateness_batch_sizes_and_worker_counts_give_identic
     let times: Vec<i64> = evs.iter().map(|e| e.t_ms).collect();
     let sorted = lines(&evs);
     let (_, base) = run(&sorted, 8192, 1);
-    let expected = final_versions(&base);
+    let expected = final_versions_any_order(&base);
     assert_eq!(expected.len(), 4, "one burst per actor");
     let shuffled = shuffle_within(&sorted, &times, 14 * 60_000, 42);
     assert_ne!(shuffled, sorted);
@@ -266,7 +278,7 @@ fn shuffled_input_within_the_lateness_batch_sizes_and_worker_counts_give_identic
         for batch in [1, 7, 8192] {
             for workers in [1, 4] {
                 let (_, all) = run(input, batch, workers);
-                assert_eq!(final_versions(&all), expected, "{name}, batch {batch}, workers {workers}");
+                assert_eq!(final_versions_any_order(&all), expected, "{name}, batch {batch}, workers {workers}");
             }
         }
     }
