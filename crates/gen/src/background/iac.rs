@@ -35,8 +35,10 @@ use trailhound_model::time::{HOUR, MINUTE, SECOND};
 
 /// The CloudFormation service principal (source address and user agent of its calls).
 pub(crate) const CFN: &str = "cloudformation.amazonaws.com";
-/// The CDK CLI's user agent.
+/// The CDK CLI's user agent on a laptop.
 pub(crate) const UA_CDK: &str = "aws-cdk/2.160.0 aws-sdk-js/2.1691.0 nodejs/v20.17.0 darwin/arm64";
+/// The CDK CLI's user agent on a CI runner.
+pub(crate) const UA_CDK_CI: &str = "aws-cdk/2.160.0 aws-sdk-js/2.1691.0 nodejs/v20.17.0 linux/x64";
 
 /// The IaC tool of an actor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -983,8 +985,8 @@ impl Actor {
         let caller = self.session(now, cx);
         let region = env.region;
         let stack = env.name.clone();
-        let stack_arn = format!("arn:aws:cloudformation:{region}:{acct}:stack/{stack}/{}", uuid(cx.rng));
         let mut t = caller.created.max(now) + uni(cx.rng, 2 * SECOND, 15 * SECOND);
+        let cdk_ua = if matches!(self.who, Who::Ci { .. }) { UA_CDK_CI } else { UA_CDK };
         // CDK: the CLI assumes the bootstrap deploy role; CloudFormation the cfn-exec role.
         let (tool_sess, exec_ident) = match (&self.cdk, self.tool) {
             (Some((deploy, exec)), Tool::Cdk) => {
@@ -1002,7 +1004,7 @@ impl Actor {
                 );
                 one_resource(&mut self.s.res, &acct, "AWS::IAM::Role", &role_arn);
                 cx.em.bg(
-                    &Call::new(t, &caller.ident, "sts", "AssumeRole", region, &caller.ip, UA_CDK, &acct)
+                    &Call::new(t, &caller.ident, "sts", "AssumeRole", region, &caller.ip, cdk_ua, &acct)
                         .req(&req)
                         .resp(&self.s.resp)
                         .resources(&self.s.res),
@@ -1124,7 +1126,6 @@ impl Actor {
             }
         }
         let done = self.via_cfn(cx, &exec, &ops, t + SECOND);
-        let _ = &stack_arn;
         let mut p = t;
         while p < done {
             p += uni(cx.rng, 4 * SECOND, 6 * SECOND);

@@ -107,3 +107,40 @@ pub(crate) fn build(est: &mut Estate, rng: &mut Rng, start: i64, out: &mut Vec<(
         out.push((first, Box::new(src)));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::background::tests::{run_sources, time};
+
+    #[test]
+    fn an_owner_script_reads_iam_and_cloudtrail_every_few_seconds_for_long_stretches() {
+        let events = run_sources(build, 30 * HOUR);
+        let mine: Vec<(i64, &serde_json::Value)> =
+            events.iter().filter(|e| e["userIdentity"]["userName"] == "owner-admin").map(|e| (time(e), e)).collect();
+        assert!(mine
+            .iter()
+            .all(|(_, e)| e["userIdentity"]["accessKeyId"].as_str().is_some_and(|k| k.starts_with("AKIA"))));
+        // Stretches: runs of calls with gaps under a minute.
+        let mut stretches = Vec::new();
+        let mut first = mine[0].0;
+        for w in mine.windows(2) {
+            if w[1].0 - w[0].0 > MINUTE {
+                stretches.push(w[0].0 - first);
+                first = w[1].0;
+            }
+        }
+        assert!(stretches.len() >= 2, "{} stretches", stretches.len());
+        assert!(stretches.iter().any(|d| *d >= 20 * MINUTE - 10 * SECOND), "{stretches:?}");
+        for name in [
+            "ListUsers",
+            "ListAccessKeys",
+            "LookupEvents",
+            "DescribeTrails",
+            "GetTrailStatus",
+            "GetAccountAuthorizationDetails",
+        ] {
+            assert!(mine.iter().any(|(_, e)| e["eventName"] == name), "no {name}");
+        }
+    }
+}

@@ -578,3 +578,42 @@ pub(crate) fn build(est: &mut Estate, rng: &mut Rng, start: i64, out: &mut Vec<(
     }
     sweepers(est, rng, start, out);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::background::tests::{max_window, run_sources, time};
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn service_linked_roles_sweep_every_region_as_their_service() {
+        let events = run_sources(|est, rng, start, out| sweepers(est, rng, start, out), 16 * HOUR);
+        let mut services = BTreeSet::new();
+        for e in &events {
+            let ui = &e["userIdentity"];
+            let by = ui["invokedBy"].as_str().expect("invokedBy");
+            services.insert(by.to_string());
+            assert_eq!(e["sourceIPAddress"], by);
+            assert_eq!(e["userAgent"], by);
+            assert!(e.get("tlsDetails").is_none());
+            if ui["type"] == "AssumedRole" {
+                let issuer = ui["sessionContext"]["sessionIssuer"]["arn"].as_str().unwrap_or("");
+                assert!(issuer.contains(&format!(":role/aws-service-role/{by}/AWSServiceRoleFor")), "{issuer}");
+            } else if e["eventName"] != "AssumeRole" {
+                assert_eq!(by, "trustedadvisor.amazonaws.com");
+            }
+        }
+        assert_eq!(services.len(), 7, "{services:?}");
+        let config: Vec<(i64, &serde_json::Value)> = events
+            .iter()
+            .filter(|e| e["userIdentity"]["invokedBy"] == "config.amazonaws.com" && e["readOnly"] == true)
+            .map(|e| (time(e), e))
+            .collect();
+        let regions = max_window(&config, 60_000, |w| {
+            w.iter().filter_map(|(_, e)| e["awsRegion"].as_str()).collect::<BTreeSet<_>>().len()
+        });
+        assert!(regions >= 15, "a Config sweep covers {regions} regions in a minute");
+        let per_hour = events.len() / 16;
+        assert!((500..4_000).contains(&per_hour), "{per_hour} service events per hour");
+    }
+}
