@@ -75,6 +75,8 @@ const REQUEST_NAME_KEYS: &[&str] = &[
     "configurationRecorderName",
     "flowLogIds",
     "flowLogId",
+    "FlowLogId",
+    "deliveryChannelName",
     "logGroupName",
     "bucketName",
     "functionName",
@@ -243,7 +245,9 @@ fn collect(v: &serde_json::Value, keys: &[&str], depth: usize, push: &mut impl F
                     match v {
                         serde_json::Value::String(s) => push(s),
                         serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str()).for_each(&mut *push),
-                        other => collect(other, keys, depth + 1, push),
+                        // `{"FlowLogId": {"tag": 1, "content": "fl-…"}}`: every string under it.
+                        serde_json::Value::Object(o) => o.values().filter_map(|x| x.as_str()).for_each(&mut *push),
+                        _ => {}
                     }
                 } else {
                     collect(v, keys, depth + 1, push);

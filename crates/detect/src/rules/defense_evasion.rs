@@ -489,7 +489,7 @@ impl DefenseEvasion {
         Some(hit)
     }
 
-    fn finding(&self, ev: &EventView<'_>, row: usize, name: &str, hit: Hit) -> Finding {
+    fn finding(&self, ev: &EventView<'_>, row: usize, name: &str, hit: Hit, lifecycle: Option<String>) -> Finding {
         let (service, action) = (ev.service(row), ev.action(row));
         let actor = ev.actor_key(row);
         let class = ev.identity_class(row);
@@ -512,6 +512,11 @@ impl DefenseEvasion {
         } else if iac {
             severity = lowered(severity);
             steps.push("-1 IaC user agent".to_string());
+        }
+        if let Some(l) = lifecycle {
+            severity = Severity::Informational;
+            steps.push("informational: the same principal's IaC tearing down what it built".to_string());
+            context.push(l);
         }
         context.push(format!("severity {severity}: {}", steps.join(", ")));
         let req = ev.request_json(row);
@@ -575,7 +580,8 @@ impl Rule for DefenseEvasion {
             name.push(':');
             name.push_str(ev.action(row));
             if let Some(hit) = self.classify(ev, row, &name) {
-                ctx.emit(self.finding(ev, row, &name, hit));
+                let lifecycle = ctx.context.lifecycle(ev, row);
+                ctx.emit(self.finding(ev, row, &name, hit, lifecycle));
             }
         }
     }
