@@ -31,6 +31,7 @@
 //! assert!(engine.rules().iter().any(|r| r.meta().id == "enumeration_burst"));
 //! ```
 
+pub mod agents;
 mod config;
 pub mod context;
 mod engine;

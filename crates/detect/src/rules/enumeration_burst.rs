@@ -375,7 +375,7 @@ impl EnumerationBurst {
     /// Severity, calibrated so that `high` means act now: a narrow burst (a script's or a
     /// page's handful of distinct reads) is `low`; a broad one (`broad_apis`), a region sweep or
     /// a denial burst is `medium`, and `high` with two conditions or on a machine identity or
-    /// the root user. A known scanner's bursts stay `low`; a burst like the principal's
+    /// the root user. A known scanner's bursts are `informational`, and so is a burst like the principal's
     /// earlier ones (habitual) is `informational`.
     fn severity(&self, ep: &Episode) -> Severity {
         if ep.history.as_ref().is_some_and(|h| h.habitual) {
@@ -390,7 +390,8 @@ impl EnumerationBurst {
             s = Severity::High;
         }
         if ep.scanner.is_some() {
-            s = s.min(Severity::Low);
+            // Enumerating is what a named scanner role is for: context, not a page.
+            s = Severity::Informational;
         }
         s
     }
@@ -437,7 +438,7 @@ impl EnumerationBurst {
             None => format!("no earlier recon burst of {who}"),
         });
         if let Some(f) = &ep.scanner {
-            context.push(format!("known scanner identity (name matches '{f}'): at most low"));
+            context.push(format!("known scanner identity (name matches '{f}'): informational"));
         }
         let s = &ep.support;
         let summary = format!(

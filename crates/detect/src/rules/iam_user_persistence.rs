@@ -55,6 +55,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use trailhound_model::attack::PERSISTENCE;
 use trailhound_model::time::{to_rfc3339, EventTime};
+use trailhound_model::Origin;
 use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
 use super::{Rule, RuleCtx, RuleMeta};
@@ -219,7 +220,10 @@ pub(crate) fn agent_name(ua: &str, fragments: &[String]) -> Option<String> {
 
 /// The IaC agent of a call made by a CI/CD identity with an IaC tool's user agent.
 pub(crate) fn iac_agent(ev: &EventView<'_>, row: usize, fragments: &[String]) -> Option<String> {
-    if ev.identity_class(row) != IdentityClass::CiCd {
+    if ev.origin(row) == Origin::Iac && ev.invoked_by(row) == Some("cloudformation.amazonaws.com") {
+        return Some("CloudFormation".to_string());
+    }
+    if ev.identity_class(row) != IdentityClass::CiCd && ev.origin(row) != Origin::Iac {
         return None;
     }
     agent_name(ev.user_agent(row)?, fragments)
@@ -324,6 +328,9 @@ struct FollowUp {
     /// Policy or group named.
     what: Option<String>,
     support: Support,
+    /// Made through infrastructure as code (`origin = iac`).
+    #[serde(default)]
+    iac: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -353,6 +360,8 @@ struct Agg {
     admin: BTreeSet<String>,
     what: BTreeSet<String>,
     failed: BTreeSet<String>,
+    /// A successful step was made outside infrastructure as code.
+    outside_iac: bool,
 }
 
 /// The rule.
@@ -402,6 +411,7 @@ impl IamUserPersistence {
             admin,
             what,
             support: one(ev, row),
+            iac: ev.origin(row) == Origin::Iac,
         }
     }
 
@@ -420,6 +430,7 @@ impl IamUserPersistence {
             agg.support.merge(&f.support, self.cfg.max_evidence);
             match &f.error {
                 None => {
+                    agg.outside_iac |= !f.iac;
                     agg.steps.insert(f.step);
                     agg.actions.insert(f.action.clone());
                     agg.admin.extend(f.admin.iter().cloned());
@@ -440,8 +451,12 @@ impl IamUserPersistence {
         }
         let cred = agg.steps.iter().any(|s| s.credential());
         let admin = !agg.admin.is_empty();
-        if c.iac.is_some() && !admin {
-            return (!self.cfg.quiet_iac).then_some(Severity::Low);
+        if c.iac.is_some() && !agg.outside_iac {
+            // An IaC apply: the user and every grant made by the same principal's IaC run.
+            if !admin {
+                return (!self.cfg.quiet_iac).then_some(Severity::Low);
+            }
+            return Some(Severity::Low);
         }
         let mut s = match (cred, admin) {
             (true, true) => Severity::Critical,
@@ -525,8 +540,10 @@ impl IamUserPersistence {
         }
         if let Some((agent, noun)) = &c.iac {
             context.push(format!("IaC agent ({agent}) in CI {noun}"));
-            if admin {
-                context.push("IaC exemption lifted: admin rights granted".to_string());
+            if agg.outside_iac {
+                context.push("IaC exemption lifted: a step was made outside IaC".to_string());
+            } else if admin {
+                context.push("low: admin rights granted by the same IaC apply that created the user".to_string());
             } else {
                 context.push("low severity: IaC apply without admin rights (quiet_iac = false)".to_string());
             }
@@ -892,13 +909,26 @@ mod tests {
     }
 
     #[test]
-    fn terraform_granting_admin_is_reported_whatever_quiet_iac_says() {
+    fn terraform_granting_admin_is_reported_low_whatever_quiet_iac_says() {
         for quiet in [true, false] {
             let f = run(rule(Config { quiet_iac: quiet, ..Config::default() }), &terraform_apply(true));
             assert_eq!(f.len(), 1);
-            assert_eq!(f[0].severity, Severity::Critical);
-            assert!(f[0].context.iter().any(|c| c.contains("exemption lifted")));
+            assert_eq!(f[0].severity, Severity::Low);
+            assert!(f[0].context.iter().any(|c| c.contains("admin rights granted by the same IaC apply")));
         }
+    }
+
+    #[test]
+    fn a_step_outside_iac_lifts_the_exemption() {
+        // Terraform created the user; the same CI role then mints its key with the CLI.
+        let mut lines = terraform_apply(true);
+        let mut cli: Value = serde_json::from_str(&lines[2]).expect("json");
+        cli["userAgent"] = json!("aws-cli/2.15.30 md/awscrt#0.19.19 ua/2.0 os/linux#6.5 md/arch#x86_64");
+        lines[2] = cli.to_string();
+        let f = run(rule(Config::default()), &lines);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].severity, Severity::Critical);
+        assert!(f[0].context.iter().any(|c| c.contains("exemption lifted: a step was made outside IaC")));
     }
 
     #[test]

@@ -62,6 +62,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use trailhound_model::attack::{EXECUTION, IMPACT};
 use trailhound_model::time::{to_rfc3339, EventTime};
+use trailhound_model::Origin;
 use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
 use super::termination_protection::protection_on;
@@ -703,7 +704,11 @@ impl Rule for InstanceSprawl {
         for &row in rows {
             let Some(kind) = kind_of(ev.service(row), ev.action(row)) else { continue };
             if ev.identity_class(row) == IdentityClass::AwsService
+                || ev.origin(row) == Origin::AwsService
                 || ev.error_code(row).is_some_and(|e| e.contains("DryRunOperation"))
+                // A console page (Trusted Advisor, Service Quotas) reads quotas in every region
+                // for the person looking at it: browsing, not a thief probing limits.
+                || (ev.origin(row) == Origin::Console && ev.read_only(row))
             {
                 continue;
             }

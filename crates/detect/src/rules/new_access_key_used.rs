@@ -232,6 +232,14 @@ impl NewAccessKeyUsed {
         }
         let mut support = uses.clone();
         support.merge(&c.support, self.cfg.max_evidence);
+        // Decisive: the creation, then the earliest uses from other networks (or, for a
+        // hand-off, from the creator's own).
+        let decisive = if k.foreign.is_empty() { vec![&k.same] } else { k.foreign.values().collect() };
+        let mut firsts: Vec<_> = decisive.iter().flat_map(|s| s.evidence.iter().cloned()).collect();
+        firsts.sort();
+        for e in c.support.evidence.iter().cloned().chain(firsts) {
+            support.push_decisive(e, self.cfg.max_evidence);
+        }
         // Internal uses only show in the context: count them too, so that the last version is
         // republished when they changed.
         let count = support.count + k.internal;

@@ -208,6 +208,8 @@ struct HomeView {
     account_known: BTreeMap<String, bool>,
     /// Per network of the episode: the foreign verdict can be taken.
     decidable: BTreeMap<String, bool>,
+    /// The session is an EC2 instance's.
+    instance: bool,
 }
 
 /// The verdict on one episode.
@@ -343,6 +345,7 @@ impl WorkloadCredentialMisuse {
             nets: s.home.iter().map(|h| h.network.clone()).collect(),
             families: s.home.iter().map(|h| h.family.clone()).collect(),
             lambda: s.home.iter().any(|h| h.lambda),
+            instance: s.instance.is_some(),
             settled: closing || (self.home_full(s) && last < wm),
             workload: s.workload_first.is_some_and(|w| w < end),
             lines: s
@@ -380,6 +383,14 @@ impl WorkloadCredentialMisuse {
                 && !home.account_known.get(net).copied().unwrap_or(true)
                 && !home.nets.contains(net)
                 && (!home.lambda || nu.families.iter().any(|f| !home.families.contains(f)));
+            // Where addresses say nothing (the shared NAT gateway, the instance's own address),
+            // a laptop's agent on the instance's credentials does: an instance session whose own
+            // calls name no desktop OS, called with an agent naming one.
+            let flip = home.settled
+                && home.instance
+                && !home.families.iter().any(|f| f.ends_with(']'))
+                && nu.families.iter().any(|f| f.ends_with(']') && !home.families.contains(f));
+            let foreign = foreign || flip;
             if foreign {
                 v.foreign.push((net.as_str(), nu));
             }
@@ -618,6 +629,16 @@ impl Rule for WorkloadCredentialMisuse {
                 continue;
             };
             let (family, lambda) = agents.of(ev.user_agent(row));
+            // The platform is part of the family here: the same CLI on a laptop and on the
+            // instance are different machines.
+            let family_os;
+            let family = match crate::agents::desktop_os(ev.user_agent(row)) {
+                Some(os) => {
+                    family_os = format!("{family} [{os}]");
+                    family_os.as_str()
+                }
+                None => family,
+            };
             let account = ev.account(row).unwrap_or("");
             let instance = instance_of(ev.actor_arn(row));
             // Other maps first, never under the session's guard: the account's networks and
@@ -668,6 +689,10 @@ impl Rule for WorkloadCredentialMisuse {
                     None => ep.nets.entry(net.prefix).or_default(),
                 };
                 nu.support.add(ev, row, self.cfg.max_evidence);
+                if family.ends_with(']') {
+                    // A laptop's agent: decisive if the verdict turns on it (see `verdict`).
+                    nu.support.mark_decisive(ev, row, self.cfg.max_evidence);
+                }
                 name.clear();
                 name.push_str(ev.service(row));
                 name.push(':');
