@@ -246,12 +246,17 @@ impl Rule for AttackChain {
             for key in keys {
                 let mut actor = self.state.entry(key.clone()).or_default();
                 // A part whose first event moved to another bucket leaves the old one.
+                // So does one that fell below `medium`: low and informational findings (console
+                // context, IaC lifecycles, habits, scanners) are no part of an attack.
+                let weighty = f.severity >= Severity::Medium;
                 for (b, bk) in actor.iter_mut() {
-                    if *b != bucket {
+                    if *b != bucket || !weighty {
                         bk.parts.remove(&f.uid);
                     }
                 }
-                actor.entry(bucket).or_default().parts.insert(f.uid.clone(), part.clone());
+                if weighty {
+                    actor.entry(bucket).or_default().parts.insert(f.uid.clone(), part.clone());
+                }
                 drop(actor);
                 touched.insert((key.clone(), bucket));
             }
@@ -370,6 +375,44 @@ mod tests {
         assert_eq!(last.title, "Attack chain: Persistence → Defense Evasion → Discovery");
         assert_eq!(last.evidence.len(), 3);
         assert_eq!(last.event_count, 15);
+    }
+
+    #[test]
+    fn low_parts_make_no_chain_and_a_part_lowered_at_close_leaves_it() {
+        let low = |mut f: Finding| {
+            f.severity = Severity::Low;
+            f
+        };
+        let rule = AttackChain::new(Config::default());
+        // Console context and an IaC teardown, both low: no chain.
+        let out = feed(
+            &rule,
+            &[
+                vec![low(part("a", "enumeration_burst", "TA0007", 1))],
+                vec![low(part("b", "defense_evasion", "TA0005", 5))],
+            ],
+        );
+        assert!(out.is_empty(), "{out:?}");
+        // One real part and one low: still no chain.
+        let rule = AttackChain::new(Config::default());
+        let out = feed(
+            &rule,
+            &[vec![part("a", "enumeration_burst", "TA0007", 1)], vec![low(part("b", "defense_evasion", "TA0005", 5))]],
+        );
+        assert!(out.is_empty(), "{out:?}");
+        // Two real parts chain; when one is re-published lower, the chain no longer holds it.
+        let rule = AttackChain::new(Config::default());
+        let out = feed(
+            &rule,
+            &[
+                vec![part("a", "enumeration_burst", "TA0007", 1)],
+                vec![part("b", "iam_user_persistence", "TA0003", 5)],
+                vec![part("c", "defense_evasion", "TA0005", 9)],
+                vec![low(part("c", "defense_evasion", "TA0005", 9))],
+            ],
+        );
+        let last = out.last().expect("a chain");
+        assert_eq!(last.tactic_ids, ["TA0003", "TA0007"]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Integration tests of the detection engine over parsed CloudTrail.
 
 mod checkpoint;
+mod precision;
 mod stratus;
 
 use std::collections::BTreeMap;
