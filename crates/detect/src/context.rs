@@ -69,6 +69,7 @@ impl Default for ContextConfig {
 /// Request keys that name the resource a call acts on.
 const REQUEST_NAME_KEYS: &[&str] = &[
     "name",
+    "names",
     "trailName",
     "secretId",
     "detectorId",
@@ -164,6 +165,22 @@ impl IdentityContext {
             }
         }
         None
+    }
+
+    /// When event `row` is an IaC call (a plan or refresh) touching a resource the same
+    /// principal built through IaC within the lifecycle window (its create included): the
+    /// resource. Secret reads of an IaC refresh are not a harvest.
+    pub fn iac_managed(&self, ev: &EventView<'_>, row: usize) -> Option<String> {
+        if ev.origin(row) != Origin::Iac {
+            return None;
+        }
+        let t = ev.time(row);
+        let principal = ev.principal(row);
+        resource_names(ev, row, false).into_iter().find(|name| {
+            self.ledger
+                .get(&(principal.to_string(), name.clone()))
+                .is_some_and(|&at| at <= t && t - at <= self.window_ms)
+        })
     }
 
     /// The scanner-name fragment the caller's role, user or session name matches, if any.
@@ -358,6 +375,35 @@ mod tests {
         cx.expire(T0 + 13 * 3600 * 1000);
         assert!(cx.lifecycle(&ev, 2).is_none());
         assert!(cx.is_empty());
+    }
+
+    #[test]
+    fn an_iac_refresh_reading_the_secrets_it_built_is_managed_and_nothing_else_is() {
+        let read = |t: i64, ua: &str, id: &str| {
+            let mut v: serde_json::Value =
+                serde_json::from_str(&event(t, "GetSecretValue", ua, json!({"secretId": id}), json!(null)))
+                    .expect("json");
+            v["readOnly"] = json!(true);
+            v.to_string()
+        };
+        let lines = vec![
+            event(
+                T0,
+                "CreateSecret",
+                TF,
+                json!({"name": "ephemeral/pr-12/db"}),
+                json!({"arn": "arn:aws:secretsmanager:us-east-1:111122223333:secret:ephemeral/pr-12/db-AbC123"}),
+            ),
+            read(T0 + 60_000, TF, "arn:aws:secretsmanager:us-east-1:111122223333:secret:ephemeral/pr-12/db-AbC123"),
+            read(T0 + 61_000, TF, "prod/payments/stripe"),
+            read(T0 + 62_000, "aws-cli/2.15.30 os/linux#6.5", "ephemeral/pr-12/db"),
+        ];
+        let b = &batches(&lines, 100)[0];
+        let ev = EventView::new(b).expect("view");
+        let mut cx = IdentityContext::new(&ContextConfig::default());
+        cx.observe(&ev, 0..ev.len());
+        let got: Vec<bool> = (0..ev.len()).map(|r| cx.iac_managed(&ev, r).is_some()).collect();
+        assert_eq!(got, [true, true, false, false]);
     }
 
     #[test]

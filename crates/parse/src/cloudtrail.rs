@@ -351,7 +351,10 @@ pub(crate) fn normalize<'i>(
     // Request fields rules need; the full JSON only for mutating calls (evidence, policies).
     let mut row_req = None;
     let mut row_resp = None;
-    if read_only == Some(false) {
+    // Secret reads keep theirs too: which secret was read tells an IaC refresh of the
+    // secrets it manages from a harvest.
+    let secret_read = matches!(service, "secretsmanager" | "ssm") && read_only != Some(false);
+    if read_only == Some(false) || secret_read {
         if !req.is_empty() {
             scratch.request.clear();
             json::write_json(req, &mut scratch.request);
@@ -359,7 +362,7 @@ pub(crate) fn normalize<'i>(
                 row_req = Some(scratch.request.as_str());
             }
         }
-        if matches!(resp.first(), Some(Node::Object { .. })) {
+        if read_only == Some(false) && matches!(resp.first(), Some(Node::Object { .. })) {
             scratch.response.clear();
             json::write_json(resp, &mut scratch.response);
             if scratch.response.len() <= ctx.keep_json_max {

@@ -444,6 +444,10 @@ impl Rule for CredentialHarvesting {
             if call == Call::PasswordData && class == IdentityClass::Human {
                 continue;
             }
+            // An IaC plan or refresh reading the secrets the same principal built through IaC.
+            if ctx.context.iac_managed(ev, row).is_some() {
+                continue;
+            }
             let t = ev.time(row);
             let actor = ev.actor_key(row);
             // Windows are kept per source network: a thief's listing from his machine does not
