@@ -152,9 +152,14 @@ impl IdentityContext {
         if ev.origin(row) != Origin::Iac || ev.action(row).starts_with("Create") {
             return None;
         }
-        let t = ev.time(row);
-        let principal = ev.principal(row);
-        for name in resource_names(ev, row, false) {
+        self.lifecycle_of(ev.principal(row), &resource_names(ev, row, false), ev.time(row))
+    }
+
+    /// [`IdentityContext::lifecycle`] of a call already taken apart: its principal, the
+    /// [`resource_names`] it acts on, its time. For rules that judge an IaC call once the
+    /// watermark has passed it, when every earlier create has arrived.
+    pub fn lifecycle_of(&self, principal: &str, names: &[String], t: EventTime) -> Option<String> {
+        for name in names {
             if let Some(&at) = self.ledger.get(&(principal.to_string(), name.clone())) {
                 if at <= t && t - at <= self.window_ms {
                     return Some(format!(

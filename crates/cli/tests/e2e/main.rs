@@ -48,9 +48,10 @@ fn summary(out: &Path) -> Value {
 }
 
 /// Replays the generator's output, piped through stdin, and checks every injected scenario is
-/// found by its rule on its actor within its time span, and nothing else is found.
+/// found by its rule with an attack event in the finding's evidence, no finding above `low`
+/// lacks one, and evidence starts with the attack's events.
 #[test]
-fn a_million_generated_events_piped_through_stdin_find_every_injected_scenario_and_nothing_else() {
+fn a_million_generated_events_with_real_background_find_every_attack_and_no_false_finding_above_low() {
     let dir = tempfile::tempdir().expect("tmp");
     let labels_path = dir.path().join("labels.ndjson");
     let out = dir.path().join("out");
@@ -76,38 +77,42 @@ fn a_million_generated_events_piped_through_stdin_find_every_injected_scenario_a
         trailhound_gen::scenario_names().iter().copied().filter(|s| *s != "baseline_novelty").collect();
     assert_eq!(kinds, expected);
 
+    // The generated estate holds the background real accounts have (people in the console,
+    // root dashboards, IaC apply/destroy cycles, owners' scripts, scanners, AWS services).
+    // Judged as an analyst would with `trailhound eval`: a finding is true when its evidence
+    // holds a labelled attack event.
+    let eval_out = run_ok(bin().args(["eval", "--json", "--labels"]).arg(&labels_path).arg(out.join("findings")));
+    let e: Value = serde_json::from_str(&eval_out).expect("eval json");
+    assert_eq!(e["labels_by_actor_and_span"], 0, "every label names its events");
+    assert_eq!(e["missed"], 0, "every injected behaviour found by its rule: {}", e["missed_behaviours"]);
+    assert_eq!(
+        e["false_above_low"], 0,
+        "no finding above low without an attack event in its evidence: {}",
+        e["false_findings_above_low"]
+    );
+    // Evidence leads with the decisive events: a finding that holds attack events starts with
+    // one (attack chains list their parts, not events).
+    let attack: BTreeSet<String> = labels
+        .iter()
+        .flat_map(|l| l["event_ids"].as_array().into_iter().flatten().filter_map(|i| i.as_str().map(str::to_string)))
+        .collect();
     let findings = query(
         &out.join("findings"),
-        "SELECT uid, rule_id, actor_key, severity, CAST(first_event_time AS BIGINT) AS first_ms, CAST(last_event_time AS BIGINT) AS last_ms FROM findings",
+        "SELECT uid, rule_id, severity, evidence_event_ids FROM findings WHERE rule_id <> 'attack_chain'",
     );
-    let mut missed = Vec::new();
-    for l in &labels {
-        let hit = findings.iter().any(|f| {
-            f["rule_id"] == l["rule_id"]
-                && f["actor_key"] == l["actor_key"]
-                && f["first_ms"].as_i64() <= l["end_ms"].as_i64()
-                && f["last_ms"].as_i64() >= l["start_ms"].as_i64()
-        });
-        if !hit {
-            missed.push(l.to_string());
+    let mut late_evidence = Vec::new();
+    for f in &findings {
+        let ids: Vec<&str> =
+            f["evidence_event_ids"].as_array().expect("ids").iter().filter_map(Value::as_str).collect();
+        if ids.iter().any(|i| attack.contains(*i)) && !ids.first().is_some_and(|i| attack.contains(*i)) {
+            late_evidence.push(f.to_string());
         }
     }
     assert!(
-        missed.is_empty(),
-        "{} of {} injected stages not found by their rule:\n{}",
-        missed.len(),
-        labels.len(),
-        missed.join("\n")
+        late_evidence.is_empty(),
+        "findings whose evidence does not start with the attack:\n{}",
+        late_evidence.join("\n")
     );
-    // No finding on the benign background: every finding is on a credential that an injected
-    // scenario stole (a scenario may rightly trip more rules than it is labelled for).
-    let stolen: BTreeSet<&str> = labels.iter().filter_map(|l| l["actor_key"].as_str()).collect();
-    let background: Vec<String> = findings
-        .iter()
-        .filter(|f| !f["actor_key"].as_str().is_some_and(|a| stolen.contains(a)))
-        .map(Value::to_string)
-        .collect();
-    assert!(background.is_empty(), "{} findings on benign background:\n{}", background.len(), background.join("\n"));
     // Multi-stage scenarios are reported as one chain as well.
     assert!(labels.iter().any(|l| l["rule_id"] == "attack_chain"));
 }

@@ -27,13 +27,20 @@
 //! Low keeps the trace (a stolen pipeline credential driving Terraform still shows) without
 //! paging anyone. A thief using a CI key from his own tools carries no IaC user agent.
 //!
+//! **IaC lifecycles** (see [`crate::context`]): an IaC call that deletes or weakens what the
+//! same principal created through IaC within `engine.context.iac_lifecycle_window` (a test
+//! environment's teardown) is informational, not published by default. Such an IaC call is
+//! held until the watermark passes it, so that its create, which may arrive later within the
+//! lateness, is known whatever the arrival order; its finding then comes up to the allowed
+//! lateness after the call. Calls outside IaC are judged at once.
+//!
 //! **Quiet:** calls by AWS services; `PutEventSelectors` that still logs read and write
 //! management events (an administrator adding data events), or logs only write management
 //! events (`WriteOnly`, a common cost-saving setting), or excludes some event sources (KMS,
 //! RDS Data API: AWS's documented cost options); `UpdateTrail` that only strengthens the trail;
 //! lifecycle rules longer than `max_lifecycle_days` or disabled.
 //!
-//! **Single event, no state** (`stateful: false`): late events — CloudTrail delivery can lag
+//! **Single event** (`stateful: false`; its only state is the IaC calls held): late events — CloudTrail delivery can lag
 //! beyond the allowed lateness, and a trail being stopped is exactly when it does — are still
 //! checked. Each call is its own finding, uid = `hash(rule, actor|event id, event time)`, so a
 //! replay or a late duplicate republishes the same finding; grouping several evasion calls of
@@ -44,12 +51,13 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use trailhound_model::attack::DEFENSE_EVASION;
-use trailhound_model::time::to_rfc3339;
-use trailhound_model::{Activity, Finding, IdentityClass, Severity};
+use trailhound_model::time::{to_rfc3339, EventTime};
+use trailhound_model::{Activity, Finding, IdentityClass, Origin, Severity};
 
 use super::termination_protection::lowered;
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Support};
+use crate::state::{self, StateError, StateMap};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -368,9 +376,21 @@ fn fix(service: &str, action: &str, target: Option<&str>) -> String {
     }
 }
 
+/// An IaC call's finding waiting for the watermark.
+#[derive(Debug, Serialize, Deserialize)]
+struct Pending {
+    principal: String,
+    names: Vec<String>,
+    finding: Finding,
+}
+
 /// The rule.
 pub struct DefenseEvasion {
     cfg: Config,
+    /// IaC calls held until the watermark passes them (by time and event id): by then every
+    /// create they could undo has arrived, so the lifecycle verdict does not depend on
+    /// arrival order.
+    pending: StateMap<(EventTime, String), Pending>,
     high: BTreeSet<String>,
     medium: BTreeSet<String>,
     iac_replace: BTreeSet<String>,
@@ -387,6 +407,7 @@ impl DefenseEvasion {
             iac_replace: cfg.iac_replace_actions.iter().cloned().collect(),
             iac: cfg.iac_user_agents.iter().map(|s| s.to_ascii_lowercase()).collect(),
             hints: cfg.trail_name_hints.iter().map(|s| s.to_ascii_lowercase()).collect(),
+            pending: StateMap::default(),
             cfg,
         }
     }
@@ -581,9 +602,54 @@ impl Rule for DefenseEvasion {
             name.push_str(ev.action(row));
             if let Some(hit) = self.classify(ev, row, &name) {
                 let lifecycle = ctx.context.lifecycle(ev, row);
+                let t = ev.time(row);
+                if lifecycle.is_none() && ev.origin(row) == Origin::Iac && t >= ctx.watermark {
+                    // Its create may still arrive (within the lateness): judge it later.
+                    let finding = self.finding(ev, row, &name, hit, None);
+                    let names = crate::context::resource_names(ev, row, false);
+                    let pending = Pending { principal: ev.principal(row).to_string(), names, finding };
+                    self.pending.insert((t, ev.event_id(row).to_string()), pending);
+                    continue;
+                }
                 ctx.emit(self.finding(ev, row, &name, hit, lifecycle));
             }
         }
+    }
+
+    fn on_watermark(&self, ctx: &mut RuleCtx<'_>) {
+        let wm = ctx.watermark;
+        let mut due: Vec<((EventTime, String), Pending)> = Vec::new();
+        let keys: Vec<(EventTime, String)> =
+            self.pending.iter().filter(|e| e.key().0 <= wm).map(|e| e.key().clone()).collect();
+        for k in keys {
+            if let Some(p) = self.pending.remove(&k) {
+                due.push(p);
+            }
+        }
+        due.sort_by(|a, b| a.0.cmp(&b.0));
+        for ((t, _), p) in due {
+            let mut f = p.finding;
+            if let Some(line) = ctx.context.lifecycle_of(&p.principal, &p.names, t) {
+                f.severity = Severity::Informational;
+                f.context.push(line);
+                f.context
+                    .push("severity informational: the same principal's IaC tearing down what it built".to_string());
+            }
+            ctx.emit(f);
+        }
+    }
+
+    fn snapshot(&self) -> Result<Vec<u8>, StateError> {
+        state::save_map(META.id, &self.pending)
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), StateError> {
+        self.pending = state::load_map(META.id, bytes)?;
+        Ok(())
+    }
+
+    fn state_size(&self) -> usize {
+        self.pending.len()
     }
 
     fn thresholds(&self) -> Vec<(String, String)> {

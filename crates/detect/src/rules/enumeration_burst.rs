@@ -381,6 +381,11 @@ impl EnumerationBurst {
         if ep.history.as_ref().is_some_and(|h| h.habitual) {
             return Severity::Informational;
         }
+        self.unhabitual_severity(ep)
+    }
+
+    /// [`Self::severity`] before the recon history is taken into account.
+    fn unhabitual_severity(&self, ep: &Episode) -> Severity {
         let class = ep.support.class();
         let strong = ep.apis.len() >= self.cfg.broad_apis
             || ep.triggers.contains_key(&Cond::Regions)
@@ -600,7 +605,7 @@ impl Rule for EnumerationBurst {
         // Early firing: publish every episode that became true or more severe in this batch,
         // judged against its principal's recon history first (one map at a time).
         for actor in touched.sorted() {
-            let pending: Vec<(EventTime, String, Vec<u64>, Vec<u64>)> = match self.state.get(actor) {
+            let pending: Vec<(EventTime, String, Vec<u64>, Vec<u64>, bool)> = match self.state.get(actor) {
                 Some(st) => st
                     .episodes
                     .iter()
@@ -608,17 +613,21 @@ impl Rule for EnumerationBurst {
                     .map(|(b, ep)| {
                         let apis = ep.apis.iter().map(|a| stable_hash(&[a.as_bytes()])).collect();
                         let regions = ep.support.regions.iter().map(|r| stable_hash(&[r.as_bytes()])).collect();
-                        (*b, ep.principal.clone(), apis, regions)
+                        (*b, ep.principal.clone(), apis, regions, self.unhabitual_severity(ep) <= Severity::Low)
                     })
                     .collect(),
                 None => continue,
             };
             let verdicts: Vec<(EventTime, Option<Judgement>)> = pending
                 .into_iter()
-                .map(|(bucket, principal, apis, regions)| {
+                .map(|(bucket, principal, apis, regions, learnable)| {
                     let mut h = self.habits.entry(principal).or_default();
                     let verdict = h.judge(bucket, &apis, &regions, self.cfg.habitual_percent);
-                    h.record(bucket, &apis, &regions);
+                    // Only bursts that page no one become habit: an attacker's alerted burst
+                    // must not make the next one on the same identity look habitual.
+                    if learnable || verdict.as_ref().is_some_and(|v| v.habitual) {
+                        h.record(bucket, &apis, &regions);
+                    }
                     (bucket, verdict)
                 })
                 .collect();

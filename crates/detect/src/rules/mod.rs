@@ -273,7 +273,7 @@ mod tests {
     }
 
     /// Rules that keep no state between events (every other rule must checkpoint its state).
-    const STATELESS: &[&str] = &["defense_evasion"];
+    const STATELESS: &[&str] = &[];
 
     #[test]
     fn every_rule_restores_its_own_snapshot_and_refuses_garbage() {
