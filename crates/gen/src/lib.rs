@@ -1,10 +1,14 @@
 //! Deterministic generator of a realistic AWS CloudTrail estate with injected attacks.
 //!
 //! This crate owns **synthetic test data** for trailhound: a simulated organisation (six
-//! accounts, seventeen regions) whose benign background — people in the console via SSO,
-//! GitHub Actions pipelines running Terraform and deploys, EC2/Lambda/ECS workload roles,
-//! monitoring pollers, S3 sync jobs, programmatic IAM users, AWS services and Auto Scaling —
-//! is written as CloudTrail NDJSON (one record per line, in the shape CloudTrail delivers),
+//! accounts, seventeen regions) whose benign background is as noisy as real accounts' —
+//! people in the console (SSO, IAM users and root: page bursts of 8–27 reads, dashboards
+//! across 10–17 regions), their laptop CLIs, GitHub Actions pipelines running Terraform and
+//! deploys, IaC lifecycles (Terratest, PR environments, Pulumi, CDK/CloudFormation) that
+//! create and destroy trails, flow logs, IAM users and keys, secrets, detectors and recorders,
+//! CSPM scanners sweeping every region, owners' audit scripts, EC2/Lambda/ECS workload roles,
+//! monitoring pollers, S3 sync jobs, programmatic IAM users, AWS services, service-linked-role
+//! sweeps and Auto Scaling — is written as CloudTrail NDJSON (one record per line, in the shape CloudTrail delivers),
 //! plus injected attack scenarios by stolen non-human identities with ground-truth
 //! [`Label`]s (one per scenario stage, see below).
 //!
@@ -55,7 +59,7 @@
 //! | `backdoor_key_used` | CI/CD session (or an `AKIA` key) | `ListUsers`, `ListAccessKeys`, `CreateAccessKey` for a person's or a service user; 3–15 min later the new key: `GetCallerIdentity`, `ListBuckets`, 1–2 reads | `iam_backdoor_credentials`: stolen key; `new_access_key_used`: new key; `attack_chain`: stolen key |
 //!
 //! `baseline_novelty` needs seven days of history: it is only injected in runs spanning at
-//! least 8 simulated days (about 8.5M events; the estate makes ~44k events per simulated
+//! least 8 simulated days (about 11M events; the estate makes ~57k events per simulated
 //! hour), at most four times, between day 7 and the last 12 hours; shorter runs have no
 //! event and no label of it.
 //!

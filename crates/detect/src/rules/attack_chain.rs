@@ -122,7 +122,9 @@ impl AttackChain {
 
     fn is_chain(&self, b: &Bucket) -> bool {
         let rules: BTreeSet<&str> = b.parts.values().map(|p| p.rule_id.as_str()).collect();
-        rules.len() >= 2 && Self::tactics(b).len() >= self.cfg.min_tactics
+        rules.len() >= 2
+            && Self::tactics(b).len() >= self.cfg.min_tactics
+            && b.parts.values().any(|p| p.severity >= Severity::Medium)
     }
 
     fn finding(&self, actor: &str, bucket: EventTime, b: &Bucket, activity: Activity, revision: u32) -> Finding {
@@ -246,9 +248,10 @@ impl Rule for AttackChain {
             for key in keys {
                 let mut actor = self.state.entry(key.clone()).or_default();
                 // A part whose first event moved to another bucket leaves the old one.
-                // So does one that fell below `medium`: low and informational findings (console
-                // context, IaC lifecycles, habits, scanners) are no part of an attack.
-                let weighty = f.severity >= Severity::Medium;
+                // So does one that fell to informational (console context, IaC lifecycles,
+                // habits, scanners). Low parts join a chain but cannot make one: a chain needs a
+                // part of medium or above (see `is_chain`).
+                let weighty = f.severity >= Severity::Low;
                 for (b, bk) in actor.iter_mut() {
                     if *b != bucket || !weighty {
                         bk.parts.remove(&f.uid);
@@ -378,7 +381,7 @@ mod tests {
     }
 
     #[test]
-    fn low_parts_make_no_chain_and_a_part_lowered_at_close_leaves_it() {
+    fn low_parts_alone_make_no_chain_and_an_informational_part_leaves_it() {
         let low = |mut f: Finding| {
             f.severity = Severity::Low;
             f
@@ -393,14 +396,15 @@ mod tests {
             ],
         );
         assert!(out.is_empty(), "{out:?}");
-        // One real part and one low: still no chain.
+        // A narrow (low) enumeration before a real evasion: the low part joins the chain.
         let rule = AttackChain::new(Config::default());
         let out = feed(
             &rule,
-            &[vec![part("a", "enumeration_burst", "TA0007", 1)], vec![low(part("b", "defense_evasion", "TA0005", 5))]],
+            &[vec![low(part("a", "enumeration_burst", "TA0007", 1))], vec![part("b", "defense_evasion", "TA0005", 5)]],
         );
-        assert!(out.is_empty(), "{out:?}");
-        // Two real parts chain; when one is re-published lower, the chain no longer holds it.
+        assert_eq!(out.last().map(|f| f.tactic_ids.len()), Some(2), "{out:?}");
+        // Two real parts chain; when one is re-published as informational, the chain no longer
+        // holds it.
         let rule = AttackChain::new(Config::default());
         let out = feed(
             &rule,
@@ -408,7 +412,7 @@ mod tests {
                 vec![part("a", "enumeration_burst", "TA0007", 1)],
                 vec![part("b", "iam_user_persistence", "TA0003", 5)],
                 vec![part("c", "defense_evasion", "TA0005", 9)],
-                vec![low(part("c", "defense_evasion", "TA0005", 9))],
+                vec![Finding { severity: Severity::Informational, ..part("c", "defense_evasion", "TA0005", 9) }],
             ],
         );
         let last = out.last().expect("a chain");

@@ -281,7 +281,7 @@ struct ActorState {
     /// the watermark minus the longest window; at most [`RECENT_CAP`], the latest kept), by
     /// time: where a crossing window's decisive events come from, whatever the arrival order.
     #[serde(default)]
-    recent: BTreeSet<Evidence>,
+    recent: BTreeSet<(Evidence, bool)>,
 }
 
 /// Counted recon calls kept per actor for decisive evidence.
@@ -543,11 +543,8 @@ impl Rule for EnumerationBurst {
             let iac = ev.user_agent_matches(row, &self.iac) || ev.origin(row) == Origin::Iac;
             let counted = !iac || denied;
             if counted {
-                st.recent.insert(Evidence {
-                    time: t,
-                    event_id: ev.event_id(row).to_string(),
-                    summary: ev.summary(row),
-                });
+                let e = Evidence { time: t, event_id: ev.event_id(row).to_string(), summary: ev.summary(row) };
+                st.recent.insert((e, denied));
                 while st.recent.len() > RECENT_CAP {
                     st.recent.pop_first();
                 }
@@ -594,7 +591,12 @@ impl Rule for EnumerationBurst {
                             Cond::Denied => ms(self.cfg.denied_window),
                         };
                         let end = trig.earliest.saturating_add(w);
-                        for e in st.recent.iter().filter(|e| e.time >= trig.earliest && e.time < end) {
+                        // A denial burst's decisive calls are its denials, not the owner's
+                        // successful reads in the same minutes.
+                        let wanted = |(e, denied): &&(Evidence, bool)| {
+                            e.time >= trig.earliest && e.time < end && (*cond != Cond::Denied || *denied)
+                        };
+                        for (e, _) in st.recent.iter().filter(wanted) {
                             ep.support.push_decisive(e.clone(), self.cfg.max_evidence);
                         }
                     }
@@ -667,7 +669,7 @@ impl Rule for EnumerationBurst {
                 }
             }
             let keep_from = wm.saturating_sub(self.max_window);
-            while st.recent.first().is_some_and(|e| e.time < keep_from) {
+            while st.recent.first().is_some_and(|(e, _)| e.time < keep_from) {
                 st.recent.pop_first();
             }
             !(st.episodes.is_empty() && st.apis.is_empty() && st.regions.is_empty() && st.denied.is_empty())

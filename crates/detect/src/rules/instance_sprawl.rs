@@ -783,6 +783,16 @@ impl Rule for InstanceSprawl {
                 }
                 ep.dirty = true;
             });
+            // Decisive (the earliest of them, whatever the arrival order): calls that asked for
+            // instances, hit a limit, probed a quota, registered a large task or protected an
+            // instance; not the service updates and task starts of ordinary deploys.
+            let substantive =
+                c.instances > 0 || c.protect > 0 || c.limit_error.is_some() || c.quota_region || c.large_task_def;
+            if substantive {
+                if let Some(ep) = st.episodes.get_mut(&self.bucket(slot * self.slot_ms)) {
+                    ep.support.mark_decisive(ev, row, self.cfg.max_evidence);
+                }
+            }
             drop(entry);
             if !touched.contains(&key) {
                 touched.push(key);

@@ -232,12 +232,10 @@ impl NewAccessKeyUsed {
         }
         let mut support = uses.clone();
         support.merge(&c.support, self.cfg.max_evidence);
-        // Decisive: the creation, then the earliest uses from other networks (or, for a
-        // hand-off, from the creator's own).
+        // Decisive: the earliest uses from other networks (or, for a hand-off, from the
+        // creator's own); the creation follows as context.
         let decisive = if k.foreign.is_empty() { vec![&k.same] } else { k.foreign.values().collect() };
-        let mut firsts: Vec<_> = decisive.iter().flat_map(|s| s.evidence.iter().cloned()).collect();
-        firsts.sort();
-        for e in c.support.evidence.iter().cloned().chain(firsts) {
+        for e in decisive.iter().flat_map(|s| s.evidence.iter().cloned()) {
             support.push_decisive(e, self.cfg.max_evidence);
         }
         // Internal uses only show in the context: count them too, so that the last version is
