@@ -284,6 +284,10 @@ struct ActorState {
     recent: BTreeSet<(Evidence, bool)>,
 }
 
+/// An episode to judge against its principal's history: bucket, principal, API and region
+/// hashes, and whether it may become habit (it pages no one).
+type ToJudge = (EventTime, String, Vec<u64>, Vec<u64>, bool);
+
 /// Counted recon calls kept per actor for decisive evidence.
 const RECENT_CAP: usize = 64;
 
@@ -607,7 +611,7 @@ impl Rule for EnumerationBurst {
         // Early firing: publish every episode that became true or more severe in this batch,
         // judged against its principal's recon history first (one map at a time).
         for actor in touched.sorted() {
-            let pending: Vec<(EventTime, String, Vec<u64>, Vec<u64>, bool)> = match self.state.get(actor) {
+            let pending: Vec<ToJudge> = match self.state.get(actor) {
                 Some(st) => st
                     .episodes
                     .iter()
