@@ -346,6 +346,7 @@ fn print_summary(s: &Summary, out: &Path) {
         }
     );
     println!("late events   {}", s.late_events);
+    println!("quieted       {} (below engine.min_severity)", s.quieted);
     if s.time_inferred > 0 {
         println!("time inferred {}", s.time_inferred);
     }

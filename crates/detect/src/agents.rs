@@ -5,12 +5,25 @@
 /// or SDK on a laptop says `os/macos#…`, `Darwin/…`, `os/windows#…` or `Windows NT`, where a
 /// workload's agent names Linux or nothing. `None` for anything else.
 pub fn desktop_os(ua: Option<&str>) -> Option<&'static str> {
-    let ua = ua?;
     const MAC: [&str; 4] = ["os/macos", "darwin/", "macintosh", "md/goos#darwin"];
     const WIN: [&str; 5] = ["os/windows", "windows nt", "windows/", "win32", "win64"];
-    if MAC.iter().any(|f| crate::EventView::contains_ignore_case(ua, f)) {
+    // Lower-cased once (this runs for most workload calls), on the stack when it fits.
+    let ua = ua?.as_bytes();
+    let mut buf = [0u8; 512];
+    let heap;
+    let lower: &[u8] = if ua.len() <= buf.len() {
+        let b = &mut buf[..ua.len()];
+        b.copy_from_slice(ua);
+        b.make_ascii_lowercase();
+        b
+    } else {
+        heap = ua.to_ascii_lowercase();
+        &heap
+    };
+    let has = |f: &str| memchr::memmem::find(lower, f.as_bytes()).is_some();
+    if MAC.iter().any(|f| has(f)) {
         Some("macos")
-    } else if WIN.iter().any(|f| crate::EventView::contains_ignore_case(ua, f)) {
+    } else if WIN.iter().any(|f| has(f)) {
         Some("windows")
     } else {
         None

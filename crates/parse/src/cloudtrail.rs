@@ -1,11 +1,11 @@
 //! CloudTrail record (a tape object) → one normalized [`Row`].
 
 use simd_json::Node;
-use trailhound_model::IdentityClass;
+use trailhound_model::{IdentityClass, Origin};
 
 use crate::builder::Row;
 use crate::error::DeadReason;
-use crate::identity::{actor_key, classify_cached, origin_cached, IdentityInput, UaCache};
+use crate::identity::{actor_key, classify_and_origin_cached, IdentityInput, UaCache};
 use crate::json::{self, as_bool, as_f64, as_str, elements, entries, get, is_null, type_name};
 use crate::time::{from_epoch_number, parse_timestamp};
 
@@ -324,8 +324,8 @@ pub(crate) fn normalize<'i>(
         event_type,
         event_name: Some(action),
     };
-    let class: IdentityClass = classify_cached(&id, &mut scratch.ua_cache);
-    let origin = origin_cached(&id, class, console_session, &mut scratch.ua_cache);
+    let (class, origin): (IdentityClass, Origin) =
+        classify_and_origin_cached(&id, console_session, &mut scratch.ua_cache);
     let account = recipient.or(opt_string_field(u.account_id, "userIdentity.accountId")?);
     let actor = actor_key(&id);
     let service = event_source.map(|s| s.strip_suffix(".amazonaws.com").unwrap_or(s)).unwrap_or("unknown");

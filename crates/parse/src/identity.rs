@@ -283,9 +283,15 @@ pub fn classify(id: &IdentityInput<'_>) -> IdentityClass {
     classify_with(id, UaFacts::of)
 }
 
-/// [`classify`], with the user-agent facts memoized in `cache`.
-pub(crate) fn classify_cached(id: &IdentityInput<'_>, cache: &mut UaCache) -> IdentityClass {
-    classify_with(id, |ua| cache.get(ua))
+/// [`classify`] and [`origin`] of one event, with the user agent looked up once in `cache`.
+pub(crate) fn classify_and_origin_cached(
+    id: &IdentityInput<'_>,
+    console_session: bool,
+    cache: &mut UaCache,
+) -> (IdentityClass, Origin) {
+    let facts = cache.get(id.user_agent.unwrap_or(""));
+    let class = classify_with(id, |_| facts);
+    (class, origin_with(id, class, console_session, |_| facts))
 }
 
 /// How the call of one event was made (see [`Origin`]). `console_session` is CloudTrail's
@@ -300,16 +306,6 @@ pub(crate) fn classify_cached(id: &IdentityInput<'_>, cache: &mut UaCache) -> Id
 /// user's temporary credentials, never on a long-lived `AKIA` key or a machine identity.
 pub fn origin(id: &IdentityInput<'_>, class: IdentityClass, console_session: bool) -> Origin {
     origin_with(id, class, console_session, UaFacts::of)
-}
-
-/// [`origin`], with the user-agent facts memoized in `cache`.
-pub(crate) fn origin_cached(
-    id: &IdentityInput<'_>,
-    class: IdentityClass,
-    console_session: bool,
-    cache: &mut UaCache,
-) -> Origin {
-    origin_with(id, class, console_session, |ua| cache.get(ua))
 }
 
 fn origin_with(

@@ -66,6 +66,8 @@ pub struct Summary {
     pub time_inferred: u64,
     /// Events behind the watermark on arrival.
     pub late_events: u64,
+    /// Finding versions not published because they were below `engine.min_severity`.
+    pub quieted: u64,
     /// Finding versions published (creates and updates).
     pub findings_published: u64,
     /// Distinct findings (uids), by rule id and severity of their last version.
@@ -311,6 +313,7 @@ pub fn replay_into(
     summary.dead_letters = stats.dead;
     summary.time_inferred = stats.time_inferred;
     summary.late_events = driver.engine().stats().late_events;
+    summary.quieted = driver.engine().stats().quieted;
     summary.findings_published = driver.published;
     for f in driver.finals.values() {
         *summary.findings.entry(f.rule_id.clone()).or_default().entry(f.severity.as_str().to_string()).or_default() +=

@@ -379,8 +379,8 @@ impl EnumerationBurst {
     /// Severity, calibrated so that `high` means act now: a narrow burst (a script's or a
     /// page's handful of distinct reads) is `low`; a broad one (`broad_apis`), a region sweep or
     /// a denial burst is `medium`, and `high` with two conditions or on a machine identity or
-    /// the root user. A known scanner's bursts are `informational`, and so is a burst like the principal's
-    /// earlier ones (habitual) is `informational`.
+    /// the root user. A known scanner's bursts are `informational`, and so is a burst like the
+    /// principal's earlier ones (habitual).
     fn severity(&self, ep: &Episode) -> Severity {
         if ep.history.as_ref().is_some_and(|h| h.habitual) {
             return Severity::Informational;
@@ -585,24 +585,28 @@ impl Rule for EnumerationBurst {
                 });
             }
             // Decisive evidence: the counted calls inside the earliest window that met each
-            // condition (the earliest `max_evidence` of them, by time).
+            // condition (the earliest `max_evidence` of them, by time). A crossing takes them
+            // from the calls kept so far; a later call is added on its own when it falls in
+            // such a window.
             if let Some(ep) = st.episodes.get_mut(&bucket_of(t)) {
-                if crossed || (counted && !ep.triggers.is_empty()) {
-                    for (cond, trig) in &ep.triggers {
-                        let w = match cond {
-                            Cond::DistinctApis => ms(self.cfg.distinct_apis_window),
-                            Cond::Regions => ms(self.cfg.regions_window),
-                            Cond::Denied => ms(self.cfg.denied_window),
-                        };
-                        let end = trig.earliest.saturating_add(w);
-                        // A denial burst's decisive calls are its denials, not the owner's
-                        // successful reads in the same minutes.
-                        let wanted = |(e, denied): &&(Evidence, bool)| {
-                            e.time >= trig.earliest && e.time < end && (*cond != Cond::Denied || *denied)
-                        };
-                        for (e, _) in st.recent.iter().filter(wanted) {
+                for (cond, trig) in &ep.triggers {
+                    let w = match cond {
+                        Cond::DistinctApis => ms(self.cfg.distinct_apis_window),
+                        Cond::Regions => ms(self.cfg.regions_window),
+                        Cond::Denied => ms(self.cfg.denied_window),
+                    };
+                    let end = trig.earliest.saturating_add(w);
+                    // A denial burst's decisive calls are its denials, not the owner's
+                    // successful reads in the same minutes.
+                    let wanted = |time: EventTime, denied: bool| {
+                        time >= trig.earliest && time < end && (*cond != Cond::Denied || denied)
+                    };
+                    if crossed {
+                        for (e, _) in st.recent.iter().filter(|(e, d)| wanted(e.time, *d)) {
                             ep.support.push_decisive(e.clone(), self.cfg.max_evidence);
                         }
+                    } else if counted && wanted(t, denied) {
+                        ep.support.mark_decisive(ev, row, self.cfg.max_evidence);
                     }
                 }
             }

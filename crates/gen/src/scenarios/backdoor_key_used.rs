@@ -19,10 +19,12 @@
 
 use rand::Rng as _;
 
-use super::{attacker_source, live_sessions, pick_fresh, Attacker, Laptop, ScenarioDef, Victim, RETRY, UA_VPS_CLI};
+use super::{
+    attacker_source, laptop_first_uses, live_sessions, pick_fresh, Attacker, Laptop, ScenarioDef, Victim, RETRY,
+    UA_VPS_CLI,
+};
 use crate::engine::{PlanCx, Planned, ScenarioOut};
 use crate::estate::{unique_id, user_key, PEOPLE_USERS};
-use crate::event::Call;
 use crate::identity::iam_user;
 use crate::json::{iam_date_string, Obj};
 use trailhound_model::time::{MINUTE, SECOND};
@@ -117,23 +119,6 @@ fn plan(cx: &PlanCx<'_>, out: &mut ScenarioOut<'_>) -> Planned {
         ("ec2", "DescribeInstances", false),
         ("secretsmanager", "ListSecrets", false),
     ];
-    let first = out.rng.random_range(0..MORE.len());
-    let more = out.rng.random_range(1..=2usize);
-    let calls = [("sts", "GetCallerIdentity", false), ("s3", "ListBuckets", true)]
-        .into_iter()
-        .chain((0..more).map(|i| MORE[(first + i) % MORE.len()]));
-    for (i, (svc, name, global)) in calls.enumerate() {
-        if i > 0 {
-            t += out.rng.random_range(10 * SECOND..50 * SECOND);
-        }
-        let ua = laptop.ua(svc, name);
-        let region = if global { "us-east-1" } else { s.region };
-        let c = Call::new(t, &ident, svc, name, region, &ip2, &ua, acct);
-        out.emit(&match name {
-            "ListBuckets" => c.req("{\"Host\":\"s3.amazonaws.com\"}"),
-            "DescribeInstances" => c.req("{\"instancesSet\":{},\"filterSet\":{}}"),
-            _ => c,
-        });
-    }
+    laptop_first_uses(out, laptop, &ident, acct, s.region, &ip2, t, &MORE, 50 * SECOND);
     Planned::Done(Victim { actor_key: s.key.to_string(), account: acct.to_string() })
 }

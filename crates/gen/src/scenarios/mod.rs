@@ -217,6 +217,41 @@ impl Laptop {
     }
 }
 
+/// Where a stolen or new key is first tried from a laptop: `GetCallerIdentity`, `ListBuckets`,
+/// then one or two of `more` (taken in turn from a random start), each `10 s..max_gap` after
+/// the previous, from `ip` with `laptop`'s user agent. `region` for regional calls (`more`'s
+/// flag marks global ones, made in us-east-1).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn laptop_first_uses(
+    out: &mut ScenarioOut<'_>,
+    laptop: Laptop,
+    ident: &str,
+    acct: &str,
+    region: &str,
+    ip: &str,
+    mut t: i64,
+    more: &[(&'static str, &'static str, bool)],
+    max_gap: i64,
+) {
+    let first = out.rng.random_range(0..more.len());
+    let n = out.rng.random_range(1..=2usize);
+    let calls = [("sts", "GetCallerIdentity", false), ("s3", "ListBuckets", true)]
+        .into_iter()
+        .chain((0..n).map(|i| more[(first + i) % more.len()]));
+    for (i, (svc, name, global)) in calls.enumerate() {
+        if i > 0 {
+            t += out.rng.random_range(10 * trailhound_model::time::SECOND..max_gap);
+        }
+        let ua = laptop.ua(svc, name);
+        let c = Call::new(t, ident, svc, name, if global { "us-east-1" } else { region }, ip, &ua, acct);
+        out.emit(&match name {
+            "ListBuckets" => c.req("{\"Host\":\"s3.amazonaws.com\"}"),
+            "DescribeInstances" => c.req("{\"instancesSet\":{},\"filterSet\":{}}"),
+            _ => c,
+        });
+    }
+}
+
 /// The policy ARN of `AdministratorAccess`.
 pub(crate) const ADMIN_POLICY: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
 /// A policy document allowing everything.

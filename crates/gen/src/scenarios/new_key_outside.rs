@@ -16,7 +16,7 @@
 
 use rand::Rng as _;
 
-use super::{attacker_source, pick_fresh, Laptop, ScenarioDef, Victim, RETRY};
+use super::{attacker_source, laptop_first_uses, pick_fresh, Laptop, ScenarioDef, Victim, RETRY};
 use crate::background::users::UA_BACKUP;
 use crate::engine::{PlanCx, Planned, ScenarioOut};
 use crate::estate::user_key;
@@ -73,23 +73,6 @@ fn plan(cx: &PlanCx<'_>, out: &mut ScenarioOut<'_>) -> Planned {
         ("secretsmanager", "ListSecrets", false),
         ("iam", "GetAccountSummary", true),
     ];
-    let first = out.rng.random_range(0..MORE.len());
-    let more = out.rng.random_range(1..=2usize);
-    let calls = [("sts", "GetCallerIdentity", false), ("s3", "ListBuckets", true)]
-        .into_iter()
-        .chain((0..more).map(|i| MORE[(first + i) % MORE.len()]));
-    for (i, (svc, name, global)) in calls.enumerate() {
-        if i > 0 {
-            t += out.rng.random_range(10 * SECOND..60 * SECOND);
-        }
-        let ua = laptop.ua(svc, name);
-        let region = if global { "us-east-1" } else { u.region };
-        let c = Call::new(t, &ident, svc, name, region, &ip, &ua, acct);
-        out.emit(&match name {
-            "ListBuckets" => c.req("{\"Host\":\"s3.amazonaws.com\"}"),
-            "DescribeInstances" => c.req("{\"instancesSet\":{},\"filterSet\":{}}"),
-            _ => c,
-        });
-    }
+    laptop_first_uses(out, laptop, &ident, acct, u.region, &ip, t, &MORE, 60 * SECOND);
     Planned::Done(Victim { actor_key: new_key, account: acct.to_string() })
 }
