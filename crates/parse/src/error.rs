@@ -46,6 +46,16 @@ pub enum DeadReason {
     Empty,
     /// Compressed bytes that do not decompress (a corrupt or truncated gzip stream).
     Compression(String),
+    /// An event dated too far ahead of the stream (or of the time it was received) to be let
+    /// move the watermark: judged by the engine, see `engine.max_future_skew`.
+    TimeOutOfRange {
+        /// The event's time, ms since the epoch.
+        event_time: i64,
+        /// The reference it was judged against (stream clock, receive time or ceiling), ms.
+        reference: i64,
+        /// What the reference was: `stream`, `received` or `now`.
+        against: &'static str,
+    },
 }
 
 impl DeadReason {
@@ -63,6 +73,7 @@ impl DeadReason {
             DeadReason::UnsupportedFormat(_) => "unsupported_format",
             DeadReason::Empty => "empty",
             DeadReason::Compression(_) => "bad_compression",
+            DeadReason::TimeOutOfRange { .. } => "time_out_of_range",
         }
     }
 
@@ -99,6 +110,15 @@ impl fmt::Display for DeadReason {
             DeadReason::UnsupportedFormat(what) => write!(f, "unsupported format: {what}"),
             DeadReason::Empty => f.write_str("empty record: no bytes at all"),
             DeadReason::Compression(m) => write!(f, "cannot decompress: {m}"),
+            DeadReason::TimeOutOfRange { event_time, reference, against } => write!(
+                f,
+                "event time {} is {} ahead of the {against} time {}",
+                trailhound_model::time::to_rfc3339(*event_time),
+                humantime::format_duration(std::time::Duration::from_millis(
+                    event_time.saturating_sub(*reference).max(0) as u64 / 1000 * 1000
+                )),
+                trailhound_model::time::to_rfc3339(*reference)
+            ),
         }
     }
 }
