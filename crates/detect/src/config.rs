@@ -29,6 +29,16 @@ pub struct EngineConfig {
     pub min_severity: Severity,
     /// What the engine knows about who is acting (`[engine.context]`).
     pub context: ContextConfig,
+    /// How far ahead of the stream an event may be dated and still move the watermark. An
+    /// event further ahead of the newest admitted event is held until a later event
+    /// corroborates its time (the stream really moved on), else dead-lettered as
+    /// `time_out_of_range`; one further ahead of the time it was received (the Kafka message
+    /// timestamp) or of the driver's clock is dead-lettered at once. Default 1h.
+    #[serde(with = "humantime_serde")]
+    pub max_future_skew: Duration,
+    /// A held event not corroborated within this many later events is dead-lettered; the
+    /// held events are at most this many too (oldest out first). Default 10000.
+    pub future_hold_events: usize,
 }
 
 impl Default for EngineConfig {
@@ -39,6 +49,8 @@ impl Default for EngineConfig {
             watermark_tick: Duration::from_secs(1),
             min_severity: Severity::Low,
             context: ContextConfig::default(),
+            max_future_skew: Duration::from_secs(3600),
+            future_hold_events: 10_000,
         }
     }
 }
@@ -79,6 +91,18 @@ impl DetectConfig {
     /// Checks values serde cannot, returning every problem at once.
     pub fn validate(&self) -> Result<(), Vec<String>> {
         let mut errs = Vec::new();
+        if self.engine.max_future_skew < Duration::from_secs(60) {
+            errs.push(format!(
+                "detect.engine.max_future_skew must be at least 1m, got {}",
+                humantime::format_duration(self.engine.max_future_skew)
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.engine.future_hold_events) {
+            errs.push(format!(
+                "detect.engine.future_hold_events must be between 1 and 1000000, got {}",
+                self.engine.future_hold_events
+            ));
+        }
         if self.engine.workers == 0 || self.engine.workers > 256 {
             errs.push(format!("detect.engine.workers must be between 1 and 256, got {}", self.engine.workers));
         }

@@ -28,6 +28,12 @@ pub struct EngineStats {
     /// Findings not published because their severity was below `engine.min_severity`.
     #[serde(default)]
     pub quieted: u64,
+    /// Events dead-lettered as too far ahead of the stream, their receive time or the clock.
+    #[serde(default)]
+    pub time_out_of_range: u64,
+    /// Events held because they were far ahead of the stream, released once corroborated.
+    #[serde(default)]
+    pub held_released: u64,
 }
 
 /// Runs every rule over event batches in event time.
