@@ -15,6 +15,7 @@
 //! ```
 
 pub mod attack;
+pub mod escape;
 pub mod event;
 pub mod finding;
 mod identity;
