@@ -1,13 +1,13 @@
 //! CloudTrail record (a tape object) → one normalized [`Row`].
 
-use simd_json::Node;
+use simd_json::{Node, StaticNode};
 use trailhound_model::{IdentityClass, Origin};
 
 use crate::builder::Row;
 use crate::error::DeadReason;
 use crate::identity::{actor_key, classify_and_origin_cached, IdentityInput, UaCache};
 use crate::json::{self, as_bool, as_f64, as_str, elements, entries, get, is_null, type_name};
-use crate::time::{from_epoch_number, parse_timestamp};
+use crate::time::{classify_epoch_number, classify_timestamp, TimeValue};
 
 /// Owned text a row needs beyond what it borrows from the input; reused between records.
 #[derive(Default)]
@@ -40,6 +40,45 @@ fn object_field(v: &[Node<'_>], field: &'static str) -> Result<bool, DeadReason>
         _ if is_null(v) => Ok(false),
         _ => Err(DeadReason::WrongType { field, expected: "an object", found: type_name(v) }),
     }
+}
+
+/// What a time field holds: text in one of the formats of [`classify_timestamp`], or an
+/// epoch number.
+fn time_value(v: &[Node<'_>]) -> TimeValue {
+    match v.first() {
+        Some(Node::String(s)) => classify_timestamp(s),
+        Some(Node::Static(StaticNode::I64(_) | StaticNode::U64(_) | StaticNode::F64(_))) => {
+            as_f64(v).map_or(TimeValue::NotATime, classify_epoch_number)
+        }
+        _ => TimeValue::NotATime,
+    }
+}
+
+/// A value from the log for a message: its text (or JSON), at most 64 characters, with
+/// control and bidirectional-override characters escaped.
+fn shown(v: &[Node<'_>]) -> String {
+    const MAX: usize = 64;
+    let mut json = String::new();
+    let text = match as_str(v) {
+        Some(s) => s,
+        None => {
+            json::write_json(v, &mut json);
+            json.as_str()
+        }
+    };
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i == MAX {
+            out.push('…');
+            break;
+        }
+        if c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Verbs of calls that read without changing anything (used when `readOnly` is absent).
@@ -283,19 +322,26 @@ pub(crate) fn normalize<'i>(
         return Err(foreign_format(obj));
     };
 
-    // Time: eventTime, else an export's p_event_time, else inferred from the stream.
-    let parse_time = |v: &[Node<'_>]| {
-        as_str(v).and_then(parse_timestamp).or_else(|| match v.first() {
-            Some(Node::Static(_)) => as_f64(v).and_then(from_epoch_number),
-            _ => None,
-        })
-    };
+    // Time: eventTime, else an export's p_event_time, else inferred from the stream. A value
+    // shaped like a time that names no real instant (or one outside 2000..=2199) is bad data.
     if let Some(v) = event_time_v {
         if !is_null(v) && !matches!(v.first(), Some(Node::String(_) | Node::Static(_))) {
             return Err(DeadReason::WrongType { field: "eventTime", expected: "a string", found: type_name(v) });
         }
     }
-    let parsed = event_time_v.and_then(parse_time).or_else(|| p_event_time.and_then(parse_time));
+    let mut parsed = None;
+    for (field, v) in [("eventTime", event_time_v), ("p_event_time", p_event_time)] {
+        match v.map_or(TimeValue::NotATime, time_value) {
+            TimeValue::Valid(t) => {
+                parsed = Some(t);
+                break;
+            }
+            TimeValue::Invalid(why) => {
+                return Err(DeadReason::InvalidTime { field, value: shown(v.unwrap_or_default()), why });
+            }
+            TimeValue::NotATime => {}
+        }
+    }
     let (event_time, time_inferred) = match parsed {
         Some(t) => {
             ctx.last_time = Some(ctx.last_time.map_or(t, |l| l.max(t)));

@@ -56,6 +56,34 @@ pub enum DeadReason {
         /// What the reference was: `stream`, `received` or `now`.
         against: &'static str,
     },
+    /// A time field that looks like a timestamp but names no real instant (2026-02-31, hour
+    /// 24) or lies outside the years 2000..=2199 (see [`crate::time`]).
+    InvalidTime {
+        /// The field (`eventTime`, `p_event_time`).
+        field: &'static str,
+        /// The value as found, control characters escaped, at most 64 characters.
+        value: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// A compressed input stream decompressed past `parse.max_decompressed_bytes`, or at a
+    /// ratio above `parse.max_decompression_ratio` (a decompression bomb): reading the stream
+    /// stopped, and the rest of it is skipped.
+    DecompressionLimit {
+        /// Bytes decompressed when reading stopped.
+        decompressed: u64,
+        /// Compressed bytes consumed for them.
+        compressed: u64,
+        /// The setting that stopped it.
+        setting: &'static str,
+        /// Its value.
+        limit: u64,
+    },
+    /// The input stream ended early (a `.json.gz` cut short, a read error): the record was
+    /// incomplete, and whatever followed it is lost. Kind `truncated`, as for [`Truncated`].
+    ///
+    /// [`Truncated`]: DeadReason::Truncated
+    TruncatedStream(String),
 }
 
 impl DeadReason {
@@ -74,6 +102,9 @@ impl DeadReason {
             DeadReason::Empty => "empty",
             DeadReason::Compression(_) => "bad_compression",
             DeadReason::TimeOutOfRange { .. } => "time_out_of_range",
+            DeadReason::InvalidTime { .. } => "invalid_time",
+            DeadReason::DecompressionLimit { .. } => "decompression_limit",
+            DeadReason::TruncatedStream(_) => "truncated",
         }
     }
 
@@ -119,6 +150,17 @@ impl fmt::Display for DeadReason {
                 )),
                 trailhound_model::time::to_rfc3339(*reference)
             ),
+            DeadReason::InvalidTime { field, value, why } => {
+                write!(f, "field `{field}` holds an impossible time \"{value}\": {why}")
+            }
+            DeadReason::DecompressionLimit { decompressed, compressed, setting, limit } => write!(
+                f,
+                "decompression stopped after {decompressed} bytes from {compressed} compressed bytes \
+                 (over {setting} = {limit}); the rest of the stream is skipped"
+            ),
+            DeadReason::TruncatedStream(m) => {
+                write!(f, "input cut short ({m}): the record is incomplete and what followed it is lost")
+            }
         }
     }
 }
@@ -132,23 +174,45 @@ pub struct DeadLetter {
     pub position: u64,
     /// Why it was rejected.
     pub reason: DeadReason,
-    /// The original bytes, unchanged.
+    /// The original bytes, unchanged; only the first [`DEAD_LETTER_PREFIX_BYTES`] of a record
+    /// larger than `max_event_bytes` (see [`DeadLetter::raw_truncated`]).
+    ///
+    /// [`DEAD_LETTER_PREFIX_BYTES`]: crate::DEAD_LETTER_PREFIX_BYTES
     pub raw: Vec<u8>,
+    /// Length of the whole record in bytes: `raw.len()`, or more when `raw` is a prefix.
+    pub bytes: usize,
 }
 
 impl DeadLetter {
-    /// One NDJSON line for the dead-letter file: source, position, reason, and the original
-    /// bytes (as `raw` when they are UTF-8, else as `raw_base64`).
+    /// A dead letter holding the whole record.
+    pub fn new(source: impl Into<String>, position: u64, reason: DeadReason, raw: Vec<u8>) -> Self {
+        Self { source: source.into(), position, reason, bytes: raw.len(), raw }
+    }
+
+    /// True when [`DeadLetter::raw`] holds only the first bytes of the record.
+    pub fn raw_truncated(&self) -> bool {
+        self.bytes > self.raw.len()
+    }
+
+    /// One NDJSON line for the dead-letter file: source, position, reason, the record's length
+    /// (`bytes`), its original bytes (as `raw` when they are UTF-8, else as `raw_base64`) and
+    /// `raw_truncated` (true when they are only its first bytes).
     pub fn to_json(&self) -> serde_json::Value {
         let mut v = serde_json::json!({
             "source": self.source,
             "position": self.position,
             "kind": self.reason.code(),
             "reason": self.reason.to_string(),
-            "bytes": self.raw.len(),
+            "bytes": self.bytes,
+            "raw_truncated": self.raw_truncated(),
         });
         match std::str::from_utf8(&self.raw) {
             Ok(s) => v["raw"] = serde_json::Value::String(s.to_string()),
+            // A prefix may end inside a character: the valid part as text, not base64.
+            Err(e) if self.raw_truncated() && e.error_len().is_none() => {
+                let valid = &self.raw[..e.valid_up_to()];
+                v["raw"] = serde_json::Value::String(String::from_utf8_lossy(valid).into_owned());
+            }
             Err(_) => v["raw_base64"] = serde_json::Value::String(base64(&self.raw)),
         }
         v
@@ -183,11 +247,25 @@ mod tests {
 
     #[test]
     fn dead_letter_json_keeps_original_bytes() {
-        let d = DeadLetter { source: "f".into(), position: 3, reason: DeadReason::InvalidUtf8, raw: vec![0xff, 0x00] };
+        let d = DeadLetter::new("f", 3, DeadReason::InvalidUtf8, vec![0xff, 0x00]);
         let v = d.to_json();
         assert_eq!(v["raw_base64"], "/wA=");
         assert_eq!(v["kind"], "invalid_utf8");
-        let d = DeadLetter { raw: b"{oops".to_vec(), reason: DeadReason::Truncated, ..d };
+        assert_eq!(v["bytes"], 2);
+        assert_eq!(v["raw_truncated"], false);
+        let d = DeadLetter::new("f", 3, DeadReason::Truncated, b"{oops".to_vec());
         assert_eq!(d.to_json()["raw"], "{oops");
+    }
+
+    #[test]
+    fn a_capped_dead_letter_reports_the_true_length_and_says_its_raw_is_a_prefix() {
+        // The prefix ends inside the two-byte `é`: still text, without the broken character.
+        let raw = b"{\"a\":\"\xc3".to_vec();
+        let d = DeadLetter { bytes: 600 << 20, ..DeadLetter::new("f", 1, DeadReason::Truncated, raw) };
+        let v = d.to_json();
+        assert_eq!(v["bytes"], 600u64 << 20);
+        assert_eq!(v["raw_truncated"], true);
+        assert_eq!(v["raw"], "{\"a\":\"");
+        assert!(v.get("raw_base64").is_none());
     }
 }

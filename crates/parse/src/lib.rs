@@ -42,13 +42,19 @@ pub use builder::{EventBuilder, Row};
 pub use error::{base64, DeadLetter, DeadReason};
 pub use read::ReadError;
 
-/// Parser limits. Defaults suit CloudTrail (whose events are at most 256 KiB).
+/// Parser limits. Defaults suit CloudTrail (whose events are at most 256 KiB). Every limit
+/// holds while reading: no record, line or stream is held in memory past its limit, and what
+/// goes over one is dead-lettered (see [`read`] for the bounds on memory).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ParseConfig {
-    /// Largest single event accepted, in bytes; larger ones are dead-lettered. Default 1 MiB.
+    /// Largest single event (an NDJSON line, an element of a delivery file), in bytes; larger
+    /// ones are dead-lettered with kind `too_large` and their first
+    /// [`DEAD_LETTER_PREFIX_BYTES`]. Default 1 MiB.
     pub max_event_bytes: usize,
-    /// Largest delivery file (`{"Records":[...]}`) or JSON array document. Default 512 MiB.
+    /// Largest document read whole: a delivery file (`{"Records":[...]}`), a JSON array, or a
+    /// value spread over several lines (pretty-printed). Larger ones are dead-lettered like
+    /// events. Default 512 MiB.
     pub max_document_bytes: usize,
     /// Deepest JSON nesting accepted. Default 64.
     pub max_depth: usize,
@@ -57,6 +63,16 @@ pub struct ParseConfig {
     /// `requestParameters`/`responseElements` of mutating calls are kept as JSON text up to
     /// this size (bytes); larger ones are left out of the row. Default 64 KiB.
     pub keep_json_max_bytes: usize,
+    /// Most bytes one compressed input (a gzip file, stdin, every member of a multi-member
+    /// gzip together) may decompress to; beyond it the rest of that input is skipped with a
+    /// dead letter of kind `decompression_limit`. Default 4 GiB.
+    pub max_decompressed_bytes: u64,
+    /// Largest ratio of decompressed to compressed bytes accepted once
+    /// [`RATIO_CHECK_AFTER_BYTES`] have been decompressed from an input; above it (a
+    /// decompression bomb) the rest of that input is skipped with a dead letter of kind
+    /// `decompression_limit`. CloudTrail JSON compresses about 10–20:1. 0 turns the check
+    /// off. Default 200.
+    pub max_decompression_ratio: u64,
 }
 
 impl Default for ParseConfig {
@@ -67,9 +83,19 @@ impl Default for ParseConfig {
             max_depth: 64,
             batch_rows: 8192,
             keep_json_max_bytes: 64 << 10,
+            max_decompressed_bytes: 4 << 30,
+            max_decompression_ratio: 200,
         }
     }
 }
+
+/// A dead letter of a record larger than `max_event_bytes` carries only this many of its first
+/// bytes (and its true length): 4 KiB.
+pub const DEAD_LETTER_PREFIX_BYTES: usize = 4 << 10;
+
+/// The decompression ratio is judged once this many bytes have been decompressed from an
+/// input (1 MiB), so a small, very repetitive file is not mistaken for a bomb.
+pub const RATIO_CHECK_AFTER_BYTES: u64 = 1 << 20;
 
 /// Where parsed output goes.
 pub trait ParseSink {
@@ -132,6 +158,8 @@ pub struct Parser {
     source_text: String,
     orig: Vec<u8>,
     padded: Vec<u8>,
+    /// The framing buffer of [`read`], reused from one stream to the next.
+    read_buf: Vec<u8>,
     last_time: Option<i64>,
     stats: ParseStats,
 }
@@ -148,6 +176,7 @@ impl Parser {
             source_text: String::new(),
             orig: Vec::new(),
             padded: Vec::new(),
+            read_buf: Vec::new(),
             last_time: None,
             stats: ParseStats::default(),
             cfg: ParseConfig { batch_rows: rows, ..cfg },
@@ -166,7 +195,24 @@ impl Parser {
 
     /// Parses one document (an event, a delivery file or an array of events) held in `doc`.
     /// `source` and `position` name it in dead letters and the `source` column.
+    ///
+    /// A delivery file or array that does not parse as a whole (cut short, one bad element)
+    /// is taken apart element by element: every complete element is still read, and the bad
+    /// ones and an incomplete tail are dead-lettered one by one (`source#index`).
     pub fn parse_document(
+        &mut self,
+        doc: &[u8],
+        source: &str,
+        position: u64,
+        received_time: Option<i64>,
+        sink: &mut dyn ParseSink,
+    ) {
+        self.stats.bytes += doc.len() as u64;
+        self.padded_document(doc, source, position, received_time, sink);
+    }
+
+    /// [`Parser::parse_document`] without counting the bytes.
+    fn padded_document(
         &mut self,
         doc: &[u8],
         source: &str,
@@ -178,7 +224,7 @@ impl Parser {
         padded.clear();
         padded.extend_from_slice(doc);
         padded.resize(doc.len() + PADDING, 0);
-        self.parse_in_place(&mut padded, doc.len(), source, position, received_time, sink);
+        self.document(&mut padded, doc.len(), source, position, received_time, sink);
         self.padded = padded;
     }
 
@@ -195,16 +241,29 @@ impl Parser {
         sink: &mut dyn ParseSink,
     ) {
         self.stats.bytes += len as u64;
+        if buf.len() < len + PADDING {
+            let copy = buf[..len.min(buf.len())].to_vec();
+            self.padded_document(&copy, source, position, received_time, sink);
+            return;
+        }
+        self.document(buf, len, source, position, received_time, sink);
+    }
+
+    /// The work of [`Parser::parse_in_place`] (bytes not counted; `buf` is padded).
+    pub(crate) fn document(
+        &mut self,
+        buf: &mut [u8],
+        len: usize,
+        source: &str,
+        position: u64,
+        received_time: Option<i64>,
+        sink: &mut dyn ParseSink,
+    ) {
         let doc = &buf[..len];
         let container = read::looks_like_container(doc);
         let limit = if container { self.cfg.max_document_bytes } else { self.cfg.max_event_bytes };
         if len > limit {
-            self.dead(sink, source, position, DeadReason::TooLarge { bytes: len, max_bytes: limit }, doc.to_vec());
-            return;
-        }
-        if buf.len() < len + PADDING {
-            let copy = buf[..len].to_vec();
-            self.parse_document(&copy, source, position, received_time, sink);
+            self.dead_capped(sink, source, position, DeadReason::TooLarge { bytes: len, max_bytes: limit }, doc);
             return;
         }
         // Unescaping rewrites strings in place; keep the original bytes for a dead letter.
@@ -216,13 +275,19 @@ impl Parser {
         let mut tape: Tape<'_> = self.tape.take().unwrap_or_else(Tape::null).reset();
         if let Err(e) = simd_json::fill_tape_padded(buf, len, &mut self.buffers, &mut tape) {
             self.tape = Some(tape.reset());
-            let raw = if escaped { std::mem::take(&mut self.orig) } else { buf[..len].to_vec() };
-            let reason = if read::ends_inside_a_value(&raw) {
+            let orig = if escaped { std::mem::take(&mut self.orig) } else { Vec::new() };
+            let raw: &[u8] = if escaped { &orig } else { &buf[..len] };
+            let reason = if read::ends_inside_a_value(raw) {
                 DeadReason::Truncated
             } else {
                 DeadReason::from_simd(&e, self.cfg.max_depth)
             };
-            self.dead(sink, source, position, reason, raw);
+            if !self.recover(raw, source, position, received_time, reason.clone(), sink) {
+                self.dead_capped(sink, source, position, reason, raw);
+            }
+            if escaped {
+                self.orig = orig;
+            }
             return;
         }
         let nodes: &[Node<'_>] = &tape.0;
@@ -242,6 +307,98 @@ impl Parser {
             None => self.event(nodes, source, position, None, received_time, sink),
         }
         self.tape = Some(tape.reset());
+    }
+
+    /// Takes apart a delivery file or array `doc` that did not parse whole: parses each
+    /// complete element on its own, dead-letters the bad ones and an incomplete tail, and what
+    /// is around the array when that is the problem (with `reason`). False when `doc` holds
+    /// no events array (nothing was done).
+    fn recover(
+        &mut self,
+        doc: &[u8],
+        source: &str,
+        position: u64,
+        received_time: Option<i64>,
+        reason: DeadReason,
+        sink: &mut dyn ParseSink,
+    ) -> bool {
+        let Some(open) = read::events_array(doc) else {
+            return false;
+        };
+        let at = |index: usize| format!("{source}#{index}");
+        let mut i = open;
+        let mut index = 0usize;
+        loop {
+            i += doc[i..].iter().take_while(|c| c.is_ascii_whitespace()).count();
+            let Some(&c) = doc.get(i) else {
+                // The array never closed: cut after its last complete element.
+                self.dead(sink, &at(index), position, DeadReason::Truncated, Vec::new(), 0);
+                return true;
+            };
+            if c == b']' || c == b'}' {
+                // The array is whole: the fault, if any, is around it.
+                let mut skeleton = Vec::with_capacity(open + doc.len() - i + PADDING);
+                skeleton.extend_from_slice(&doc[..open]);
+                skeleton.extend_from_slice(&doc[i..]);
+                if simd_json::to_tape(&mut skeleton).is_err() {
+                    let mut around = doc[..open].to_vec();
+                    around.extend_from_slice(&doc[i..]);
+                    self.dead_capped(sink, &at(index), position, reason, &around);
+                }
+                return true;
+            }
+            match read::element_end(&doc[i..]) {
+                None => {
+                    self.dead_capped(sink, &at(index), position, DeadReason::Truncated, &doc[i..]);
+                    return true;
+                }
+                Some(k) => {
+                    let elem = doc[i..i + k].trim_ascii_end();
+                    self.element(elem, source, position, index, received_time, sink);
+                    index += 1;
+                    i += k;
+                    if doc[i] == b',' {
+                        i += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Parses one element of a delivery file or array on its own, as event `source#index`.
+    fn element(
+        &mut self,
+        bytes: &[u8],
+        source: &str,
+        position: u64,
+        index: usize,
+        received_time: Option<i64>,
+        sink: &mut dyn ParseSink,
+    ) {
+        let at = || format!("{source}#{index}");
+        if bytes.len() > self.cfg.max_event_bytes {
+            let reason = DeadReason::TooLarge { bytes: bytes.len(), max_bytes: self.cfg.max_event_bytes };
+            self.dead_capped(sink, &at(), position, reason, bytes);
+            return;
+        }
+        let mut padded = std::mem::take(&mut self.padded);
+        padded.clear();
+        padded.extend_from_slice(bytes);
+        padded.resize(bytes.len() + PADDING, 0);
+        let mut tape: Tape<'_> = self.tape.take().unwrap_or_else(Tape::null).reset();
+        match simd_json::fill_tape_padded(&mut padded, bytes.len(), &mut self.buffers, &mut tape) {
+            Ok(()) => self.event(&tape.0, source, position, Some(index), received_time, sink),
+            Err(e) => {
+                let reason = if read::ends_inside_a_value(bytes) {
+                    DeadReason::Truncated
+                } else {
+                    DeadReason::from_simd(&e, self.cfg.max_depth)
+                };
+                self.dead(sink, &at(), position, reason, bytes.to_vec(), bytes.len());
+            }
+        }
+        self.tape = Some(tape.reset());
+        self.padded = padded;
     }
 
     fn event(
@@ -292,23 +449,47 @@ impl Parser {
                     Some(i) => format!("{source}#{i}"),
                     None => source.to_string(),
                 };
-                self.dead(sink, &pos_source, position, reason, raw.into_bytes());
+                let bytes = raw.len();
+                self.dead(sink, &pos_source, position, reason, raw.into_bytes(), bytes);
             }
         }
     }
 
-    fn dead(&mut self, sink: &mut dyn ParseSink, source: &str, position: u64, reason: DeadReason, raw: Vec<u8>) {
+    pub(crate) fn dead(
+        &mut self,
+        sink: &mut dyn ParseSink,
+        source: &str,
+        position: u64,
+        reason: DeadReason,
+        raw: Vec<u8>,
+        bytes: usize,
+    ) {
         self.stats.records += 1;
         self.stats.dead += 1;
-        tracing::debug!(source, position, kind = reason.code(), %reason, "record dead-lettered");
-        sink.dead(DeadLetter { source: source.to_string(), position, reason, raw });
+        tracing::debug!(source, position, kind = reason.code(), %reason, bytes, "record dead-lettered");
+        sink.dead(DeadLetter { source: source.to_string(), position, reason, raw, bytes });
+    }
+
+    /// Dead-letters `record`: whole when it is at most `max_event_bytes`, else its first
+    /// [`DEAD_LETTER_PREFIX_BYTES`] and its length.
+    pub(crate) fn dead_capped(
+        &mut self,
+        sink: &mut dyn ParseSink,
+        source: &str,
+        position: u64,
+        reason: DeadReason,
+        record: &[u8],
+    ) {
+        let keep = if record.len() > self.cfg.max_event_bytes { DEAD_LETTER_PREFIX_BYTES } else { record.len() };
+        self.dead(sink, source, position, reason, record[..keep.min(record.len())].to_vec(), record.len());
     }
 
     /// Dead-letters a record the caller found unusable before parsing (an empty message, a
     /// corrupt gzip stream), counted like the parser's own.
     pub fn reject(&mut self, sink: &mut dyn ParseSink, source: &str, position: u64, reason: DeadReason, raw: Vec<u8>) {
         self.stats.bytes += raw.len() as u64;
-        self.dead(sink, source, position, reason, raw);
+        let bytes = raw.len();
+        self.dead(sink, source, position, reason, raw, bytes);
     }
 
     /// True when rows are waiting for [`Parser::flush`] or a full batch.
