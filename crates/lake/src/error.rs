@@ -5,13 +5,14 @@ use std::path::{Path, PathBuf};
 use arrow::error::ArrowError;
 use datafusion::error::DataFusionError;
 use parquet::errors::ParquetError;
+use trailhound_model::escape::Escaped;
 
 /// Everything that can go wrong writing or querying the findings lake.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LakeError {
     /// A file-system operation failed (create, write, fsync, rename, list).
-    #[error("I/O error: {op} {}: {source}", path.display())]
+    #[error("I/O error: {op} {}: {source}", Escaped(path.display()))]
     Io {
         /// What was being done (`create`, `rename`, `fsync`, ...).
         op: &'static str,
@@ -31,6 +32,15 @@ pub enum LakeError {
     /// type errors, execution failures).
     #[error("query error: {0}")]
     Query(Box<DataFusionError>),
+    /// The findings directory does not exist (no run has written there, or a wrong path).
+    #[error(
+        "findings directory {} does not exist (give the replay's OUT/findings, or OUT)",
+        Escaped(path.display())
+    )]
+    MissingFindings {
+        /// The path given.
+        path: PathBuf,
+    },
     /// The caller passed something unusable (a bad option, an unknown output format, a path
     /// that is not a directory).
     #[error("bad input: {0}")]

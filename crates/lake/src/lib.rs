@@ -2,17 +2,22 @@
 //!
 //! This crate owns
 //!
-//! - the **Parquet layout** of findings: one row per published finding revision, with the
+//! - the **Parquet layout** of findings: one row per finding revision buffered at a flush
+//!   (the newest revision of each uid since the previous flush), with the
 //!   columns of [`findings_schema`] (see [`col`]), in hive partitions
 //!   `root/dt=YYYY-MM-DD/hour=HH/part-<run_id>-<seq>.parquet` keyed by the UTC date and hour
 //!   of `first_event_time`;
 //! - the **writer**, [`FindingsWriter`]: synchronous, buffered, one uid per buffer entry, and
 //!   atomic (hidden temp file, fsync, rename, directory fsync), so a reader never sees a
 //!   partial file;
+//! - the **directory protocol** of a replay ([`clear_findings`], [`mark_running`],
+//!   [`inspect`]): a rerun replaces the previous run's files, and a `_RUNNING` marker stays
+//!   behind a run that did not complete, so `query` can say its findings are partial;
 //! - the **query layer** on DataFusion: [`session`] registers the table `findings_all` (every
 //!   revision, plus the `dt` and `hour` partition columns) and the view `findings` (the newest
 //!   revision of each uid, see [`findings_view_sql`]); [`query`] runs one read-only SQL
-//!   statement and [`format_batches`] renders the result as a table, CSV or JSON lines;
+//!   statement and [`format_batches`] renders the result as a table, CSV or JSON lines, safe
+//!   to print (control characters escaped, spreadsheet formulas neutralised);
 //! - the **evaluation** of findings against labelled attack behaviours, [`eval`]
 //!   (`trailhound eval`): precision and recall per rule and per behaviour.
 //!
@@ -42,12 +47,17 @@
 
 mod error;
 pub mod eval;
+mod folder;
 mod format;
 mod query;
 mod schema;
 mod writer;
 
 pub use error::LakeError;
+pub use folder::{
+    clear_findings, inspect, mark_running, remove_temp_files, unmark_running, write_atomically, Cleared, FindingsDir,
+    RUNNING_MARKER,
+};
 pub use format::{format_batches, OutputFormat};
 pub use query::{findings_view_sql, query, register_findings, session, FINDINGS, FINDINGS_ALL};
 pub use schema::{col, findings_schema, findings_to_batch, table_schema};

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::DataType;
-use datafusion::datasource::empty::EmptyTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::datasource::TableProvider;
@@ -57,15 +56,21 @@ pub async fn session(findings_dir: &Path) -> Result<SessionContext, LakeError> {
 /// `findings_all` is a listing table over `findings_dir/dt=*/hour=*/*.parquet` with schema
 /// [`findings_schema`] plus the Utf8 hive partition columns `dt` and `hour`; filters on them
 /// prune directories. Files not ending in `.parquet` (such as the writer's hidden `.tmp`
-/// files) are ignored. A missing directory gives an empty table; a path that exists but is
-/// not a directory is [`LakeError::BadInput`].
+/// files and the `_RUNNING` marker) are ignored. An existing directory without findings
+/// gives an empty table; a missing directory is [`LakeError::MissingFindings`] and a path
+/// that is not a directory [`LakeError::BadInput`].
 pub async fn register_findings(ctx: &SessionContext, findings_dir: &Path) -> Result<(), LakeError> {
     let provider: Arc<dyn TableProvider> = match std::fs::metadata(findings_dir) {
         Ok(meta) if meta.is_dir() => listing_table(ctx, findings_dir)?,
         Ok(_) => {
-            return Err(LakeError::BadInput(format!("findings path {} is not a directory", findings_dir.display())))
+            return Err(LakeError::BadInput(format!(
+                "findings path {} is not a directory",
+                trailhound_model::escape::Escaped(findings_dir.display())
+            )))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Arc::new(EmptyTable::new(table_schema())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(LakeError::MissingFindings { path: findings_dir.to_path_buf() })
+        }
         Err(e) => return Err(LakeError::io("stat", findings_dir)(e)),
     };
     ctx.register_table(FINDINGS_ALL, provider)?;
@@ -117,13 +122,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn missing_directory_is_an_empty_table() {
+    async fn a_missing_directory_is_an_error_and_an_empty_one_has_no_rows() {
         let dir = tempfile::tempdir().expect("tempdir");
         let missing = dir.path().join("nope");
-        let batches = query(&missing, "SELECT count(*) AS n FROM findings").await.expect("query");
+        let err = query(&missing, "SELECT count(*) AS n FROM findings").await.expect_err("missing");
+        assert!(matches!(err, LakeError::MissingFindings { .. }), "{err}");
+        assert!(err.to_string().contains("does not exist"), "{err}");
+        assert!(!missing.exists(), "a query must not create the directory");
+        let batches = query(dir.path(), "SELECT count(*) AS n FROM findings").await.expect("query");
         let n = batches[0].column(0).as_any().downcast_ref::<arrow::array::Int64Array>().expect("i64").value(0);
         assert_eq!(n, 0);
-        assert!(!missing.exists(), "a query must not create the directory");
     }
 
     #[tokio::test]

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use trailhound_model::escape::Escaped;
 use trailhound_model::{time, Finding};
 
 use crate::{findings_schema, findings_to_batch, LakeError};
@@ -213,7 +214,7 @@ impl FindingsWriter {
             Err(e) => {
                 if let Err(rm) = fs::remove_file(&tmp) {
                     if rm.kind() != std::io::ErrorKind::NotFound {
-                        tracing::warn!(path = %tmp.display(), error = %rm, "could not remove temporary file");
+                        tracing::warn!(path = %Escaped(tmp.display()), error = %rm, "could not remove temporary file");
                     }
                 }
                 Err(e)
@@ -260,7 +261,7 @@ fn validate_run_id(run_id: &str) -> Result<(), LakeError> {
 
 /// Creates `dir` and any missing parents, fsyncing the parent of every directory created so
 /// the new entries survive a crash.
-fn create_dirs_durably(dir: &Path) -> Result<(), LakeError> {
+pub(crate) fn create_dirs_durably(dir: &Path) -> Result<(), LakeError> {
     if dir.is_dir() {
         return Ok(());
     }
@@ -277,7 +278,7 @@ fn create_dirs_durably(dir: &Path) -> Result<(), LakeError> {
 }
 
 /// Fsyncs a directory so a rename or create inside it is durable (a no-op off Unix).
-fn sync_dir(dir: &Path) -> Result<(), LakeError> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), LakeError> {
     #[cfg(unix)]
     {
         File::open(dir).and_then(|d| d.sync_all()).map_err(LakeError::io("fsync directory", dir))?;

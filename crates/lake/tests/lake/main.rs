@@ -229,6 +229,54 @@ async fn findings_view_keeps_only_the_newest_revision() {
     assert_eq!(names(&view_cols), names(&all_cols));
 }
 
+/// A replay flushes as it publishes: one run leaves several files per partition, revisions of
+/// one finding spread over them. The view keeps the newest; a rerun that clears the directory
+/// first leaves no duplicate in `findings_all`.
+#[tokio::test]
+async fn several_flushes_of_one_run_and_a_rerun_keep_one_row_per_revision() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let base = sample();
+    let write_run = |run: &str| {
+        let mut w = FindingsWriter::new(root, opts(run)).expect("writer");
+        for rev in 0..3u32 {
+            for f in &base {
+                let mut f = f.clone();
+                f.revision = rev;
+                f.event_count = 5 + u64::from(rev);
+                f.last_event_time += i64::from(rev) * 60_000;
+                w.write(&f);
+            }
+            w.flush().expect("flush");
+        }
+        // A flush interrupted by a kill.
+        fs::write(root.join("dt=2024-07-30/hour=21").join(format!(".part-{run}-000099.parquet.tmp")), b"PAR1")
+            .expect("tmp");
+    };
+    write_run("r1");
+    assert_eq!(files_under(root).iter().filter(|p| p.starts_with("dt=2024-07-30/hour=21")).count(), 4);
+    let check = || async {
+        assert_eq!(count(root, "SELECT count(*) FROM findings_all").await, 15);
+        assert_eq!(count(root, "SELECT count(*) FROM (SELECT DISTINCT uid, revision FROM findings_all)").await, 15);
+        assert_eq!(count(root, "SELECT count(*) FROM findings").await, 5);
+        assert_eq!(
+            count(root, "SELECT CAST(min(event_count) AS BIGINT) FROM findings").await,
+            7,
+            "the newest revision of each"
+        );
+    };
+    check().await;
+
+    // The rerun clears what the first run left, temporary files included.
+    let cleared = trailhound_lake::clear_findings(root).expect("clear");
+    assert_eq!((cleared.parquet_files, cleared.temp_files), (9, 1));
+    assert!(files_under(root).is_empty(), "{:?}", files_under(root));
+    write_run("r2");
+    trailhound_lake::remove_temp_files(root).expect("rm tmp");
+    check().await;
+    assert!(files_under(root).iter().all(|p| p.to_string_lossy().contains("part-r2-")), "{:?}", files_under(root));
+}
+
 #[tokio::test]
 async fn stale_temp_files_are_ignored() {
     let dir = tempfile::tempdir().expect("tempdir");
