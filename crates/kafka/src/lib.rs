@@ -32,12 +32,15 @@
 //! at all). A re-keying stage is the scaling issue's job.
 
 mod checkpoint;
+mod delivery;
+mod faults;
 pub mod metrics;
 mod run;
 mod worker;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -48,6 +51,7 @@ use rdkafka::TopicPartitionList;
 use trailhound_pipeline::Config;
 
 pub use checkpoint::{Checkpoint, CheckpointError, Store};
+pub use faults::ProducerCtx;
 pub use metrics::{LatencySummary, Metrics};
 pub use run::{client_config, run, RunSummary, Shutdown};
 
@@ -83,12 +87,15 @@ pub enum RunError {
 /// What the workers share: configuration, producer, checkpoint store, metrics.
 pub struct Shared {
     cfg: Config,
-    producer: FutureProducer,
+    producer: FutureProducer<ProducerCtx>,
     store: Store,
     metrics: Arc<Metrics>,
+    faults: Arc<faults::Faults>,
     rt: tokio::runtime::Handle,
     findings_dir: PathBuf,
     consumer: OnceLock<Weak<StreamConsumer<run::Ctx>>>,
+    /// The offset the group coordinator last accepted per (topic, partition).
+    committed: Mutex<HashMap<(String, i32), i64>>,
 }
 
 impl Shared {
@@ -105,6 +112,11 @@ impl Shared {
                 Err((e, _)) => return Err(e.into()),
             }
         }
+    }
+
+    /// The offset the coordinator last accepted for a partition (from the commit callback).
+    fn committed(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.committed.lock().ok()?.get(&(topic.to_string(), partition)).copied()
     }
 
     /// Commits offsets through the group's consumer.

@@ -49,6 +49,19 @@ pub struct Metrics {
     pub batch_latency: Histogram,
     /// Seconds from the arrival of the message whose batch raised a finding to the broker's ack.
     pub finding_latency: Histogram,
+    /// Findings and dead letters handed to the producer and not yet acknowledged by the broker.
+    pub undelivered: Gauge,
+    /// Findings and dead letters sent again after a retriable delivery error, by `output`
+    /// (`findings`, `dead_letters`) and `error`.
+    pub delivery_retries: Family<Labels, Counter>,
+    /// Input partitions whose consumption is paused because their worker cannot keep up
+    /// (its queue stayed full, e.g. while findings cannot be delivered).
+    pub paused_partitions: Gauge,
+    /// Errors the Kafka clients reported (broker connections lost, all brokers down, ...), by
+    /// `client` (`consumer`, `producer`) and `error`.
+    pub kafka_errors: Family<Labels, Counter>,
+    /// Offset commits the group coordinator did not accept (retried at the next checkpoint).
+    pub commit_errors: Counter,
     ready: AtomicBool,
     healthy: AtomicBool,
     samples: Mutex<Samples>,
@@ -93,6 +106,11 @@ impl Metrics {
             checkpoint_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
             batch_latency: latency_histogram(),
             finding_latency: latency_histogram(),
+            undelivered: Gauge::default(),
+            delivery_retries: Family::default(),
+            paused_partitions: Gauge::default(),
+            kafka_errors: Family::default(),
+            commit_errors: Counter::default(),
             registry: Registry::default(),
             ready: AtomicBool::new(false),
             healthy: AtomicBool::new(true),
@@ -131,6 +149,31 @@ impl Metrics {
             "trailhound_finding_latency_seconds",
             "Arrival of the message that raised a finding to the findings topic's ack",
             m.finding_latency.clone(),
+        );
+        r.register(
+            "trailhound_undelivered_records",
+            "Findings and dead letters sent and not yet acknowledged by the broker",
+            m.undelivered.clone(),
+        );
+        r.register(
+            "trailhound_delivery_retries",
+            "Findings and dead letters sent again after a retriable delivery error, by output and error",
+            m.delivery_retries.clone(),
+        );
+        r.register(
+            "trailhound_paused_partitions",
+            "Input partitions paused because their worker's queue stayed full",
+            m.paused_partitions.clone(),
+        );
+        r.register(
+            "trailhound_kafka_errors",
+            "Errors reported by the Kafka clients, by client and error",
+            m.kafka_errors.clone(),
+        );
+        r.register(
+            "trailhound_commit_errors",
+            "Offset commits the group coordinator did not accept",
+            m.commit_errors.clone(),
         );
         Self { registry: r, ..m }
     }
@@ -268,6 +311,12 @@ mod tests {
         m.parse_errors.get_or_create(&vec![("kind", "invalid_json".to_string())]).inc();
         m.finding_acked(Instant::now(), "enumeration_burst", "high");
         m.consumer_lag.get_or_create(&vec![("topic", "t".to_string()), ("partition", "3".to_string())]).set(7);
+        m.undelivered.set(5);
+        m.paused_partitions.set(2);
+        m.delivery_retries
+            .get_or_create(&vec![("output", "findings".to_string()), ("error", "MessageTimedOut".to_string())])
+            .inc();
+        m.commit_errors.inc();
         let text = m.render();
         for needle in [
             "trailhound_messages_total 1",
@@ -276,6 +325,10 @@ mod tests {
             "trailhound_findings_total{rule=\"enumeration_burst\",severity=\"high\"} 1",
             "trailhound_consumer_lag{topic=\"t\",partition=\"3\"} 7",
             "trailhound_finding_latency_seconds_bucket",
+            "trailhound_undelivered_records 5",
+            "trailhound_paused_partitions 2",
+            "trailhound_delivery_retries_total{output=\"findings\",error=\"MessageTimedOut\"} 1",
+            "trailhound_commit_errors_total 1",
         ] {
             assert!(text.contains(needle), "{needle} missing from\n{text}");
         }

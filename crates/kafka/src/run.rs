@@ -1,12 +1,17 @@
 //! The consumer task, rebalances, shutdown and the operations endpoint.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
+
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer};
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::Message as _;
 use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::statistics::Statistics;
@@ -17,6 +22,7 @@ use trailhound_detect::Engine;
 use trailhound_pipeline::{Config, KafkaConfig};
 
 use crate::checkpoint::Store;
+use crate::faults::{Client, Faults, ProducerCtx};
 use crate::metrics::{LatencySummary, Metrics};
 use crate::worker::{Command, Message, Worker};
 use crate::{RunError, Shared};
@@ -52,21 +58,39 @@ pub struct RunSummary {
     pub seconds: f64,
 }
 
+/// A consumer waits this long for a partition's full queue before pausing the partition
+/// (a pause drops what librdkafka prefetched for it, so ordinary backpressure only waits).
+const PAUSE_AFTER: Duration = Duration::from_secs(1);
+
+/// An input partition.
+type Key = (String, i32);
+
 struct WorkerHandle {
     tx: flume::Sender<Command>,
     thread: std::thread::JoinHandle<Result<(), RunError>>,
+    /// Tells this assignment's worker from an earlier one of the same partition.
+    generation: u64,
 }
 
 /// The consumer's context: rebalance handling and statistics.
 pub struct Ctx {
     shared: OnceLock<Arc<Shared>>,
-    workers: Mutex<HashMap<(String, i32), WorkerHandle>>,
+    workers: Mutex<HashMap<Key, WorkerHandle>>,
     failed: flume::Sender<String>,
     metrics: Arc<Metrics>,
+    faults: Arc<Faults>,
+    generation: AtomicU64,
+    /// Partitions the consumer paused (by worker generation); a revoke resumes them.
+    paused: Mutex<HashMap<Key, u64>>,
 }
 
 impl ClientContext for Ctx {
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.faults.error(Client::Consumer, &error, reason);
+    }
+
     fn stats(&self, statistics: Statistics) {
+        self.faults.stats(Client::Consumer, &statistics);
         for (topic, t) in &statistics.topics {
             for (partition, p) in &t.partitions {
                 if *partition >= 0 && p.consumer_lag >= 0 {
@@ -79,6 +103,26 @@ impl ClientContext for Ctx {
 }
 
 impl ConsumerContext for Ctx {
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        match result {
+            Ok(()) => {
+                if let Some(shared) = self.shared.get() {
+                    if let Ok(mut c) = shared.committed.lock() {
+                        for e in offsets.elements() {
+                            if let (Offset::Offset(o), None) = (e.offset(), e.error().err()) {
+                                c.insert((e.topic().to_string(), e.partition()), o);
+                            }
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                self.metrics.commit_errors.inc();
+                tracing::warn!(error = %e, partitions = offsets.count(), "offset commit not accepted; made again at the next checkpoint");
+            }
+        }
+    }
+
     fn rebalance(&self, base: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
         let cooperative = matches!(base.rebalance_protocol(), RebalanceProtocol::Cooperative);
         match err {
@@ -93,6 +137,7 @@ impl ConsumerContext for Ctx {
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 let lost = base.assignment_lost();
+                self.unpause(base, tpl);
                 match self.revoke(tpl) {
                     Ok(offsets) if !lost && offsets.count() > 0 => {
                         if let Err(e) = base.commit(&offsets, CommitMode::Sync) {
@@ -119,6 +164,25 @@ impl ConsumerContext for Ctx {
 }
 
 impl Ctx {
+    /// Resumes the revoked partitions this member paused, so a later assignment of them is
+    /// not paused (librdkafka keeps an application's pause across reassignment).
+    fn unpause(&self, base: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
+        let mut resume = TopicPartitionList::new();
+        if let Ok(mut p) = self.paused.lock() {
+            for e in tpl.elements() {
+                if p.remove(&(e.topic().to_string(), e.partition())).is_some() {
+                    resume.add_partition(e.topic(), e.partition());
+                }
+            }
+            self.metrics.paused_partitions.set(p.len() as i64);
+        }
+        if resume.count() > 0 {
+            if let Err(e) = base.resume(&resume) {
+                tracing::warn!(error = %e, "resuming revoked partitions failed");
+            }
+        }
+    }
+
     fn fail(&self, why: String) {
         tracing::error!(error = %why, "stopping");
         self.metrics.set_unhealthy();
@@ -170,8 +234,9 @@ impl Ctx {
                     r
                 })
                 .map_err(|e| RunError::Io(format!("cannot start a partition worker: {e}")))?;
+            let generation = self.generation.fetch_add(1, Ordering::Relaxed);
             if let Ok(mut w) = self.workers.lock() {
-                w.insert((topic, partition), WorkerHandle { tx, thread });
+                w.insert((topic, partition), WorkerHandle { tx, thread, generation });
             }
         }
         Ok(())
@@ -194,8 +259,152 @@ impl Ctx {
         }
     }
 
-    fn sender(&self, topic: &str, partition: i32) -> Option<flume::Sender<Command>> {
-        self.workers.lock().ok()?.get(&(topic.to_string(), partition)).map(|h| h.tx.clone())
+    /// The queue of a partition's current worker, and the worker's generation.
+    fn sender(&self, key: &Key) -> Option<(flume::Sender<Command>, u64)> {
+        self.workers.lock().ok()?.get(key).map(|h| (h.tx.clone(), h.generation))
+    }
+}
+
+/// A message waiting for room in a paused partition's queue; resolves to the partition, its
+/// worker's generation, and whether the worker took it.
+type Blocked = FuturesUnordered<BoxFuture<'static, (Key, u64, bool)>>;
+
+/// The consumer side of backpressure: hands messages to the partitions' workers, and pauses a
+/// partition whose queue stays full for [`PAUSE_AFTER`] (its worker is stuck: a slow sink,
+/// findings that cannot be delivered) so the other partitions, the group heartbeat and
+/// rebalances go on and nothing more is fetched for it; resumes it once its worker takes
+/// messages again.
+struct Dispatch {
+    consumer: Arc<StreamConsumer<Ctx>>,
+    blocked: Blocked,
+    /// Per paused partition: the generation of the worker it waits for, and messages that
+    /// arrived behind the blocked one (normally none: a pause drops prefetched messages).
+    held: HashMap<Key, (u64, VecDeque<Message>)>,
+    paused_at: HashMap<Key, Instant>,
+}
+
+impl Dispatch {
+    fn new(consumer: Arc<StreamConsumer<Ctx>>) -> Self {
+        Self { consumer, blocked: FuturesUnordered::new(), held: HashMap::new(), paused_at: HashMap::new() }
+    }
+
+    /// Hands a consumed message to its partition's worker, in offset order.
+    async fn message(&mut self, key: Key, m: Message) {
+        let Some((tx, generation)) = self.consumer.context().sender(&key) else {
+            tracing::warn!(topic = %key.0, partition = key.1, "message for a partition not assigned here; skipped");
+            return;
+        };
+        match self.held.get_mut(&key) {
+            Some((g, queue)) if *g == generation => {
+                queue.push_back(m);
+                return;
+            }
+            // Left from an earlier assignment of the partition: its messages are re-read by
+            // whoever resumes from the checkpoint.
+            Some(_) => {
+                self.held.remove(&key);
+            }
+            None => {}
+        }
+        let cmd = match tx.try_send(Command::Message(m)) {
+            Ok(()) => return,
+            Err(flume::TrySendError::Disconnected(_)) => {
+                tracing::warn!(topic = %key.0, partition = key.1, "worker gone; message left for the next owner");
+                return;
+            }
+            Err(flume::TrySendError::Full(cmd)) => cmd,
+        };
+        let mut fut = Box::pin(tx.into_send_async(cmd));
+        tokio::select! {
+            r = &mut fut => {
+                if r.is_err() {
+                    tracing::warn!(topic = %key.0, partition = key.1, "worker gone; message left for the next owner");
+                }
+            }
+            _ = tokio::time::sleep(PAUSE_AFTER) => {
+                self.pause(&key, generation);
+                self.held.insert(key.clone(), (generation, VecDeque::new()));
+                self.blocked.push(Box::pin(async move {
+                    let ok = fut.await.is_ok();
+                    (key, generation, ok)
+                }));
+            }
+        }
+    }
+
+    /// The blocked message of `key` was taken (`ok`) or its worker is gone: hands over what
+    /// arrived behind it and resumes the partition, or blocks again.
+    fn unblocked(&mut self, key: Key, generation: u64, ok: bool) {
+        let queue = match self.held.remove(&key) {
+            Some((g, queue)) if g == generation => queue,
+            Some(other) => {
+                self.held.insert(key, other);
+                return;
+            }
+            None => VecDeque::new(),
+        };
+        if ok {
+            if let Some((tx, g)) = self.consumer.context().sender(&key).filter(|(_, g)| *g == generation) {
+                let mut queue = queue;
+                while let Some(m) = queue.pop_front() {
+                    match tx.try_send(Command::Message(m)) {
+                        Ok(()) => {}
+                        Err(flume::TrySendError::Full(cmd)) => {
+                            let fut = tx.clone().into_send_async(cmd);
+                            let k = key.clone();
+                            self.blocked.push(Box::pin(async move { (k, g, fut.await.is_ok()) }));
+                            self.held.insert(key, (g, queue));
+                            return;
+                        }
+                        Err(flume::TrySendError::Disconnected(_)) => break,
+                    }
+                }
+            }
+        }
+        self.resume(&key, generation);
+    }
+
+    fn pause(&mut self, key: &Key, generation: u64) {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(&key.0, key.1);
+        if let Err(e) = self.consumer.pause(&tpl) {
+            tracing::warn!(topic = %key.0, partition = key.1, error = %e, "pausing the partition failed; the consumer waits for its worker");
+        }
+        let ctx = self.consumer.context();
+        if let Ok(mut p) = ctx.paused.lock() {
+            p.insert(key.clone(), generation);
+            ctx.metrics.paused_partitions.set(p.len() as i64);
+        }
+        self.paused_at.insert(key.clone(), Instant::now());
+        tracing::warn!(topic = %key.0, partition = key.1, waited_seconds = PAUSE_AFTER.as_secs_f64(), "partition paused: its worker's queue stayed full (slow sink or undelivered findings); nothing more is fetched for it until it catches up");
+    }
+
+    fn resume(&mut self, key: &Key, generation: u64) {
+        let since = self.paused_at.remove(key);
+        let ctx = self.consumer.context();
+        // A revoke already resumed (and forgot) the partition of an earlier assignment.
+        let ours = match ctx.paused.lock() {
+            Ok(mut p) => {
+                let ours = p.get(key) == Some(&generation);
+                if ours {
+                    p.remove(key);
+                }
+                ctx.metrics.paused_partitions.set(p.len() as i64);
+                ours
+            }
+            Err(_) => false,
+        };
+        if !ours {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(&key.0, key.1);
+        match self.consumer.resume(&tpl) {
+            Ok(()) => {
+                tracing::info!(topic = %key.0, partition = key.1, paused_seconds = since.map(|s| s.elapsed().as_secs_f64()), "partition resumed")
+            }
+            Err(e) => tracing::warn!(topic = %key.0, partition = key.1, error = %e, "resuming the partition failed"),
+        }
     }
 }
 
@@ -310,7 +519,8 @@ pub async fn run(cfg: Config, out_dir: &Path, shutdown: Shutdown) -> Result<RunS
         serve_http(&cfg.run.listen, metrics.clone())?;
     }
     tracing::info!(brokers = %k.brokers, group = %k.group_id, topics = ?k.input_topics, findings_topic = %k.findings_topic, dead_letter_topic = %k.dead_letter_topic, properties = %redacted(&k), listen = %cfg.run.listen, "starting");
-    let producer: FutureProducer = client_config(
+    let faults = Arc::new(Faults::new(metrics.clone()));
+    let producer: FutureProducer<ProducerCtx> = client_config(
         &k,
         &[
             ("acks", "all"),
@@ -318,16 +528,20 @@ pub async fn run(cfg: Config, out_dir: &Path, shutdown: Shutdown) -> Result<RunS
             ("compression.type", "lz4"),
             ("linger.ms", "5"),
             ("message.max.bytes", "67108864"),
+            ("statistics.interval.ms", "5000"),
         ],
         &k.producer,
     )?
-    .create()?;
+    .create_with_context(ProducerCtx { faults: faults.clone() })?;
     let (failed_tx, failed_rx) = flume::unbounded::<String>();
     let ctx = Ctx {
         shared: OnceLock::new(),
         workers: Mutex::new(HashMap::new()),
         failed: failed_tx,
         metrics: metrics.clone(),
+        faults: faults.clone(),
+        generation: AtomicU64::new(0),
+        paused: Mutex::new(HashMap::new()),
     };
     let consumer: Arc<StreamConsumer<Ctx>> = Arc::new(
         client_config(
@@ -358,8 +572,10 @@ pub async fn run(cfg: Config, out_dir: &Path, shutdown: Shutdown) -> Result<RunS
         findings_dir: out_dir.join(&cfg.output.findings_dir),
         producer,
         metrics: metrics.clone(),
+        faults: faults.clone(),
         rt: tokio::runtime::Handle::current(),
         consumer: OnceLock::new(),
+        committed: Mutex::new(HashMap::new()),
         cfg,
     });
     let _ = shared.consumer.set(Arc::downgrade(&consumer));
@@ -368,6 +584,7 @@ pub async fn run(cfg: Config, out_dir: &Path, shutdown: Shutdown) -> Result<RunS
     consumer.subscribe(&topics)?;
 
     let mut failure: Option<String> = None;
+    let mut dispatch = Dispatch::new(consumer.clone());
     loop {
         tokio::select! {
             _ = shutdown.wait() => break,
@@ -375,10 +592,13 @@ pub async fn run(cfg: Config, out_dir: &Path, shutdown: Shutdown) -> Result<RunS
                 failure = Some(f.unwrap_or_else(|_| "worker channel closed".into()));
                 break;
             }
+            Some((key, generation, ok)) = dispatch.blocked.next(), if !dispatch.blocked.is_empty() => {
+                dispatch.unblocked(key, generation, ok);
+            }
             m = consumer.recv() => match m {
                 Ok(msg) => {
                     let arrival = Instant::now();
-                    let (topic, partition) = (msg.topic().to_string(), msg.partition());
+                    let key = (msg.topic().to_string(), msg.partition());
                     let m = Message {
                         offset: msg.offset(),
                         payload: msg.payload().map(<[u8]>::to_vec),
@@ -386,19 +606,14 @@ pub async fn run(cfg: Config, out_dir: &Path, shutdown: Shutdown) -> Result<RunS
                         arrival,
                     };
                     drop(msg);
-                    match consumer.context().sender(&topic, partition) {
-                        Some(tx) => {
-                            if tx.send_async(Command::Message(m)).await.is_err() {
-                                tracing::warn!(topic = %topic, partition, "worker gone; message left for the next owner");
-                            }
-                        }
-                        None => tracing::warn!(topic = %topic, partition, "message for a partition not assigned here; skipped"),
-                    }
+                    faults.up(Client::Consumer);
+                    dispatch.message(key, m).await;
                 }
-                Err(e) => tracing::warn!(error = %e, "consumer error"),
+                Err(e) => faults.error(Client::Consumer, &e, "consume"),
             }
         }
     }
+    drop(dispatch);
 
     // Drain: every worker checkpoints (acks, Parquet, state) and the offsets are committed.
     metrics.set_ready(false);

@@ -14,7 +14,6 @@
 //! far is acknowledged by the broker, the Parquet files are durable, and the engine state is
 //! written with that offset.
 
-use std::io::Read;
 use std::sync::Arc;
 use std::thread::JoinHandle as ThreadHandle;
 use std::time::{Duration, Instant};
@@ -23,13 +22,14 @@ use arrow_array::RecordBatch;
 use rdkafka::consumer::CommitMode;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::{Offset, TopicPartitionList};
-use tokio::task::JoinHandle;
 use trailhound_detect::Engine;
 use trailhound_lake::{FindingsWriter, WriterOptions};
+use trailhound_model::escape::Escaped;
 use trailhound_model::Finding;
 use trailhound_parse::{DeadLetter, DeadReason, ParseSink, Parser};
 
 use crate::checkpoint::Checkpoint;
+use crate::delivery::{Ack, Deliveries};
 use crate::{RunError, Shared};
 
 /// Batches in flight between a partition's parse and detect threads (each up to
@@ -201,7 +201,8 @@ impl Worker {
         match m.payload {
             None => self.parser.reject(&mut out, &self.source, position, DeadReason::Empty, Vec::new()),
             Some(p) if p.is_empty() => self.parser.reject(&mut out, &self.source, position, DeadReason::Empty, p),
-            Some(p) if p.starts_with(&[0x1f, 0x8b]) => match self.gunzip(&p) {
+            Some(p) if p.starts_with(&[0x1f, 0x8b]) => match trailhound_parse::read::gunzip(&p, &self.shared.cfg.parse)
+            {
                 Ok(doc) => {
                     self.parser.parse_document(&doc, &self.source, position, m.timestamp, &mut out);
                     gzipped = Some(p);
@@ -249,19 +250,6 @@ impl Worker {
         Ok(())
     }
 
-    fn gunzip(&self, p: &[u8]) -> Result<Vec<u8>, DeadReason> {
-        let limit = self.shared.cfg.parse.max_document_bytes as u64;
-        let mut doc = Vec::with_capacity(p.len() * 8);
-        flate2::read::MultiGzDecoder::new(p)
-            .take(limit + 1)
-            .read_to_end(&mut doc)
-            .map_err(|e| DeadReason::Compression(format!("gzip: {e}")))?;
-        if doc.len() as u64 > limit {
-            return Err(DeadReason::TooLarge { bytes: doc.len(), max_bytes: limit as usize });
-        }
-        Ok(doc)
-    }
-
     fn flush_parser(&mut self) -> Result<(), RunError> {
         if !self.parser.pending() {
             return Ok(());
@@ -284,8 +272,8 @@ struct Detector {
     partition: i32,
     engine: Engine,
     parquet: FindingsWriter,
-    /// Deliveries not yet known to be acknowledged.
-    pending: Vec<JoinHandle<Result<(), String>>>,
+    /// Findings and dead letters sent and not yet acknowledged.
+    pending: Deliveries,
     /// Offset of the last checkpoint.
     checkpointed: Option<i64>,
     late_seen: u64,
@@ -315,7 +303,7 @@ impl Detector {
             partition,
             engine,
             parquet,
-            pending: Vec::new(),
+            pending: Deliveries::new(shared.clone(), format!("{topic}/{partition}")),
             checkpointed: start,
             late_seen,
             shared,
@@ -346,7 +334,17 @@ impl Detector {
 
     /// Detects over `batch`, whose oldest message arrived at `arrival`.
     fn detect(&mut self, batch: &RecordBatch, arrival: Instant) -> Result<(), RunError> {
+        // The host's clock bounds how far ahead an event may be dated; each row's message
+        // timestamp (received_time) bounds it too. Rules never see either.
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok();
+        self.engine.set_now(now.and_then(|d| i64::try_from(d.as_millis()).ok()));
         let found = self.engine.process(batch)?;
+        for r in self.engine.take_rejected() {
+            trailhound_pipeline::rejected::warn(&r);
+            let d = trailhound_pipeline::rejected::dead_letter(&r);
+            let offset = i64::try_from(d.position).unwrap_or(-1);
+            self.dead_letter(offset, d, None)?;
+        }
         let m = &self.shared.metrics;
         m.processed(arrival, batch.num_rows());
         let late = self.engine.stats().late_events;
@@ -359,33 +357,22 @@ impl Detector {
     }
 
     fn publish(&mut self, f: &Finding, arrival: Instant) -> Result<(), RunError> {
-        tracing::info!(uid = %f.uid, rule = %f.rule_id, severity = %f.severity, actor = %f.actor_key, revision = f.revision, partition = self.partition, "finding");
+        // Uids, rule ids and actor keys derive from the events: escaped.
+        tracing::info!(uid = %Escaped(&f.uid), rule = %Escaped(&f.rule_id), severity = %f.severity, actor = %Escaped(&f.actor_key), revision = f.revision, partition = self.partition, "finding");
         self.parquet.write(f);
         let payload = serde_json::to_vec(&f.to_ocsf()).map_err(|e| RunError::Worker(format!("OCSF encoding: {e}")))?;
         let headers = OwnedHeaders::new()
             .insert(Header { key: "rule_id", value: Some(f.rule_id.as_str()) })
             .insert(Header { key: "severity", value: Some(f.severity.as_str()) })
             .insert(Header { key: "finding_uid", value: Some(f.uid.as_str()) });
-        let shared = self.shared.clone();
-        let fut = self.shared.send(&self.shared.cfg.kafka.findings_topic, f.actor_key.as_bytes(), &payload, headers)?;
-        let (rule, severity) = (f.rule_id.clone(), f.severity.as_str().to_string());
-        self.pending.push(self.shared.rt.spawn(async move {
-            match fut.await {
-                Ok(Ok(_)) => {
-                    shared.metrics.finding_acked(arrival, &rule, &severity);
-                    Ok(())
-                }
-                Ok(Err((e, _))) => Err(format!("finding not delivered: {e}")),
-                Err(_) => Err("finding not delivered: producer closed".to_string()),
-            }
-        }));
-        Ok(())
+        let ack = Ack::Finding { arrival, rule: f.rule_id.clone(), severity: f.severity.as_str().to_string() };
+        self.pending.send(&self.shared.cfg.kafka.findings_topic, f.actor_key.as_bytes(), &payload, headers, ack)
     }
 
     fn dead_letter(&mut self, offset: i64, d: DeadLetter, encoding: Option<&str>) -> Result<(), RunError> {
         let kind = d.reason.code();
         self.shared.metrics.parse_errors.get_or_create(&vec![("kind", kind.to_string())]).inc();
-        tracing::warn!(topic = %self.topic, partition = self.partition, offset, record = %d.source, kind, reason = %d.reason, bytes = d.raw.len(), "dead letter");
+        tracing::warn!(topic = %self.topic, partition = self.partition, offset, record = %Escaped(&d.source), kind, reason = %Escaped(&d.reason), bytes = d.raw.len(), "dead letter");
         let (partition, off, reason) = (self.partition.to_string(), offset.to_string(), d.reason.to_string());
         let headers = OwnedHeaders::new()
             .insert(Header { key: "source_topic", value: Some(self.topic.as_str()) })
@@ -396,19 +383,7 @@ impl Detector {
             .insert(Header { key: "error", value: Some(reason.as_str()) })
             .insert(Header { key: "content_encoding", value: Some(encoding.unwrap_or("identity")) });
         let key = format!("{}/{}/{}", self.topic, self.partition, offset);
-        let fut = self.shared.send(&self.shared.cfg.kafka.dead_letter_topic, key.as_bytes(), &d.raw, headers)?;
-        let shared = self.shared.clone();
-        self.pending.push(self.shared.rt.spawn(async move {
-            match fut.await {
-                Ok(Ok(_)) => {
-                    shared.metrics.dead_letters.get_or_create(&vec![("kind", kind.to_string())]).inc();
-                    Ok(())
-                }
-                Ok(Err((e, _))) => Err(format!("dead letter not delivered: {e}")),
-                Err(_) => Err("dead letter not delivered: producer closed".to_string()),
-            }
-        }));
-        Ok(())
+        self.pending.send(&self.shared.cfg.kafka.dead_letter_topic, key.as_bytes(), &d.raw, headers, Ack::Dead { kind })
     }
 
     /// Makes everything before `next` safe (every row before it was detected: the stages come
@@ -419,16 +394,17 @@ impl Detector {
             return Ok(-1);
         };
         if self.checkpointed == Some(next) && self.pending.is_empty() {
+            // Nothing new; an asynchronous commit the coordinator did not take (it was
+            // unreachable) is made again.
+            if commit && self.shared.committed(&self.topic, self.partition) != Some(next) {
+                self.commit(next)?;
+            }
             return Ok(next);
         }
         let started = Instant::now();
-        for h in self.pending.drain(..) {
-            match futures::executor::block_on(h) {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(RunError::Worker(e)),
-                Err(e) => return Err(RunError::Worker(format!("delivery task: {e}"))),
-            }
-        }
+        // Nothing is made durable or committed past a record not yet acknowledged: this waits
+        // (retrying) while the broker or the output topic is unavailable.
+        self.pending.wait_all()?;
         self.parquet.flush()?;
         let engine = self.engine.snapshot()?;
         let state_bytes = engine.len();
@@ -440,9 +416,7 @@ impl Detector {
         })?;
         self.checkpointed = Some(next);
         if commit {
-            let mut tpl = TopicPartitionList::new();
-            tpl.add_partition_offset(&self.topic, self.partition, Offset::Offset(next))?;
-            self.shared.commit(&tpl, CommitMode::Async)?;
+            self.commit(next)?;
         }
         let m = &self.shared.metrics;
         m.checkpoints.inc();
@@ -451,5 +425,12 @@ impl Detector {
         m.state_entries.get_or_create(&labels).set(self.engine.state_size() as i64);
         tracing::debug!(topic = %self.topic, partition = self.partition, next_offset = next, state_bytes, seconds = started.elapsed().as_secs_f64(), "checkpoint");
         Ok(next)
+    }
+
+    /// Commits `next` asynchronously (the commit callback records whether it was accepted).
+    fn commit(&self, next: i64) -> Result<(), RunError> {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&self.topic, self.partition, Offset::Offset(next))?;
+        self.shared.commit(&tpl, CommitMode::Async)
     }
 }

@@ -1,0 +1,265 @@
+//! Kafka faults: which delivery errors are worth sending again, and the tracker that turns the
+//! clients' error callbacks into one warning when the brokers go away and one line when they
+//! are back (with a counter per error in `/metrics`).
+//!
+//! librdkafka reconnects by itself and keeps produced records queued (and retried, in order,
+//! by the idempotent producer) for `message.timeout.ms`. A record that fails after that with
+//! a retriable error (timed out, unknown topic, no leader, transport) is sent again by the
+//! runtime with a backoff; only errors that no retry can fix (a record the broker will never
+//! take, authorisation, a fatal producer state) stop the worker.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::statistics::Statistics;
+use rdkafka::ClientContext;
+
+use trailhound_model::escape::Escaped;
+
+use crate::metrics::Metrics;
+
+/// Which Kafka client reported something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Client {
+    /// The group's consumer.
+    Consumer,
+    /// The findings and dead-letter producer.
+    Producer,
+}
+
+impl Client {
+    fn name(self) -> &'static str {
+        match self {
+            Client::Consumer => "consumer",
+            Client::Producer => "producer",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Client::Consumer => 0,
+            Client::Producer => 1,
+        }
+    }
+}
+
+/// The librdkafka error code of `e`, when it has one.
+pub(crate) fn code(e: &KafkaError) -> Option<RDKafkaErrorCode> {
+    e.rdkafka_error_code()
+}
+
+/// A short, stable name for an error (a metric label).
+pub(crate) fn error_name(e: &KafkaError) -> String {
+    match code(e) {
+        Some(c) => format!("{c:?}"),
+        None => "other".to_string(),
+    }
+}
+
+/// True when sending the record again may succeed: the broker or topic was unreachable or
+/// unavailable, or the record timed out waiting for it. False for what no retry fixes.
+pub(crate) fn retriable(e: &KafkaError) -> bool {
+    use RDKafkaErrorCode as C;
+    let Some(c) = code(e) else {
+        return false;
+    };
+    !matches!(
+        c,
+        C::InvalidArgument
+            | C::MessageSizeTooLarge
+            | C::InvalidMessageSize
+            | C::MessageBatchTooLarge
+            | C::InvalidTopic
+            | C::InvalidRecord
+            | C::InvalidRequiredAcks
+            | C::InvalidConfig
+            | C::PolicyViolation
+            | C::UnsupportedVersion
+            | C::UnsupportedForMessageFormat
+            | C::UnsupportedCompressionType
+            | C::TopicAuthorizationFailed
+            | C::ClusterAuthorizationFailed
+            | C::TransactionalIdAuthorizationFailed
+            | C::SaslAuthenticationFailed
+            | C::UnsupportedSASLMechanism
+            | C::IllegalSASLState
+            | C::Authentication
+            | C::SSL
+            | C::Fatal
+            | C::Fenced
+            | C::ProducerFenced
+            | C::InvalidProducerEpoch
+            | C::InvalidProducerIdMapping
+            | C::OutOfOrderSequenceNumber
+            | C::KeySerialization
+            | C::ValueSerialization
+            | C::PurgeQueue
+            | C::PurgeInflight
+    )
+}
+
+/// Errors that mean the client cannot reach the brokers.
+fn connectivity(c: RDKafkaErrorCode) -> bool {
+    matches!(
+        c,
+        RDKafkaErrorCode::AllBrokersDown
+            | RDKafkaErrorCode::BrokerTransportFailure
+            | RDKafkaErrorCode::Resolve
+            | RDKafkaErrorCode::NetworkException
+            | RDKafkaErrorCode::BrokerNotAvailable
+    )
+}
+
+/// Backoff before the `attempt`-th re-send (1-based): 200 ms doubling to 10 s.
+pub(crate) fn backoff(attempt: u32) -> Duration {
+    let ms = 200u64.saturating_mul(1 << attempt.saturating_sub(1).min(6));
+    Duration::from_millis(ms.min(10_000))
+}
+
+/// Turns client errors into a counter, one warning per outage and one line on recovery.
+pub(crate) struct Faults {
+    metrics: Arc<Metrics>,
+    /// Since when each client (consumer, producer) has been unable to reach the brokers.
+    down_since: Mutex<[Option<Instant>; 2]>,
+    /// Some client is in an outage (the per-message check is one atomic load).
+    any_down: AtomicBool,
+}
+
+impl Faults {
+    pub(crate) fn new(metrics: Arc<Metrics>) -> Self {
+        Self { metrics, down_since: Mutex::new([None, None]), any_down: AtomicBool::new(false) }
+    }
+
+    /// A global error from a client's error callback.
+    pub(crate) fn error(&self, client: Client, e: &KafkaError, reason: &str) {
+        let name = error_name(e);
+        self.metrics
+            .kafka_errors
+            .get_or_create(&vec![("client", client.name().to_string()), ("error", name.clone())])
+            .inc();
+        let lost = code(e).is_some_and(connectivity);
+        if lost {
+            let first = match self.down_since.lock() {
+                Ok(mut d) => {
+                    let slot = &mut d[client.index()];
+                    let first = slot.is_none();
+                    slot.get_or_insert_with(Instant::now);
+                    self.any_down.store(true, Ordering::Relaxed);
+                    first
+                }
+                Err(_) => true,
+            };
+            if first {
+                tracing::warn!(client = client.name(), error = %name, reason = %Escaped(reason), "kafka: lost the connection to the brokers; reconnecting (deliveries wait and are retried, nothing is committed past them)");
+            } else {
+                tracing::debug!(client = client.name(), error = %name, reason = %Escaped(reason), "kafka: still reconnecting");
+            }
+        } else {
+            tracing::warn!(client = client.name(), error = %name, reason = %Escaped(reason), "kafka client error");
+        }
+    }
+
+    /// The client reached a broker (a message consumed, a record acknowledged, statistics
+    /// showing a connection up): ends an outage if there was one.
+    pub(crate) fn up(&self, client: Client) {
+        if !self.any_down.load(Ordering::Relaxed) {
+            return;
+        }
+        let since = match self.down_since.lock() {
+            Ok(mut d) => {
+                let since = d[client.index()].take();
+                self.any_down.store(d.iter().any(Option::is_some), Ordering::Relaxed);
+                since
+            }
+            Err(_) => None,
+        };
+        if let Some(since) = since {
+            tracing::info!(
+                client = client.name(),
+                down_seconds = since.elapsed().as_secs_f64(),
+                "kafka: brokers reachable again"
+            );
+        }
+    }
+
+    /// Statistics: a connection to a (non-bootstrap) broker is up.
+    pub(crate) fn stats(&self, client: Client, s: &Statistics) {
+        if s.brokers.values().any(|b| b.nodeid >= 0 && b.state == "UP") {
+            self.up(client);
+        }
+    }
+}
+
+/// The producer's context: its errors and statistics go to [`Faults`].
+pub struct ProducerCtx {
+    pub(crate) faults: Arc<Faults>,
+}
+
+impl ClientContext for ProducerCtx {
+    fn stats(&self, statistics: Statistics) {
+        self.faults.stats(Client::Producer, &statistics);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.faults.error(Client::Producer, &error, reason);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outages_and_missing_topics_are_retried_and_records_the_broker_refuses_are_not() {
+        let p = |c| KafkaError::MessageProduction(c);
+        for c in [
+            RDKafkaErrorCode::MessageTimedOut,
+            RDKafkaErrorCode::UnknownTopicOrPartition,
+            RDKafkaErrorCode::UnknownTopic,
+            RDKafkaErrorCode::LeaderNotAvailable,
+            RDKafkaErrorCode::NotLeaderForPartition,
+            RDKafkaErrorCode::AllBrokersDown,
+            RDKafkaErrorCode::BrokerTransportFailure,
+            RDKafkaErrorCode::RequestTimedOut,
+            RDKafkaErrorCode::NotEnoughReplicas,
+        ] {
+            assert!(retriable(&p(c)), "{c:?} is retriable");
+        }
+        for c in [
+            RDKafkaErrorCode::MessageSizeTooLarge,
+            RDKafkaErrorCode::TopicAuthorizationFailed,
+            RDKafkaErrorCode::InvalidRecord,
+            RDKafkaErrorCode::Fatal,
+            RDKafkaErrorCode::OutOfOrderSequenceNumber,
+        ] {
+            assert!(!retriable(&p(c)), "{c:?} is not retriable");
+        }
+        assert!(!retriable(&KafkaError::Canceled), "no code: not retried blindly");
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(backoff(1), Duration::from_millis(200));
+        assert_eq!(backoff(2), Duration::from_millis(400));
+        assert_eq!(backoff(30), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn an_outage_is_counted_per_error_and_ends_when_the_client_is_up() {
+        let m = Arc::new(Metrics::new());
+        let f = Faults::new(m.clone());
+        let down = KafkaError::Global(RDKafkaErrorCode::AllBrokersDown);
+        f.error(Client::Consumer, &down, "1/1 brokers are down");
+        f.error(Client::Consumer, &down, "1/1 brokers are down");
+        let text = m.render();
+        assert!(
+            text.contains("trailhound_kafka_errors_total{client=\"consumer\",error=\"AllBrokersDown\"} 2"),
+            "{text}"
+        );
+        assert!(f.down_since.lock().expect("lock")[0].is_some());
+        f.up(Client::Consumer);
+        assert!(f.down_since.lock().expect("lock")[0].is_none());
+    }
+}
