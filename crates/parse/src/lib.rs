@@ -48,9 +48,11 @@ pub use read::ReadError;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ParseConfig {
-    /// Largest single event (an NDJSON line, an element of a delivery file), in bytes; larger
+    /// Largest event that is a value of its own (an NDJSON line, a message), in bytes; larger
     /// ones are dead-lettered with kind `too_large` and their first
-    /// [`DEAD_LETTER_PREFIX_BYTES`]. Default 1 MiB.
+    /// [`DEAD_LETTER_PREFIX_BYTES`]. (The events inside a document are bounded by
+    /// `max_document_bytes`, and by this limit when a damaged document is taken apart.)
+    /// Default 1 MiB.
     pub max_event_bytes: usize,
     /// Largest document read whole: a delivery file (`{"Records":[...]}`), a JSON array, or a
     /// value spread over several lines (pretty-printed). Larger ones are dead-lettered like
@@ -349,7 +351,12 @@ impl Parser {
             }
             match read::element_end(&doc[i..]) {
                 None => {
-                    self.dead_capped(sink, &at(index), position, DeadReason::Truncated, &doc[i..]);
+                    // The last element may be complete (cut right after it) or not.
+                    let tail = doc[i..].trim_ascii_end();
+                    if !self.element(tail, source, position, index, received_time, sink) {
+                        // Complete (or bad for another reason): the cut still needs saying.
+                        self.dead(sink, &at(index + 1), position, DeadReason::Truncated, Vec::new(), 0);
+                    }
                     return true;
                 }
                 Some(k) => {
@@ -366,6 +373,7 @@ impl Parser {
     }
 
     /// Parses one element of a delivery file or array on its own, as event `source#index`.
+    /// True when it was dead-lettered as truncated.
     fn element(
         &mut self,
         bytes: &[u8],
@@ -374,31 +382,37 @@ impl Parser {
         index: usize,
         received_time: Option<i64>,
         sink: &mut dyn ParseSink,
-    ) {
+    ) -> bool {
         let at = || format!("{source}#{index}");
         if bytes.len() > self.cfg.max_event_bytes {
             let reason = DeadReason::TooLarge { bytes: bytes.len(), max_bytes: self.cfg.max_event_bytes };
             self.dead_capped(sink, &at(), position, reason, bytes);
-            return;
+            return false;
         }
         let mut padded = std::mem::take(&mut self.padded);
         padded.clear();
         padded.extend_from_slice(bytes);
         padded.resize(bytes.len() + PADDING, 0);
         let mut tape: Tape<'_> = self.tape.take().unwrap_or_else(Tape::null).reset();
-        match simd_json::fill_tape_padded(&mut padded, bytes.len(), &mut self.buffers, &mut tape) {
-            Ok(()) => self.event(&tape.0, source, position, Some(index), received_time, sink),
+        let truncated = match simd_json::fill_tape_padded(&mut padded, bytes.len(), &mut self.buffers, &mut tape) {
+            Ok(()) => {
+                self.event(&tape.0, source, position, Some(index), received_time, sink);
+                false
+            }
             Err(e) => {
                 let reason = if read::ends_inside_a_value(bytes) {
                     DeadReason::Truncated
                 } else {
                     DeadReason::from_simd(&e, self.cfg.max_depth)
                 };
+                let truncated = reason == DeadReason::Truncated;
                 self.dead(sink, &at(), position, reason, bytes.to_vec(), bytes.len());
+                truncated
             }
-        }
+        };
         self.tape = Some(tape.reset());
         self.padded = padded;
+        truncated
     }
 
     fn event(

@@ -436,8 +436,13 @@ impl<R: Read> Input<R> {
                 }
             },
             Input::Gzip { dec, out, max_out, max_ratio } => {
+                // Up to the limit exactly; at it, one byte more says whether the stream goes on.
+                let mut probe = [0u8; 1];
+                let room = usize::try_from(*max_out - (*out).min(*max_out)).unwrap_or(usize::MAX);
+                let len = room.min(buf.len());
+                let into = if room == 0 { &mut probe[..] } else { &mut buf[..len] };
                 let n = loop {
-                    match dec.read(buf) {
+                    match dec.read(into) {
                         Ok(n) => break n,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                         Err(e) if dec.get_ref().get_ref().failed => return Err(Fault::Io(e)),
@@ -456,7 +461,10 @@ impl<R: Read> Input<R> {
                 if *out > *max_out {
                     return Err(limit("parse.max_decompressed_bytes", *max_out));
                 }
-                if *max_ratio > 0 && *out >= RATIO_CHECK_AFTER_BYTES && *out > max_ratio.saturating_mul(compressed.max(1)) {
+                if *max_ratio > 0
+                    && *out >= RATIO_CHECK_AFTER_BYTES
+                    && *out > max_ratio.saturating_mul(compressed.max(1))
+                {
                     return Err(limit("parse.max_decompression_ratio", *max_ratio));
                 }
                 Ok(n)
@@ -904,11 +912,12 @@ impl<'a> Framer<'a> {
         let Some(fault) = self.fault.take() else {
             return Ok(());
         };
-        if !self.fault_reported {
-            let reason = fault_reason(&fault);
-            if !matches!(fault, Fault::Io(_)) {
-                self.parser.dead(self.sink, self.name, self.line + 1, reason, Vec::new(), 0);
-            }
+        if !self.fault_reported && !matches!(fault, Fault::Io(_)) {
+            // Where the lost bytes begin: the next line (after the newline the last record,
+            // complete, was cut before).
+            let open_line = self.filled > 0 && self.buf[self.filled - 1] != b'\n';
+            let position = self.line + 1 + u64::from(open_line);
+            self.parser.dead(self.sink, self.name, position, fault_reason(&fault), Vec::new(), 0);
         }
         match fault {
             Fault::Io(e) => Err(e),

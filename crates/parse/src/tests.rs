@@ -239,3 +239,47 @@ fn read_only_calls_do_not_keep_request_json() {
     let times = out.batches[0].column(col::EVENT_TIME).as_primitive::<TimestampMillisecondType>();
     assert_eq!(times.timezone(), Some("UTC"));
 }
+
+/// `len` bytes of `fill`, then `tail`, produced as read (never held whole).
+struct Lazy {
+    left: usize,
+    fill: u8,
+    tail: std::io::Cursor<Vec<u8>>,
+}
+
+impl std::io::Read for Lazy {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            return self.tail.read(buf);
+        }
+        let n = buf.len().min(self.left);
+        buf[..n].fill(self.fill);
+        self.left -= n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn the_read_buffer_stays_within_the_limits_whatever_the_length_of_a_line() {
+    let cfg = ParseConfig { max_event_bytes: 1 << 20, max_document_bytes: 2 << 20, ..ParseConfig::default() };
+    let after = format!("\n{}\n", event("ListUsers", "K", "2024-01-01T00:00:00Z"));
+    // A 64 MiB line of bytes that are not JSON, then one inside a string that never closes.
+    let cases: [(&[u8], u8); 2] = [(b"", b'A'), (b"{\"Records\":[{\"pad\":\"", b'x')];
+    for (head, fill) in cases {
+        let mut p = Parser::new(cfg.clone());
+        let mut out = Collect::default();
+        let input = std::io::Read::chain(
+            head,
+            Lazy { left: 64 << 20, fill, tail: std::io::Cursor::new(after.clone().into_bytes()) },
+        );
+        read::read_stream(&mut p, input, "lazy", &mut out).expect("in-memory read");
+        p.flush(&mut out);
+        assert_eq!(out.rows(), 1, "the event after the line is read");
+        assert_eq!(out.dead.len(), 1);
+        assert_eq!(out.dead[0].bytes, head.len() + (64 << 20));
+        assert_eq!(out.dead[0].raw.len(), DEAD_LETTER_PREFIX_BYTES);
+        // Never more than the larger limit and a read chunk (4 MiB), grown by half at most.
+        let bound = ((2 << 20) + (4 << 20) + PADDING) * 3 / 2;
+        assert!(p.read_buf.capacity() <= bound, "read buffer of {} bytes", p.read_buf.capacity());
+    }
+}
