@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use trailhound_model::escape::Escaped;
 use trailhound_pipeline::replay::{self, Input, Progress, Summary};
 use trailhound_pipeline::Config;
 
@@ -51,13 +52,23 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<String>,
     },
-    /// Run SQL over the findings (table `findings`: newest version of each finding; `findings_all`: every version).
+    /// Run SQL over the findings (view `findings`: newest version of each finding;
+    /// `findings_all`: every version stored at a flush).
+    ///
+    /// A missing findings directory is an error; an existing one without findings (a run
+    /// that found nothing) gives 0 rows. A warning on stderr says when the last run writing
+    /// there did not complete (killed or failed): its findings are what it had flushed.
     Query {
-        /// Findings directory (the replay's OUT/findings).
+        /// Findings directory (the replay's OUT/findings; OUT itself is accepted).
         #[arg(long)]
         findings: PathBuf,
-        /// Output format.
-        #[arg(long, default_value = "table")]
+        /// Output format. `table` escapes control characters, newlines, bidi overrides and
+        /// zero-width characters in cells (`\x1b`, `\n`, `\u{202e}`), so nothing from the
+        /// logs acts on the terminal or fakes a row. `csv` neutralises spreadsheet formulas:
+        /// a text cell starting with `=`, `+`, `-`, `@`, tab or carriage return gets a leading
+        /// `'` and is quoted (numbers stay numbers); values are otherwise exact. `json` (one
+        /// object per line) is exact, every control character a JSON escape.
+        #[arg(long, default_value = "table", value_name = "table|csv|json")]
         format: trailhound_lake::OutputFormat,
         /// The SQL.
         sql: String,
@@ -136,14 +147,33 @@ enum Command {
     },
 }
 
+/// Colour in text logs only for a terminal, and never with `NO_COLOR` set (no-color.org).
+fn log_colour(stderr_is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+/// Logs go to stderr: text (coloured only on a terminal, see [`log_colour`]) or JSON lines.
+/// Values from the data (file names, actor keys, uids) are logged through
+/// [`trailhound_model::escape::Escaped`], so no control sequence reaches the terminal or file.
 fn init_tracing(format: &str, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let ansi = log_colour(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     if format == "json" {
         builder.json().init();
     } else {
         builder.init();
+    }
+}
+
+/// Prints an error message on stderr with control characters escaped; the message's own line
+/// breaks are kept.
+fn print_error(prefix: &str, message: &str) {
+    let mut lines = message.split('\n');
+    eprintln!("{prefix}{}", Escaped(lines.next().unwrap_or_default()));
+    for line in lines {
+        eprintln!("{}", Escaped(line));
     }
 }
 
@@ -160,7 +190,7 @@ fn main() {
     };
     init_tracing(format, level);
     if let Err(e) = run(cli) {
-        eprintln!("error: {e:#}");
+        print_error("error: ", &format!("{e:#}"));
         std::process::exit(1);
     }
 }
@@ -176,15 +206,31 @@ fn run(cli: Cli) -> Result<()> {
             } else {
                 print_summary(&summary, &out);
             }
+            if !summary.source_errors.is_empty() {
+                // Every readable input was processed; the run is complete but not whole.
+                bail!(
+                    "{} input(s) could not be read (every other input was processed):\n  {}",
+                    summary.source_errors.len(),
+                    summary.source_errors.join("\n  ")
+                );
+            }
             Ok(())
         }
         Command::Query { findings, format, sql } => {
+            let dir = check_findings_dir(&findings)?;
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            let batches = rt.block_on(trailhound_lake::query(&findings, &sql))?;
-            print!("{}", trailhound_lake::format_batches(&batches, format)?);
+            let batches = rt.block_on(trailhound_lake::query(&dir, &sql))?;
+            let text = trailhound_lake::format_batches(&batches, format)?;
+            // The table has no final line break of its own; CSV and JSON lines end with one.
+            if text.ends_with('\n') || text.is_empty() {
+                print!("{text}");
+            } else {
+                println!("{text}");
+            }
             Ok(())
         }
         Command::Eval { labels, findings, json, fail_on_miss, max_false_above_low } => {
+            check_findings_dir(&findings)?;
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let report = rt.block_on(trailhound_lake::eval::evaluate_files(&labels, &findings))?;
             if json {
@@ -275,6 +321,26 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// The findings directory to read for `dir` (it or `dir/findings`). Missing is an error;
+/// stderr says when it holds no findings, and warns when the last run writing there did not
+/// complete.
+fn check_findings_dir(dir: &Path) -> Result<PathBuf> {
+    let found = trailhound_lake::inspect(dir)?;
+    let shown = Escaped(found.path.display());
+    if let Some(marker) = &found.running {
+        eprintln!(
+            "warning: the last run writing {shown} did not complete (still running, killed, or failed: {} {}): \
+             its findings are what it had flushed and may be partial; rerun the replay for complete results",
+            trailhound_lake::RUNNING_MARKER,
+            Escaped(marker.trim())
+        );
+    }
+    if found.parquet_files == 0 {
+        eprintln!("note: {shown} holds no findings files (a run that found nothing, or none flushed yet)");
+    }
+    Ok(found.path)
+}
+
 fn load_config(path: Option<&Path>) -> Result<Config> {
     Ok(Config::load(path, std::env::vars())?)
 }
@@ -326,8 +392,6 @@ fn replay_with_progress(cfg: &Config, inputs: &[Input], out: &Path) -> Result<Su
         done.store(true, Ordering::Relaxed);
         r
     })?;
-    std::fs::write(out.join("summary.json"), serde_json::to_vec_pretty(&summary)?)
-        .with_context(|| format!("cannot write {}/summary.json", out.display()))?;
     Ok(summary)
 }
 
@@ -340,7 +404,7 @@ fn print_summary(s: &Summary, out: &Path) {
         "dead letters  {}{}",
         s.dead_letters,
         if s.dead_letters > 0 {
-            format!(" (see {})", out.join("dead-letters.ndjson").display())
+            format!(" (see {})", Escaped(out.join("dead-letters.ndjson").display()))
         } else {
             String::new()
         }
@@ -357,9 +421,9 @@ fn print_summary(s: &Summary, out: &Path) {
         println!("  {rule:<22} {}", parts.join(" "));
     }
     for e in &s.source_errors {
-        println!("unreadable    {e}");
+        println!("unreadable    {}", Escaped(e));
     }
-    println!("output        {}", out.display());
+    println!("output        {} ({} says whether the run completed)", Escaped(out.display()), replay::SUMMARY_FILE);
 }
 
 fn demo(dir: &Path, events: u64, seed: u64) -> Result<()> {
@@ -404,4 +468,17 @@ fn demo(dir: &Path, events: u64, seed: u64) -> Result<()> {
     println!("\n== injected behaviours found by their rule: {}/{}", report.found, report.labels);
     println!("Try your own SQL: cargo run -p trailhound-cli --bin trailhound -- query --findings {} \"SELECT * FROM findings LIMIT 5\"", findings.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_are_coloured_only_on_a_terminal_without_no_color() {
+        assert!(log_colour(true, None));
+        assert!(log_colour(true, Some("".into())), "an empty NO_COLOR does not count (no-color.org)");
+        assert!(!log_colour(true, Some("1".into())));
+        assert!(!log_colour(false, None), "a file or a pipe gets no colour codes");
+    }
 }

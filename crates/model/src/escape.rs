@@ -115,8 +115,7 @@ mod tests {
 
     #[test]
     fn bidi_overrides_and_zero_width_characters_become_visible_text() {
-        for c in ('\u{202a}'..='\u{202e}').chain('\u{2066}'..='\u{2069}').chain(['\u{200b}', '\u{200d}', '\u{feff}'])
-        {
+        for c in ('\u{202a}'..='\u{202e}').chain('\u{2066}'..='\u{2069}').chain(['\u{200b}', '\u{200d}', '\u{feff}']) {
             let s = format!("a{c}b");
             let e = escape(&s);
             assert_eq!(e, format!("a\\u{{{:x}}}b", c as u32), "{:x}", c as u32);

@@ -27,6 +27,12 @@ pub struct OutputConfig {
     pub dead_letters: PathBuf,
     /// Findings per Parquet file at most. Default 100000.
     pub max_rows_per_file: usize,
+    /// `replay` flushes its outputs (a Parquet file per partition touched, the OCSF and
+    /// dead-letter files fsynced) after this many finding versions. Default 10000.
+    pub flush_rows: usize,
+    /// ... and at least this often (wall clock) while anything is pending. Default `30s`.
+    #[serde(with = "humantime_serde")]
+    pub flush_interval: Duration,
 }
 
 impl Default for OutputConfig {
@@ -36,6 +42,8 @@ impl Default for OutputConfig {
             ocsf_jsonl: "findings.ocsf.jsonl".into(),
             dead_letters: "dead-letters.ndjson".into(),
             max_rows_per_file: 100_000,
+            flush_rows: 10_000,
+            flush_interval: Duration::from_secs(30),
         }
     }
 }
@@ -271,6 +279,12 @@ impl Config {
         }
         if self.output.max_rows_per_file == 0 {
             errs.push("output.max_rows_per_file must be at least 1".to_string());
+        }
+        if self.output.flush_rows == 0 {
+            errs.push("output.flush_rows must be at least 1".to_string());
+        }
+        if self.output.flush_interval < Duration::from_millis(100) {
+            errs.push("output.flush_interval must be at least 100ms".to_string());
         }
         if self.output.findings_dir.as_os_str().is_empty() {
             errs.push("output.findings_dir must not be empty".to_string());

@@ -2,22 +2,36 @@
 //!
 //! The parse thread hands batches over a bounded channel, so a slow engine or sink slows the
 //! reader instead of growing memory. Kafka input reuses [`Driver`] with another source.
+//!
+//! [`replay`] owns its output directory for the run:
+//!
+//! 1. inputs are listed first; when none can be read, the directory is not touched;
+//! 2. `summary.json` says `"complete": false` and the findings directory gets the `_RUNNING`
+//!    marker, so from here on a killed run is visibly incomplete;
+//! 3. the previous run's Parquet files (and temporary files a killed run left) are removed,
+//!    and the OCSF and dead-letter files truncated: a rerun replaces, it never adds;
+//! 4. findings are flushed as they are published (`output.flush_rows` versions,
+//!    `output.flush_interval`): each flush is one atomically renamed Parquet file per
+//!    partition touched, the OCSF and dead-letter files fsynced;
+//! 5. at the end `summary.json` is rewritten (atomically) with `"complete": true` and the
+//!    summary, and the marker removed.
 
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use arrow_array::RecordBatch;
 use serde::Serialize;
 use trailhound_detect::Engine;
+use trailhound_model::escape::Escaped;
 use trailhound_model::Finding;
 use trailhound_parse::{DeadLetter, ParseSink, ParseStats, Parser};
 
-use crate::sinks::{DeadLetterFile, DeadLetterSink, FindingSink, OcsfJsonlSink, ParquetSink};
+use crate::sinks::{DeadLetterFile, DeadLetterSink, FindingSink, OcsfJsonlSink, ParquetSink, SinkError};
 use crate::{metrics, Config, PipelineError};
 
 /// One replay input.
@@ -118,19 +132,26 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-/// Lists the files of every input, failing on the first that does not exist.
-pub fn expand_inputs(inputs: &[Input]) -> Result<Vec<Option<PathBuf>>, PipelineError> {
-    let mut out = Vec::new();
+/// The inputs as files to read, in order (`None` is stdin), and the inputs or entries under
+/// them that cannot be read (`path: error`): a missing path, an unreadable directory, a
+/// dangling link, something that is not a file. Listing never stops at a bad entry.
+pub fn expand_inputs(inputs: &[Input]) -> (Vec<Option<PathBuf>>, Vec<String>) {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
     for i in inputs {
         match i {
-            Input::Stdin => out.push(None),
+            Input::Stdin => files.push(None),
             Input::Path(p) => {
-                let files = trailhound_parse::read::list_files(p).map_err(|e| PipelineError::Input(e.to_string()))?;
-                out.extend(files.into_iter().map(Some));
+                let listing = trailhound_parse::read::list_inputs(p);
+                for e in &listing.errors {
+                    tracing::warn!(error = %Escaped(e), "input could not be listed; continuing with the others");
+                }
+                errors.extend(listing.errors.iter().map(ToString::to_string));
+                files.extend(listing.files.into_iter().map(Some));
             }
         }
     }
-    Ok(out)
+    (files, errors)
 }
 
 fn parse_thread(
@@ -169,7 +190,7 @@ fn parse_thread(
             }
         };
         if let Err(e) = result {
-            tracing::warn!(source = %name, error = %e, "input could not be read; continuing with the next");
+            tracing::warn!(source = %Escaped(&name), error = %Escaped(&e), "input could not be read; continuing with the next");
             let _ = tx.send(Msg::SourceError(format!("{name}: {e}")));
         }
     }
@@ -185,6 +206,18 @@ pub struct Driver {
     finals: BTreeMap<String, Finding>,
     published: u64,
     dead_count: u64,
+    flush: Flush,
+}
+
+/// When the driver flushes its sinks between batches.
+struct Flush {
+    rows: u64,
+    interval: Duration,
+    last: Instant,
+    /// Finding versions published since the last flush.
+    versions: u64,
+    /// Dead letters stored since the last flush.
+    dead: u64,
 }
 
 impl Driver {
@@ -195,7 +228,14 @@ impl Driver {
         dead: Option<Box<dyn DeadLetterSink>>,
     ) -> Result<Self, PipelineError> {
         let engine = Engine::new(&cfg.detect())?;
-        Ok(Self { engine, sinks, dead, finals: BTreeMap::new(), published: 0, dead_count: 0 })
+        let flush = Flush {
+            rows: cfg.output.flush_rows.max(1) as u64,
+            interval: cfg.output.flush_interval,
+            last: Instant::now(),
+            versions: 0,
+            dead: 0,
+        };
+        Ok(Self { engine, sinks, dead, finals: BTreeMap::new(), published: 0, dead_count: 0, flush })
     }
 
     /// Runs one batch through the engine and publishes what it finds.
@@ -208,6 +248,7 @@ impl Driver {
     /// Stores a dead letter.
     pub fn dead(&mut self, d: &DeadLetter) -> Result<(), PipelineError> {
         self.dead_count += 1;
+        self.flush.dead += 1;
         if let Some(s) = self.dead.as_mut() {
             s.dead(d)?;
         }
@@ -219,10 +260,11 @@ impl Driver {
             return Ok(());
         }
         for f in found {
-            tracing::info!(metric = metrics::FINDINGS, uid = %f.uid, rule = %f.rule_id, severity = %f.severity, actor = %f.actor_key, revision = f.revision, "finding");
+            tracing::info!(metric = metrics::FINDINGS, uid = %Escaped(&f.uid), rule = %Escaped(&f.rule_id), severity = %f.severity, actor = %Escaped(&f.actor_key), revision = f.revision, "finding");
             self.finals.insert(f.uid.clone(), f.clone());
         }
         self.published += found.len() as u64;
+        self.flush.versions += found.len() as u64;
         for s in &mut self.sinks {
             s.publish(found)?;
         }
@@ -242,6 +284,33 @@ impl Driver {
         Ok(())
     }
 
+    /// Flushes every sink when `output.flush_rows` finding versions were published since the
+    /// last flush, or `output.flush_interval` has passed with findings or dead letters
+    /// pending. Returns whether it flushed. Called between batches and while input is idle.
+    pub fn tick(&mut self) -> Result<bool, PipelineError> {
+        let f = &self.flush;
+        let due = f.versions >= f.rows || (f.versions + f.dead > 0 && f.last.elapsed() >= f.interval);
+        if due {
+            self.flush_sinks()?;
+        }
+        Ok(due)
+    }
+
+    /// Makes everything published and dead-lettered so far durable.
+    pub fn flush_sinks(&mut self) -> Result<(), PipelineError> {
+        for s in &mut self.sinks {
+            s.flush()?;
+        }
+        if let Some(d) = self.dead.as_mut() {
+            d.flush()?;
+        }
+        tracing::debug!(versions = self.flush.versions, dead_letters = self.flush.dead, "flushed outputs");
+        self.flush.versions = 0;
+        self.flush.dead = 0;
+        self.flush.last = Instant::now();
+        Ok(())
+    }
+
     /// The engine (stats, watermark).
     pub fn engine(&self) -> &Engine {
         &self.engine
@@ -253,27 +322,84 @@ impl Driver {
     }
 }
 
-/// Replays `inputs` with outputs under `out_dir` as the config's `[output]` names them.
+/// Name of the run record in the output directory.
+pub const SUMMARY_FILE: &str = "summary.json";
+
+/// What `summary.json` holds: whether the run completed, and its summary when it did.
+#[derive(Debug, Serialize)]
+struct RunRecord<'a> {
+    /// False from the start of a run until it has flushed everything.
+    complete: bool,
+    /// Names this run's Parquet files (`part-<run_id>-<seq>.parquet`).
+    run_id: &'a str,
+    /// Wall-clock start, RFC 3339.
+    started: &'a str,
+    /// Wall-clock end, RFC 3339, once complete.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finished: Option<String>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    summary: Option<&'a Summary>,
+}
+
+fn write_record(out_dir: &Path, record: &RunRecord<'_>) -> Result<(), PipelineError> {
+    let bytes = serde_json::to_vec_pretty(record)
+        .map_err(|e| PipelineError::Sink(SinkError::Io { path: out_dir.join(SUMMARY_FILE), source: e.into() }))?;
+    trailhound_lake::write_atomically(&out_dir.join(SUMMARY_FILE), &bytes).map_err(SinkError::from)?;
+    Ok(())
+}
+
+/// Replays `inputs` with outputs under `out_dir` as the config's `[output]` names them,
+/// replacing what an earlier replay left there (see the module docs for the protocol).
+///
+/// Inputs that cannot be read are listed in [`Summary::source_errors`] after every other
+/// input was processed; when none of them can be read, nothing is written and the result is
+/// [`PipelineError::Input`].
 pub fn replay(
     cfg: &Config,
     inputs: &[Input],
     out_dir: &Path,
     progress: Arc<Progress>,
 ) -> Result<Summary, PipelineError> {
-    let files = expand_inputs(inputs)?;
+    let (files, unreadable) = expand_inputs(inputs);
+    if files.is_empty() && !unreadable.is_empty() {
+        return Err(PipelineError::Input(format!(
+            "no input could be read, {} left untouched: {}",
+            out_dir.display(),
+            unreadable.join("; ")
+        )));
+    }
     let total: u64 = files.iter().flatten().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
     progress.bytes_total.store(total, Ordering::Relaxed);
     std::fs::create_dir_all(out_dir)
         .map_err(|e| PipelineError::Input(format!("cannot create {}: {e}", out_dir.display())))?;
     let o = &cfg.output;
+    let findings_dir = out_dir.join(&o.findings_dir);
+    let now = wall_clock_ms();
+    let run_id = format!("{now}-{}", std::process::id());
+    let started = trailhound_model::time::to_rfc3339(now);
+
+    // From here on the directory says a run is in progress: a kill leaves it marked.
+    let record = RunRecord { complete: false, run_id: &run_id, started: &started, finished: None, summary: None };
+    write_record(out_dir, &record)?;
+    let marker = serde_json::json!({"run_id": run_id, "started": started, "pid": std::process::id()}).to_string();
+    trailhound_lake::mark_running(&findings_dir, &marker).map_err(SinkError::from)?;
+    trailhound_lake::clear_findings(&findings_dir).map_err(SinkError::from)?;
+
     let mut sinks: Vec<Box<dyn FindingSink>> =
-        vec![Box::new(ParquetSink::new(&out_dir.join(&o.findings_dir), o.max_rows_per_file)?)];
+        vec![Box::new(ParquetSink::new(&findings_dir, o.max_rows_per_file, &run_id)?)];
     if !o.ocsf_jsonl.as_os_str().is_empty() {
         sinks.push(Box::new(OcsfJsonlSink::create(&out_dir.join(&o.ocsf_jsonl))?));
     }
     let dead: Box<dyn DeadLetterSink> = Box::new(DeadLetterFile::create(&out_dir.join(&o.dead_letters))?);
     let mut driver = Driver::new(cfg, sinks, Some(dead))?;
-    replay_into(cfg, files, &mut driver, progress)
+    let mut summary = replay_into(cfg, files, &mut driver, progress)?;
+    summary.source_errors.splice(0..0, unreadable);
+
+    let finished = Some(trailhound_model::time::to_rfc3339(wall_clock_ms()));
+    let record = RunRecord { complete: true, run_id: &run_id, started: &started, finished, summary: Some(&summary) };
+    write_record(out_dir, &record)?;
+    trailhound_lake::unmark_running(&findings_dir).map_err(SinkError::from)?;
+    Ok(summary)
 }
 
 /// Replays already-expanded inputs into a driver (tests use an in-memory sink).
@@ -293,16 +419,21 @@ pub fn replay_into(
         .map_err(|e| PipelineError::Input(format!("cannot start the parse thread: {e}")))?;
     let mut summary = Summary::default();
     let mut stats = None;
-    for msg in rx {
-        match msg {
-            Msg::Batch(b) => {
+    // Idle input (a quiet pipe) still flushes what is pending on time.
+    let idle = cfg.output.flush_interval.min(Duration::from_secs(1));
+    loop {
+        match rx.recv_timeout(idle) {
+            Ok(Msg::Batch(b)) => {
                 let n = driver.batch(&b)?;
                 progress.findings.fetch_add(n as u64, Ordering::Relaxed);
             }
-            Msg::Dead(d) => driver.dead(&d)?,
-            Msg::SourceError(e) => summary.source_errors.push(e),
-            Msg::Done(s) => stats = Some(s),
+            Ok(Msg::Dead(d)) => driver.dead(&d)?,
+            Ok(Msg::SourceError(e)) => summary.source_errors.push(e),
+            Ok(Msg::Done(s)) => stats = Some(s),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
         }
+        driver.tick()?;
     }
     let _ = handle.join();
     driver.finish()?;
@@ -332,4 +463,149 @@ pub fn replay_into(
         "replay finished"
     );
     Ok(summary)
+}
+
+/// The host's clock in ms since the epoch (only for the future-time gate's ceiling).
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(i64::MAX, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    fn fixture() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/stratus/events.ndjson")
+    }
+
+    fn config(flush_rows: usize) -> Config {
+        let mut cfg = Config::load(None, Vec::new()).expect("defaults");
+        cfg.output.flush_rows = flush_rows;
+        cfg
+    }
+
+    fn record(out: &Path) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(out.join(SUMMARY_FILE)).expect("summary.json")).expect("json")
+    }
+
+    /// Every file under `root`, relative, sorted.
+    fn files(root: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).expect("read_dir") {
+                let p = e.expect("entry").path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    out.push(p.strip_prefix(root).expect("prefix").to_string_lossy().into_owned());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Records, at each flush, how many versions arrived since the previous one.
+    struct Recorder(Arc<Mutex<(u64, Vec<u64>)>>);
+
+    impl FindingSink for Recorder {
+        fn publish(&mut self, findings: &[Finding]) -> Result<(), SinkError> {
+            self.0.lock().expect("lock").0 += findings.len() as u64;
+            Ok(())
+        }
+        fn flush(&mut self) -> Result<(), SinkError> {
+            let mut g = self.0.lock().expect("lock");
+            let pending = std::mem::take(&mut g.0);
+            g.1.push(pending);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn findings_are_flushed_every_flush_rows_versions_while_the_replay_runs() {
+        let mut cfg = config(2);
+        cfg.parse.batch_rows = 8;
+        let seen = Arc::new(Mutex::new((0, Vec::new())));
+        let mut driver = Driver::new(&cfg, vec![Box::new(Recorder(seen.clone()))], None).expect("driver");
+        let summary = replay_into(&cfg, vec![Some(fixture())], &mut driver, Arc::default()).expect("replay");
+        let (_, flushes) = &*seen.lock().expect("lock");
+        assert!(summary.findings_published >= 10, "the fixture has findings: {summary:?}");
+        assert_eq!(flushes.iter().sum::<u64>(), summary.findings_published, "every version flushed once");
+        let (last, during) = flushes.split_last().expect("flushes");
+        assert!(during.len() >= 3, "flushed during the run, not only at the end: {flushes:?}");
+        assert!(during.iter().all(|n| *n >= 2), "a flush by rows waits for flush_rows versions: {flushes:?}");
+        assert!(*last < summary.findings_published);
+    }
+
+    #[test]
+    fn a_rerun_replaces_the_previous_run_and_summary_json_says_complete() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let out = dir.path().join("out");
+        let cfg = config(1);
+        let first = replay(&cfg, &[Input::Path(fixture())], &out, Arc::default()).expect("replay");
+        let r = record(&out);
+        assert_eq!(r["complete"], true);
+        assert_eq!(r["events"], first.events);
+        let run1 = r["run_id"].as_str().expect("run id").to_string();
+        let parts1: Vec<String> = files(&out.join("findings"));
+        assert!(parts1.len() > 1, "flushed per version: {parts1:?}");
+        assert!(parts1.iter().all(|f| f.contains(&format!("part-{run1}-"))), "{parts1:?}");
+
+        // What a killed run leaves: the marker and a temporary file.
+        trailhound_lake::mark_running(&out.join("findings"), "{}").expect("mark");
+        let (dt_hour, _) = parts1[0].rsplit_once('/').expect("partition");
+        std::fs::write(out.join("findings").join(dt_hour).join(".part-killed-000003.parquet.tmp"), b"PAR1")
+            .expect("tmp");
+
+        std::thread::sleep(Duration::from_millis(5)); // a new run id (ms clock)
+        let second = replay(&cfg, &[Input::Path(fixture())], &out, Arc::default()).expect("rerun");
+        let r = record(&out);
+        assert_eq!(r["complete"], true);
+        let run2 = r["run_id"].as_str().expect("run id").to_string();
+        assert_ne!(run1, run2);
+        let parts2 = files(&out.join("findings"));
+        assert!(parts2.iter().all(|f| f.contains(&format!("part-{run2}-"))), "only the rerun's files: {parts2:?}");
+        assert_eq!(parts2.len(), parts1.len());
+        assert_eq!(second.findings, first.findings);
+        let ocsf = std::fs::read_to_string(out.join("findings.ocsf.jsonl")).expect("ocsf");
+        assert_eq!(ocsf.lines().count() as u64, second.findings_published, "the OCSF file was replaced, not appended");
+    }
+
+    #[test]
+    fn unreadable_inputs_are_listed_after_every_readable_one_is_processed() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let tree = dir.path().join("tree");
+        std::fs::create_dir_all(&tree).expect("mkdir");
+        std::fs::copy(fixture(), tree.join("a.ndjson")).expect("copy");
+        std::os::unix::fs::symlink(dir.path().join("gone.ndjson"), tree.join("b.ndjson")).expect("symlink");
+        let missing = dir.path().join("missing.ndjson");
+        let out = dir.path().join("out");
+        let inputs = [Input::Path(missing.clone()), Input::Path(tree.clone()), Input::Path(fixture())];
+        let s = replay(&config(10_000), &inputs, &out, Arc::default()).expect("replay");
+        assert_eq!(s.events, 2 * 310, "both readable copies of the fixture were read");
+        assert_eq!(s.source_errors.len(), 2, "{:?}", s.source_errors);
+        assert!(s.source_errors[0].contains("missing.ndjson"), "{:?}", s.source_errors);
+        assert!(s.source_errors[1].contains("b.ndjson"), "{:?}", s.source_errors);
+        assert_eq!(record(&out)["source_errors"].as_array().map(Vec::len), Some(2));
+    }
+
+    #[test]
+    fn when_no_input_can_be_read_the_output_directory_is_left_untouched() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let out = dir.path().join("out");
+        replay(&config(10_000), &[Input::Path(fixture())], &out, Arc::default()).expect("replay");
+        let before = files(&out);
+        let summary_before = std::fs::read(out.join(SUMMARY_FILE)).expect("summary");
+        let err = replay(&config(10_000), &[Input::Path(dir.path().join("typo.ndjson"))], &out, Arc::default())
+            .expect_err("nothing to read");
+        assert!(matches!(err, PipelineError::Input(_)), "{err}");
+        assert!(err.to_string().contains("typo.ndjson"), "{err}");
+        assert_eq!(files(&out), before);
+        assert_eq!(std::fs::read(out.join(SUMMARY_FILE)).expect("summary"), summary_before);
+    }
 }

@@ -1,7 +1,11 @@
 //! Where findings and dead letters go.
+//!
+//! Every sink makes what it was given durable on [`FindingSink::flush`]; the replay driver
+//! flushes them all together every `output.flush_rows` finding versions and every
+//! `output.flush_interval`, so a killed replay keeps what it had found up to its last flush.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use trailhound_lake::{FindingsWriter, WriterOptions};
@@ -41,15 +45,16 @@ pub trait DeadLetterSink: Send {
     fn flush(&mut self) -> Result<(), SinkError>;
 }
 
-/// Parquet findings through the lake writer (newest revision per uid per flush).
+/// Parquet findings through the lake writer (newest revision per uid per flush; each flush
+/// writes one atomically renamed file per partition touched).
 pub struct ParquetSink {
     writer: FindingsWriter,
 }
 
 impl ParquetSink {
-    /// Writes under `dir` (hive partitions `dt=/hour=`).
-    pub fn new(dir: &Path, max_rows_per_file: usize) -> Result<Self, SinkError> {
-        let opts = WriterOptions { max_rows_per_file, ..Default::default() };
+    /// Writes under `dir` (hive partitions `dt=/hour=`), files named `part-<run_id>-<seq>`.
+    pub fn new(dir: &Path, max_rows_per_file: usize, run_id: &str) -> Result<Self, SinkError> {
+        let opts = WriterOptions { max_rows_per_file, run_id: run_id.to_string(), ..Default::default() };
         Ok(Self { writer: FindingsWriter::new(dir, opts)? })
     }
 }
@@ -67,10 +72,16 @@ impl FindingSink for ParquetSink {
     }
 }
 
-/// A buffered file of JSON lines.
+/// Buffered output is written out once it holds this much, always at a line end.
+const LINES_BUFFER: usize = 1 << 20;
+
+/// A file of JSON lines, written only in whole lines: the file ends with a complete line
+/// except when the process dies inside a write (then at most the last line is partial; a
+/// reader skips a last line without its newline).
 struct Lines {
     path: PathBuf,
-    out: BufWriter<File>,
+    file: File,
+    buf: Vec<u8>,
 }
 
 impl Lines {
@@ -79,22 +90,34 @@ impl Lines {
             std::fs::create_dir_all(parent).map_err(|source| SinkError::Io { path: parent.to_path_buf(), source })?;
         }
         let file = File::create(path).map_err(|source| SinkError::Io { path: path.to_path_buf(), source })?;
-        Ok(Self { path: path.to_path_buf(), out: BufWriter::with_capacity(1 << 20, file) })
+        Ok(Self { path: path.to_path_buf(), file, buf: Vec::with_capacity(LINES_BUFFER + 4096) })
     }
     fn line(&mut self, v: &serde_json::Value) -> Result<(), SinkError> {
-        let io = |source| SinkError::Io { path: self.path.clone(), source };
-        serde_json::to_writer(&mut self.out, v).map_err(|e| io(e.into()))?;
-        self.out.write_all(b"\n").map_err(io)
+        let mark = self.buf.len();
+        if let Err(e) = serde_json::to_writer(&mut self.buf, v) {
+            self.buf.truncate(mark);
+            return Err(SinkError::Io { path: self.path.clone(), source: e.into() });
+        }
+        self.buf.push(b'\n');
+        if self.buf.len() >= LINES_BUFFER {
+            self.write_out()?;
+        }
+        Ok(())
+    }
+    fn write_out(&mut self) -> Result<(), SinkError> {
+        let result = self.file.write_all(&self.buf);
+        self.buf.clear();
+        result.map_err(|source| SinkError::Io { path: self.path.clone(), source })
     }
     fn flush(&mut self) -> Result<(), SinkError> {
-        self.out
-            .flush()
-            .and_then(|()| self.out.get_ref().sync_data())
-            .map_err(|source| SinkError::Io { path: self.path.clone(), source })
+        self.write_out()?;
+        self.file.sync_data().map_err(|source| SinkError::Io { path: self.path.clone(), source })
     }
 }
 
-/// OCSF Detection Finding JSON, one finding version per line (what a SOAR consumes).
+/// OCSF Detection Finding JSON, one finding version per line (what a SOAR consumes). Written
+/// in whole lines and fsynced at every flush: after a kill the file holds every version up to
+/// the last flush and possibly more, and at most its last line is partial (no newline).
 pub struct OcsfJsonlSink(Lines);
 
 impl OcsfJsonlSink {
@@ -146,5 +169,64 @@ impl FindingSink for MemorySink {
     }
     fn flush(&mut self) -> Result<(), SinkError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trailhound_model::{Activity, IdentityClass, Severity};
+
+    fn finding(i: usize) -> Finding {
+        Finding {
+            uid: Finding::make_uid("r", &format!("k{i}"), 0),
+            rule_id: "enumeration_burst".into(),
+            title: "Enumeration burst".into(),
+            severity: Severity::High,
+            confidence: 80,
+            tactic_ids: vec!["TA0007".into()],
+            technique_ids: vec!["T1580".into()],
+            provider: "aws".into(),
+            actor_key: format!("AKIA{i}"),
+            actor_arn: Some(format!("arn:aws:iam::1:user/bob{i}\n\u{1b}[2J")),
+            identity_class: IdentityClass::ProgrammaticUser,
+            account: Some("111122223333".into()),
+            regions: vec!["us-east-1".into()],
+            first_event_time: 3_600_000,
+            last_event_time: 3_610_000,
+            event_count: 12,
+            evidence: vec![],
+            context: vec!["x".repeat(500)],
+            summary: "s".into(),
+            remediation: "r".into(),
+            activity: Activity::Create,
+            revision: 0,
+            related_actor_keys: Vec::new(),
+        }
+    }
+
+    fn lines_of(path: &Path) -> (Vec<u8>, usize) {
+        let bytes = std::fs::read(path).expect("read");
+        let n = bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count();
+        (bytes, n)
+    }
+
+    /// What a kill between flushes leaves: only whole lines, each one JSON.
+    #[test]
+    fn the_ocsf_file_holds_only_whole_lines_between_flushes_and_everything_after_a_flush() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("f.ocsf.jsonl");
+        let mut sink = OcsfJsonlSink::create(&path).expect("create");
+        let findings: Vec<Finding> = (0..3000).map(finding).collect();
+        sink.publish(&findings).expect("publish");
+        let (bytes, n) = lines_of(&path);
+        assert!(n > 0 && n < findings.len(), "more than the buffer was written out, not all: {n}");
+        assert_eq!(bytes.last(), Some(&b'\n'), "the file ends with a complete line");
+        for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let v: serde_json::Value = serde_json::from_slice(line).expect("every line is whole JSON");
+            assert_eq!(v["class_uid"], 2004);
+        }
+        sink.flush().expect("flush");
+        assert_eq!(lines_of(&path).1, findings.len());
     }
 }

@@ -1,6 +1,8 @@
 //! End-to-end tests of the `trailhound` binary: gen → replay → Parquet → SQL, as a user runs it.
 
+mod durability;
 mod eval;
+mod hostile;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
