@@ -167,6 +167,17 @@ fn init_tracing(format: &str, default_level: &str) {
     }
 }
 
+/// `text` with control characters escaped in each line (actor keys and evidence come from
+/// the logs); its own line breaks kept.
+fn escape_lines(text: &str) -> String {
+    text.split_inclusive('\n')
+        .map(|l| match l.strip_suffix('\n') {
+            Some(line) => format!("{}\n", Escaped(line)),
+            None => Escaped(l).to_string(),
+        })
+        .collect()
+}
+
 /// Prints an error message on stderr with control characters escaped; the message's own line
 /// breaks are kept.
 fn print_error(prefix: &str, message: &str) {
@@ -237,7 +248,7 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 println!("trailhound eval: {} against {}\n", findings.display(), labels.display());
-                print!("{}", report.to_text());
+                print!("{}", escape_lines(&report.to_text()));
             }
             let mut failures = Vec::new();
             if fail_on_miss && report.missed > 0 {
@@ -464,7 +475,7 @@ fn demo(dir: &Path, events: u64, seed: u64) -> Result<()> {
     // Ground truth against what was found.
     println!("\n== 4. trailhound eval --labels {} {}", labels_path.display(), findings.display());
     let report = rt.block_on(trailhound_lake::eval::evaluate_files(&labels_path, &findings))?;
-    print!("{}", report.to_text());
+    print!("{}", escape_lines(&report.to_text()));
     println!("\n== injected behaviours found by their rule: {}/{}", report.found, report.labels);
     println!("Try your own SQL: cargo run -p trailhound-cli --bin trailhound -- query --findings {} \"SELECT * FROM findings LIMIT 5\"", findings.display());
     Ok(())
@@ -480,5 +491,11 @@ mod tests {
         assert!(log_colour(true, Some("".into())), "an empty NO_COLOR does not count (no-color.org)");
         assert!(!log_colour(true, Some("1".into())));
         assert!(!log_colour(false, None), "a file or a pipe gets no colour codes");
+    }
+
+    #[test]
+    fn report_lines_keep_their_breaks_and_lose_their_control_characters() {
+        assert_eq!(escape_lines("a\x1b[2J b\nc\u{202e}\n"), "a\\x1b[2J b\nc\\u{202e}\n");
+        assert_eq!(escape_lines("no break\r"), "no break\\r");
     }
 }
