@@ -1,17 +1,23 @@
 //! Audit-log records in, Arrow [`RecordBatch`]es of the normalized event model out.
 //!
 //! This crate owns everything between bytes and events:
-//! - **framing** ([`read`]): NDJSON (one event per line), CloudTrail delivery files
-//!   (`{"Records":[...]}`), JSON arrays, gzip (detected by magic, as S3 delivers `.json.gz`),
-//!   directory trees and stdin;
+//! - **framing** ([`read`]): a stream is a sequence of JSON values, decided record by record:
+//!   NDJSON (one event per line), CloudTrail delivery files (`{"Records":[...]}`), JSON arrays
+//!   and pretty-printed values in any mix, gzip (detected by magic, as S3 delivers
+//!   `.json.gz`), directory trees and stdin; with every limit of [`ParseConfig`] enforced
+//!   while reading, so memory is bounded by the configuration whatever the input;
 //! - **parsing** with simd-json's tape (no per-field maps; the buffers and the tape are
 //!   reused between records, and lines are parsed in place inside the read buffer);
 //! - **normalization** of CloudTrail records into the event schema of
 //!   [`trailhound_model::event`], including `actor_key` and the [`IdentityClass`] of the
 //!   caller ([`identity`]);
 //! - **dead letters** ([`DeadLetter`]): a record that cannot become an event (bad JSON,
-//!   truncated, not UTF-8, too deep, too large, wrong types, another format) is handed to the
-//!   sink with the reason, its source position and its original bytes, and parsing goes on.
+//!   truncated, not UTF-8, too deep, too large, wrong types, an impossible time, another
+//!   format, a decompression bomb) is handed to the sink with the reason, its source position,
+//!   its length and its original bytes (the first [`DEAD_LETTER_PREFIX_BYTES`] of one over
+//!   `max_event_bytes`), and parsing goes on. Nothing is dropped without one: the events and
+//!   dead letters of a stream account for all of it, and a stream cut short (or stopped by a
+//!   decompression limit) ends with a dead letter that says so.
 //!
 //! ```
 //! use trailhound_parse::{Parser, ParseConfig, Collect};
@@ -463,8 +469,7 @@ impl Parser {
                     Some(i) => format!("{source}#{i}"),
                     None => source.to_string(),
                 };
-                let bytes = raw.len();
-                self.dead(sink, &pos_source, position, reason, raw.into_bytes(), bytes);
+                self.dead_capped(sink, &pos_source, position, reason, raw.as_bytes());
             }
         }
     }

@@ -665,9 +665,11 @@ impl<'a> Framer<'a> {
         }
         let want = self.filled + CHUNK;
         if self.buf.len() < want + PADDING {
-            // Grow by half at least, exactly (a document's buffer is not doubled past need).
-            let target = (want + PADDING).max(self.buf.capacity() + self.buf.capacity() / 2);
-            self.buf.reserve_exact(target - self.buf.len());
+            if self.buf.capacity() < want + PADDING {
+                // Grow by half (a document's buffer is not doubled past need).
+                let target = (want + PADDING).max(self.buf.capacity() + self.buf.capacity() / 2);
+                self.buf.reserve_exact(target - self.buf.len());
+            }
             self.buf.resize(want + PADDING, 0);
         }
         let mut got = 0;

@@ -283,3 +283,22 @@ fn the_read_buffer_stays_within_the_limits_whatever_the_length_of_a_line() {
         assert!(p.read_buf.capacity() <= bound, "read buffer of {} bytes", p.read_buf.capacity());
     }
 }
+
+#[test]
+fn a_large_document_is_read_whole_into_a_buffer_grown_only_as_far_as_it_needs() {
+    let cfg = ParseConfig { max_document_bytes: 60 << 20, ..ParseConfig::default() };
+    let head = br#"{"Records":[{"eventName":"ListUsers","eventTime":"2024-01-01T00:00:00Z","pad":""#;
+    let tail = format!("\"}}]}}\n{}\n", event("ListUsers", "K", "2024-01-01T00:00:01Z"));
+    let mut p = Parser::new(cfg);
+    let mut out = Collect::default();
+    let input = std::io::Read::chain(
+        &head[..],
+        Lazy { left: 40 << 20, fill: b'x', tail: std::io::Cursor::new(tail.into_bytes()) },
+    );
+    read::read_stream(&mut p, input, "lazy", &mut out).expect("in-memory read");
+    p.flush(&mut out);
+    assert_eq!((out.rows(), out.dead.len()), (2, 0), "{:?}", out.dead.first().map(|d| &d.reason));
+    // The buffer held the document: at least its size, and at most half as much again.
+    let cap = p.read_buf.capacity();
+    assert!(cap >= 40 << 20 && cap <= ((40 << 20) + (4 << 20) + PADDING) * 3 / 2, "read buffer of {cap} bytes");
+}

@@ -1,4 +1,8 @@
-//! Timestamp parsing for the formats real CloudTrail and common exports use.
+//! Timestamp parsing for the formats real CloudTrail and common exports use, strictly: a
+//! value shaped like a timestamp that names no real instant (2026-02-31, hour 24) or lies
+//! outside the years 2000..=2199 is [`TimeValue::Invalid`] (the record is dead-lettered with
+//! kind `invalid_time`), never rolled over into another date; text that is not a timestamp at
+//! all is [`TimeValue::NotATime`] (the record's time is inferred from the stream).
 
 use trailhound_model::time::{days_from_civil, EventTime, DAY, HOUR, MINUTE, SECOND};
 
