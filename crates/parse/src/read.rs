@@ -179,12 +179,14 @@ pub(crate) fn element_end(data: &[u8]) -> Option<usize> {
 }
 
 /// Index just past the `[` that opens the events of `doc`: the document's own `[`, or the
-/// value of a top-level `"Records"` key. `None` when there is none.
+/// value of a top-level `"Records"` key, when what follows it is an object (or nothing, or the
+/// end of the array): an array of events. `None` when there is none.
 pub(crate) fn events_array(doc: &[u8]) -> Option<usize> {
     let ws = |i: usize| i + doc.get(i..).map_or(0, |d| d.iter().take_while(|c| c.is_ascii_whitespace()).count());
+    let of_events = |open: usize| matches!(doc.get(ws(open)), None | Some(b'{' | b']')).then_some(open);
     let start = ws(if doc.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 });
     match doc.get(start)? {
-        b'[' => Some(start + 1),
+        b'[' => of_events(start + 1),
         b'{' => {
             let mut i = start + 1;
             loop {
@@ -202,7 +204,7 @@ pub(crate) fn events_array(doc: &[u8]) -> Option<usize> {
                 }
                 i = ws(i + 1);
                 if key == b"Records" && doc.get(i) == Some(&b'[') {
-                    return Some(i + 1);
+                    return of_events(i + 1);
                 }
                 i += element_end(doc.get(i..)?)?;
                 if doc.get(i) != Some(&b',') {
@@ -327,7 +329,7 @@ pub fn read_stream(parser: &mut Parser, reader: impl Read, name: &str, sink: &mu
     let mut input = if gzip {
         let cfg = parser.config();
         Input::Gzip {
-            dec: flate2::bufread::MultiGzDecoder::new(raw),
+            dec: Box::new(flate2::bufread::MultiGzDecoder::new(raw)),
             out: 0,
             max_out: cfg.max_decompressed_bytes,
             max_ratio: cfg.max_decompression_ratio,
@@ -353,7 +355,7 @@ pub fn gunzip(compressed: &[u8], cfg: &crate::ParseConfig) -> Result<Vec<u8>, De
     let max_out = if by_document { cfg.max_document_bytes as u64 } else { cfg.max_decompressed_bytes };
     let source = BufReader::new(Counted { inner: compressed, bytes: 0, failed: false });
     let mut input = Input::Gzip {
-        dec: flate2::bufread::MultiGzDecoder::new(source),
+        dec: Box::new(flate2::bufread::MultiGzDecoder::new(source)),
         out: 0,
         max_out,
         max_ratio: cfg.max_decompression_ratio,
@@ -418,7 +420,8 @@ enum Fault {
 enum Input<R> {
     Plain(BufReader<Counted<R>>),
     Gzip {
-        dec: flate2::bufread::MultiGzDecoder<BufReader<Counted<R>>>,
+        /// Boxed: the inflate state is large beside a plain reader.
+        dec: Box<flate2::bufread::MultiGzDecoder<BufReader<Counted<R>>>>,
         /// Bytes decompressed so far.
         out: u64,
         max_out: u64,
