@@ -39,6 +39,13 @@ pub struct EngineConfig {
     /// A held event not corroborated within this many later events is dead-lettered; the
     /// held events are at most this many too (oldest out first). Default 10000.
     pub future_hold_events: usize,
+    /// Memory budget of the detection state (approximate bytes, all rules and the identity
+    /// context). Past it, the state of the least recently active keys is evicted down to 80 %
+    /// of it: long-term memory (baselines, recon histories, sessions' homes) first, then
+    /// windows that can no longer fire by themselves (closed early), then live windows
+    /// (counted in `evicted_active`: a detection may be lost). Default 256 MiB (268435456),
+    /// at least 1 MiB.
+    pub max_state_bytes: u64,
 }
 
 impl Default for EngineConfig {
@@ -51,6 +58,7 @@ impl Default for EngineConfig {
             context: ContextConfig::default(),
             max_future_skew: Duration::from_secs(3600),
             future_hold_events: 10_000,
+            max_state_bytes: 256 << 20,
         }
     }
 }
@@ -101,6 +109,12 @@ impl DetectConfig {
             errs.push(format!(
                 "detect.engine.future_hold_events must be between 1 and 1000000, got {}",
                 self.engine.future_hold_events
+            ));
+        }
+        if self.engine.max_state_bytes < 1 << 20 {
+            errs.push(format!(
+                "detect.engine.max_state_bytes must be at least 1048576 (1 MiB), got {}",
+                self.engine.max_state_bytes
             ));
         }
         if self.engine.workers == 0 || self.engine.workers > 256 {

@@ -214,6 +214,13 @@ impl IdentityContext {
         self.ledger.is_empty()
     }
 
+    /// Approximate bytes held (principal and resource names of about 48 bytes each).
+    pub fn bytes(&self) -> usize {
+        use crate::state::cost;
+        let n = self.ledger.len();
+        cost::btree(n, std::mem::size_of::<(LedgerKey, EventTime)>()) + n * 2 * cost::alloc(48)
+    }
+
     pub(crate) fn state(&self) -> ContextState {
         ContextState { ledger: self.ledger.iter().map(|((p, n), t)| (p.clone(), n.clone(), *t)).collect() }
     }

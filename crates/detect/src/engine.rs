@@ -9,6 +9,7 @@ use trailhound_model::time::EventTime;
 use trailhound_model::{stable_hash, Finding, Severity};
 
 use crate::context::{ContextState, IdentityContext};
+use crate::gate::{Gate, GateState, Rejected};
 use crate::rules::{self, Rule, RuleCtx};
 use crate::state::{self, StateError};
 use crate::view::EventView;
@@ -34,6 +35,22 @@ pub struct EngineStats {
     /// Events held because they were far ahead of the stream, released once corroborated.
     #[serde(default)]
     pub held_released: u64,
+    /// Approximate bytes of detection state after the last batch (a gauge; see
+    /// `engine.max_state_bytes`).
+    #[serde(default)]
+    pub state_bytes: u64,
+    /// Keys whose long-term memory (baselines, histories, homes) was evicted to keep within
+    /// `engine.max_state_bytes`.
+    #[serde(default)]
+    pub evicted_long_term: u64,
+    /// Keys whose dormant windows (no longer able to fire by themselves) were closed early to
+    /// keep within the budget.
+    #[serde(default)]
+    pub evicted_dormant: u64,
+    /// Keys whose live windows or sequences were evicted to keep within the budget: a
+    /// detection may have been lost.
+    #[serde(default)]
+    pub evicted_active: u64,
 }
 
 /// Runs every rule over event batches in event time.
@@ -49,6 +66,12 @@ pub struct Engine {
     stats: EngineStats,
     min_severity: Severity,
     context: IdentityContext,
+    gate: Gate,
+    /// `engine.max_state_bytes`.
+    max_state_bytes: usize,
+    /// Watermark of the last eviction warning (they are logged at most once an hour of
+    /// event time).
+    last_eviction_warning: Option<EventTime>,
 }
 
 /// Format version of [`Engine::snapshot`]; bump it when any state layout changes
@@ -65,6 +88,8 @@ struct Snapshot {
     rules: Vec<RuleState>,
     #[serde(default)]
     context: ContextState,
+    #[serde(default)]
+    gate: GateState,
 }
 
 /// One rule's state in a [`Snapshot`].
@@ -114,6 +139,9 @@ impl Engine {
             stats: EngineStats::default(),
             min_severity: cfg.engine.min_severity,
             context: IdentityContext::new(&cfg.engine.context),
+            gate: Gate::new(ms(cfg.engine.max_future_skew), cfg.engine.future_hold_events),
+            max_state_bytes: usize::try_from(cfg.engine.max_state_bytes).unwrap_or(usize::MAX),
+            last_eviction_warning: None,
         }
     }
 
@@ -153,6 +181,7 @@ impl Engine {
             stats: self.stats,
             rules,
             context: self.context.state(),
+            gate: self.gate.state()?,
         };
         Ok(state::save("engine", &snap)?)
     }
@@ -174,6 +203,10 @@ impl Engine {
             self.last_housekeeping = None;
             self.stats = EngineStats::default();
             self.context.set_state(ContextState::default());
+            // The empty state always loads.
+            let _ = self.gate.set_state(GateState::default());
+            self.gate.released_total = 0;
+            self.gate.rejected_total = 0;
         }
         result
     }
@@ -206,22 +239,64 @@ impl Engine {
         self.last_housekeeping = snap.last_housekeeping;
         self.stats = snap.stats;
         self.context.set_state(snap.context);
+        self.gate.set_state(snap.gate)?;
+        self.gate.seed_clock(snap.max_time);
+        self.gate.released_total = self.stats.held_released;
+        self.gate.rejected_total = self.stats.time_out_of_range;
         Ok(())
     }
 
     /// Processes one batch of the event schema; returns the findings it published.
+    ///
+    /// The future-time gate judges every row first (see `engine.max_future_skew`): events far
+    /// ahead of the stream are held until corroborated or rejected ([`Engine::take_rejected`]),
+    /// so no single event can move the watermark.
     pub fn process(&mut self, batch: &RecordBatch) -> Result<Vec<Finding>, DetectError> {
         let view = EventView::new(batch)?;
-        let wm = self.watermark();
-        let mut out = Vec::new();
-        let n = view.len();
         self.stats.batches += 1;
-        self.stats.events += n as u64;
+        self.stats.events += view.len() as u64;
+        let admission = self.gate.admit(&view, batch);
+        self.sync_gate_stats();
+        let mut out = Vec::new();
+        if let Some(released) = admission.released {
+            let rview = EventView::new(&released)?;
+            let all: Vec<usize> = (0..rview.len()).collect();
+            self.run_rows(&rview, &all, &mut out);
+        }
+        self.run_rows(&view, &admission.rows, &mut out);
+        self.stats.findings += out.len() as u64;
+        Ok(out)
+    }
+
+    /// Sets the driver's clock (ms since the epoch): events dated more than
+    /// `engine.max_future_skew` after it are rejected at once. Rules never see it.
+    pub fn set_now(&mut self, now: Option<EventTime>) {
+        self.gate.set_now(now);
+    }
+
+    /// Events rejected by the future-time gate since the last call (for the dead-letter sink).
+    pub fn take_rejected(&mut self) -> Vec<Rejected> {
+        self.gate.take_rejected()
+    }
+
+    /// Events held by the future-time gate, waiting for a later event to corroborate them.
+    pub fn held_events(&self) -> usize {
+        self.gate.held()
+    }
+
+    fn sync_gate_stats(&mut self) {
+        self.stats.time_out_of_range = self.gate.rejected_total;
+        self.stats.held_released = self.gate.released_total;
+    }
+
+    /// Runs the rules over `rows` of `view` (rows the gate admitted).
+    fn run_rows(&mut self, view: &EventView<'_>, rows: &[usize], out: &mut Vec<Finding>) {
+        let wm = self.watermark();
         let mut batch_max = self.max_time;
         // Shard rows by actor; late rows go to stateless rules only.
         let mut on_time: Vec<Vec<usize>> = vec![Vec::new(); self.workers];
         let mut late: Vec<usize> = Vec::new();
-        for row in 0..n {
+        for &row in rows {
             let t = view.time(row);
             batch_max = Some(batch_max.map_or(t, |m| m.max(t)));
             if t < wm {
@@ -238,7 +313,7 @@ impl Engine {
         self.stats.late_events += late.len() as u64;
         // The context learns the whole batch before any rule judges it (a create and its
         // teardown in one batch, in either order).
-        self.context.observe(&view, 0..n);
+        self.context.observe(view, rows.iter().copied());
         if !late.is_empty() {
             tracing::debug!(late = late.len(), watermark = wm, "late events given to stateless rules only");
         }
@@ -250,14 +325,14 @@ impl Engine {
                 if rule.correlates() {
                     continue;
                 }
-                rule.on_batch(&view, unsuppressed(rows, sup.as_ref(), &view, &mut kept), &mut ctx);
+                rule.on_batch(view, unsuppressed(rows, sup.as_ref(), view, &mut kept), &mut ctx);
                 if !rule.meta().stateful && !late.is_empty() {
-                    rule.on_batch(&view, unsuppressed(late, sup.as_ref(), &view, &mut kept), &mut ctx);
+                    rule.on_batch(view, unsuppressed(late, sup.as_ref(), view, &mut kept), &mut ctx);
                 }
             }
         };
         if self.workers == 1 {
-            run(&on_time[0], &late, &mut out);
+            run(&on_time[0], &late, out);
         } else {
             let results: Vec<Vec<Finding>> = std::thread::scope(|s| {
                 let handles: Vec<_> = on_time
@@ -278,10 +353,39 @@ impl Engine {
             out.extend(results.into_iter().flatten());
         }
         self.max_time = batch_max;
-        self.housekeeping(false, &mut out);
-        self.correlate(&mut out);
-        self.stats.findings += out.len() as u64;
-        Ok(out)
+        self.housekeeping(false, out);
+        self.correlate(out);
+        self.close_correlations(out);
+    }
+
+    /// The rules over `rows` at the current watermark, without moving it (end of input).
+    fn run_rules(&mut self, view: &EventView<'_>, rows: &[usize], out: &mut Vec<Finding>) {
+        let max_time = self.max_time;
+        let last_housekeeping = self.last_housekeeping;
+        // `run_rows` with the clock put back: housekeeping is not due at the old watermark.
+        self.last_housekeeping = Some(i64::MAX);
+        self.run_rows(view, rows, out);
+        self.max_time = max_time;
+        self.last_housekeeping = last_housekeeping;
+    }
+
+    /// Lets correlation rules close their windows behind the watermark, once they have seen
+    /// every final version the other rules published up to it (a watermark that jumps far in
+    /// one step closes a chain's parts and the chain in the same batch).
+    fn close_correlations(&mut self, out: &mut Vec<Finding>) {
+        let wm = self.watermark();
+        if wm == i64::MIN || self.last_housekeeping != Some(wm) {
+            return;
+        }
+        let mut tail = Vec::new();
+        let mut ctx = RuleCtx { watermark: wm, context: &self.context, out: &mut tail };
+        for rule in self.rules.iter().filter(|r| r.correlates()) {
+            rule.on_watermark(&mut ctx);
+        }
+        let before = tail.len();
+        tail.retain(|f| f.severity >= self.min_severity);
+        self.stats.quieted += (before - tail.len()) as u64;
+        out.extend(tail);
     }
 
     /// Drops findings on allowlisted actors or accounts, orders the batch's findings
@@ -312,17 +416,49 @@ impl Engine {
     }
 
     fn housekeeping(&mut self, force: bool, out: &mut Vec<Finding>) {
-        // Correlation rules close their windows here too.
         let wm = self.watermark();
-        let due = force || self.last_housekeeping.is_none_or(|last| wm.saturating_sub(last) >= self.tick);
-        if !due || wm == i64::MIN {
+        if wm == i64::MIN {
             return;
         }
-        self.last_housekeeping = Some(wm);
-        self.context.expire(wm);
+        let due = force || self.last_housekeeping.is_none_or(|last| wm.saturating_sub(last) >= self.tick);
+        if due {
+            self.last_housekeeping = Some(wm);
+            self.context.expire(wm);
+            let mut ctx = RuleCtx { watermark: wm, context: &self.context, out: &mut *out };
+            // Correlation rules close after they have seen the final versions these publish
+            // (`close_correlations`, after `correlate`).
+            for rule in self.rules.iter().filter(|r| !r.correlates()) {
+                rule.on_watermark(&mut ctx);
+            }
+        }
+        // The memory budget, after every batch (the watermark need not have moved: a flood of
+        // new actors within one second is bounded too).
+        let used = self.rules.iter().map(|r| r.state_bytes()).sum::<usize>() + self.context.bytes();
+        self.stats.state_bytes = used as u64;
+        if used <= self.max_state_bytes {
+            return;
+        }
+        let target = self.max_state_bytes / 100 * state::EVICT_TO_PERCENT;
         let mut ctx = RuleCtx { watermark: wm, context: &self.context, out };
-        for rule in &self.rules {
-            rule.on_watermark(&mut ctx);
+        let done = state::enforce_budget(&self.rules, used, target, &mut ctx);
+        let [long_term, dormant, active] = done.evicted;
+        self.stats.evicted_long_term += long_term.entries;
+        self.stats.evicted_dormant += dormant.entries;
+        self.stats.evicted_active += active.entries;
+        let after = self.rules.iter().map(|r| r.state_bytes()).sum::<usize>() + self.context.bytes();
+        self.stats.state_bytes = after as u64;
+        if self.last_eviction_warning.is_none_or(|t| wm.saturating_sub(t) >= 3_600_000) {
+            self.last_eviction_warning = Some(wm);
+            tracing::warn!(
+                state_bytes = used,
+                max_state_bytes = self.max_state_bytes,
+                after = after,
+                evicted_long_term = long_term.entries,
+                evicted_dormant = dormant.entries,
+                evicted_active = active.entries,
+                watermark = %trailhound_model::time::to_rfc3339(wm),
+                "detection state over its memory budget: evicted the least recently active keys' state (long-term memory first; evicted_active > 0 means live windows went too); raise engine.max_state_bytes if this repeats"
+            );
         }
     }
 
@@ -330,11 +466,34 @@ impl Engine {
     /// publishing final versions. The engine can go on afterwards (for a new stream).
     pub fn finish(&mut self) -> Vec<Finding> {
         let mut out = Vec::new();
-        let mut ctx = RuleCtx { watermark: i64::MAX, context: &self.context, out: &mut out };
+        // The events the future-time gate still holds were corroborated by nothing after them,
+        // so there is nothing left that they could blind: the rules see them, but they do not
+        // move the watermark on their own before everything closes (a far-future event must
+        // not close the stream's windows early).
+        if let Some(held) = self.gate.drain() {
+            match EventView::new(&held) {
+                Ok(v) => {
+                    let all: Vec<usize> = (0..v.len()).collect();
+                    self.run_rules(&v, &all, &mut out);
+                }
+                Err(e) => tracing::warn!(error = %e, "held events without the event schema"),
+            }
+        }
+        self.sync_gate_stats();
+        self.close_all(&mut out);
+        self.stats.findings += out.len() as u64;
+        out
+    }
+
+    /// Moves the watermark past everything: closes every window, correlation rules last.
+    fn close_all(&mut self, out: &mut Vec<Finding>) {
+        let mut closing = Vec::new();
+        let mut ctx = RuleCtx { watermark: i64::MAX, context: &self.context, out: &mut closing };
         for rule in self.rules.iter().filter(|r| !r.correlates()) {
             rule.on_watermark(&mut ctx);
         }
-        self.correlate(&mut out);
+        self.correlate(&mut closing);
+        out.extend(closing);
         // Correlation rules close last, after seeing every other rule's final versions.
         let mut tail = Vec::new();
         let mut ctx = RuleCtx { watermark: i64::MAX, context: &self.context, out: &mut tail };
@@ -345,8 +504,6 @@ impl Engine {
         tail.retain(|f| f.severity >= self.min_severity);
         self.stats.quieted += (before - tail.len()) as u64;
         out.extend(tail);
-        self.stats.findings += out.len() as u64;
-        out
     }
 }
 

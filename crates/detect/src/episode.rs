@@ -7,15 +7,13 @@
 //! sets are sorted, counts commute. A rule that only adds events to a [`Support`] and publishes
 //! through a [`Publication`] gets final versions that do not depend on arrival order.
 
-use std::collections::BTreeSet;
-
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use trailhound_model::time::EventTime;
 use trailhound_model::{Activity, Evidence, Finding, IdentityClass, Severity};
 
 use crate::rules::RuleMeta;
-use crate::state::{self, StateError};
+use crate::state::{self, Evicted, SmallSet, StateError, Tier, Weigh, Weighed};
 use crate::view::EventView;
 
 /// Who the earliest supporting event says the actor is.
@@ -43,16 +41,34 @@ pub struct Support {
     /// Latest event time.
     pub last: EventTime,
     /// Regions of the events.
-    pub regions: BTreeSet<String>,
+    pub regions: SmallSet<String>,
     /// Identity from the earliest event.
     pub ident: Option<Ident>,
     /// The earliest events (by time, then id), at most `max` of them.
-    pub evidence: BTreeSet<Evidence>,
+    pub evidence: SmallSet<Evidence>,
     /// The decisive events: the ones that made the condition true (the threshold crossing,
     /// each step of a sequence, the first out-of-baseline call), at most `max` of them. They
     /// lead the finding's evidence, before the earliest context.
     #[serde(default)]
-    pub decisive: BTreeSet<Evidence>,
+    pub decisive: SmallSet<Evidence>,
+}
+
+impl Weigh for Ident {
+    fn heap(&self) -> usize {
+        self.at.1.heap() + self.arn.heap() + self.account.heap() + self.provider.heap()
+    }
+}
+
+impl Weigh for Support {
+    fn heap(&self) -> usize {
+        self.first.heap() + self.regions.heap() + self.ident.heap() + self.evidence.heap() + self.decisive.heap()
+    }
+}
+
+impl Weigh for Publication {
+    fn heap(&self) -> usize {
+        0
+    }
 }
 
 impl Support {
@@ -270,7 +286,7 @@ pub fn remediation_for(actor_key: &str, arn: Option<&str>, what: &str) -> String
 /// closed behind the watermark. `E` holds the rule's own per-group facts.
 pub struct Groups<E> {
     bucket_ms: i64,
-    state: crate::state::StateMap<(String, EventTime), Group<E>>,
+    state: Weighed<(String, EventTime), Group<E>>,
 }
 
 /// One group of [`Groups`].
@@ -284,10 +300,16 @@ pub struct Group<E> {
     pub publication: Publication,
 }
 
-impl<E: Default> Groups<E> {
+impl<E: Weigh> Weigh for Group<E> {
+    fn heap(&self) -> usize {
+        self.support.heap() + self.facts.heap()
+    }
+}
+
+impl<E: Default + Weigh> Groups<E> {
     /// Groups of `bucket_ms` milliseconds of event time.
     pub fn new(bucket_ms: i64) -> Self {
-        Self { bucket_ms: bucket_ms.max(1), state: crate::state::StateMap::default() }
+        Self { bucket_ms: bucket_ms.max(1), state: Weighed::default() }
     }
 
     /// Bucket start of a time.
@@ -310,7 +332,7 @@ impl<E: Default> Groups<E> {
         ctx: &mut crate::rules::RuleCtx<'_>,
     ) {
         let bucket = self.bucket(ev.time(row));
-        let mut g = self.state.entry((key.to_string(), bucket)).or_default();
+        let mut g = self.state.entry((key.to_string(), bucket));
         g.support.add(ev, row, max_evidence);
         update(&mut g.facts);
         let sev = severity(&g);
@@ -352,21 +374,63 @@ impl<E: Default> Groups<E> {
         self.state.len()
     }
 
+    /// Approximate bytes held.
+    pub fn bytes(&self) -> usize {
+        self.state.bytes()
+    }
+
+    /// Adds the open groups to `out`: a group is live until its bucket closes (it can still be
+    /// published), last active at its latest event.
+    pub fn activity(&self, out: &mut state::Activity) {
+        self.state.activity(out, |_, g| Some((Tier::Active, g.support.last)));
+    }
+
+    /// Evicts the `tier` groups last active before `before`, publishing the final version of
+    /// those already published (as their bucket's close would).
+    pub fn evict(
+        &self,
+        tier: Tier,
+        before: EventTime,
+        severity: impl Fn(&Group<E>) -> Severity,
+        render: impl Fn(&str, EventTime, &Group<E>, Activity, u32) -> Finding,
+        ctx: &mut crate::rules::RuleCtx<'_>,
+    ) -> Evicted {
+        let mut out = Vec::new();
+        let done = self.state.evict(
+            tier,
+            before,
+            |_, g| Some((Tier::Active, g.support.last)),
+            |(key, bucket), g| {
+                let (sev, count) = (severity(g), g.support.count);
+                if g.publication.published() {
+                    if let Some((activity, revision)) = g.publication.next(sev, count, true) {
+                        out.push(render(key, *bucket, g, activity, revision));
+                    }
+                }
+            },
+        );
+        out.sort_by(|a, b| a.uid.cmp(&b.uid));
+        for f in out {
+            ctx.emit(f);
+        }
+        done
+    }
+
     /// True when no group is open.
     pub fn is_empty(&self) -> bool {
         self.state.is_empty()
     }
 }
 
-impl<E: Serialize + DeserializeOwned> Groups<E> {
+impl<E: Serialize + DeserializeOwned + Weigh> Groups<E> {
     /// The open groups, serialised for [`Rule::snapshot`](crate::Rule::snapshot) of rule `rule`.
     pub fn snapshot(&self, rule: &'static str) -> Result<Vec<u8>, StateError> {
-        state::save_map(rule, &self.state)
+        self.state.save(rule)
     }
 
     /// Replaces the open groups with a [`Groups::snapshot`] (empty slice: none).
     pub fn restore(&mut self, rule: &'static str, bytes: &[u8]) -> Result<(), StateError> {
-        self.state = state::load_map(rule, bytes)?;
+        self.state = Weighed::load(rule, bytes)?;
         Ok(())
     }
 }

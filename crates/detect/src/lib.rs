@@ -36,6 +36,7 @@ mod config;
 pub mod context;
 mod engine;
 pub mod episode;
+mod gate;
 pub mod rules;
 pub mod state;
 #[cfg(test)]
@@ -48,6 +49,7 @@ pub mod window;
 pub use config::{DetectConfig, EngineConfig, Suppress};
 pub use context::{ContextConfig, IdentityContext};
 pub use engine::{Engine, EngineStats};
+pub use gate::Rejected;
 pub use rules::{Rule, RuleCtx, RuleMeta, RulesConfig};
 pub use state::StateError;
 pub use view::EventView;

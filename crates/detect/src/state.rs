@@ -5,15 +5,33 @@
 //! Keyed maps (`DashMap`s) are written sorted by key ([`save_map`], [`Sorted`]), so that the
 //! same state always gives the same bytes, and read back with a bounded pre-allocation
 //! ([`load_map`], [`Map`]): a corrupt length in the input is an error, not an abort.
+//!
+//! **Memory budget.** Rules keep their keyed state in [`Weighed`] maps, which know about how
+//! many bytes they hold: every value says what it owns on the heap ([`Weigh`], computed from
+//! lengths with the [`cost`] model, so the same state weighs the same after a restore), and
+//! the map keeps the sum up to date through its guards ([`WeighedMut`]) and
+//! [`Weighed::retain`]. When the engine's total passes `engine.max_state_bytes`, it asks the
+//! rules how their state is spread over last activity ([`Rule::activity`](crate::Rule::activity),
+//! an [`Activity`] histogram per [`Tier`]) and evicts the least recently active keys' state,
+//! tier by tier ([`Rule::evict`](crate::Rule::evict)): long-term memory first, then dormant
+//! windows, then live ones, by a cutoff time (everything last active before it goes), so the
+//! choice depends on event times only, never on hash order.
 
+use std::borrow::Borrow;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::hash::Hash;
 use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
+use dashmap::mapref::entry::Entry;
+use dashmap::mapref::one::{Ref, RefMut};
 use dashmap::DashMap;
 use serde::de::{DeserializeOwned, MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use trailhound_model::time::EventTime;
 
 /// The keyed state map of every rule: a `DashMap` hashed with foldhash, several times cheaper
 /// than std's SipHash on the ARN, session and user-agent keys looked up for every event.
@@ -145,6 +163,968 @@ where
         }
         deserializer.deserialize_map(MapVisitor(PhantomData))
     }
+}
+
+/// The approximate heap cost model behind [`Weigh`] (64-bit, a glibc-like allocator): every
+/// allocation is rounded up to 16 bytes with 8 of header. Approximate by design: it is
+/// computed from lengths only (never capacities, which a restore does not reproduce), so
+/// that the same state always weighs the same.
+pub mod cost {
+    /// Bytes of one heap allocation of `n` bytes (0 for none).
+    #[inline]
+    pub const fn alloc(n: usize) -> usize {
+        if n == 0 {
+            0
+        } else {
+            (n + 8 + 15) & !15
+        }
+    }
+
+    /// The heap part of a `String` or `Box<str>` holding `s`.
+    #[inline]
+    pub fn str(s: &str) -> usize {
+        alloc(s.len())
+    }
+
+    /// The heap part of a `Vec` of `len` elements of `size` bytes: one slot for one element
+    /// (the small sets and maps of [`super::SmallSet`], [`super::SmallMap`] start so), then
+    /// capacity growing by doubling from 4, counted at the next power of two.
+    #[inline]
+    pub const fn vec(len: usize, size: usize) -> usize {
+        if len == 0 {
+            0
+        } else if len == 1 {
+            alloc(size)
+        } else if len <= 4 {
+            alloc(4 * size)
+        } else {
+            alloc(len.next_power_of_two() * size)
+        }
+    }
+
+    /// The nodes of a `BTreeMap`/`BTreeSet` of `len` entries of `size` bytes (key and value):
+    /// one leaf of 11 slots up to 11 entries, then nodes about two thirds full.
+    #[inline]
+    pub const fn btree(len: usize, size: usize) -> usize {
+        if len == 0 {
+            return 0;
+        }
+        let node = alloc(16 + 11 * size);
+        if len <= 11 {
+            node
+        } else {
+            // Leaves ~7 entries each, plus internal nodes (~one per 7 leaves, 12 edges more).
+            let leaves = len.div_ceil(7);
+            leaves * node + leaves.div_ceil(7) * (node + 12 * 8)
+        }
+    }
+}
+
+/// What a state value owns on the heap, approximately (see [`cost`]): not its inline size,
+/// which the map counts per entry.
+pub trait Weigh {
+    /// Heap bytes, from lengths only: the same value weighs the same after a restore.
+    fn heap(&self) -> usize;
+}
+
+impl Weigh for String {
+    fn heap(&self) -> usize {
+        cost::str(self)
+    }
+}
+
+impl Weigh for Box<str> {
+    fn heap(&self) -> usize {
+        cost::str(self)
+    }
+}
+
+impl Weigh for EventTime {
+    fn heap(&self) -> usize {
+        0
+    }
+}
+
+impl Weigh for () {
+    fn heap(&self) -> usize {
+        0
+    }
+}
+
+impl<A: Weigh, B: Weigh> Weigh for (A, B) {
+    fn heap(&self) -> usize {
+        self.0.heap() + self.1.heap()
+    }
+}
+
+impl<T: Weigh> Weigh for Option<T> {
+    fn heap(&self) -> usize {
+        self.as_ref().map_or(0, Weigh::heap)
+    }
+}
+
+impl Weigh for u64 {
+    fn heap(&self) -> usize {
+        0
+    }
+}
+
+impl<A: Weigh, B: Weigh, C: Weigh> Weigh for (A, B, C) {
+    fn heap(&self) -> usize {
+        self.0.heap() + self.1.heap() + self.2.heap()
+    }
+}
+
+impl Weigh for trailhound_model::Evidence {
+    fn heap(&self) -> usize {
+        cost::str(&self.event_id) + cost::str(&self.summary)
+    }
+}
+
+impl Weigh for trailhound_model::Finding {
+    fn heap(&self) -> usize {
+        [&self.uid, &self.rule_id, &self.title, &self.provider, &self.actor_key, &self.summary, &self.remediation]
+            .iter()
+            .map(|s| s.heap())
+            .sum::<usize>()
+            + self.actor_arn.heap()
+            + self.account.heap()
+            + self.tactic_ids.heap()
+            + self.technique_ids.heap()
+            + self.regions.heap()
+            + self.evidence.heap()
+            + self.context.heap()
+            + self.related_actor_keys.heap()
+    }
+}
+
+impl Weigh for bool {
+    fn heap(&self) -> usize {
+        0
+    }
+}
+
+impl<T: Weigh> Weigh for Vec<T> {
+    fn heap(&self) -> usize {
+        cost::vec(self.len(), std::mem::size_of::<T>()) + self.iter().map(Weigh::heap).sum::<usize>()
+    }
+}
+
+impl<K: Weigh, V: Weigh> Weigh for BTreeMap<K, V> {
+    fn heap(&self) -> usize {
+        cost::btree(self.len(), std::mem::size_of::<(K, V)>())
+            + self.iter().map(|(k, v)| k.heap() + v.heap()).sum::<usize>()
+    }
+}
+
+impl<T: Weigh> Weigh for std::collections::BTreeSet<T> {
+    fn heap(&self) -> usize {
+        cost::btree(self.len(), std::mem::size_of::<T>()) + self.iter().map(Weigh::heap).sum::<usize>()
+    }
+}
+
+/// A set kept as a sorted `Vec`: a handful of entries costs their own size, where a
+/// `BTreeSet` allocates a node of eleven slots for one. Serialised as a sequence, like a
+/// `BTreeSet` (the two read each other's snapshots); read back sorted and deduplicated.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SmallSet<T>(Vec<T>);
+
+impl<T> Default for SmallSet<T> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<T: Ord> SmallSet<T> {
+    /// An empty set.
+    pub const fn new() -> Self {
+        Self(Vec::new())
+    }
+
+    /// Adds `v`; true when it was not there.
+    pub fn insert(&mut self, v: T) -> bool {
+        match self.0.binary_search(&v) {
+            Ok(_) => false,
+            Err(i) => {
+                // Most sets hold one value: no room for four.
+                if self.0.capacity() == 0 {
+                    self.0.reserve_exact(1);
+                }
+                self.0.insert(i, v);
+                true
+            }
+        }
+    }
+
+    /// True when `v` is in the set.
+    pub fn contains<Q>(&self, v: &Q) -> bool
+    where
+        T: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.0.binary_search_by(|x| x.borrow().cmp(v)).is_ok()
+    }
+
+    /// Removes `v`; true when it was there.
+    pub fn remove<Q>(&mut self, v: &Q) -> bool
+    where
+        T: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        match self.0.binary_search_by(|x| x.borrow().cmp(v)) {
+            Ok(i) => {
+                self.0.remove(i);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Adds `v` keeping at most `cap` entries, the smallest (what it holds then does not
+    /// depend on the order values came in).
+    pub fn insert_capped(&mut self, v: T, cap: usize) {
+        if self.len() < cap || self.last().is_some_and(|l| v < *l) {
+            self.insert(v);
+            while self.len() > cap {
+                self.pop_last();
+            }
+        }
+    }
+
+    /// The smallest entry.
+    pub fn first(&self) -> Option<&T> {
+        self.0.first()
+    }
+
+    /// The largest entry.
+    pub fn last(&self) -> Option<&T> {
+        self.0.last()
+    }
+
+    /// Removes the smallest entry.
+    pub fn pop_first(&mut self) -> Option<T> {
+        if self.0.is_empty() {
+            None
+        } else {
+            Some(self.0.remove(0))
+        }
+    }
+
+    /// Removes the largest entry.
+    pub fn pop_last(&mut self) -> Option<T> {
+        self.0.pop()
+    }
+
+    /// Keeps the entries for which `f` is true.
+    pub fn retain(&mut self, f: impl FnMut(&T) -> bool) {
+        self.0.retain(f);
+    }
+
+    /// Entries.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Ascending iteration.
+    pub fn iter(&self) -> std::slice::Iter<'_, T> {
+        self.0.iter()
+    }
+
+    /// Empties the set.
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    /// The entries, ascending.
+    pub fn as_slice(&self) -> &[T] {
+        &self.0
+    }
+}
+
+impl<T: Ord> Extend<T> for SmallSet<T> {
+    fn extend<I: IntoIterator<Item = T>>(&mut self, iter: I) {
+        for v in iter {
+            self.insert(v);
+        }
+    }
+}
+
+impl<T: Ord> FromIterator<T> for SmallSet<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
+        let mut v: Vec<T> = iter.into_iter().collect();
+        v.sort();
+        v.dedup();
+        Self(v)
+    }
+}
+
+impl<'a, T> IntoIterator for &'a SmallSet<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl<T> IntoIterator for SmallSet<T> {
+    type Item = T;
+    type IntoIter = std::vec::IntoIter<T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<T: Serialize> Serialize for SmallSet<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de, T: Deserialize<'de> + Ord> Deserialize<'de> for SmallSet<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Vec::<T>::deserialize(deserializer)?.into_iter().collect())
+    }
+}
+
+impl<T: Weigh> Weigh for SmallSet<T> {
+    fn heap(&self) -> usize {
+        self.0.heap()
+    }
+}
+
+/// A map kept as a `Vec` sorted by key: a handful of entries costs their own size, where a
+/// `BTreeMap` allocates a node of eleven slots for one. Serialised as a map, like a
+/// `BTreeMap` (the two read each other's snapshots).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmallMap<K, V>(Vec<(K, V)>);
+
+impl<K, V> Default for SmallMap<K, V> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<K: Ord, V> SmallMap<K, V> {
+    fn find<Q>(&self, k: &Q) -> Result<usize, usize>
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.0.binary_search_by(|(x, _)| x.borrow().cmp(k))
+    }
+
+    /// The value of `k`.
+    pub fn get<Q>(&self, k: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.find(k).ok().map(|i| &self.0[i].1)
+    }
+
+    /// The value of `k`, to change.
+    pub fn get_mut<Q>(&mut self, k: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        match self.find(k) {
+            Ok(i) => Some(&mut self.0[i].1),
+            Err(_) => None,
+        }
+    }
+
+    /// Sets `k` to `v`; the previous value.
+    pub fn insert(&mut self, k: K, v: V) -> Option<V> {
+        match self.find(&k) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, v)),
+            Err(i) => {
+                self.insert_at(i, k, v);
+                None
+            }
+        }
+    }
+
+    fn insert_at(&mut self, i: usize, k: K, v: V) {
+        // Most maps hold one entry: no room for four.
+        if self.0.capacity() == 0 {
+            self.0.reserve_exact(1);
+        }
+        self.0.insert(i, (k, v));
+    }
+
+    /// The value of `k`, made with `make` when absent.
+    pub fn get_or_insert_with(&mut self, k: K, make: impl FnOnce() -> V) -> &mut V {
+        let i = match self.find(&k) {
+            Ok(i) => i,
+            Err(i) => {
+                self.insert_at(i, k, make());
+                i
+            }
+        };
+        &mut self.0[i].1
+    }
+
+    /// Removes `k`; its value.
+    pub fn remove<Q>(&mut self, k: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.find(k).ok().map(|i| self.0.remove(i).1)
+    }
+
+    /// True when `k` is in the map.
+    pub fn contains_key<Q>(&self, k: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.find(k).is_ok()
+    }
+
+    /// Entries, by key.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&K, &V)> + ExactSizeIterator {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    /// Entries, by key, values to change.
+    pub fn iter_mut(&mut self) -> impl DoubleEndedIterator<Item = (&K, &mut V)> + ExactSizeIterator {
+        self.0.iter_mut().map(|(k, v)| (&*k, v))
+    }
+
+    /// Values, by key, to change.
+    pub fn values_mut(&mut self) -> impl DoubleEndedIterator<Item = &mut V> + ExactSizeIterator {
+        self.0.iter_mut().map(|(_, v)| v)
+    }
+
+    /// Keys, ascending.
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &K> + ExactSizeIterator {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    /// Values, by key.
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &V> + ExactSizeIterator {
+        self.0.iter().map(|(_, v)| v)
+    }
+
+    /// The entry with the smallest key.
+    pub fn first_key_value(&self) -> Option<(&K, &V)> {
+        self.0.first().map(|(k, v)| (k, v))
+    }
+
+    /// The entry with the largest key.
+    pub fn last_key_value(&self) -> Option<(&K, &V)> {
+        self.0.last().map(|(k, v)| (k, v))
+    }
+
+    /// Removes the entry with the smallest key.
+    pub fn pop_first(&mut self) -> Option<(K, V)> {
+        if self.0.is_empty() {
+            None
+        } else {
+            Some(self.0.remove(0))
+        }
+    }
+
+    /// Removes the entry with the largest key.
+    pub fn pop_last(&mut self) -> Option<(K, V)> {
+        self.0.pop()
+    }
+
+    /// Keeps the entries for which `f` is true.
+    pub fn retain(&mut self, mut f: impl FnMut(&K, &mut V) -> bool) {
+        self.0.retain_mut(|(k, v)| f(k, v));
+    }
+
+    /// Entries.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Empties the map.
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+impl<K: Ord, V> FromIterator<(K, V)> for SmallMap<K, V> {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut m = Self::default();
+        for (k, v) in iter {
+            m.insert(k, v);
+        }
+        m
+    }
+}
+
+impl<'a, K, V> IntoIterator for &'a SmallMap<K, V> {
+    type Item = (&'a K, &'a V);
+    type IntoIter = std::iter::Map<std::slice::Iter<'a, (K, V)>, fn(&'a (K, V)) -> (&'a K, &'a V)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl<K, V> IntoIterator for SmallMap<K, V> {
+    type Item = (K, V);
+    type IntoIter = std::vec::IntoIter<(K, V)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<K: Serialize, V: Serialize> Serialize for SmallMap<K, V> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut m = serializer.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de, K: Deserialize<'de> + Ord, V: Deserialize<'de>> Deserialize<'de> for SmallMap<K, V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(BTreeMap::<K, V>::deserialize(deserializer)?.into_iter().collect())
+    }
+}
+
+impl<K: Weigh, V: Weigh> Weigh for SmallMap<K, V> {
+    fn heap(&self) -> usize {
+        cost::vec(self.0.len(), std::mem::size_of::<(K, V)>())
+            + self.0.iter().map(|(k, v)| k.heap() + v.heap()).sum::<usize>()
+    }
+}
+
+/// Which memory an eviction takes, in the order it is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Tier {
+    /// What a key's past says: baselines, recon histories, first-seen sets, a session's home.
+    /// Evicting it makes the key new again (it learns from scratch); no window is cut short.
+    LongTerm,
+    /// Windows that can no longer make a detection by themselves (every window they hold has
+    /// passed behind the watermark) but are kept so that a finding is complete: an episode's
+    /// earlier events. Evicting closes them early: a finding already published gets its final
+    /// version then; a later finding of the same episode starts from the later events.
+    Dormant,
+    /// Windows and sequences that may still complete a detection (a first step waiting for the
+    /// next one, calls inside a sliding window). Evicting them can lose a detection: taken
+    /// last, least recently active first.
+    Active,
+}
+
+impl Tier {
+    /// Every tier, in eviction order.
+    pub const ALL: [Tier; 3] = [Tier::LongTerm, Tier::Dormant, Tier::Active];
+}
+
+/// Width of the [`Activity`] histogram's buckets: keys last active within the same minute are
+/// evicted together.
+pub const ACTIVITY_BUCKET_MS: i64 = 60_000;
+
+/// Bytes of evictable state by [`Tier`] and minute of last activity: what the engine reads to
+/// choose a cutoff (see [`Activity::cutoff`]).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Activity {
+    tiers: BTreeMap<Tier, BTreeMap<EventTime, usize>>,
+}
+
+impl Activity {
+    /// Counts `bytes` of `tier` state last active at `last`.
+    pub fn add(&mut self, tier: Tier, last: EventTime, bytes: usize) {
+        *self.tiers.entry(tier).or_default().entry(last.div_euclid(ACTIVITY_BUCKET_MS)).or_default() += bytes;
+    }
+
+    /// Bytes of `tier` state.
+    pub fn total(&self, tier: Tier) -> usize {
+        self.tiers.get(&tier).map_or(0, |m| m.values().sum())
+    }
+
+    /// The earliest cutoff (a bucket boundary) such that the `tier` state last active before
+    /// it holds at least `need` bytes, with those bytes; `i64::MAX` and the tier's total when
+    /// all of it is not enough.
+    pub fn cutoff(&self, tier: Tier, need: usize) -> (EventTime, usize) {
+        let mut freed = 0usize;
+        if let Some(m) = self.tiers.get(&tier) {
+            for (bucket, bytes) in m {
+                freed += bytes;
+                if freed >= need {
+                    return (bucket.saturating_add(1).saturating_mul(ACTIVITY_BUCKET_MS), freed);
+                }
+            }
+        }
+        (i64::MAX, freed)
+    }
+}
+
+/// What an eviction removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Evicted {
+    /// Keyed entries (or parts of entries) evicted.
+    pub entries: u64,
+    /// Their approximate bytes.
+    pub bytes: usize,
+}
+
+impl std::ops::AddAssign for Evicted {
+    fn add_assign(&mut self, o: Self) {
+        self.entries += o.entries;
+        self.bytes += o.bytes;
+    }
+}
+
+/// A [`StateMap`] that knows about how many bytes it holds (see the module doc): every
+/// mutation goes through [`Weighed::upsert`], [`Weighed::get_mut`] (guards that reweigh the
+/// value when dropped), [`Weighed::insert`], [`Weighed::remove`] or [`Weighed::retain`].
+/// Reads go through [`Weighed::get`] and [`Weighed::iter`].
+pub struct Weighed<K, V> {
+    map: StateMap<K, V>,
+    /// Heap bytes of every key and value.
+    heap: AtomicUsize,
+}
+
+impl<K: Eq + Hash, V> Default for Weighed<K, V> {
+    fn default() -> Self {
+        Self { map: StateMap::default(), heap: AtomicUsize::new(0) }
+    }
+}
+
+impl<K: Eq + Hash + Weigh, V: Weigh> Weighed<K, V> {
+    /// Bytes of one entry held inline in the table (key, value, control byte), with the
+    /// table's average slack.
+    pub const ENTRY: usize = (std::mem::size_of::<(K, V)>() + 1) * 3 / 2;
+
+    /// A map holding `map`'s entries.
+    pub fn from_map(map: StateMap<K, V>) -> Self {
+        let heap = map.iter().map(|e| e.key().heap() + e.value().heap()).sum();
+        Self { map, heap: AtomicUsize::new(heap) }
+    }
+
+    /// Approximate bytes held: inline entries plus what keys and values own.
+    pub fn bytes(&self) -> usize {
+        self.heap.load(Ordering::Relaxed) + self.map.len() * Self::ENTRY
+    }
+
+    /// Entries.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// The map itself, read-only (for [`Sorted`] snapshots and iteration).
+    pub fn map(&self) -> &StateMap<K, V> {
+        &self.map
+    }
+
+    /// Reads an entry.
+    pub fn get<Q>(&self, k: &Q) -> Option<Ref<'_, K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.map.get(k)
+    }
+
+    /// Read-only iteration.
+    pub fn iter(&self) -> dashmap::iter::Iter<'_, K, V, foldhash::fast::RandomState> {
+        self.map.iter()
+    }
+
+    /// Changes an entry; it is reweighed when the guard drops.
+    pub fn get_mut<Q>(&self, k: &Q) -> Option<WeighedMut<'_, K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.map.get_mut(k).map(|inner| WeighedMut::new(inner, &self.heap))
+    }
+
+    /// The entry of `k` (made with `V::default()` and the key `key()` builds when absent):
+    /// no key is built for an entry that exists.
+    pub fn upsert<Q>(&self, k: &Q, key: impl FnOnce() -> K) -> WeighedMut<'_, K, V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Default,
+    {
+        if let Some(e) = self.get_mut(k) {
+            return e;
+        }
+        self.entry(key())
+    }
+
+    /// The entry of `k`, made with `V::default()` when absent.
+    pub fn entry(&self, k: K) -> WeighedMut<'_, K, V>
+    where
+        V: Default,
+    {
+        let inner = match self.map.entry(k) {
+            Entry::Occupied(o) => o.into_ref(),
+            Entry::Vacant(v) => {
+                let r = v.insert(V::default());
+                self.heap.fetch_add(r.key().heap() + r.value().heap(), Ordering::Relaxed);
+                r
+            }
+        };
+        WeighedMut::new(inner, &self.heap)
+    }
+
+    /// Inserts or replaces an entry.
+    pub fn insert(&self, k: K, v: V) {
+        let key = k.heap();
+        self.heap.fetch_add(key + v.heap(), Ordering::Relaxed);
+        if let Some(old) = self.map.insert(k, v) {
+            // One of the two equal keys is dropped: count one.
+            self.sub(key + old.heap());
+        }
+    }
+
+    /// Removes an entry.
+    pub fn remove<Q>(&self, k: &Q) -> Option<(K, V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let out = self.map.remove(k);
+        if let Some((k, v)) = &out {
+            self.sub(k.heap() + v.heap());
+        }
+        out
+    }
+
+    /// Keeps the entries for which `f` is true (it may change them), reweighing each.
+    pub fn retain(&self, mut f: impl FnMut(&K, &mut V) -> bool) {
+        let (mut add, mut sub) = (0usize, 0usize);
+        self.map.retain(|k, v| {
+            let before = v.heap();
+            if f(k, v) {
+                let after = v.heap();
+                add += after.saturating_sub(before);
+                sub += before.saturating_sub(after);
+                true
+            } else {
+                sub += before + k.heap();
+                false
+            }
+        });
+        self.heap.fetch_add(add, Ordering::Relaxed);
+        self.sub(sub);
+    }
+
+    fn sub(&self, n: usize) {
+        // Never below zero, whatever a caller did.
+        let _ = self.heap.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |h| Some(h.saturating_sub(n)));
+    }
+
+    /// Adds every entry that `class` says is evictable (its tier and last activity) to `out`,
+    /// with its bytes.
+    pub fn activity(&self, out: &mut Activity, class: impl Fn(&K, &V) -> Option<(Tier, EventTime)>) {
+        for e in self.map.iter() {
+            if let Some((tier, last)) = class(e.key(), e.value()) {
+                out.add(tier, last, e.key().heap() + e.value().heap() + Self::ENTRY);
+            }
+        }
+    }
+
+    /// Evicts the entries that `class` puts in `tier` with a last activity before `before`,
+    /// calling `closing` on each first (to publish final versions).
+    pub fn evict(
+        &self,
+        tier: Tier,
+        before: EventTime,
+        class: impl Fn(&K, &V) -> Option<(Tier, EventTime)>,
+        mut closing: impl FnMut(&K, &mut V),
+    ) -> Evicted {
+        let mut out = Evicted::default();
+        self.retain(|k, v| match class(k, v) {
+            Some((t, last)) if t == tier && last < before => {
+                out.entries += 1;
+                out.bytes += k.heap() + v.heap() + Self::ENTRY;
+                closing(k, v);
+                false
+            }
+            _ => true,
+        });
+        out
+    }
+
+    /// Like [`Weighed::evict`], handing the evicted entries back (for a rule that publishes
+    /// what they hold).
+    pub fn evict_take(
+        &self,
+        tier: Tier,
+        before: EventTime,
+        class: impl Fn(&K, &V) -> Option<(Tier, EventTime)>,
+    ) -> (Evicted, Vec<(K, V)>)
+    where
+        K: Clone,
+    {
+        let keys: Vec<K> = self
+            .map
+            .iter()
+            .filter(|e| class(e.key(), e.value()).is_some_and(|(t, last)| t == tier && last < before))
+            .map(|e| e.key().clone())
+            .collect();
+        let mut out = Evicted::default();
+        let mut taken = Vec::with_capacity(keys.len());
+        for k in keys {
+            if let Some((k, v)) = self.remove(&k) {
+                out.entries += 1;
+                out.bytes += k.heap() + v.heap() + Self::ENTRY;
+                taken.push((k, v));
+            }
+        }
+        (out, taken)
+    }
+
+    /// Recomputes the byte count from scratch (a check for tests: it equals
+    /// [`Weighed::bytes`] when every mutation went through the map).
+    pub fn recount(&self) -> usize {
+        self.map.iter().map(|e| e.key().heap() + e.value().heap()).sum::<usize>() + self.map.len() * Self::ENTRY
+    }
+}
+
+impl<K, V> Weighed<K, V>
+where
+    K: Serialize + Ord + Hash + Weigh,
+    V: Serialize + Weigh,
+{
+    /// [`save_map`] of the map.
+    pub fn save(&self, rule: &'static str) -> Result<Vec<u8>, StateError> {
+        save_map(rule, &self.map)
+    }
+}
+
+impl<K, V> Weighed<K, V>
+where
+    K: DeserializeOwned + Eq + Hash + Weigh,
+    V: DeserializeOwned + Weigh,
+{
+    /// [`load_map`] into a map (an empty slice: empty).
+    pub fn load(rule: &'static str, bytes: &[u8]) -> Result<Self, StateError> {
+        Ok(Self::from_map(load_map(rule, bytes)?))
+    }
+}
+
+impl<K: Serialize + Ord + Hash, V: Serialize> Serialize for Weighed<K, V> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Sorted(&self.map).serialize(serializer)
+    }
+}
+
+impl<'de, K, V> Deserialize<'de> for Weighed<K, V>
+where
+    K: Deserialize<'de> + Eq + Hash + Weigh,
+    V: Deserialize<'de> + Weigh,
+{
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Self::from_map(Map::deserialize(deserializer)?.0))
+    }
+}
+
+/// A changed entry of a [`Weighed`] map: dereferences to the value and reweighs it when
+/// dropped. Holds the shard's lock like any `DashMap` guard: never across another map call.
+pub struct WeighedMut<'a, K: Eq + Hash + Weigh, V: Weigh> {
+    inner: RefMut<'a, K, V>,
+    before: usize,
+    heap: &'a AtomicUsize,
+}
+
+impl<'a, K: Eq + Hash + Weigh, V: Weigh> WeighedMut<'a, K, V> {
+    fn new(inner: RefMut<'a, K, V>, heap: &'a AtomicUsize) -> Self {
+        let before = inner.value().heap();
+        Self { inner, before, heap }
+    }
+
+    /// The entry's key.
+    pub fn key(&self) -> &K {
+        self.inner.key()
+    }
+}
+
+impl<K: Eq + Hash + Weigh, V: Weigh> Deref for WeighedMut<'_, K, V> {
+    type Target = V;
+    fn deref(&self) -> &V {
+        self.inner.value()
+    }
+}
+
+impl<K: Eq + Hash + Weigh, V: Weigh> DerefMut for WeighedMut<'_, K, V> {
+    fn deref_mut(&mut self) -> &mut V {
+        self.inner.value_mut()
+    }
+}
+
+impl<K: Eq + Hash + Weigh, V: Weigh> Drop for WeighedMut<'_, K, V> {
+    fn drop(&mut self) {
+        let after = self.inner.value().heap();
+        if after >= self.before {
+            self.heap.fetch_add(after - self.before, Ordering::Relaxed);
+        } else {
+            let n = self.before - after;
+            let _ = self.heap.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |h| Some(h.saturating_sub(n)));
+        }
+    }
+}
+
+/// The engine evicts down to this share (percent) of `engine.max_state_bytes` once over it, so
+/// that it walks the state for a cutoff only after a fifth of the budget has grown back.
+pub const EVICT_TO_PERCENT: usize = 80;
+
+/// What one enforcement of the memory budget did ([`enforce_budget`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Enforced {
+    /// What was evicted, per [`Tier`] (in [`Tier::ALL`] order).
+    pub evicted: [Evicted; 3],
+    /// The cutoff of each tier that was evicted (keys last active before it went).
+    pub cutoffs: [Option<EventTime>; 3],
+}
+
+/// Brings the rules' state from `used` bytes down to `target`: asks every rule for its
+/// [`Activity`], then evicts tier by tier ([`Tier::ALL`]) the state last active before the
+/// earliest cutoff that frees what is still needed.
+pub(crate) fn enforce_budget(
+    rules: &[Box<dyn crate::Rule>],
+    used: usize,
+    target: usize,
+    ctx: &mut crate::RuleCtx<'_>,
+) -> Enforced {
+    let mut activity = Activity::default();
+    for r in rules {
+        r.activity(ctx.watermark, &mut activity);
+    }
+    let mut need = used.saturating_sub(target);
+    let mut done = Enforced::default();
+    for (i, tier) in Tier::ALL.into_iter().enumerate() {
+        if need == 0 {
+            break;
+        }
+        let (cutoff, freed) = activity.cutoff(tier, need);
+        if freed == 0 {
+            continue;
+        }
+        for r in rules {
+            done.evicted[i] += r.evict(tier, cutoff, ctx);
+        }
+        done.cutoffs[i] = Some(cutoff);
+        need = need.saturating_sub(freed);
+    }
+    done
 }
 
 /// `#[serde(with = "crate::state::bytes")]` for a `Vec<u8>`: MessagePack `bin` instead of an

@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use trailhound_model::time::EventTime;
 
+use crate::state::Weigh;
+
 /// A duration in event-time milliseconds, saturating at `i64::MAX`.
 pub fn millis(d: std::time::Duration) -> EventTime {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
@@ -27,6 +29,12 @@ pub fn slot_of(t: EventTime, width: i64) -> i64 {
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct SlotDistinct {
     slots: BTreeMap<i64, Vec<u64>>,
+}
+
+impl Weigh for SlotDistinct {
+    fn heap(&self) -> usize {
+        self.slots.heap()
+    }
 }
 
 impl SlotDistinct {
@@ -99,6 +107,12 @@ impl SlotDistinct {
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct SlotCount {
     slots: BTreeMap<i64, u64>,
+}
+
+impl Weigh for SlotCount {
+    fn heap(&self) -> usize {
+        self.slots.heap()
+    }
 }
 
 impl SlotCount {

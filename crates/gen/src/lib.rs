@@ -100,6 +100,7 @@ use std::io::Write;
 use serde::{Deserialize, Serialize};
 use trailhound_model::time::{days_from_civil, DAY, MINUTE};
 
+pub mod actors;
 mod background;
 mod engine;
 mod estate;

@@ -17,6 +17,7 @@
 
 mod config;
 pub mod metrics;
+pub mod rejected;
 pub mod replay;
 pub mod sinks;
 

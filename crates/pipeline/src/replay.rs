@@ -80,6 +80,9 @@ pub struct Summary {
     pub time_inferred: u64,
     /// Events behind the watermark on arrival.
     pub late_events: u64,
+    /// Events dated too far ahead of the stream, their receive time or the host clock
+    /// (`engine.max_future_skew`); dead-lettered, and counted in `dead_letters` too.
+    pub time_out_of_range: u64,
     /// Finding versions not published because they were below `engine.min_severity`.
     pub quieted: u64,
     /// Finding versions published (creates and updates).
@@ -240,9 +243,22 @@ impl Driver {
 
     /// Runs one batch through the engine and publishes what it finds.
     pub fn batch(&mut self, batch: &RecordBatch) -> Result<usize, PipelineError> {
+        // The host's clock bounds how far ahead an event may be dated (the engine's
+        // future-time gate; rules never see it).
+        self.engine.set_now(Some(wall_clock_ms()));
         let found = self.engine.process(batch)?;
+        self.forward_rejected()?;
         self.publish(&found)?;
         Ok(found.len())
+    }
+
+    /// Dead-letters the events the engine's future-time gate rejected, with a warning each.
+    fn forward_rejected(&mut self) -> Result<(), PipelineError> {
+        for r in self.engine.take_rejected() {
+            crate::rejected::warn(&r);
+            self.dead(&crate::rejected::dead_letter(&r))?;
+        }
+        Ok(())
     }
 
     /// Stores a dead letter.
@@ -274,6 +290,7 @@ impl Driver {
     /// End of input: closes every window, publishes final versions, flushes every sink.
     pub fn finish(&mut self) -> Result<(), PipelineError> {
         let found = self.engine.finish();
+        self.forward_rejected()?;
         self.publish(&found)?;
         for s in &mut self.sinks {
             s.flush()?;
@@ -444,6 +461,8 @@ pub fn replay_into(
     summary.dead_letters = stats.dead;
     summary.time_inferred = stats.time_inferred;
     summary.late_events = driver.engine().stats().late_events;
+    summary.time_out_of_range = driver.engine().stats().time_out_of_range;
+    summary.dead_letters += summary.time_out_of_range;
     summary.quieted = driver.engine().stats().quieted;
     summary.findings_published = driver.published;
     for f in driver.finals.values() {

@@ -25,7 +25,7 @@ use trailhound_model::{Activity, Evidence, Finding, Severity};
 
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Publication};
-use crate::state::{self, StateError, StateMap};
+use crate::state::{self, Evicted, StateError, Tier, Weigh, Weighed};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -93,13 +93,38 @@ struct Bucket {
     structure: u64,
 }
 
+impl Weigh for Part {
+    fn heap(&self) -> usize {
+        self.rule_id.heap()
+            + self.title.heap()
+            + self.tactics.heap()
+            + self.techniques.heap()
+            + self.regions.heap()
+            + self.arn.heap()
+            + self.account.heap()
+            + self.provider.heap()
+    }
+}
+
+impl Weigh for Bucket {
+    fn heap(&self) -> usize {
+        self.parts.heap()
+    }
+}
+
+/// An actor's chains are live until they close; as recent as their latest part's last event.
+fn class(buckets: &BTreeMap<EventTime, Bucket>) -> (Tier, EventTime) {
+    let last = buckets.values().flat_map(|b| b.parts.values()).map(|p| p.last).max().unwrap_or(i64::MIN);
+    (Tier::Active, last)
+}
+
 /// The rule.
 pub struct AttackChain {
     cfg: Config,
     window_ms: i64,
     close_ms: i64,
     /// actor → bucket start → parts.
-    state: StateMap<String, BTreeMap<EventTime, Bucket>>,
+    state: Weighed<String, BTreeMap<EventTime, Bucket>>,
 }
 
 fn ms(d: Duration) -> i64 {
@@ -113,7 +138,7 @@ fn tactic_rank(id: &str) -> usize {
 impl AttackChain {
     /// Builds the rule from its config.
     pub fn new(cfg: Config) -> Self {
-        Self { window_ms: ms(cfg.window), close_ms: ms(cfg.close_after), cfg, state: StateMap::default() }
+        Self { window_ms: ms(cfg.window), close_ms: ms(cfg.close_after), cfg, state: Weighed::default() }
     }
 
     fn tactics(b: &Bucket) -> BTreeSet<String> {
@@ -246,7 +271,7 @@ impl Rule for AttackChain {
             // key used from elsewhere is part of the chain of the key that created it).
             let keys: BTreeSet<&String> = std::iter::once(&f.actor_key).chain(&f.related_actor_keys).collect();
             for key in keys {
-                let mut actor = self.state.entry(key.clone()).or_default();
+                let mut actor = self.state.entry(key.clone());
                 // A part whose first event moved to another bucket leaves the old one.
                 // So does one that fell to informational (console context, IaC lifecycles,
                 // habits, scanners). Low parts join a chain but cannot make one: a chain needs a
@@ -296,16 +321,46 @@ impl Rule for AttackChain {
     }
 
     fn snapshot(&self) -> Result<Vec<u8>, StateError> {
-        state::save_map(META.id, &self.state)
+        self.state.save(META.id)
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<(), StateError> {
-        self.state = state::load_map(META.id, bytes)?;
+        self.state = Weighed::load(META.id, bytes)?;
         Ok(())
     }
 
     fn state_size(&self) -> usize {
         self.state.len()
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.state.bytes()
+    }
+
+    fn activity(&self, _watermark: EventTime, out: &mut state::Activity) {
+        self.state.activity(out, |_, b| Some(class(b)));
+    }
+
+    fn evict(&self, tier: Tier, before: EventTime, ctx: &mut RuleCtx<'_>) -> Evicted {
+        let wm = ctx.watermark;
+        let mut out = Vec::new();
+        let done = self.state.evict(
+            tier,
+            before,
+            |_, b| Some(class(b)),
+            |actor, buckets| {
+                // Closed early: a published chain gets its final version now.
+                for (b, mut bk) in std::mem::take(buckets) {
+                    let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
+                    self.publish(actor, b, &mut bk, true, &mut sub);
+                }
+            },
+        );
+        out.sort_by(|a, b| a.uid.cmp(&b.uid));
+        for f in out {
+            ctx.emit(f);
+        }
+        done
     }
 
     fn thresholds(&self) -> Vec<(String, String)> {

@@ -44,7 +44,7 @@
 //! per `episode` bucket (default 1 h), published when a condition first holds, updated when
 //! its severity rises, and published a last time when the bucket closes behind the watermark.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -56,7 +56,7 @@ use super::enumeration_burst::is_denied;
 use super::identity_baseline::{emit_with, network_of};
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
-use crate::state::{self, StateError, StateMap};
+use crate::state::{self, Evicted, SmallMap, SmallSet, StateError, Tier, Weigh, Weighed};
 use crate::touched::Touched;
 use crate::view::EventView;
 use crate::window::slot_of;
@@ -167,15 +167,15 @@ struct Slot {
 struct Part {
     support: Support,
     denied: u64,
-    calls: BTreeMap<String, u64>,
+    calls: SmallMap<String, u64>,
 }
 
 /// Everything one actor's secret calls did in one episode bucket, by source network.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Episode {
-    parts: BTreeMap<String, Part>,
+    parts: SmallMap<String, Part>,
     /// Networks with a window that met a condition.
-    triggered: BTreeSet<String>,
+    triggered: SmallSet<String>,
     triggers: BTreeMap<Cond, Trigger>,
     publication: Publication,
     dirty: bool,
@@ -188,6 +188,53 @@ struct ActorState {
     /// (source network hash, slot) → what the slot holds.
     slots: BTreeMap<(u64, i64), Slot>,
     episodes: BTreeMap<EventTime, Episode>,
+    /// Time of the latest call (what eviction orders actors by).
+    #[serde(default)]
+    last: EventTime,
+}
+
+impl Weigh for Part {
+    fn heap(&self) -> usize {
+        self.support.heap() + self.calls.heap()
+    }
+}
+
+impl Weigh for Cond {
+    fn heap(&self) -> usize {
+        0
+    }
+}
+
+impl Weigh for Trigger {
+    fn heap(&self) -> usize {
+        0
+    }
+}
+
+impl Weigh for Slot {
+    fn heap(&self) -> usize {
+        0
+    }
+}
+
+impl Weigh for Episode {
+    fn heap(&self) -> usize {
+        self.parts.heap() + self.triggered.heap() + self.triggers.heap()
+    }
+}
+
+impl Weigh for ActorState {
+    fn heap(&self) -> usize {
+        self.slots.heap() + self.episodes.heap()
+    }
+}
+
+impl ActorState {
+    /// Live while it holds slots of a window that may still fire; otherwise its episodes
+    /// only complete their findings (dormant).
+    fn class(&self) -> (Tier, EventTime) {
+        (if self.slots.is_empty() { Tier::Dormant } else { Tier::Active }, self.last)
+    }
 }
 
 /// What a call is to this rule.
@@ -205,7 +252,7 @@ pub struct CredentialHarvesting {
     window_ms: i64,
     episode_ms: i64,
     calls: BTreeMap<String, Call>,
-    state: StateMap<String, ActorState>,
+    state: Weighed<String, ActorState>,
 }
 
 const SLOTS: i64 = 10;
@@ -236,7 +283,7 @@ impl CredentialHarvesting {
             window_ms,
             episode_ms: ms(cfg.episode),
             calls,
-            state: StateMap::default(),
+            state: Weighed::default(),
             cfg,
         }
     }
@@ -252,7 +299,7 @@ impl CredentialHarvesting {
             out.support.merge(&part.support, self.cfg.max_evidence);
             out.denied += part.denied;
             for (a, n) in &part.calls {
-                *out.calls.entry(a.clone()).or_default() += n;
+                *out.calls.get_or_insert_with(a.clone(), || 0) += n;
             }
         }
         out
@@ -455,15 +502,13 @@ impl Rule for CredentialHarvesting {
             let net = ev
                 .source_ip(row)
                 .map_or_else(|| "-".to_string(), |ip| network_of(ip).map_or_else(|| ip.to_string(), |n| n.prefix));
-            let mut entry = match self.state.get_mut(actor) {
-                Some(e) => e,
-                None => self.state.entry(actor.to_string()).or_default(),
-            };
-            let st = entry.value_mut();
+            let mut entry = self.state.upsert(actor, || actor.to_string());
+            let st = &mut *entry;
+            st.last = st.last.max(t);
             let ep = st.episodes.entry(self.bucket(t)).or_default();
             let part = match ep.parts.get_mut(net.as_str()) {
                 Some(p) => p,
-                None => ep.parts.entry(net.clone()).or_default(),
+                None => ep.parts.get_or_insert_with(net.clone(), Part::default),
             };
             part.support.add(ev, row, self.cfg.max_evidence);
             let denied = ev.error_code(row).is_some_and(is_denied);
@@ -536,16 +581,48 @@ impl Rule for CredentialHarvesting {
     }
 
     fn snapshot(&self) -> Result<Vec<u8>, StateError> {
-        state::save_map(META.id, &self.state)
+        self.state.save(META.id)
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<(), StateError> {
-        self.state = state::load_map(META.id, bytes)?;
+        self.state = Weighed::load(META.id, bytes)?;
         Ok(())
     }
 
     fn state_size(&self) -> usize {
         self.state.len()
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.state.bytes()
+    }
+
+    fn activity(&self, _watermark: EventTime, out: &mut state::Activity) {
+        self.state.activity(out, |_, st| Some(st.class()));
+    }
+
+    fn evict(&self, tier: Tier, before: EventTime, ctx: &mut RuleCtx<'_>) -> Evicted {
+        let wm = ctx.watermark;
+        let mut out = Vec::new();
+        let done = self.state.evict(
+            tier,
+            before,
+            |_, st| Some(st.class()),
+            |actor, st| {
+                // Closed early: a published episode gets its final version now.
+                for (b, mut ep) in std::mem::take(&mut st.episodes) {
+                    if ep.publication.published() {
+                        let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
+                        self.publish(actor, b, &mut ep, true, &mut sub);
+                    }
+                }
+            },
+        );
+        out.sort_by(|a, b| a.uid.cmp(&b.uid));
+        for f in out {
+            ctx.emit(f);
+        }
+        done
     }
 
     fn thresholds(&self) -> Vec<(String, String)> {

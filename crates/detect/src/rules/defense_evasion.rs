@@ -57,7 +57,7 @@ use trailhound_model::{Activity, Finding, IdentityClass, Origin, Severity};
 use super::termination_protection::lowered;
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Support};
-use crate::state::{self, StateError, StateMap};
+use crate::state::{self, Evicted, StateError, Tier, Weigh, Weighed};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -384,13 +384,19 @@ struct Pending {
     finding: Finding,
 }
 
+impl Weigh for Pending {
+    fn heap(&self) -> usize {
+        self.principal.heap() + self.names.heap() + self.finding.heap()
+    }
+}
+
 /// The rule.
 pub struct DefenseEvasion {
     cfg: Config,
     /// IaC calls held until the watermark passes them (by time and event id): by then every
     /// create they could undo has arrived, so the lifecycle verdict does not depend on
     /// arrival order.
-    pending: StateMap<(EventTime, String), Pending>,
+    pending: Weighed<(EventTime, String), Pending>,
     high: BTreeSet<String>,
     medium: BTreeSet<String>,
     iac_replace: BTreeSet<String>,
@@ -399,6 +405,22 @@ pub struct DefenseEvasion {
 }
 
 impl DefenseEvasion {
+    /// Publishes held IaC calls (in time order), informational when the same principal's IaC
+    /// built what they undo.
+    fn judge(mut due: Vec<((EventTime, String), Pending)>, ctx: &mut RuleCtx<'_>) {
+        due.sort_by(|a, b| a.0.cmp(&b.0));
+        for ((t, _), p) in due {
+            let mut f = p.finding;
+            if let Some(line) = ctx.context.lifecycle_of(&p.principal, &p.names, t) {
+                f.severity = Severity::Informational;
+                f.context.push(line);
+                f.context
+                    .push("severity informational: the same principal's IaC tearing down what it built".to_string());
+            }
+            ctx.emit(f);
+        }
+    }
+
     /// Builds the rule from its config.
     pub fn new(cfg: Config) -> Self {
         Self {
@@ -407,7 +429,7 @@ impl DefenseEvasion {
             iac_replace: cfg.iac_replace_actions.iter().cloned().collect(),
             iac: cfg.iac_user_agents.iter().map(|s| s.to_ascii_lowercase()).collect(),
             hints: cfg.trail_name_hints.iter().map(|s| s.to_ascii_lowercase()).collect(),
-            pending: StateMap::default(),
+            pending: Weighed::default(),
             cfg,
         }
     }
@@ -626,30 +648,35 @@ impl Rule for DefenseEvasion {
                 due.push(p);
             }
         }
-        due.sort_by(|a, b| a.0.cmp(&b.0));
-        for ((t, _), p) in due {
-            let mut f = p.finding;
-            if let Some(line) = ctx.context.lifecycle_of(&p.principal, &p.names, t) {
-                f.severity = Severity::Informational;
-                f.context.push(line);
-                f.context
-                    .push("severity informational: the same principal's IaC tearing down what it built".to_string());
-            }
-            ctx.emit(f);
-        }
+        Self::judge(due, ctx);
     }
 
     fn snapshot(&self) -> Result<Vec<u8>, StateError> {
-        state::save_map(META.id, &self.pending)
+        self.pending.save(META.id)
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<(), StateError> {
-        self.pending = state::load_map(META.id, bytes)?;
+        self.pending = Weighed::load(META.id, bytes)?;
         Ok(())
     }
 
     fn state_size(&self) -> usize {
         self.pending.len()
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.pending.bytes()
+    }
+
+    fn activity(&self, _watermark: EventTime, out: &mut state::Activity) {
+        self.pending.activity(out, |k, _| Some((Tier::Active, k.0)));
+    }
+
+    fn evict(&self, tier: Tier, before: EventTime, ctx: &mut RuleCtx<'_>) -> Evicted {
+        // A held call is judged now, with what is known of its lifecycle, rather than lost.
+        let (done, due) = self.pending.evict_take(tier, before, |k, _| Some((Tier::Active, k.0)));
+        Self::judge(due, ctx);
+        done
     }
 
     fn thresholds(&self) -> Vec<(String, String)> {

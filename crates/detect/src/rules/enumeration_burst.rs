@@ -41,7 +41,7 @@ use trailhound_model::{stable_hash, Activity, Evidence, Finding, IdentityClass, 
 
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
-use crate::state::{self, StateError, StateMap};
+use crate::state::{self, Evicted, SmallSet, StateError, Tier, Weigh, Weighed};
 use crate::touched::Touched;
 use crate::view::EventView;
 use crate::window::{slot_of, SlotCount, SlotDistinct};
@@ -191,8 +191,8 @@ struct Trigger {
 struct Episode {
     support: Support,
     denied: u64,
-    apis: BTreeSet<String>,
-    services: BTreeSet<String>,
+    apis: SmallSet<String>,
+    services: SmallSet<String>,
     triggers: BTreeMap<Cond, Trigger>,
     publication: Publication,
     dirty: bool,
@@ -205,6 +205,29 @@ struct Episode {
     /// How the episode compares with the principal's earlier bursts.
     #[serde(default)]
     history: Option<Judgement>,
+}
+
+impl Weigh for Cond {
+    fn heap(&self) -> usize {
+        0
+    }
+}
+
+impl Weigh for Trigger {
+    fn heap(&self) -> usize {
+        0
+    }
+}
+
+impl Weigh for Episode {
+    fn heap(&self) -> usize {
+        self.support.heap()
+            + self.apis.heap()
+            + self.services.heap()
+            + self.triggers.heap()
+            + self.principal.heap()
+            + self.scanner.heap()
+    }
 }
 
 /// An episode judged against its principal's recon history.
@@ -237,6 +260,12 @@ struct Habit {
 
 /// APIs remembered per principal.
 const HABIT_APIS: usize = 1024;
+
+impl Weigh for Habit {
+    fn heap(&self) -> usize {
+        self.apis.heap() + self.regions.heap() + self.bursts.heap()
+    }
+}
 
 impl Habit {
     fn judge(&self, bucket: EventTime, apis: &[u64], regions: &[u64], percent: u8) -> Option<Judgement> {
@@ -281,7 +310,16 @@ struct ActorState {
     /// the watermark minus the longest window; at most [`RECENT_CAP`], the latest kept), by
     /// time: where a crossing window's decisive events come from, whatever the arrival order.
     #[serde(default)]
-    recent: BTreeSet<(Evidence, bool)>,
+    recent: SmallSet<(Evidence, bool)>,
+    /// Time of the latest recon call (what eviction orders actors by).
+    #[serde(default)]
+    last: EventTime,
+}
+
+impl Weigh for ActorState {
+    fn heap(&self) -> usize {
+        self.apis.heap() + self.regions.heap() + self.denied.heap() + self.episodes.heap() + self.recent.heap()
+    }
 }
 
 /// An episode to judge against its principal's history: bucket, principal, API and region
@@ -312,9 +350,9 @@ pub struct EnumerationBurst {
     iac: Vec<String>,
     extra: BTreeSet<String>,
     excluded: BTreeSet<String>,
-    state: StateMap<String, ActorState>,
+    state: Weighed<String, ActorState>,
     /// Recon history per principal (role or user ARN).
-    habits: StateMap<String, Habit>,
+    habits: Weighed<String, Habit>,
 }
 
 const SLOTS: i64 = 10;
@@ -346,8 +384,8 @@ impl EnumerationBurst {
             iac: cfg.iac_user_agents.iter().map(|s| s.to_ascii_lowercase()).collect(),
             extra: cfg.extra_recon_actions.iter().cloned().collect(),
             excluded: cfg.excluded_actions.iter().cloned().collect(),
-            state: StateMap::default(),
-            habits: StateMap::default(),
+            state: Weighed::default(),
+            habits: Weighed::default(),
             cfg,
         }
     }
@@ -374,6 +412,20 @@ impl EnumerationBurst {
 
     fn bucket(&self, t: EventTime) -> EventTime {
         t.div_euclid(self.episode_ms) * self.episode_ms
+    }
+
+    /// An actor's state is live while one of its windows may still fire: a recon call within
+    /// the longest window of the watermark, or slots still held. Otherwise it only completes
+    /// its episodes' findings (dormant).
+    fn class(&self, wm: EventTime, st: &ActorState) -> (Tier, EventTime) {
+        let live = st.last >= wm.saturating_sub(self.max_window)
+            || !(st.apis.is_empty() && st.regions.is_empty() && st.denied.is_empty());
+        (if live { Tier::Active } else { Tier::Dormant }, st.last)
+    }
+
+    /// A recon history is as recent as its latest burst.
+    fn habit_last(h: &Habit) -> EventTime {
+        h.bursts.last().copied().unwrap_or(i64::MIN)
     }
 
     /// Severity, calibrated so that `high` means act now: a narrow burst (a script's or a
@@ -515,8 +567,9 @@ impl Rule for EnumerationBurst {
             let t = ev.time(row);
             let actor = ev.actor_key(row);
             let bucket_of = |t: EventTime| self.bucket(t);
-            let mut entry = self.state.entry(actor.to_string()).or_default();
-            let st = entry.value_mut();
+            let mut entry = self.state.upsert(actor, || actor.to_string());
+            let st = &mut *entry;
+            st.last = st.last.max(t);
 
             // Episode aggregate: everything this actor's recon did in the bucket.
             let ep = st.episodes.entry(bucket_of(t)).or_default();
@@ -631,7 +684,7 @@ impl Rule for EnumerationBurst {
             let verdicts: Vec<(EventTime, Option<Judgement>)> = pending
                 .into_iter()
                 .map(|(bucket, principal, apis, regions, learnable)| {
-                    let mut h = self.habits.entry(principal).or_default();
+                    let mut h = self.habits.entry(principal);
                     let verdict = h.judge(bucket, &apis, &regions, self.cfg.habitual_percent);
                     // Only bursts that page no one become habit: an attacker's alerted burst
                     // must not make the next one on the same identity look habitual.
@@ -690,25 +743,56 @@ impl Rule for EnumerationBurst {
     }
 
     fn snapshot(&self) -> Result<Vec<u8>, StateError> {
-        let saved =
-            Saved { actors: state::save_map(META.id, &self.state)?, habits: state::save_map(META.id, &self.habits)? };
+        let saved = Saved { actors: self.state.save(META.id)?, habits: self.habits.save(META.id)? };
         state::save(META.id, &saved)
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<(), StateError> {
         if bytes.is_empty() {
-            self.state = StateMap::default();
-            self.habits = StateMap::default();
+            self.state = Weighed::default();
+            self.habits = Weighed::default();
             return Ok(());
         }
         let saved: Saved = state::load(META.id, bytes)?;
-        self.state = state::load_map(META.id, &saved.actors)?;
-        self.habits = state::load_map(META.id, &saved.habits)?;
+        self.state = Weighed::load(META.id, &saved.actors)?;
+        self.habits = Weighed::load(META.id, &saved.habits)?;
         Ok(())
     }
 
     fn state_size(&self) -> usize {
         self.state.len() + self.habits.len()
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.state.bytes() + self.habits.bytes()
+    }
+
+    fn activity(&self, watermark: EventTime, out: &mut state::Activity) {
+        self.state.activity(out, |_, st| Some(self.class(watermark, st)));
+        self.habits.activity(out, |_, h| Some((Tier::LongTerm, Self::habit_last(h))));
+    }
+
+    fn evict(&self, tier: Tier, before: EventTime, ctx: &mut RuleCtx<'_>) -> Evicted {
+        let wm = ctx.watermark;
+        let mut out = Vec::new();
+        let mut done = self.state.evict(
+            tier,
+            before,
+            |_, st| Some(self.class(wm, st)),
+            |actor, st| {
+                // Closed early: a published episode gets its final version now.
+                for (b, mut ep) in std::mem::take(&mut st.episodes) {
+                    let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
+                    self.publish(actor, b, &mut ep, true, &mut sub);
+                }
+            },
+        );
+        done += self.habits.evict(tier, before, |_, h| Some((Tier::LongTerm, Self::habit_last(h))), |_, _| {});
+        out.sort_by(|a, b| a.uid.cmp(&b.uid));
+        for f in out {
+            ctx.emit(f);
+        }
+        done
     }
 
     fn thresholds(&self) -> Vec<(String, String)> {

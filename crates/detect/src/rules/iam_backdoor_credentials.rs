@@ -45,7 +45,7 @@ use super::iam_user_persistence::{
 };
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
-use crate::state::{self, StateError, StateMap};
+use crate::state::{self, Evicted, StateError, Tier, Weigh, Weighed};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -146,13 +146,59 @@ struct ActorState {
     groups: BTreeMap<(Kind, EventTime), Group>,
 }
 
+impl Weigh for Kind {
+    fn heap(&self) -> usize {
+        0
+    }
+}
+
+impl Weigh for Candidate {
+    fn heap(&self) -> usize {
+        self.user.heap() + self.action.heap() + self.error.heap() + self.mild.heap() + self.support.heap()
+    }
+}
+
+impl Weigh for Facts {
+    fn heap(&self) -> usize {
+        self.calls.heap()
+            + self.users.heap()
+            + self.failed.heap()
+            + self.mild.heap()
+            + self.names.heap()
+            + self.notes.heap()
+    }
+}
+
+impl Weigh for Group {
+    fn heap(&self) -> usize {
+        self.support.heap() + self.facts.heap()
+    }
+}
+
+impl Weigh for ActorState {
+    fn heap(&self) -> usize {
+        self.created.heap() + self.pending.heap() + self.groups.heap()
+    }
+}
+
+impl ActorState {
+    /// Creations, candidates and groups wait within their windows: live, as recent as the
+    /// latest of them.
+    fn class(&self) -> (Tier, EventTime) {
+        let created = self.created.values().filter_map(|ts| ts.last().copied());
+        let pending = self.pending.keys().next_back().map(|k| k.0);
+        let groups = self.groups.values().map(|g| g.support.last);
+        (Tier::Active, created.chain(pending).chain(groups).max().unwrap_or(i64::MIN))
+    }
+}
+
 /// The rule.
 pub struct IamBackdoorCredentials {
     cfg: Config,
     window: i64,
     group: i64,
     iac: Vec<String>,
-    state: StateMap<String, ActorState>,
+    state: Weighed<String, ActorState>,
 }
 
 impl IamBackdoorCredentials {
@@ -162,7 +208,7 @@ impl IamBackdoorCredentials {
             window: ms(cfg.window),
             group: ms(cfg.group),
             iac: lowered(&cfg.iac_user_agents),
-            state: StateMap::default(),
+            state: Weighed::default(),
             cfg,
         }
     }
@@ -362,7 +408,7 @@ impl Rule for IamBackdoorCredentials {
             let actor = ev.actor_key(row);
             if service == "sts" && action == "GetFederationToken" {
                 if self.cfg.federation_tokens && class == IdentityClass::ProgrammaticUser {
-                    let mut st = self.state.entry(actor.to_string()).or_default();
+                    let mut st = self.state.upsert(actor, || actor.to_string());
                     let key = self.federation(ev, row, &mut st.groups);
                     dirty.insert((actor.to_string(), key));
                 }
@@ -376,8 +422,7 @@ impl Rule for IamBackdoorCredentials {
                 "CreateUser" => {
                     if let (None, Some(user)) = (ev.error_code(row), ev.target_user(row)) {
                         self.state
-                            .entry(actor.to_string())
-                            .or_default()
+                            .upsert(actor, || actor.to_string())
                             .created
                             .entry(user.to_string())
                             .or_default()
@@ -401,7 +446,7 @@ impl Rule for IamBackdoorCredentials {
                         mild,
                         support: one(ev, row),
                     };
-                    let mut st = self.state.entry(actor.to_string()).or_default();
+                    let mut st = self.state.upsert(actor, || actor.to_string());
                     if self.cfg.wait_for_create {
                         st.pending.entry((t, ev.event_id(row).to_string())).or_insert(c);
                     } else if !self.created_by_actor(&st.created, user, t) {
@@ -465,16 +510,52 @@ impl Rule for IamBackdoorCredentials {
     }
 
     fn snapshot(&self) -> Result<Vec<u8>, StateError> {
-        state::save_map(META.id, &self.state)
+        self.state.save(META.id)
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<(), StateError> {
-        self.state = state::load_map(META.id, bytes)?;
+        self.state = Weighed::load(META.id, bytes)?;
         Ok(())
     }
 
     fn state_size(&self) -> usize {
         self.state.len()
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.state.bytes()
+    }
+
+    fn activity(&self, _watermark: EventTime, out: &mut state::Activity) {
+        self.state.activity(out, |_, st| Some(st.class()));
+    }
+
+    fn evict(&self, tier: Tier, before: EventTime, ctx: &mut RuleCtx<'_>) -> Evicted {
+        let wm = ctx.watermark;
+        let mut out = Vec::new();
+        let done = self.state.evict(
+            tier,
+            before,
+            |_, st| Some(st.class()),
+            |actor, st| {
+                // Closed early: candidates are decided with the creations known now, and every
+                // group gets its final version.
+                let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
+                for (k, c) in std::mem::take(&mut st.pending) {
+                    if !self.created_by_actor(&st.created, &c.user, k.0) {
+                        self.add(&mut st.groups, k.0, &c);
+                    }
+                }
+                for (key, mut g) in std::mem::take(&mut st.groups) {
+                    self.publish(actor, key, &mut g, true, &mut sub);
+                }
+            },
+        );
+        out.sort_by(|a, b| (a.first_event_time, &a.uid).cmp(&(b.first_event_time, &b.uid)));
+        for f in out {
+            ctx.emit(f);
+        }
+        done
     }
 
     fn thresholds(&self) -> Vec<(String, String)> {

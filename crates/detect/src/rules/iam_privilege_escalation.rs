@@ -43,7 +43,7 @@ use super::iam_user_persistence::{
 };
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
-use crate::state::{self, StateError, StateMap};
+use crate::state::{self, Evicted, StateError, Tier, Weigh, Weighed};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -120,13 +120,45 @@ struct ActorState {
     credentials: BTreeMap<(EventTime, String), Credential>,
 }
 
+impl Weigh for Escalation {
+    fn heap(&self) -> usize {
+        self.action.heap()
+            + self.target.heap()
+            + self.what.heap()
+            + self.admin.heap()
+            + self.iac.heap()
+            + self.support.heap()
+    }
+}
+
+impl Weigh for Credential {
+    fn heap(&self) -> usize {
+        self.action.heap() + self.support.heap()
+    }
+}
+
+impl Weigh for ActorState {
+    fn heap(&self) -> usize {
+        self.escalations.heap() + self.credentials.heap()
+    }
+}
+
+impl ActorState {
+    /// Escalations wait for a credential within the window: live, as recent as the latest.
+    fn class(&self) -> (Tier, EventTime) {
+        let e = self.escalations.keys().next_back().map(|k| k.0);
+        let c = self.credentials.keys().next_back().map(|k| k.0);
+        (Tier::Active, e.max(c).unwrap_or(i64::MIN))
+    }
+}
+
 /// The rule.
 pub struct IamPrivilegeEscalation {
     cfg: Config,
     window: i64,
     admin_groups: Vec<String>,
     iac: Vec<String>,
-    state: StateMap<String, ActorState>,
+    state: Weighed<String, ActorState>,
 }
 
 fn truthy(v: Option<&Value>) -> bool {
@@ -144,7 +176,7 @@ impl IamPrivilegeEscalation {
             window: ms(cfg.window),
             admin_groups: lowered(&cfg.admin_groups),
             iac: lowered(&cfg.iac_user_agents),
-            state: StateMap::default(),
+            state: Weighed::default(),
             cfg,
         }
     }
@@ -343,10 +375,10 @@ impl Rule for IamPrivilegeEscalation {
             let (t, id, actor) = (ev.time(row), ev.event_id(row), ev.actor_key(row));
             if Self::self_credential(ev, row) {
                 let c = Credential { action: ev.action(row).to_string(), support: one(ev, row) };
-                let mut st = self.state.entry(actor.to_string()).or_default();
+                let mut st = self.state.upsert(actor, || actor.to_string());
                 st.credentials.entry((t, id.to_string())).or_insert(c);
             } else if let Some(e) = self.escalation(ev, row) {
-                let mut st = self.state.entry(actor.to_string()).or_default();
+                let mut st = self.state.upsert(actor, || actor.to_string());
                 st.escalations.entry((t, id.to_string())).or_insert(e);
             } else {
                 continue;
@@ -388,16 +420,46 @@ impl Rule for IamPrivilegeEscalation {
     }
 
     fn snapshot(&self) -> Result<Vec<u8>, StateError> {
-        state::save_map(META.id, &self.state)
+        self.state.save(META.id)
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<(), StateError> {
-        self.state = state::load_map(META.id, bytes)?;
+        self.state = Weighed::load(META.id, bytes)?;
         Ok(())
     }
 
     fn state_size(&self) -> usize {
         self.state.len()
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.state.bytes()
+    }
+
+    fn activity(&self, _watermark: EventTime, out: &mut state::Activity) {
+        self.state.activity(out, |_, st| Some(st.class()));
+    }
+
+    fn evict(&self, tier: Tier, before: EventTime, ctx: &mut RuleCtx<'_>) -> Evicted {
+        let wm = ctx.watermark;
+        let mut out = Vec::new();
+        let done = self.state.evict(
+            tier,
+            before,
+            |_, st| Some(st.class()),
+            |actor, st| {
+                // Closed early: every escalation gets its final version now.
+                let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
+                for ((at, _), mut e) in std::mem::take(&mut st.escalations) {
+                    self.publish(actor, at, &mut e, &st.credentials, true, &mut sub);
+                }
+            },
+        );
+        out.sort_by(|a, b| a.uid.cmp(&b.uid));
+        for f in out {
+            ctx.emit(f);
+        }
+        done
     }
 
     fn thresholds(&self) -> Vec<(String, String)> {

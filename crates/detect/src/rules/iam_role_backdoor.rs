@@ -55,7 +55,7 @@ use super::iam_user_persistence::{
 };
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
-use crate::state::{self, StateError, StateMap};
+use crate::state::{self, Evicted, StateError, Tier, Weigh, Weighed};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -196,6 +196,39 @@ struct ActorState {
     grants: BTreeMap<String, BTreeMap<(EventTime, String), Grant>>,
 }
 
+impl Weigh for Opening {
+    fn heap(&self) -> usize {
+        0
+    }
+}
+
+impl Weigh for Door {
+    fn heap(&self) -> usize {
+        self.outsiders.principals.heap() + self.boundary.heap() + self.support.heap()
+    }
+}
+
+impl Weigh for Grant {
+    fn heap(&self) -> usize {
+        self.action.heap() + self.what.heap() + self.admin.heap() + self.support.heap()
+    }
+}
+
+impl Weigh for ActorState {
+    fn heap(&self) -> usize {
+        self.doors.heap() + self.grants.heap()
+    }
+}
+
+impl ActorState {
+    /// Openings wait for grants within the window: live, as recent as the latest call.
+    fn class(&self) -> (Tier, EventTime) {
+        let doors = self.doors.values().map(|d| d.support.last);
+        let grants = self.grants.values().filter_map(|m| m.keys().next_back()).map(|k| k.0);
+        (Tier::Active, doors.chain(grants).max().unwrap_or(i64::MIN))
+    }
+}
+
 #[derive(Debug, Default)]
 struct Agg {
     support: Support,
@@ -207,13 +240,13 @@ struct Agg {
 pub struct IamRoleBackdoor {
     cfg: Config,
     window: i64,
-    state: StateMap<String, ActorState>,
+    state: Weighed<String, ActorState>,
 }
 
 impl IamRoleBackdoor {
     /// Builds the rule from its config.
     pub fn new(cfg: Config) -> Self {
-        Self { window: ms(cfg.window), state: StateMap::default(), cfg }
+        Self { window: ms(cfg.window), state: Weighed::default(), cfg }
     }
 
     fn door(&self, ev: &EventView<'_>, row: usize, field: &str) -> Option<Door> {
@@ -434,7 +467,7 @@ impl Rule for IamRoleBackdoor {
                         (Opening::Trust, "policyDocument")
                     };
                     let Some(door) = self.door(ev, row, field) else { continue };
-                    let mut st = self.state.entry(actor.to_string()).or_default();
+                    let mut st = self.state.upsert(actor, || actor.to_string());
                     st.doors.entry((role.to_string(), t, kind)).or_insert(door);
                 }
                 "AttachRolePolicy" | "PutRolePolicy" => {
@@ -453,7 +486,7 @@ impl Rule for IamRoleBackdoor {
                         admin: admin_grant(ev, row, &self.cfg.admin_policies, "policyDocument"),
                         support: one(ev, row),
                     };
-                    let mut st = self.state.entry(actor.to_string()).or_default();
+                    let mut st = self.state.upsert(actor, || actor.to_string());
                     st.grants
                         .entry(role.to_string())
                         .or_default()
@@ -503,16 +536,46 @@ impl Rule for IamRoleBackdoor {
     }
 
     fn snapshot(&self) -> Result<Vec<u8>, StateError> {
-        state::save_map(META.id, &self.state)
+        self.state.save(META.id)
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<(), StateError> {
-        self.state = state::load_map(META.id, bytes)?;
+        self.state = Weighed::load(META.id, bytes)?;
         Ok(())
     }
 
     fn state_size(&self) -> usize {
         self.state.len()
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.state.bytes()
+    }
+
+    fn activity(&self, _watermark: EventTime, out: &mut state::Activity) {
+        self.state.activity(out, |_, st| Some(st.class()));
+    }
+
+    fn evict(&self, tier: Tier, before: EventTime, ctx: &mut RuleCtx<'_>) -> Evicted {
+        let wm = ctx.watermark;
+        let mut out = Vec::new();
+        let done = self.state.evict(
+            tier,
+            before,
+            |_, st| Some(st.class()),
+            |actor, st| {
+                // Closed early: every opening gets its final version now.
+                let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
+                for ((role, anchor, kind), mut d) in std::mem::take(&mut st.doors) {
+                    self.publish(actor, &role, anchor, kind, &mut d, st.grants.get(&role), true, &mut sub);
+                }
+            },
+        );
+        out.sort_by(|a, b| a.uid.cmp(&b.uid));
+        for f in out {
+            ctx.emit(f);
+        }
+        done
     }
 
     fn thresholds(&self) -> Vec<(String, String)> {

@@ -60,7 +60,7 @@ use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
-use crate::state::{self, StateError, StateMap};
+use crate::state::{self, Evicted, StateError, Tier, Weigh, Weighed};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -351,6 +351,40 @@ struct ActorState {
     steps: BTreeMap<String, BTreeMap<(EventTime, String), FollowUp>>,
 }
 
+impl Weigh for Step {
+    fn heap(&self) -> usize {
+        0
+    }
+}
+
+impl Weigh for FollowUp {
+    fn heap(&self) -> usize {
+        self.action.heap() + self.error.heap() + self.admin.heap() + self.what.heap() + self.support.heap()
+    }
+}
+
+impl Weigh for Creation {
+    fn heap(&self) -> usize {
+        self.event_id.heap() + self.support.heap() + self.iac.as_ref().map_or(0, |(a, _)| a.heap())
+    }
+}
+
+impl Weigh for ActorState {
+    fn heap(&self) -> usize {
+        self.created.heap() + self.steps.heap()
+    }
+}
+
+impl ActorState {
+    /// Sequences wait for their next step within the window: live, as recent as the latest
+    /// creation or step.
+    fn class(&self) -> (Tier, EventTime) {
+        let created = self.created.values().map(|c| c.support.last);
+        let steps = self.steps.values().filter_map(|m| m.keys().next_back()).map(|k| k.0);
+        (Tier::Active, created.chain(steps).max().unwrap_or(i64::MIN))
+    }
+}
+
 /// A sequence's follow-ups, aggregated.
 #[derive(Debug, Default)]
 struct Agg {
@@ -370,7 +404,7 @@ pub struct IamUserPersistence {
     window: i64,
     admin_groups: Vec<String>,
     iac: Vec<String>,
-    state: StateMap<String, ActorState>,
+    state: Weighed<String, ActorState>,
 }
 
 impl IamUserPersistence {
@@ -380,7 +414,7 @@ impl IamUserPersistence {
             window: ms(cfg.window),
             admin_groups: lowered(&cfg.admin_groups),
             iac: lowered(&cfg.iac_user_agents),
-            state: StateMap::default(),
+            state: Weighed::default(),
             cfg,
         }
     }
@@ -611,7 +645,7 @@ impl Rule for IamUserPersistence {
             }
             let (t, id, actor) = (ev.time(row), ev.event_id(row), ev.actor_key(row));
             let follow = step.map(|s| self.follow_up(ev, row, s));
-            let mut st = self.state.entry(actor.to_string()).or_default();
+            let mut st = self.state.upsert(actor, || actor.to_string());
             match follow {
                 None => {
                     let key = (user.to_string(), t);
@@ -671,16 +705,48 @@ impl Rule for IamUserPersistence {
     }
 
     fn snapshot(&self) -> Result<Vec<u8>, StateError> {
-        state::save_map(META.id, &self.state)
+        self.state.save(META.id)
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<(), StateError> {
-        self.state = state::load_map(META.id, bytes)?;
+        self.state = Weighed::load(META.id, bytes)?;
         Ok(())
     }
 
     fn state_size(&self) -> usize {
         self.state.len()
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.state.bytes()
+    }
+
+    fn activity(&self, _watermark: EventTime, out: &mut state::Activity) {
+        self.state.activity(out, |_, st| Some(st.class()));
+    }
+
+    fn evict(&self, tier: Tier, before: EventTime, ctx: &mut RuleCtx<'_>) -> Evicted {
+        let wm = ctx.watermark;
+        let mut out = Vec::new();
+        let done = self.state.evict(
+            tier,
+            before,
+            |_, st| Some(st.class()),
+            |actor, st| {
+                // Closed early: a published sequence gets its final version now.
+                for ((user, anchor), mut c) in std::mem::take(&mut st.created) {
+                    if c.publication.published() {
+                        let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
+                        self.publish(actor, &user, anchor, &mut c, st.steps.get(&user), true, &mut sub);
+                    }
+                }
+            },
+        );
+        out.sort_by(|a, b| a.uid.cmp(&b.uid));
+        for f in out {
+            ctx.emit(f);
+        }
+        done
     }
 
     fn thresholds(&self) -> Vec<(String, String)> {

@@ -69,7 +69,7 @@ use trailhound_model::{stable_hash, Activity, Finding, IdentityClass, Severity};
 
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
-use crate::state::{self, StateError, StateMap};
+use crate::state::{self, Evicted, SmallMap, StateError, Tier, Weigh, Weighed};
 use crate::touched::Touched;
 use crate::view::EventView;
 
@@ -304,12 +304,18 @@ impl Kind {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(bound(deserialize = "K: Ord + Deserialize<'de>"))]
 pub(crate) struct Dim<K> {
-    seen: BTreeMap<K, EventTime>,
+    seen: SmallMap<K, EventTime>,
 }
 
 impl<K> Default for Dim<K> {
     fn default() -> Self {
-        Self { seen: BTreeMap::new() }
+        Self { seen: SmallMap::default() }
+    }
+}
+
+impl<K: Weigh> Weigh for Dim<K> {
+    fn heap(&self) -> usize {
+        self.seen.heap()
     }
 }
 
@@ -340,6 +346,11 @@ impl<K: Ord + Clone> Dim<K> {
         }
         self.seen.insert(k.to_owned(), t);
         (None, true)
+    }
+
+    /// The latest first-seen time (when the dimension last learned something).
+    pub(crate) fn latest(&self) -> EventTime {
+        self.seen.values().copied().max().unwrap_or(i64::MIN)
     }
 
     pub(crate) fn first<Q>(&self, k: &Q) -> Option<EventTime>
@@ -377,6 +388,34 @@ struct Episode {
     pending: bool,
     /// Severity last published.
     severity: Option<Severity>,
+}
+
+impl Weigh for Kind {
+    fn heap(&self) -> usize {
+        0
+    }
+}
+
+impl Weigh for Tracked {
+    fn heap(&self) -> usize {
+        self.support.heap() + self.key.heap()
+    }
+}
+
+impl Weigh for Episode {
+    fn heap(&self) -> usize {
+        self.values.heap()
+    }
+}
+
+impl Weigh for Principal {
+    fn heap(&self) -> usize {
+        self.earliest.heap()
+            + self.apis.heap()
+            + self.services.heap()
+            + self.dims.iter().map(Weigh::heap).sum::<usize>()
+            + self.episodes.heap()
+    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -430,7 +469,7 @@ pub struct IdentityBaseline {
     sensitive_services: BTreeSet<String>,
     sensitive_actions: BTreeSet<String>,
     last_scan: AtomicI64,
-    state: StateMap<String, Principal>,
+    state: Weighed<String, Principal>,
 }
 
 fn ms(d: Duration) -> i64 {
@@ -484,13 +523,19 @@ impl IdentityBaseline {
             sensitive_services: cfg.sensitive_services.iter().cloned().collect(),
             sensitive_actions: cfg.sensitive_actions.iter().cloned().collect(),
             last_scan: AtomicI64::new(i64::MIN),
-            state: StateMap::default(),
+            state: Weighed::default(),
             cfg,
         }
     }
 
     fn bucket(&self, t: EventTime) -> EventTime {
         t.div_euclid(self.episode_ms) * self.episode_ms
+    }
+
+    /// A principal with open episodes (novelties waiting to be confirmed) is live; otherwise
+    /// it is only its baseline (long-term memory). Either is as recent as its latest event.
+    fn class(st: &Principal) -> (Tier, EventTime) {
+        (if st.episodes.is_empty() { Tier::LongTerm } else { Tier::Active }, st.last)
     }
 
     fn cap(&self, kind: Kind) -> usize {
@@ -816,11 +861,8 @@ impl Rule for IdentityBaseline {
                 (Kind::Agent, Some(family)),
             ];
 
-            let mut entry = match self.state.get_mut(principal) {
-                Some(e) => e,
-                None => self.state.entry(principal.to_string()).or_default(),
-            };
-            let st = entry.value_mut();
+            let mut entry = self.state.upsert(principal, || principal.to_string());
+            let st = &mut *entry;
             let first = st.first.map_or(t, |f| f.min(t));
             st.first = Some(first);
             st.last = st.last.max(t);
@@ -909,19 +951,54 @@ impl Rule for IdentityBaseline {
     }
 
     fn snapshot(&self) -> Result<Vec<u8>, StateError> {
-        let saved = Saved { last_scan: self.last_scan.load(Ordering::Relaxed), principals: state::Sorted(&self.state) };
+        let saved =
+            Saved { last_scan: self.last_scan.load(Ordering::Relaxed), principals: state::Sorted(self.state.map()) };
         state::save(META.id, &saved)
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<(), StateError> {
         let loaded: Loaded = state::load(META.id, bytes)?;
         self.last_scan = AtomicI64::new(loaded.last_scan);
-        self.state = loaded.principals.0;
+        self.state = Weighed::from_map(loaded.principals.0);
         Ok(())
     }
 
     fn state_size(&self) -> usize {
         self.state.len()
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.state.bytes()
+    }
+
+    fn activity(&self, _watermark: EventTime, out: &mut state::Activity) {
+        self.state.activity(out, |_, st| Some(Self::class(st)));
+    }
+
+    fn evict(&self, tier: Tier, before: EventTime, ctx: &mut RuleCtx<'_>) -> Evicted {
+        let wm = ctx.watermark;
+        let mut out = Vec::new();
+        let done = self.state.evict(
+            tier,
+            before,
+            |_, st| Some(Self::class(st)),
+            |principal, st| {
+                // Open episodes close early: a published one gets its final version now.
+                let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
+                for b in st.episodes.keys().copied().collect::<Vec<_>>() {
+                    if let Some(mut ep) = st.episodes.remove(&b) {
+                        if ep.publication.published() {
+                            self.publish(principal, b, st, &mut ep, true, &mut sub);
+                        }
+                    }
+                }
+            },
+        );
+        out.sort_by(|a, b| a.uid.cmp(&b.uid));
+        for f in out {
+            ctx.emit(f);
+        }
+        done
     }
 
     fn thresholds(&self) -> Vec<(String, String)> {
@@ -1067,7 +1144,11 @@ mod tests {
         // 20 minutes into the bucket: the watermark (15 min behind) has reached the bucket.
         lines.extend(attack(8 * DAY_S + 5 * HOUR + 20 * 60));
         lines.push(event(8 * DAY_S + 7 * HOUR, &ci(), "s3", "PutObject", json!({})));
-        let mut engine = crate::Engine::with_rules(&crate::DetectConfig::default(), vec![rule()]);
+        // The history is sparser than the future-time gate's skew: without a wider skew every
+        // event would wait for the next one to corroborate it (one event later).
+        let mut cfg = crate::DetectConfig::default();
+        cfg.engine.max_future_skew = std::time::Duration::from_secs(10 * 86_400);
+        let mut engine = crate::Engine::with_rules(&cfg, vec![rule()]);
         let mut published = Vec::new();
         for (i, b) in crate::testing::batches(&lines, 1).iter().enumerate() {
             for f in engine.process(b).expect("process") {

@@ -21,7 +21,7 @@ use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Group, Groups};
-use crate::state::StateError;
+use crate::state::{self, Evicted, StateError, Tier, Weigh};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -77,6 +77,12 @@ impl Default for Config {
 struct Facts {
     worst: Option<Severity>,
     calls: BTreeSet<String>,
+}
+
+impl Weigh for Facts {
+    fn heap(&self) -> usize {
+        self.calls.heap()
+    }
 }
 
 /// The rule.
@@ -176,6 +182,18 @@ impl Rule for IdentityProviderBackdoor {
 
     fn state_size(&self) -> usize {
         self.groups.len()
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.groups.bytes()
+    }
+
+    fn activity(&self, _watermark: EventTime, out: &mut state::Activity) {
+        self.groups.activity(out);
+    }
+
+    fn evict(&self, tier: Tier, before: EventTime, ctx: &mut RuleCtx<'_>) -> Evicted {
+        self.groups.evict(tier, before, Self::severity, |k, b, g, a, r| self.render(k, b, g, a, r), ctx)
     }
 
     fn thresholds(&self) -> Vec<(String, String)> {

@@ -68,7 +68,7 @@ use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 use super::termination_protection::protection_on;
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
-use crate::state::{self, StateError, StateMap};
+use crate::state::{self, Evicted, StateError, Tier, Weigh, Weighed};
 use crate::view::EventView;
 use crate::window::slot_of;
 
@@ -291,6 +291,47 @@ struct Episode {
 struct KeyState {
     slots: BTreeMap<i64, SlotAgg>,
     episodes: BTreeMap<EventTime, Episode>,
+    /// Time of the latest call (what eviction orders keys by).
+    #[serde(default)]
+    last: EventTime,
+}
+
+impl Weigh for SlotAgg {
+    fn heap(&self) -> usize {
+        self.launch_regions.heap() + self.quota_regions.heap()
+    }
+}
+
+impl Weigh for Cond {
+    fn heap(&self) -> usize {
+        0
+    }
+}
+
+impl Weigh for Trigger {
+    fn heap(&self) -> usize {
+        0
+    }
+}
+
+impl Weigh for Episode {
+    fn heap(&self) -> usize {
+        self.support.heap() + self.types.heap() + self.errors.heap() + self.triggers.heap()
+    }
+}
+
+impl Weigh for KeyState {
+    fn heap(&self) -> usize {
+        self.slots.heap() + self.episodes.heap()
+    }
+}
+
+impl KeyState {
+    /// Live while it holds slots of a window that may still fire; otherwise its episodes
+    /// only complete their findings (dormant).
+    fn class(&self) -> (Tier, EventTime) {
+        (if self.slots.is_empty() { Tier::Dormant } else { Tier::Active }, self.last)
+    }
 }
 
 /// What kind of relevant call an event is.
@@ -402,7 +443,7 @@ pub struct InstanceSprawl {
     slot_ms: i64,
     window_ms: i64,
     episode_ms: i64,
-    state: StateMap<(String, String), KeyState>,
+    state: Weighed<(String, String), KeyState>,
 }
 
 const SLOTS: i64 = 10;
@@ -434,7 +475,7 @@ impl InstanceSprawl {
         let slot_ms = (window_ms / SLOTS).max(1);
         // Episodes are whole numbers of slots, so a window's first slot lies in one bucket.
         let episode_ms = (ms(cfg.episode) / slot_ms).max(1) * slot_ms;
-        Self { cfg, slot_ms, window_ms, episode_ms, state: StateMap::default() }
+        Self { cfg, slot_ms, window_ms, episode_ms, state: Weighed::default() }
     }
 
     fn accelerated(&self, instance_type: &str) -> bool {
@@ -722,8 +763,9 @@ impl Rule for InstanceSprawl {
             let t = ev.time(row);
             let slot = slot_of(t, self.slot_ms);
             let key = (ev.actor_key(row).to_string(), ev.account(row).unwrap_or("").to_string());
-            let mut entry = self.state.entry(key.clone()).or_default();
-            let st = entry.value_mut();
+            let mut entry = self.state.entry(key.clone());
+            let st = &mut *entry;
+            st.last = st.last.max(t);
 
             // Episode aggregate.
             let ep = st.episodes.entry(self.bucket(slot * self.slot_ms)).or_default();
@@ -840,16 +882,46 @@ impl Rule for InstanceSprawl {
     }
 
     fn snapshot(&self) -> Result<Vec<u8>, StateError> {
-        state::save_map(META.id, &self.state)
+        self.state.save(META.id)
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<(), StateError> {
-        self.state = state::load_map(META.id, bytes)?;
+        self.state = Weighed::load(META.id, bytes)?;
         Ok(())
     }
 
     fn state_size(&self) -> usize {
         self.state.len()
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.state.bytes()
+    }
+
+    fn activity(&self, _watermark: EventTime, out: &mut state::Activity) {
+        self.state.activity(out, |_, st| Some(st.class()));
+    }
+
+    fn evict(&self, tier: Tier, before: EventTime, ctx: &mut RuleCtx<'_>) -> Evicted {
+        let mut out = Vec::new();
+        let done = self.state.evict(
+            tier,
+            before,
+            |_, st| Some(st.class()),
+            |key, st| {
+                // Closed early: a published episode gets its final version now.
+                for (b, mut ep) in std::mem::take(&mut st.episodes) {
+                    if ep.publication.published() {
+                        self.publish(key, b, &mut ep, true, &mut out);
+                    }
+                }
+            },
+        );
+        out.sort_by(|a, b| a.uid.cmp(&b.uid));
+        for f in out {
+            ctx.emit(f);
+        }
+        done
     }
 
     fn thresholds(&self) -> Vec<(String, String)> {

@@ -11,7 +11,7 @@ use trailhound_model::time::EventTime;
 use trailhound_model::{Finding, Severity};
 
 use crate::context::IdentityContext;
-use crate::state::StateError;
+use crate::state::{Activity, Evicted, StateError, Tier};
 use crate::view::EventView;
 
 pub mod attack_chain;
@@ -213,6 +213,24 @@ pub trait Rule: Send + Sync {
     /// Number of keyed state entries held (a metric).
     fn state_size(&self) -> usize {
         0
+    }
+
+    /// Approximate bytes of keyed state held (see [`crate::state::Weighed`]): what
+    /// `engine.max_state_bytes` bounds.
+    fn state_bytes(&self) -> usize {
+        0
+    }
+
+    /// Adds the rule's evictable state to `out`: its bytes by [`Tier`] and last activity (event
+    /// time) of its keys, as of `watermark`. Called from one thread, between batches, when the
+    /// engine is over its memory budget.
+    fn activity(&self, _watermark: EventTime, _out: &mut Activity) {}
+
+    /// Evicts the `tier` state of the keys last active before `before` (as [`Rule::activity`]
+    /// classified them at `ctx.watermark`), publishing through `ctx` the final version of any
+    /// finding it had published from that state. Called from one thread, between batches.
+    fn evict(&self, _tier: Tier, _before: EventTime, _ctx: &mut RuleCtx<'_>) -> Evicted {
+        Evicted::default()
     }
 
     /// The rule's keyed state, serialised (MessagePack via rmp-serde, structs as maps, see

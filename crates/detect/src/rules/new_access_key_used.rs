@@ -49,7 +49,7 @@ use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 use super::iam_user_persistence::{default_iac_user_agents, iac_agent, lowered, ms, one, own_user};
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
-use crate::state::{self, StateError, StateMap};
+use crate::state::{self, Evicted, SmallMap, StateError, Tier, Weigh, Weighed};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -162,7 +162,7 @@ struct Use {
 struct KeyState {
     creation: Option<Creation>,
     /// Uses seen before the creation, by (time, event id), until the watermark passes them.
-    early: BTreeMap<(EventTime, String), Use>,
+    early: SmallMap<(EventTime, String), Use>,
     /// Foreign network → its uses within the window.
     foreign: BTreeMap<String, Support>,
     /// Uses from the creator's network.
@@ -172,18 +172,57 @@ struct KeyState {
     publication: Publication,
 }
 
+impl Weigh for Creation {
+    fn heap(&self) -> usize {
+        self.at.heap()
+            + self.creator.heap()
+            + self.creator_arn.heap()
+            + self.network.heap()
+            + self.owner.heap()
+            + self.iac.heap()
+            + self.support.heap()
+    }
+}
+
+impl Weigh for Use {
+    fn heap(&self) -> usize {
+        self.network.heap() + self.support.heap()
+    }
+}
+
+impl Weigh for KeyState {
+    fn heap(&self) -> usize {
+        self.creation.heap() + self.early.heap() + self.foreign.heap() + self.same.heap()
+    }
+}
+
+impl KeyState {
+    /// A created key is followed for the window (live), as recent as its creation or latest
+    /// use; uses of a key whose creation was not seen only wait for one arriving late
+    /// (dormant).
+    fn class(&self) -> (Tier, EventTime) {
+        match &self.creation {
+            Some(c) => {
+                let last = self.foreign.values().map(|s| s.last).fold(c.at.0.max(self.same.last), EventTime::max);
+                (Tier::Active, last)
+            }
+            None => (Tier::Dormant, self.early.keys().next_back().map_or(i64::MIN, |k| k.0)),
+        }
+    }
+}
+
 /// The rule.
 pub struct NewAccessKeyUsed {
     cfg: Config,
     window: i64,
     iac: Vec<String>,
-    keys: StateMap<String, KeyState>,
+    keys: Weighed<String, KeyState>,
 }
 
 impl NewAccessKeyUsed {
     /// Builds the rule from its config.
     pub fn new(cfg: Config) -> Self {
-        Self { window: ms(cfg.window), iac: lowered(&cfg.iac_user_agents), keys: StateMap::default(), cfg }
+        Self { window: ms(cfg.window), iac: lowered(&cfg.iac_user_agents), keys: Weighed::default(), cfg }
     }
 
     fn network(&self, ev: &EventView<'_>, row: usize) -> Option<String> {
@@ -369,7 +408,7 @@ impl Rule for NewAccessKeyUsed {
     fn on_batch(&self, ev: &EventView<'_>, rows: &[usize], ctx: &mut RuleCtx<'_>) {
         for &row in rows {
             if let Some((key, c)) = self.creation(ev, row) {
-                let mut k = self.keys.entry(key.clone()).or_default();
+                let mut k = self.keys.entry(key.clone());
                 let k = &mut *k;
                 // One creation per key id; keep the earliest if a duplicate shows up.
                 if k.creation.as_ref().is_some_and(|old| old.at <= c.at) {
@@ -398,10 +437,7 @@ impl Rule for NewAccessKeyUsed {
                 service_call: ev.identity_class(row) == IdentityClass::AwsService,
                 support: one(ev, row),
             };
-            let mut k = match self.keys.get_mut(actor) {
-                Some(k) => k,
-                None => self.keys.entry(actor.to_string()).or_default(),
-            };
+            let mut k = self.keys.upsert(actor, || actor.to_string());
             let k = &mut *k;
             if k.creation.is_some() {
                 self.record(k, t, &u);
@@ -446,16 +482,46 @@ impl Rule for NewAccessKeyUsed {
     }
 
     fn snapshot(&self) -> Result<Vec<u8>, StateError> {
-        state::save_map(META.id, &self.keys)
+        self.keys.save(META.id)
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<(), StateError> {
-        self.keys = state::load_map(META.id, bytes)?;
+        self.keys = Weighed::load(META.id, bytes)?;
         Ok(())
     }
 
     fn state_size(&self) -> usize {
         self.keys.len()
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.keys.bytes()
+    }
+
+    fn activity(&self, _watermark: EventTime, out: &mut state::Activity) {
+        self.keys.activity(out, |_, k| Some(k.class()));
+    }
+
+    fn evict(&self, tier: Tier, before: EventTime, ctx: &mut RuleCtx<'_>) -> Evicted {
+        let wm = ctx.watermark;
+        let mut out = Vec::new();
+        let done = self.keys.evict(
+            tier,
+            before,
+            |_, k| Some(k.class()),
+            |key, k| {
+                // Closed early: what was published gets its final version.
+                if k.publication.published() {
+                    let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
+                    self.publish(key, k, true, &mut sub);
+                }
+            },
+        );
+        out.sort_by(|a, b| a.uid.cmp(&b.uid));
+        for f in out {
+            ctx.emit(f);
+        }
+        done
     }
 
     fn thresholds(&self) -> Vec<(String, String)> {

@@ -41,7 +41,7 @@ use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
-use crate::state::{self, StateError, StateMap};
+use crate::state::{self, Evicted, StateError, Tier, Weigh, Weighed};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -158,6 +158,17 @@ struct Episode {
     publication: Publication,
 }
 
+impl Weigh for Episode {
+    fn heap(&self) -> usize {
+        self.support.heap() + self.modified.heap() + self.errors.heap()
+    }
+}
+
+/// A key's open episodes: live until their bucket closes, as recent as their latest event.
+fn class(eps: &std::collections::BTreeMap<EventTime, Episode>) -> (Tier, EventTime) {
+    (Tier::Active, eps.values().map(|ep| ep.support.last).max().unwrap_or(i64::MIN))
+}
+
 impl Episode {
     fn instances(&self) -> u64 {
         self.launched.saturating_add(self.modified.len() as u64).saturating_add(self.modified_unknown)
@@ -169,14 +180,14 @@ pub struct TerminationProtection {
     cfg: Config,
     episode_ms: i64,
     /// (actor key, account) → episodes by bucket start.
-    state: StateMap<(String, String), std::collections::BTreeMap<EventTime, Episode>>,
+    state: Weighed<(String, String), std::collections::BTreeMap<EventTime, Episode>>,
 }
 
 impl TerminationProtection {
     /// Builds the rule from its config.
     pub fn new(cfg: Config) -> Self {
         let episode_ms = i64::try_from(cfg.episode.as_millis()).unwrap_or(i64::MAX).max(1);
-        Self { cfg, episode_ms, state: StateMap::default() }
+        Self { cfg, episode_ms, state: Weighed::default() }
     }
 
     fn severity(&self, ep: &Episode) -> Severity {
@@ -270,8 +281,8 @@ impl Rule for TerminationProtection {
             let t = ev.time(row);
             let bucket = t.div_euclid(self.episode_ms) * self.episode_ms;
             let key = (ev.actor_key(row).to_string(), ev.account(row).unwrap_or("").to_string());
-            let mut entry = self.state.entry(key.clone()).or_default();
-            let ep = entry.value_mut().entry(bucket).or_default();
+            let mut entry = self.state.entry(key.clone());
+            let ep = entry.entry(bucket).or_default();
             ep.support.add(ev, row, self.cfg.max_evidence);
             if ev.action(row) == "RunInstances" {
                 ep.launched = ep.launched.saturating_add(p.instances);
@@ -322,16 +333,44 @@ impl Rule for TerminationProtection {
     }
 
     fn snapshot(&self) -> Result<Vec<u8>, StateError> {
-        state::save_map(META.id, &self.state)
+        self.state.save(META.id)
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<(), StateError> {
-        self.state = state::load_map(META.id, bytes)?;
+        self.state = Weighed::load(META.id, bytes)?;
         Ok(())
     }
 
     fn state_size(&self) -> usize {
         self.state.len()
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.state.bytes()
+    }
+
+    fn activity(&self, _watermark: EventTime, out: &mut state::Activity) {
+        self.state.activity(out, |_, eps| Some(class(eps)));
+    }
+
+    fn evict(&self, tier: Tier, before: EventTime, ctx: &mut RuleCtx<'_>) -> Evicted {
+        let mut out = Vec::new();
+        let done = self.state.evict(
+            tier,
+            before,
+            |_, eps| Some(class(eps)),
+            |key, eps| {
+                // Closed early: each episode gets its final version now.
+                for (b, mut ep) in std::mem::take(eps) {
+                    self.publish(key, b, &mut ep, true, &mut out);
+                }
+            },
+        );
+        out.sort_by(|a, b| a.uid.cmp(&b.uid));
+        for f in out {
+            ctx.emit(f);
+        }
+        done
     }
 
     fn thresholds(&self) -> Vec<(String, String)> {

@@ -72,7 +72,7 @@ use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 use super::identity_baseline::{emit_with, fleet_session, list, network_of, Agents, Dim, Network};
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
-use crate::state::{self, StateError, StateMap};
+use crate::state::{self, Evicted, SmallMap, SmallSet, StateError, Tier, Weigh, Weighed};
 use crate::touched::Touched;
 use crate::view::EventView;
 
@@ -160,14 +160,14 @@ struct Home {
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct NetUse {
     support: Support,
-    apis: BTreeSet<String>,
-    iam_writes: BTreeSet<String>,
-    families: BTreeSet<String>,
+    apis: SmallSet<String>,
+    iam_writes: SmallSet<String>,
+    families: SmallSet<String>,
     /// Address → minutes (event time / 1 min) it called in.
-    ips: BTreeMap<String, BTreeSet<i64>>,
+    ips: SmallMap<String, SmallSet<i64>>,
     /// Operators who accessed this session's instance from those addresses, as
     /// `who ran what`: so far, and all of them at close.
-    operators: BTreeSet<String>,
+    operators: SmallSet<String>,
     /// The account's workloads used this network before this session did (final): neither
     /// foreign nor an operator's.
     cleared: bool,
@@ -175,7 +175,7 @@ struct NetUse {
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Episode {
-    nets: BTreeMap<String, NetUse>,
+    nets: SmallMap<String, NetUse>,
     publication: Publication,
     dirty: bool,
     /// Severity last published.
@@ -187,11 +187,43 @@ struct Session {
     account: String,
     /// The EC2 instance whose profile the session belongs to.
     instance: Option<String>,
-    home: BTreeSet<Home>,
+    home: SmallSet<Home>,
     workload_first: Option<EventTime>,
     last: EventTime,
     episodes: BTreeMap<EventTime, Episode>,
 }
+
+impl Weigh for Home {
+    fn heap(&self) -> usize {
+        self.event_id.heap() + self.network.heap() + self.family.heap()
+    }
+}
+
+impl Weigh for NetUse {
+    fn heap(&self) -> usize {
+        self.support.heap()
+            + self.apis.heap()
+            + self.iam_writes.heap()
+            + self.families.heap()
+            + self.ips.heap()
+            + self.operators.heap()
+    }
+}
+
+impl Weigh for Episode {
+    fn heap(&self) -> usize {
+        self.nets.heap()
+    }
+}
+
+impl Weigh for Session {
+    fn heap(&self) -> usize {
+        self.account.heap() + self.instance.heap() + self.home.heap() + self.episodes.heap()
+    }
+}
+
+/// Operator calls into one instance: minute → (address, `who ran what`).
+type Operators = BTreeMap<i64, SmallSet<(String, String)>>;
 
 /// What the session and its account say about an episode, copied out of the maps.
 #[derive(Debug, Default)]
@@ -226,7 +258,7 @@ struct Verdict<'a> {
 struct Saved<'a> {
     last_scan: i64,
     sessions: state::Sorted<'a, String, Session>,
-    operators: state::Sorted<'a, String, BTreeMap<i64, BTreeSet<(String, String)>>>,
+    operators: state::Sorted<'a, String, Operators>,
     accounts: state::Sorted<'a, String, Dim<String>>,
     pending: state::Sorted<'a, (String, EventTime), ()>,
 }
@@ -236,7 +268,7 @@ struct Saved<'a> {
 struct Loaded {
     last_scan: i64,
     sessions: state::Map<String, Session>,
-    operators: state::Map<String, BTreeMap<i64, BTreeSet<(String, String)>>>,
+    operators: state::Map<String, Operators>,
     accounts: state::Map<String, Dim<String>>,
     pending: state::Map<(String, EventTime), ()>,
 }
@@ -260,15 +292,15 @@ pub struct WorkloadCredentialMisuse {
     share_ms: i64,
     idle_ms: i64,
     last_scan: AtomicI64,
-    sessions: StateMap<String, Session>,
+    sessions: Weighed<String, Session>,
     /// Instance → minute → (address, `who ran what`): a person or an IAM user reaching into the
     /// instance (SSM command or session, EC2 Instance Connect) from a public address.
-    operators: StateMap<String, BTreeMap<i64, BTreeSet<(String, String)>>>,
+    operators: Weighed<String, Operators>,
     /// Account → public network → first call from it by one of the account's workload sessions
     /// (Lambda runtimes aside): the shared NAT gateways and the fleet's addresses.
-    accounts: StateMap<String, Dim<String>>,
+    accounts: Weighed<String, Dim<String>>,
     /// Episodes with a possibly foreign network whose verdict is not settled yet.
-    pending: StateMap<(String, EventTime), ()>,
+    pending: Weighed<(String, EventTime), ()>,
 }
 
 /// The instance id of an instance-profile session ARN (`…/assumed-role/<role>/i-0123…`).
@@ -298,16 +330,38 @@ impl WorkloadCredentialMisuse {
             share_ms: ms(cfg.share_window),
             idle_ms: ms(cfg.session_idle),
             last_scan: AtomicI64::new(i64::MIN),
-            sessions: StateMap::default(),
-            operators: StateMap::default(),
-            accounts: StateMap::default(),
-            pending: StateMap::default(),
+            sessions: Weighed::default(),
+            operators: Weighed::default(),
+            accounts: Weighed::default(),
+            pending: Weighed::default(),
             cfg,
         }
     }
 
     fn bucket(&self, t: EventTime) -> EventTime {
         t.div_euclid(self.episode_ms) * self.episode_ms
+    }
+
+    /// A session with an episode holding a network that may still be foreign or an
+    /// operator's is live; one whose episodes hold only its home networks is dormant (they
+    /// are context); one with no episode is only its home (long-term). All as recent as its
+    /// latest call.
+    fn class(&self, s: &Session) -> (Tier, EventTime) {
+        let at_home = |net: &String| s.home.iter().any(|h| h.network == *net);
+        let open = |(net, nu): (&String, &NetUse)| !nu.cleared && (!at_home(net) || !nu.operators.is_empty());
+        let tier = if s.episodes.values().any(|ep| ep.nets.iter().any(open)) {
+            Tier::Active
+        } else if s.episodes.is_empty() {
+            Tier::LongTerm
+        } else {
+            Tier::Dormant
+        };
+        (tier, s.last)
+    }
+
+    /// Operator calls are kept for the share window: live, as recent as the latest.
+    fn operators_class(o: &Operators) -> (Tier, EventTime) {
+        (Tier::Active, o.keys().next_back().map_or(i64::MIN, |m| m.saturating_mul(MINUTE)))
     }
 
     fn home_full(&self, s: &Session) -> bool {
@@ -551,7 +605,7 @@ impl WorkloadCredentialMisuse {
                 for (ip, minutes) in &nu.ips {
                     self.operators_of(instance, ip, minutes.iter().copied(), &mut ops);
                 }
-                nu.operators = ops;
+                nu.operators = ops.into_iter().collect();
             }
         }
         self.publish(session, b, &home, &mut ep, closing, ctx);
@@ -604,11 +658,8 @@ impl Rule for WorkloadCredentialMisuse {
                 };
                 let who = format!("{} ran {name}", ev.principal(row));
                 for id in ids.into_iter().filter(|id| id.starts_with("i-")) {
-                    let mut slots = match self.operators.get_mut(id) {
-                        Some(s) => s,
-                        None => self.operators.entry(id.to_string()).or_default(),
-                    };
-                    insert_capped(slots.entry(minute).or_default(), (ip.to_string(), who.clone()), MAX_OPERATORS);
+                    let mut slots = self.operators.upsert(id, || id.to_string());
+                    slots.entry(minute).or_default().insert_capped((ip.to_string(), who.clone()), MAX_OPERATORS);
                 }
                 continue;
             }
@@ -646,21 +697,15 @@ impl Rule for WorkloadCredentialMisuse {
             let mut ops = BTreeSet::new();
             if net.public {
                 if class == IdentityClass::Workload && !lambda {
-                    let mut known = match self.accounts.get_mut(account) {
-                        Some(k) => k,
-                        None => self.accounts.entry(account.to_string()).or_default(),
-                    };
+                    let mut known = self.accounts.upsert(account, || account.to_string());
                     known.observe(net.prefix.as_str(), t, MAX_ACCOUNT_NETWORKS);
                 }
                 if let Some(instance) = instance {
                     self.operators_of(instance, ip, [minute], &mut ops);
                 }
             }
-            let mut entry = match self.sessions.get_mut(session) {
-                Some(e) => e,
-                None => self.sessions.entry(session.to_string()).or_default(),
-            };
-            let s = entry.value_mut();
+            let mut entry = self.sessions.upsert(session, || session.to_string());
+            let s = &mut *entry;
             if s.account.is_empty() {
                 s.account = account.to_string();
                 s.instance = instance.map(str::to_string);
@@ -680,13 +725,13 @@ impl Rule for WorkloadCredentialMisuse {
                     family: family.to_string(),
                     lambda,
                 };
-                insert_capped(&mut s.home, home, cap);
+                s.home.insert_capped(home, cap);
             }
             if net.public {
                 let ep = s.episodes.entry(self.bucket(t)).or_default();
                 let nu = match ep.nets.get_mut(net.prefix.as_str()) {
                     Some(nu) => nu,
-                    None => ep.nets.entry(net.prefix).or_default(),
+                    None => ep.nets.get_or_insert_with(net.prefix, NetUse::default),
                 };
                 nu.support.add(ev, row, self.cfg.max_evidence);
                 if family.ends_with(']') {
@@ -698,27 +743,27 @@ impl Rule for WorkloadCredentialMisuse {
                 name.push(':');
                 name.push_str(ev.action(row));
                 if !nu.apis.contains(name.as_str()) {
-                    insert_capped(&mut nu.apis, name.clone(), MAX_APIS);
+                    nu.apis.insert_capped(name.clone(), MAX_APIS);
                 }
                 if ev.service(row) == "iam" && !ev.read_only(row) && !nu.iam_writes.contains(name.as_str()) {
-                    insert_capped(&mut nu.iam_writes, name.clone(), MAX_APIS);
+                    nu.iam_writes.insert_capped(name.clone(), MAX_APIS);
                 }
                 if !nu.families.contains(family) {
-                    insert_capped(&mut nu.families, family.to_string(), MAX_FAMILIES);
+                    nu.families.insert_capped(family.to_string(), MAX_FAMILIES);
                 }
                 match nu.ips.get_mut(ip) {
                     Some(m) => {
                         m.insert(minute);
                     }
                     None => {
-                        nu.ips.insert(ip.to_string(), BTreeSet::from([minute]));
+                        nu.ips.insert(ip.to_string(), SmallSet::from_iter([minute]));
                         while nu.ips.len() > MAX_IPS {
                             nu.ips.pop_last();
                         }
                     }
                 }
                 for o in ops {
-                    insert_capped(&mut nu.operators, o, MAX_OPERATORS);
+                    nu.operators.insert_capped(o, MAX_OPERATORS);
                 }
                 ep.dirty = true;
             }
@@ -798,10 +843,10 @@ impl Rule for WorkloadCredentialMisuse {
     fn snapshot(&self) -> Result<Vec<u8>, StateError> {
         let saved = Saved {
             last_scan: self.last_scan.load(Ordering::Relaxed),
-            sessions: state::Sorted(&self.sessions),
-            operators: state::Sorted(&self.operators),
-            accounts: state::Sorted(&self.accounts),
-            pending: state::Sorted(&self.pending),
+            sessions: state::Sorted(self.sessions.map()),
+            operators: state::Sorted(self.operators.map()),
+            accounts: state::Sorted(self.accounts.map()),
+            pending: state::Sorted(self.pending.map()),
         };
         state::save(META.id, &saved)
     }
@@ -809,15 +854,64 @@ impl Rule for WorkloadCredentialMisuse {
     fn restore(&mut self, bytes: &[u8]) -> Result<(), StateError> {
         let loaded: Loaded = state::load(META.id, bytes)?;
         self.last_scan = AtomicI64::new(loaded.last_scan);
-        self.sessions = loaded.sessions.0;
-        self.operators = loaded.operators.0;
-        self.accounts = loaded.accounts.0;
-        self.pending = loaded.pending.0;
+        self.sessions = Weighed::from_map(loaded.sessions.0);
+        self.operators = Weighed::from_map(loaded.operators.0);
+        self.accounts = Weighed::from_map(loaded.accounts.0);
+        self.pending = Weighed::from_map(loaded.pending.0);
         Ok(())
     }
 
     fn state_size(&self) -> usize {
         self.sessions.len() + self.operators.len() + self.accounts.len()
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.sessions.bytes() + self.operators.bytes() + self.accounts.bytes() + self.pending.bytes()
+    }
+
+    fn activity(&self, _watermark: EventTime, out: &mut state::Activity) {
+        self.sessions.activity(out, |_, s| Some(self.class(s)));
+        self.operators.activity(out, |_, o| Some(Self::operators_class(o)));
+        self.accounts.activity(out, |_, d| Some((Tier::LongTerm, d.latest())));
+    }
+
+    fn evict(&self, tier: Tier, before: EventTime, ctx: &mut RuleCtx<'_>) -> Evicted {
+        let wm = ctx.watermark;
+        let mut out = Vec::new();
+        let mut done = self.sessions.evict(
+            tier,
+            before,
+            |_, s| Some(self.class(s)),
+            |session, s| {
+                // Closed early: a published episode gets its final version now, judged with
+                // what is known (the account's networks are not read under this guard).
+                for (b, mut ep) in std::mem::take(&mut s.episodes) {
+                    if ep.publication.published() {
+                        let mut home = self.home_view(s, b, wm, true);
+                        for net in ep.nets.keys() {
+                            home.decidable.insert(net.clone(), true);
+                            home.account_known.insert(net.clone(), ep.nets.get(net).is_some_and(|n| n.cleared));
+                        }
+                        let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
+                        self.publish(session, b, &home, &mut ep, true, &mut sub);
+                    }
+                }
+            },
+        );
+        done += self.operators.evict(tier, before, |_, o| Some(Self::operators_class(o)), |_, _| {});
+        done += self.accounts.evict(tier, before, |_, d| Some((Tier::LongTerm, d.latest())), |_, _| {});
+        // Verdicts pending on evicted sessions have nothing left to decide (one map at a time).
+        let pending: Vec<(String, EventTime)> = self.pending.iter().map(|e| e.key().clone()).collect();
+        for key in pending {
+            if self.sessions.get(&key.0).is_none() {
+                self.pending.remove(&key);
+            }
+        }
+        out.sort_by(|a, b| a.uid.cmp(&b.uid));
+        for f in out {
+            ctx.emit(f);
+        }
+        done
     }
 
     fn thresholds(&self) -> Vec<(String, String)> {

@@ -1,6 +1,7 @@
 //! Integration tests of the detection engine over parsed CloudTrail.
 
 mod checkpoint;
+mod gate;
 mod precision;
 mod stratus;
 
