@@ -3,6 +3,7 @@
 mod durability;
 mod eval;
 mod hostile;
+mod poison;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -206,7 +207,15 @@ fn bad_records_go_to_the_dead_letter_file_and_the_rest_of_the_file_is_processed(
             (None, Some(_)) => b.clone(), // checked below by length
             _ => panic!("no original bytes: {d}"),
         };
-        assert_eq!(raw.len(), b.len());
+        // An oversized record keeps its first bytes only, and says so; its true length is kept.
+        let cut = d["kind"] == "too_large";
+        assert_eq!(d["raw_truncated"].as_bool(), Some(cut), "{d}");
+        if cut {
+            assert_eq!(raw.len(), trailhound_parse::DEAD_LETTER_PREFIX_BYTES);
+            assert!(b.starts_with(&raw), "the kept bytes are the record's first bytes");
+        } else {
+            assert_eq!(raw.len(), b.len());
+        }
         assert_eq!(d["bytes"].as_u64(), Some(b.len() as u64));
     }
 }
