@@ -35,6 +35,7 @@
 mod builder;
 mod cloudtrail;
 mod error;
+mod gzip;
 pub mod identity;
 mod json;
 pub mod read;

@@ -32,7 +32,10 @@
 //! `decompression_limit`, and reading goes on with the next input. A gzip stream cut short
 //! keeps every complete record before the cut (the complete elements of a delivery file too)
 //! and dead-letters the cut record (kind `truncated`; with empty `raw` when the cut fell
-//! between records); a corrupt one likewise with kind `bad_compression`.
+//! between records); a corrupt one likewise with kind `bad_compression` (every byte decoded
+//! before the damage is read). None of this depends on how the source hands its bytes over
+//! (a file, a pipe, a socket, one byte at a time): the compressed bytes go to the decoder in
+//! whole buffers, so the same input gives the same events and dead letters.
 //!
 //! **Inputs that cannot be read** (missing, permissions, a directory where a file is read, a
 //! dangling link in a tree) are [`ReadError`]s naming the path: [`read_path`] reads every
@@ -44,9 +47,10 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
+use crate::gzip::GzipDecoder;
 use crate::{DeadLetter, DeadReason, ParseSink, Parser, DEAD_LETTER_PREFIX_BYTES, PADDING, RATIO_CHECK_AFTER_BYTES};
 
 /// A source that could not be read at all (as opposed to a bad record inside it).
@@ -323,13 +327,29 @@ pub fn read_path(parser: &mut Parser, path: &Path, sink: &mut dyn ParseSink) -> 
 /// pretty-printed values. `name` labels its records. An `Err` is a stream that could not be
 /// read (the records before the error were delivered); bad or oversized records, a gzip
 /// stream cut short or corrupt, and a decompression limit are dead letters, not errors.
-pub fn read_stream(parser: &mut Parser, reader: impl Read, name: &str, sink: &mut dyn ParseSink) -> io::Result<()> {
-    let mut raw = BufReader::with_capacity(1 << 16, Counted { inner: reader, bytes: 0, failed: false });
-    let gzip = raw.fill_buf()?.starts_with(&[0x1f, 0x8b]);
+pub fn read_stream(parser: &mut Parser, mut reader: impl Read, name: &str, sink: &mut dyn ParseSink) -> io::Result<()> {
+    // The gzip magic is two bytes: read until both are in (a pipe may hand over one byte at a
+    // time), then give them back in front of the rest.
+    let mut magic = [0u8; 2];
+    let mut got = 0;
+    while got < magic.len() {
+        match reader.read(&mut magic[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let gzip = magic[..got] == [0x1f, 0x8b];
+    // Compressed bytes go to the decoder in whole buffers, however the source hands them
+    // over, so that what comes out of a corrupt stream or a bomb (where the decoder stops,
+    // the ratio when it is checked) does not depend on the read sizes.
+    let source = Counted { inner: (&magic[..got]).chain(reader), bytes: 0, failed: false, full: gzip, error: None };
+    let raw = BufReader::with_capacity(1 << 16, source);
     let mut input = if gzip {
         let cfg = parser.config();
         Input::Gzip {
-            dec: Box::new(flate2::bufread::MultiGzDecoder::new(raw)),
+            dec: Box::new(GzipDecoder::new(raw)),
             out: 0,
             max_out: cfg.max_decompressed_bytes,
             max_ratio: cfg.max_decompression_ratio,
@@ -353,9 +373,9 @@ pub fn read_stream(parser: &mut Parser, reader: impl Read, name: &str, sink: &mu
 pub fn gunzip(compressed: &[u8], cfg: &crate::ParseConfig) -> Result<Vec<u8>, DeadReason> {
     let by_document = (cfg.max_document_bytes as u64) < cfg.max_decompressed_bytes;
     let max_out = if by_document { cfg.max_document_bytes as u64 } else { cfg.max_decompressed_bytes };
-    let source = BufReader::new(Counted { inner: compressed, bytes: 0, failed: false });
+    let source = BufReader::new(Counted { inner: compressed, bytes: 0, failed: false, full: true, error: None });
     let mut input = Input::Gzip {
-        dec: Box::new(flate2::bufread::MultiGzDecoder::new(source)),
+        dec: Box::new(GzipDecoder::new(source)),
         out: 0,
         max_out,
         max_ratio: cfg.max_decompression_ratio,
@@ -382,26 +402,47 @@ pub fn gunzip(compressed: &[u8], cfg: &crate::ParseConfig) -> Result<Vec<u8>, De
 }
 
 /// Counts the bytes read from the source and remembers whether it failed (so a gzip error is
-/// told from an I/O error underneath it).
+/// told from an I/O error underneath it). With `full`, a read fills the whole buffer unless
+/// the source ends (an error after some bytes is returned by the next read), so the reads
+/// of a pipe, a socket or a file are the same.
 struct Counted<R> {
     inner: R,
     bytes: u64,
     failed: bool,
+    full: bool,
+    /// An error met after some bytes of a `full` read: returned by the next read.
+    error: Option<io::Error>,
 }
 
 impl<R: Read> Read for Counted<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self.inner.read(buf) {
-            Ok(n) => {
-                self.bytes += n as u64;
-                Ok(n)
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
-            Err(e) => {
-                self.failed = true;
-                Err(e)
+        if let Some(e) = self.error.take() {
+            self.failed = true;
+            return Err(e);
+        }
+        let mut got = 0;
+        loop {
+            match self.inner.read(&mut buf[got..]) {
+                Ok(0) => break,
+                Ok(n) => {
+                    self.bytes += n as u64;
+                    got += n;
+                    if !self.full || got == buf.len() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if got > 0 => {
+                    self.error = Some(e);
+                    break;
+                }
+                Err(e) => {
+                    self.failed = true;
+                    return Err(e);
+                }
             }
         }
+        Ok(got)
     }
 }
 
@@ -421,7 +462,7 @@ enum Input<R> {
     Plain(BufReader<Counted<R>>),
     Gzip {
         /// Boxed: the inflate state is large beside a plain reader.
-        dec: Box<flate2::bufread::MultiGzDecoder<BufReader<Counted<R>>>>,
+        dec: Box<GzipDecoder<BufReader<Counted<R>>>>,
         /// Bytes decompressed so far.
         out: u64,
         max_out: u64,

@@ -488,3 +488,133 @@ fn a_gzip_message_is_decompressed_under_the_same_limits() {
     let err = read::gunzip(&gzip(doc.as_bytes())[..40], &ParseConfig::default()).expect_err("cut");
     assert_eq!(err.code(), "bad_compression");
 }
+
+/// Hands `data` over in reads of at most `size` bytes (a pipe, a socket).
+struct Pieces<'a> {
+    data: &'a [u8],
+    size: usize,
+}
+
+impl Read for Pieces<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = buf.len().min(self.data.len()).min(self.size);
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+/// What a user sees of a stream: event ids, and dead letters (kind, line, bytes kept, length).
+type Seen = (Vec<String>, Vec<(&'static str, u64, Vec<u8>, usize)>, ParseStats);
+
+fn seen(input: impl Read, cfg: ParseConfig) -> Seen {
+    let (out, stats, r) = read_with(input, cfg);
+    r.expect("an in-memory stream reads");
+    let dead = out.dead.iter().map(|d| (d.reason.code(), d.position, d.raw.clone(), d.bytes)).collect();
+    (ids(&out), dead, stats)
+}
+
+/// Reads `input` whole (a file) and in reads of each of `sizes` bytes: the same every time.
+fn same_in_read_sizes(input: &[u8], sizes: &[usize], cfg: &ParseConfig) -> Seen {
+    let whole = seen(input, cfg.clone());
+    for &size in sizes {
+        let piecewise = seen(Pieces { data: input, size }, cfg.clone());
+        assert!(piecewise == whole, "reads of {size} bytes: {piecewise:?}\nwhole: {whole:?}");
+    }
+    whole
+}
+
+#[test]
+fn a_gzip_stream_handed_over_one_byte_at_a_time_is_still_read_as_gzip() {
+    // The first read of a pipe can bring a single byte: half of the gzip magic number. The
+    // stream was then read as plain text (a dead letter of binary garbage per "line").
+    let plain = format!("\u{feff}{}", ndjson(0..5));
+    let gz = gzip(plain.as_bytes());
+    let (events, dead, _) = same_in_read_sizes(&gz, &[1, 2, 7, 4096], &ParseConfig::default());
+    assert_eq!((events, dead.len()), (expected_ids(0..5), 0));
+    // Cut inside the fourth event: three events, the cut one dead-lettered `truncated`.
+    let cut = decompressible_prefix(&gz[..gz.len() - 30]);
+    assert!(cut.len() > 3 * (event(0).len() + 1) && cut.len() < plain.len(), "{} bytes decode", cut.len());
+    let (events, dead, _) = same_in_read_sizes(&gz[..gz.len() - 30], &[1, 3], &ParseConfig::default());
+    assert_eq!(events, expected_ids(0..memchr_count(&cut)));
+    assert_eq!(dead.iter().map(|d| d.0).collect::<Vec<_>>(), ["truncated"]);
+    // One byte that happens to open the magic, alone, is a (bad) plain stream.
+    let (events, dead, _) = same_in_read_sizes(b"\x1f", &[1], &ParseConfig::default());
+    assert_eq!((events.len(), dead.len()), (0, 1));
+}
+
+/// A gzip member by hand: a stored (uncompressed) deflate block holding `data`, then a block
+/// of the reserved type 3, which no decoder accepts.
+fn gzip_corrupt_after(data: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(data.len()).expect("one stored block");
+    let mut gz = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    gz.push(0x00); // not the last block, stored
+    gz.extend_from_slice(&len.to_le_bytes());
+    gz.extend_from_slice(&(!len).to_le_bytes());
+    gz.extend_from_slice(data);
+    gz.push(0x07); // the last block, type 3 (reserved): corrupt
+    gz.extend_from_slice(&[0; 8]);
+    gz
+}
+
+#[test]
+fn a_corrupt_gzip_keeps_every_record_decoded_before_the_damage_whatever_the_read_sizes() {
+    // The decoder met the bad block in the same call that decoded the records before it, and
+    // dropped them: read from a file, every record was lost; from a pipe, none.
+    // (Reads of 2 bytes or more: one byte is the gzip magic's test above.)
+    let plain = ndjson(0..20);
+    let sizes = [2, 7, 4096];
+    let (events, dead, stats) =
+        same_in_read_sizes(&gzip_corrupt_after(plain.as_bytes()), &sizes, &ParseConfig::default());
+    assert_eq!(events, expected_ids(0..20));
+    assert_eq!(dead, [("bad_compression", 21, Vec::new(), 0)], "the damage after the last line");
+    assert_eq!(stats.bytes, plain.len() as u64);
+    // Damage inside a record: the records before it, and the cut one as `bad_compression`.
+    let cut = plain.len() - 100;
+    let (events, dead, _) =
+        same_in_read_sizes(&gzip_corrupt_after(&plain.as_bytes()[..cut]), &sizes, &ParseConfig::default());
+    assert_eq!(events, expected_ids(0..19));
+    assert_eq!(
+        dead,
+        [("bad_compression", 20, plain.as_bytes()[cut - (event(19).len() - 99)..cut].to_vec(), event(19).len() - 99)]
+    );
+    // A Kafka message holding it is dead-lettered whole.
+    let err = read::gunzip(&gzip_corrupt_after(plain.as_bytes()), &ParseConfig::default()).expect_err("corrupt");
+    assert_eq!(err.code(), "bad_compression");
+}
+
+#[test]
+fn a_gzip_bomb_is_judged_the_same_whatever_the_read_sizes() {
+    // 1.5 MiB of spaces (a ratio of about 1000), then events (130 over the whole stream).
+    // The ratio was checked after every read of the decoder, whose input was whatever the
+    // source had handed over: from a pipe, a few bytes in gave the spaces alone, over the
+    // limit of 200 (no event read); from a file, 64 KiB in gave the spaces and the events,
+    // under it (2000 events).
+    let mut plain = vec![b' '; 3 << 19];
+    plain.push(b'\n');
+    plain.extend_from_slice(ndjson(0..2000).as_bytes());
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&plain).expect("gzip");
+    let gz = gz.finish().expect("gzip");
+    let (events, dead, _) = same_in_read_sizes(&gz, &[2, 7, 4096], &ParseConfig::default());
+    assert_eq!(
+        events.len() + dead.len(),
+        2000,
+        "{} events, dead {:?}",
+        events.len(),
+        dead.iter().map(|d| d.0).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_read_error_under_a_gzip_stream_keeps_the_records_before_it_and_is_an_error() {
+    let plain = ndjson(0..50);
+    let gz = gzip(plain.as_bytes());
+    let cut = gz.len() * 2 / 3;
+    let seen = decompressible_prefix(&gz[..cut]);
+    let (out, _, r) = read_with(FailsAfter(&gz[..cut]), ParseConfig::default());
+    assert!(r.is_err_and(|e| e.to_string().contains("device error")));
+    assert_eq!(ids(&out), expected_ids(0..memchr_count(&seen)));
+    assert_eq!(kinds(&out), ["truncated"]);
+    assert!(out.dead[0].reason.to_string().contains("read error"), "{}", out.dead[0].reason);
+}
