@@ -6,7 +6,7 @@
 # Failing inputs are written to target/fuzz-crashes/ with a .txt saying what broke and the
 # command that reruns just that input.
 #
-#   bash scripts/fuzz.sh                        # 10M inputs, seed 1, 1 thread (~NN min, see README)
+#   bash scripts/fuzz.sh                        # 10M inputs, seed 1, 1 thread (~63 min, see README)
 #   ITERATIONS=1000000 SEED=7 THREADS=2 bash scripts/fuzz.sh
 #   bash scripts/fuzz.sh --start 123456 --iterations 1   # extra flags go to trailhound-fuzz
 #
