@@ -39,12 +39,15 @@ pub struct EngineConfig {
     /// A held event not corroborated within this many later events is dead-lettered; the
     /// held events are at most this many too (oldest out first). Default 10000.
     pub future_hold_events: usize,
-    /// Memory budget of the detection state (approximate bytes, all rules and the identity
-    /// context). Past it, the state of the least recently active keys is evicted down to 80 %
-    /// of it: long-term memory (baselines, recon histories, sessions' homes) first, then
-    /// windows that can no longer fire by themselves (closed early), then live windows
-    /// (counted in `evicted_active`: a detection may be lost). Default 256 MiB (268435456),
-    /// at least 1 MiB.
+    /// Memory budget of the detection state (approximate bytes, all rules, the identity
+    /// context and the ledger of published revisions), per engine (a `trailhound run`
+    /// process has one engine per assigned partition). Judged before the first event of every
+    /// minute of event time, and after any batch that leaves the state past 150 % of it.
+    /// Past it, the state of the least recently active keys is evicted down to 80 % of it:
+    /// long-term memory (baselines, recon histories, sessions' homes) first, then windows
+    /// that can no longer fire by themselves (closed early: a published finding gets a last
+    /// version saying so), then live windows (counted in `evicted_active`: a detection may be
+    /// lost). Default 256 MiB (268435456), at least 1 MiB.
     pub max_state_bytes: u64,
 }
 

@@ -10,6 +10,7 @@ use trailhound_model::{stable_hash, Finding, Severity};
 
 use crate::context::{ContextState, IdentityContext};
 use crate::gate::{Gate, GateState, Rejected};
+use crate::revisions::Revisions;
 use crate::rules::{self, Rule, RuleCtx};
 use crate::state::{self, StateError};
 use crate::view::EventView;
@@ -39,18 +40,49 @@ pub struct EngineStats {
     /// `engine.max_state_bytes`).
     #[serde(default)]
     pub state_bytes: u64,
-    /// Keys whose long-term memory (baselines, histories, homes) was evicted to keep within
-    /// `engine.max_state_bytes`.
+    /// The largest [`EngineStats::state_bytes`] after any batch.
+    #[serde(default)]
+    pub state_bytes_peak: u64,
+    /// Keyed entries (one per rule and key) whose long-term memory (baselines, histories,
+    /// homes) was evicted to keep within `engine.max_state_bytes`.
     #[serde(default)]
     pub evicted_long_term: u64,
-    /// Keys whose dormant windows (no longer able to fire by themselves) were closed early to
-    /// keep within the budget.
+    /// Keyed entries whose dormant windows (no longer able to fire by themselves) were closed
+    /// early to keep within the budget.
     #[serde(default)]
     pub evicted_dormant: u64,
-    /// Keys whose live windows or sequences were evicted to keep within the budget: a
-    /// detection may have been lost.
+    /// Keyed entries whose live windows or sequences were evicted to keep within the budget:
+    /// a detection may have been lost.
     #[serde(default)]
     pub evicted_active: u64,
+}
+
+/// Event-time period of the memory budget's checks: the state is judged before the first
+/// event of every minute (of the newest event time), as it stands after every earlier event,
+/// whatever the batches were. See [`Engine::process`].
+pub const BUDGET_PERIOD_MS: i64 = state::ACTIVITY_BUCKET_MS;
+
+/// Share (percent) of `engine.max_state_bytes` past which the state is judged at once after a
+/// batch, without waiting for the next minute (a flood of new keys within one minute).
+pub const BUDGET_CEILING_PERCENT: usize = 150;
+
+/// Event time between two warnings about evictions (the counts add up in between).
+const EVICTION_WARNING_EVERY_MS: i64 = 3_600_000;
+
+/// A context line on the versions published because their state was evicted.
+pub const CLOSED_EARLY: &str = "closed early: the detection state holding this finding was evicted to keep within engine.max_state_bytes (later events of the same key are reported in later revisions)";
+
+/// Evictions since the last warning (they are logged at most once an hour of event time).
+#[derive(Debug, Default, Clone, Copy)]
+struct Evictions {
+    /// Watermark of the last warning.
+    warned_at: Option<EventTime>,
+    /// Enforcements since then.
+    rounds: u64,
+    /// Entries evicted since then, per tier.
+    entries: [u64; 3],
+    /// Enforcements since then that a batch's growth past the ceiling forced between checks.
+    ceiling: u64,
 }
 
 /// Runs every rule over event batches in event time.
@@ -69,9 +101,10 @@ pub struct Engine {
     gate: Gate,
     /// `engine.max_state_bytes`.
     max_state_bytes: usize,
-    /// Watermark of the last eviction warning (they are logged at most once an hour of
-    /// event time).
-    last_eviction_warning: Option<EventTime>,
+    /// Evictions not yet reported in a warning.
+    evictions: Evictions,
+    /// Revisions of the uids published (see [`crate::revisions`]).
+    revisions: Revisions,
 }
 
 /// Format version of [`Engine::snapshot`]; bump it when any state layout changes
@@ -90,6 +123,8 @@ struct Snapshot {
     context: ContextState,
     #[serde(default)]
     gate: GateState,
+    #[serde(default)]
+    revisions: Revisions,
 }
 
 /// One rule's state in a [`Snapshot`].
@@ -141,7 +176,8 @@ impl Engine {
             context: IdentityContext::new(&cfg.engine.context),
             gate: Gate::new(ms(cfg.engine.max_future_skew), cfg.engine.future_hold_events),
             max_state_bytes: usize::try_from(cfg.engine.max_state_bytes).unwrap_or(usize::MAX),
-            last_eviction_warning: None,
+            evictions: Evictions::default(),
+            revisions: Revisions::default(),
         }
     }
 
@@ -165,6 +201,12 @@ impl Engine {
         self.rules.iter().map(|r| r.state_size()).sum::<usize>() + self.context.len()
     }
 
+    /// Approximate bytes of detection state now: every rule's keyed state, the identity
+    /// context and the ledger of published revisions (what `engine.max_state_bytes` bounds).
+    pub fn state_bytes(&self) -> usize {
+        self.rules.iter().map(|r| r.state_bytes()).sum::<usize>() + self.context.bytes() + self.revisions.bytes()
+    }
+
     /// Checkpoint: the engine's clock (newest event time, last housekeeping), its counters and
     /// every rule's keyed state, versioned, as MessagePack. Take it between batches and store
     /// it with the input offsets of the last batch processed; [`Engine::restore`] reads it.
@@ -182,6 +224,7 @@ impl Engine {
             rules,
             context: self.context.state(),
             gate: self.gate.state()?,
+            revisions: self.revisions.clone(),
         };
         Ok(state::save("engine", &snap)?)
     }
@@ -207,6 +250,7 @@ impl Engine {
             let _ = self.gate.set_state(GateState::default());
             self.gate.released_total = 0;
             self.gate.rejected_total = 0;
+            self.revisions = Revisions::default();
         }
         result
     }
@@ -243,6 +287,7 @@ impl Engine {
         self.gate.seed_clock(snap.max_time);
         self.gate.released_total = self.stats.held_released;
         self.gate.rejected_total = self.stats.time_out_of_range;
+        self.revisions = snap.revisions;
         Ok(())
     }
 
@@ -251,6 +296,18 @@ impl Engine {
     /// The future-time gate judges every row first (see `engine.max_future_skew`): events far
     /// ahead of the stream are held until corroborated or rejected ([`Engine::take_rejected`]),
     /// so no single event can move the watermark.
+    ///
+    /// **Memory budget.** Before the first event of every minute of event time
+    /// ([`BUDGET_PERIOD_MS`], the newest event time entering a new minute), the state as it
+    /// stands after every earlier event is judged: when it weighs more than
+    /// `engine.max_state_bytes`, everything the watermark closes is closed first (whenever
+    /// housekeeping last ran), then, if still over, the least recently active keys' state is
+    /// evicted down to 80 % of the budget, tier by tier (see [`crate::state`]). The batch is
+    /// processed in pieces at those points, so what is evicted depends on the events and their
+    /// order only, not on how they were batched. Between two checks the state grows by what
+    /// one minute of events adds; a batch that leaves it past [`BUDGET_CEILING_PERCENT`] of
+    /// the budget is judged at once (a flood of new keys), and only then may the choice
+    /// depend on batch boundaries.
     pub fn process(&mut self, batch: &RecordBatch) -> Result<Vec<Finding>, DetectError> {
         let view = EventView::new(batch)?;
         self.stats.batches += 1;
@@ -261,11 +318,119 @@ impl Engine {
         if let Some(released) = admission.released {
             let rview = EventView::new(&released)?;
             let all: Vec<usize> = (0..rview.len()).collect();
-            self.run_rows(&rview, &all, &mut out);
+            self.run_periods(&rview, &all, &mut out);
         }
-        self.run_rows(&view, &admission.rows, &mut out);
+        self.run_periods(&view, &admission.rows, &mut out);
+        let ceiling = (self.max_state_bytes / 100).saturating_mul(BUDGET_CEILING_PERCENT);
+        self.check_budget(ceiling, &mut out);
+        self.revisions.apply(&mut out, self.watermark());
+        self.measure();
         self.stats.findings += out.len() as u64;
         Ok(out)
+    }
+
+    /// Runs `rows` in pieces, judging the memory budget before each row that takes the newest
+    /// event time into a new [`BUDGET_PERIOD_MS`].
+    fn run_periods(&mut self, view: &EventView<'_>, rows: &[usize], out: &mut Vec<Finding>) {
+        let period = |t: EventTime| t.div_euclid(BUDGET_PERIOD_MS);
+        let mut start = 0;
+        let mut newest = self.max_time;
+        for (i, &row) in rows.iter().enumerate() {
+            let t = view.time(row);
+            if newest.is_some_and(|m| period(t) > period(m)) {
+                if i > start {
+                    self.run_rows(view, &rows[start..i], out);
+                    start = i;
+                }
+                self.check_budget(self.max_state_bytes, out);
+            }
+            newest = Some(newest.map_or(t, |m| m.max(t)));
+        }
+        if start < rows.len() {
+            self.run_rows(view, &rows[start..], out);
+        }
+    }
+
+    /// Records the state's weight in the counters; returns it.
+    fn measure(&mut self) -> usize {
+        let used = self.state_bytes();
+        self.stats.state_bytes = used as u64;
+        self.stats.state_bytes_peak = self.stats.state_bytes_peak.max(used as u64);
+        used
+    }
+
+    /// When the state weighs more than `limit`: closes what the watermark closes, and if it
+    /// still weighs more than `engine.max_state_bytes`, evicts down to 80 % of it.
+    fn check_budget(&mut self, limit: usize, out: &mut Vec<Finding>) {
+        let wm = self.watermark();
+        if wm == i64::MIN || self.measure() <= limit {
+            return;
+        }
+        // What housekeeping would close at this watermark is closed, however long ago it last
+        // ran: the state judged is the same whatever the batches were.
+        let mut fresh = Vec::new();
+        self.settle(&mut fresh);
+        self.correlate(&mut fresh);
+        self.close_correlations(&mut fresh);
+        out.append(&mut fresh);
+        let used = self.measure();
+        if used <= self.max_state_bytes {
+            return;
+        }
+        let target = self.max_state_bytes / 100 * state::EVICT_TO_PERCENT;
+        let mut evicted = Vec::new();
+        let mut ctx = RuleCtx { watermark: wm, context: &self.context, out: &mut evicted };
+        let done = state::enforce_budget(&self.rules, used, target, &mut ctx);
+        for f in &mut evicted {
+            f.context.push(CLOSED_EARLY.to_string());
+        }
+        // Correlation rules see the final versions of what closed early.
+        self.correlate(&mut evicted);
+        self.close_correlations(&mut evicted);
+        out.append(&mut evicted);
+        let after = self.measure();
+        let entries = done.evicted.map(|e| e.entries);
+        let [long_term, dormant, active] = entries;
+        self.stats.evicted_long_term += long_term;
+        self.stats.evicted_dormant += dormant;
+        self.stats.evicted_active += active;
+        let ceiling = limit > self.max_state_bytes;
+        let cutoff = |i: usize| done.cutoffs[i].map(trailhound_model::time::to_rfc3339);
+        tracing::debug!(
+            state_bytes = used,
+            after,
+            evicted_long_term = long_term,
+            evicted_dormant = dormant,
+            evicted_active = active,
+            long_term_before = ?cutoff(0),
+            dormant_before = ?cutoff(1),
+            active_before = ?cutoff(2),
+            ceiling,
+            watermark = %trailhound_model::time::to_rfc3339(wm),
+            "detection state evicted to keep within its memory budget"
+        );
+        let e = &mut self.evictions;
+        e.rounds += 1;
+        e.ceiling += u64::from(ceiling);
+        for (sum, n) in e.entries.iter_mut().zip(entries) {
+            *sum += n;
+        }
+        if e.warned_at.is_none_or(|t| wm.saturating_sub(t) >= EVICTION_WARNING_EVERY_MS) {
+            let [long_term, dormant, active] = e.entries;
+            tracing::warn!(
+                state_bytes = used,
+                after,
+                max_state_bytes = self.max_state_bytes,
+                evictions = e.rounds,
+                evicted_long_term = long_term,
+                evicted_dormant = dormant,
+                evicted_active = active,
+                over_ceiling = e.ceiling,
+                watermark = %trailhound_model::time::to_rfc3339(wm),
+                "detection state over its memory budget: evicted the least recently active keys' state (long-term memory first; evicted_active > 0 means live windows went and a detection may be lost); counts since the last warning, logged at most once an hour of event time; raise engine.max_state_bytes if this repeats"
+            );
+            *e = Evictions { warned_at: Some(wm), ..Evictions::default() };
+        }
     }
 
     /// Sets the driver's clock (ms since the epoch): events dated more than
@@ -289,8 +454,11 @@ impl Engine {
         self.stats.held_released = self.gate.released_total;
     }
 
-    /// Runs the rules over `rows` of `view` (rows the gate admitted).
-    fn run_rows(&mut self, view: &EventView<'_>, rows: &[usize], out: &mut Vec<Finding>) {
+    /// Runs the rules over `rows` of `view` (rows the gate admitted), then housekeeping and
+    /// correlation over what they published; appends it all to `out`.
+    fn run_rows(&mut self, view: &EventView<'_>, rows: &[usize], all: &mut Vec<Finding>) {
+        let mut fresh = Vec::new();
+        let out = &mut fresh;
         let wm = self.watermark();
         let mut batch_max = self.max_time;
         // Shard rows by actor; late rows go to stateless rules only.
@@ -353,9 +521,10 @@ impl Engine {
             out.extend(results.into_iter().flatten());
         }
         self.max_time = batch_max;
-        self.housekeeping(false, out);
+        self.housekeeping(out);
         self.correlate(out);
         self.close_correlations(out);
+        all.append(&mut fresh);
     }
 
     /// The rules over `rows` at the current watermark, without moving it (end of input).
@@ -415,50 +584,35 @@ impl Engine {
         out.extend(extra);
     }
 
-    fn housekeeping(&mut self, force: bool, out: &mut Vec<Finding>) {
+    /// Closes what the watermark closes when it moved at least `engine.watermark_tick` since
+    /// the last time.
+    fn housekeeping(&mut self, out: &mut Vec<Finding>) {
         let wm = self.watermark();
-        if wm == i64::MIN {
+        if wm == i64::MIN || self.last_housekeeping.is_some_and(|last| wm.saturating_sub(last) < self.tick) {
             return;
         }
-        let due = force || self.last_housekeeping.is_none_or(|last| wm.saturating_sub(last) >= self.tick);
-        if due {
-            self.last_housekeeping = Some(wm);
-            self.context.expire(wm);
-            let mut ctx = RuleCtx { watermark: wm, context: &self.context, out: &mut *out };
-            // Correlation rules close after they have seen the final versions these publish
-            // (`close_correlations`, after `correlate`).
-            for rule in self.rules.iter().filter(|r| !r.correlates()) {
-                rule.on_watermark(&mut ctx);
-            }
-        }
-        // The memory budget, after every batch (the watermark need not have moved: a flood of
-        // new actors within one second is bounded too).
-        let used = self.rules.iter().map(|r| r.state_bytes()).sum::<usize>() + self.context.bytes();
-        self.stats.state_bytes = used as u64;
-        if used <= self.max_state_bytes {
-            return;
-        }
-        let target = self.max_state_bytes / 100 * state::EVICT_TO_PERCENT;
+        self.last_housekeeping = Some(wm);
+        self.context.expire(wm);
+        self.revisions.expire(wm);
         let mut ctx = RuleCtx { watermark: wm, context: &self.context, out };
-        let done = state::enforce_budget(&self.rules, used, target, &mut ctx);
-        let [long_term, dormant, active] = done.evicted;
-        self.stats.evicted_long_term += long_term.entries;
-        self.stats.evicted_dormant += dormant.entries;
-        self.stats.evicted_active += active.entries;
-        let after = self.rules.iter().map(|r| r.state_bytes()).sum::<usize>() + self.context.bytes();
-        self.stats.state_bytes = after as u64;
-        if self.last_eviction_warning.is_none_or(|t| wm.saturating_sub(t) >= 3_600_000) {
-            self.last_eviction_warning = Some(wm);
-            tracing::warn!(
-                state_bytes = used,
-                max_state_bytes = self.max_state_bytes,
-                after = after,
-                evicted_long_term = long_term.entries,
-                evicted_dormant = dormant.entries,
-                evicted_active = active.entries,
-                watermark = %trailhound_model::time::to_rfc3339(wm),
-                "detection state over its memory budget: evicted the least recently active keys' state (long-term memory first; evicted_active > 0 means live windows went too); raise engine.max_state_bytes if this repeats"
-            );
+        // Correlation rules close after they have seen the final versions these publish
+        // (`close_correlations`, after `correlate`).
+        for rule in self.rules.iter().filter(|r| !r.correlates()) {
+            rule.on_watermark(&mut ctx);
+        }
+    }
+
+    /// Housekeeping at the current watermark, due or not, and unthrottled
+    /// ([`Rule::on_settle`]): what is left is what the events and the watermark say, whenever
+    /// housekeeping last ran.
+    fn settle(&mut self, out: &mut Vec<Finding>) {
+        let wm = self.watermark();
+        self.last_housekeeping = Some(wm);
+        self.context.expire(wm);
+        self.revisions.expire(wm);
+        let mut ctx = RuleCtx { watermark: wm, context: &self.context, out };
+        for rule in self.rules.iter().filter(|r| !r.correlates()) {
+            rule.on_settle(&mut ctx);
         }
     }
 
@@ -481,6 +635,8 @@ impl Engine {
         }
         self.sync_gate_stats();
         self.close_all(&mut out);
+        self.revisions.apply(&mut out, self.watermark());
+        self.measure();
         self.stats.findings += out.len() as u64;
         out
     }

@@ -182,22 +182,33 @@ impl Support {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Publication {
     last: Option<(u32, Severity, u64)>,
+    /// Set by [`Publication::close_early`] (never in a snapshot: eviction publishes at once).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    early: bool,
 }
 
 impl Publication {
     /// Decides whether to publish now: the first time (Create), when severity rose (Update),
-    /// or at closing when anything changed since the last publication. Records it and returns
-    /// the activity and revision to publish with.
+    /// or at closing when anything changed since the last publication (or it closes early).
+    /// Records it and returns the activity and revision to publish with.
     pub fn next(&mut self, severity: Severity, count: u64, closing: bool) -> Option<(Activity, u32)> {
         let out = match self.last {
             None => (Activity::Create, 0),
-            Some((rev, s, c)) if severity > s || (closing && (severity != s || c != count)) => {
+            Some((rev, s, c)) if severity > s || (closing && (self.early || severity != s || c != count)) => {
                 (Activity::Update, rev + 1)
             }
             Some(_) => return None,
         };
         self.last = Some((out.1, severity, count));
+        self.early = false;
         Some(out)
+    }
+
+    /// The state holding the finding is being evicted (see [`crate::state`]): its closing
+    /// publication happens even when nothing changed since the last one, so that a published
+    /// finding always gets a last version saying it closed early, whatever the batches were.
+    pub fn close_early(&mut self) {
+        self.early = self.last.is_some();
     }
 
     /// True once something was published.
@@ -403,6 +414,7 @@ impl<E: Default + Weigh> Groups<E> {
             |(key, bucket), g| {
                 let (sev, count) = (severity(g), g.support.count);
                 if g.publication.published() {
+                    g.publication.close_early();
                     if let Some((activity, revision)) = g.publication.next(sev, count, true) {
                         out.push(render(key, *bucket, g, activity, revision));
                     }

@@ -37,6 +37,7 @@ pub mod context;
 mod engine;
 pub mod episode;
 mod gate;
+mod revisions;
 pub mod rules;
 pub mod state;
 #[cfg(test)]
@@ -48,7 +49,7 @@ pub mod window;
 
 pub use config::{DetectConfig, EngineConfig, Suppress};
 pub use context::{ContextConfig, IdentityContext};
-pub use engine::{Engine, EngineStats};
+pub use engine::{Engine, EngineStats, BUDGET_CEILING_PERCENT, BUDGET_PERIOD_MS, CLOSED_EARLY};
 pub use gate::Rejected;
 pub use rules::{Rule, RuleCtx, RuleMeta, RulesConfig};
 pub use state::StateError;

@@ -10,12 +10,25 @@
 //! many bytes they hold: every value says what it owns on the heap ([`Weigh`], computed from
 //! lengths with the [`cost`] model, so the same state weighs the same after a restore), and
 //! the map keeps the sum up to date through its guards ([`WeighedMut`]) and
-//! [`Weighed::retain`]. When the engine's total passes `engine.max_state_bytes`, it asks the
-//! rules how their state is spread over last activity ([`Rule::activity`](crate::Rule::activity),
-//! an [`Activity`] histogram per [`Tier`]) and evicts the least recently active keys' state,
-//! tier by tier ([`Rule::evict`](crate::Rule::evict)): long-term memory first, then dormant
-//! windows, then live ones, by a cutoff time (everything last active before it goes), so the
-//! choice depends on event times only, never on hash order.
+//! [`Weighed::retain`]. The engine judges the total before the first event of every minute of
+//! event time (see [`Engine::process`](crate::Engine::process)); when it passes
+//! `engine.max_state_bytes`, the engine first closes what the watermark closes
+//! ([`Rule::on_settle`](crate::Rule::on_settle), so that the state judged does not depend on
+//! when housekeeping last ran), then asks the rules how their state is spread over last
+//! activity ([`Rule::activity`](crate::Rule::activity), an [`Activity`] histogram per
+//! [`Tier`]) and evicts the least recently active keys' state, tier by tier
+//! ([`Rule::evict`](crate::Rule::evict)): long-term memory first, then dormant windows, then
+//! live ones, by a cutoff time (everything last active before it goes), so the choice
+//! depends on the events and their order only, never on hash order or batch boundaries.
+//!
+//! A published finding whose state is evicted gets a last version at once (its
+//! [`Publication::close_early`](crate::episode::Publication::close_early), with a context
+//! line saying so); if its key acts again in the same window, the rule starts the uid afresh
+//! and the engine numbers those versions after the earlier ones (see `revisions.rs`).
+//!
+//! Compact representations keep a key with a call or two cheap: [`SmallSet`] and [`SmallMap`]
+//! (sorted vectors that allocate one slot for one entry) instead of `BTreeSet`/`BTreeMap`
+//! (a node of eleven slots for one entry), in windows and per-key episodes.
 
 use std::borrow::Borrow;
 use std::collections::BTreeMap;
@@ -593,6 +606,35 @@ impl<K: Ord, V> SmallMap<K, V> {
         self.0.iter().map(|(k, v)| (k, v))
     }
 
+    /// Entries with keys in `range`, by key.
+    pub fn range<R: std::ops::RangeBounds<K>>(
+        &self,
+        range: R,
+    ) -> impl DoubleEndedIterator<Item = (&K, &V)> + ExactSizeIterator {
+        use std::ops::Bound;
+        let lo = match range.start_bound() {
+            Bound::Included(k) => self.0.partition_point(|(x, _)| x < k),
+            Bound::Excluded(k) => self.0.partition_point(|(x, _)| x <= k),
+            Bound::Unbounded => 0,
+        };
+        let hi = match range.end_bound() {
+            Bound::Included(k) => self.0.partition_point(|(x, _)| x <= k),
+            Bound::Excluded(k) => self.0.partition_point(|(x, _)| x < k),
+            Bound::Unbounded => self.0.len(),
+        };
+        self.0[lo..hi.max(lo)].iter().map(|(k, v)| (k, v))
+    }
+
+    /// Removes the entries with keys before `k` (the entries from `k` on stay).
+    pub fn remove_before<Q>(&mut self, k: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        let n = self.0.partition_point(|(x, _)| x.borrow() < k);
+        self.0.drain(..n);
+    }
+
     /// Entries, by key, values to change.
     pub fn iter_mut(&mut self) -> impl DoubleEndedIterator<Item = (&K, &mut V)> + ExactSizeIterator {
         self.0.iter_mut().map(|(k, v)| (&*k, v))
@@ -716,7 +758,8 @@ pub enum Tier {
     /// Windows that can no longer make a detection by themselves (every window they hold has
     /// passed behind the watermark) but are kept so that a finding is complete: an episode's
     /// earlier events. Evicting closes them early: a finding already published gets its final
-    /// version then; a later finding of the same episode starts from the later events.
+    /// version then; later events of the same episode make later revisions of the same uid,
+    /// from those events only.
     Dormant,
     /// Windows and sequences that may still complete a detection (a first step waiting for the
     /// next one, calls inside a sliding window). Evicting them can lose a detection: taken

@@ -1,18 +1,17 @@
 //! Sliding event-time windows over fixed slots, per key.
 //!
 //! A window of `n` slots of width `g` covers `[s·g, (s+n)·g)`. The structures keep one small
-//! aggregate per non-empty slot in a `BTreeMap`, answer questions about every window that
+//! aggregate per non-empty slot in a sorted vector ([`SmallMap`]: a key with a call or two
+//! costs a few dozen bytes, where a `BTreeMap` allocates a node of eleven slots), answer questions about every window that
 //! contains a given slot (the only windows an insert into that slot can change), and drop
 //! slots behind the watermark. Because every window is re-examined whenever one of its slots
 //! changes, the set of windows that ever satisfy a monotone condition does not depend on the
 //! order events arrive in, which is what makes findings identical for shuffled input.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 use trailhound_model::time::EventTime;
 
-use crate::state::Weigh;
+use crate::state::{SmallMap, SmallSet, Weigh};
 
 /// A duration in event-time milliseconds, saturating at `i64::MAX`.
 pub fn millis(d: std::time::Duration) -> EventTime {
@@ -28,7 +27,7 @@ pub fn slot_of(t: EventTime, width: i64) -> i64 {
 /// Distinct 64-bit keys per slot.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct SlotDistinct {
-    slots: BTreeMap<i64, Vec<u64>>,
+    slots: SmallMap<i64, SmallSet<u64>>,
 }
 
 impl Weigh for SlotDistinct {
@@ -41,14 +40,7 @@ impl SlotDistinct {
     /// Adds `key` to `slot`; true when it was not yet in that slot (the only case in which a
     /// window's distinct count can change).
     pub fn insert(&mut self, slot: i64, key: u64) -> bool {
-        let keys = self.slots.entry(slot).or_default();
-        match keys.binary_search(&key) {
-            Ok(_) => false,
-            Err(i) => {
-                keys.insert(i, key);
-                true
-            }
-        }
+        self.slots.get_or_insert_with(slot, SmallSet::new).insert(key)
     }
 
     /// For every window of `n` slots that contains `slot` and holds at least `min` distinct
@@ -63,7 +55,7 @@ impl SlotDistinct {
     ) {
         let lo = slot - n + 1;
         // Slots that any candidate window can see, in order.
-        let span: Vec<(i64, &Vec<u64>)> = self.slots.range(lo..slot + n).map(|(s, k)| (*s, k)).collect();
+        let span: Vec<(i64, &SmallSet<u64>)> = self.slots.range(lo..slot + n).map(|(s, k)| (*s, k)).collect();
         for start in lo..=slot {
             let end = start + n; // exclusive
             let in_window = span.iter().filter(|(s, _)| *s >= start && *s < end);
@@ -75,7 +67,7 @@ impl SlotDistinct {
             let mut first = None;
             for (s, k) in in_window {
                 first.get_or_insert(*s);
-                scratch.extend_from_slice(k);
+                scratch.extend_from_slice(k.as_slice());
             }
             scratch.sort_unstable();
             scratch.dedup();
@@ -89,7 +81,7 @@ impl SlotDistinct {
 
     /// Drops slots before `slot`.
     pub fn evict_before(&mut self, slot: i64) {
-        self.slots = self.slots.split_off(&slot);
+        self.slots.remove_before(&slot);
     }
 
     /// Non-empty slots held.
@@ -106,7 +98,7 @@ impl SlotDistinct {
 /// A count per slot.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct SlotCount {
-    slots: BTreeMap<i64, u64>,
+    slots: SmallMap<i64, u64>,
 }
 
 impl Weigh for SlotCount {
@@ -118,7 +110,7 @@ impl Weigh for SlotCount {
 impl SlotCount {
     /// Adds one to `slot`.
     pub fn add(&mut self, slot: i64) {
-        *self.slots.entry(slot).or_default() += 1;
+        *self.slots.get_or_insert_with(slot, || 0) += 1;
     }
 
     /// For every window of `n` slots containing `slot` whose total is at least `min`, calls
@@ -144,7 +136,7 @@ impl SlotCount {
 
     /// Drops slots before `slot`.
     pub fn evict_before(&mut self, slot: i64) {
-        self.slots = self.slots.split_off(&slot);
+        self.slots.remove_before(&slot);
     }
 
     /// Non-empty slots held.

@@ -351,6 +351,7 @@ impl Rule for AttackChain {
             |actor, buckets| {
                 // Closed early: a published chain gets its final version now.
                 for (b, mut bk) in std::mem::take(buckets) {
+                    bk.publication.close_early();
                     let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
                     self.publish(actor, b, &mut bk, true, &mut sub);
                 }

@@ -612,6 +612,7 @@ impl Rule for CredentialHarvesting {
                 // Closed early: a published episode gets its final version now.
                 for (b, mut ep) in std::mem::take(&mut st.episodes) {
                     if ep.publication.published() {
+                        ep.publication.close_early();
                         let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
                         self.publish(actor, b, &mut ep, true, &mut sub);
                     }

@@ -41,7 +41,7 @@ use trailhound_model::{stable_hash, Activity, Evidence, Finding, IdentityClass, 
 
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
-use crate::state::{self, Evicted, SmallSet, StateError, Tier, Weigh, Weighed};
+use crate::state::{self, Evicted, SmallMap, SmallSet, StateError, Tier, Weigh, Weighed};
 use crate::touched::Touched;
 use crate::view::EventView;
 use crate::window::{slot_of, SlotCount, SlotDistinct};
@@ -305,7 +305,7 @@ struct ActorState {
     apis: SlotDistinct,
     regions: SlotDistinct,
     denied: SlotCount,
-    episodes: BTreeMap<EventTime, Episode>,
+    episodes: SmallMap<EventTime, Episode>,
     /// The counted recon calls a window that may still cross could hold (time at or after
     /// the watermark minus the longest window; at most [`RECENT_CAP`], the latest kept), by
     /// time: where a crossing window's decisive events come from, whatever the arrival order.
@@ -414,12 +414,13 @@ impl EnumerationBurst {
         t.div_euclid(self.episode_ms) * self.episode_ms
     }
 
-    /// An actor's state is live while one of its windows may still fire: a recon call within
-    /// the longest window of the watermark, or slots still held. Otherwise it only completes
-    /// its episodes' findings (dormant).
-    fn class(&self, wm: EventTime, st: &ActorState) -> (Tier, EventTime) {
-        let live = st.last >= wm.saturating_sub(self.max_window)
-            || !(st.apis.is_empty() && st.regions.is_empty() && st.denied.is_empty());
+    /// An actor's state is live while one of its windows may still fire: while it holds slots
+    /// (housekeeping drops those that no window reaching the watermark contains: the engine
+    /// runs it before it weighs the state). Otherwise it only completes its episodes' findings
+    /// (dormant): an actor that comes back starts its windows afresh, which loses nothing,
+    /// since its old calls could no longer share a window with the new ones.
+    fn class(st: &ActorState) -> (Tier, EventTime) {
+        let live = !(st.apis.is_empty() && st.regions.is_empty() && st.denied.is_empty());
         (if live { Tier::Active } else { Tier::Dormant }, st.last)
     }
 
@@ -542,9 +543,9 @@ impl EnumerationBurst {
     }
 }
 
-fn trigger(episodes: &mut BTreeMap<EventTime, Episode>, bucket: EventTime, cond: Cond, start: EventTime, value: u64) {
+fn trigger(episodes: &mut SmallMap<EventTime, Episode>, bucket: EventTime, cond: Cond, start: EventTime, value: u64) {
     // The window's first event is in `bucket`, so its episode exists; stay defensive anyway.
-    let ep = episodes.entry(bucket).or_default();
+    let ep = episodes.get_or_insert_with(bucket, Episode::default);
     let t = ep.triggers.entry(cond).or_insert(Trigger { earliest: start, peak: value });
     t.earliest = t.earliest.min(start);
     t.peak = t.peak.max(value);
@@ -572,7 +573,7 @@ impl Rule for EnumerationBurst {
             st.last = st.last.max(t);
 
             // Episode aggregate: everything this actor's recon did in the bucket.
-            let ep = st.episodes.entry(bucket_of(t)).or_default();
+            let ep = st.episodes.get_or_insert_with(bucket_of(t), Episode::default);
             ep.support.add(ev, row, self.cfg.max_evidence);
             if ep.principal.is_empty() {
                 ep.principal = ev.principal(row).to_string();
@@ -767,8 +768,8 @@ impl Rule for EnumerationBurst {
         self.state.bytes() + self.habits.bytes()
     }
 
-    fn activity(&self, watermark: EventTime, out: &mut state::Activity) {
-        self.state.activity(out, |_, st| Some(self.class(watermark, st)));
+    fn activity(&self, _watermark: EventTime, out: &mut state::Activity) {
+        self.state.activity(out, |_, st| Some(Self::class(st)));
         self.habits.activity(out, |_, h| Some((Tier::LongTerm, Self::habit_last(h))));
     }
 
@@ -778,10 +779,11 @@ impl Rule for EnumerationBurst {
         let mut done = self.state.evict(
             tier,
             before,
-            |_, st| Some(self.class(wm, st)),
+            |_, st| Some(Self::class(st)),
             |actor, st| {
                 // Closed early: a published episode gets its final version now.
                 for (b, mut ep) in std::mem::take(&mut st.episodes) {
+                    ep.publication.close_early();
                     let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
                     self.publish(actor, b, &mut ep, true, &mut sub);
                 }

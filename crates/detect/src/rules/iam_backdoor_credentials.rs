@@ -547,6 +547,7 @@ impl Rule for IamBackdoorCredentials {
                     }
                 }
                 for (key, mut g) in std::mem::take(&mut st.groups) {
+                    g.publication.close_early();
                     self.publish(actor, key, &mut g, true, &mut sub);
                 }
             },

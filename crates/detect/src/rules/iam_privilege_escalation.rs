@@ -451,6 +451,7 @@ impl Rule for IamPrivilegeEscalation {
                 // Closed early: every escalation gets its final version now.
                 let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
                 for ((at, _), mut e) in std::mem::take(&mut st.escalations) {
+                    e.publication.close_early();
                     self.publish(actor, at, &mut e, &st.credentials, true, &mut sub);
                 }
             },

@@ -567,6 +567,7 @@ impl Rule for IamRoleBackdoor {
                 // Closed early: every opening gets its final version now.
                 let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
                 for ((role, anchor, kind), mut d) in std::mem::take(&mut st.doors) {
+                    d.publication.close_early();
                     self.publish(actor, &role, anchor, kind, &mut d, st.grants.get(&role), true, &mut sub);
                 }
             },

@@ -736,6 +736,7 @@ impl Rule for IamUserPersistence {
                 // Closed early: a published sequence gets its final version now.
                 for ((user, anchor), mut c) in std::mem::take(&mut st.created) {
                     if c.publication.published() {
+                        c.publication.close_early();
                         let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
                         self.publish(actor, &user, anchor, &mut c, st.steps.get(&user), true, &mut sub);
                     }

@@ -57,7 +57,7 @@
 //! `retention` (default 30 days of watermark time) is forgotten and learns again.
 
 use std::borrow::Borrow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -381,7 +381,7 @@ struct Tracked {
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Episode {
-    values: BTreeMap<(Kind, String), Tracked>,
+    values: SmallMap<(Kind, String), Tracked>,
     publication: Publication,
     dirty: bool,
     /// Candidates seen before the watermark reached the bucket: publish once it has.
@@ -429,7 +429,7 @@ struct Principal {
     apis: Dim<u64>,
     services: Dim<String>,
     dims: [Dim<String>; 5],
-    episodes: BTreeMap<EventTime, Episode>,
+    episodes: SmallMap<EventTime, Episode>,
 }
 
 /// A confirmed (or, early, certain) novelty.
@@ -536,6 +536,29 @@ impl IdentityBaseline {
     /// it is only its baseline (long-term memory). Either is as recent as its latest event.
     fn class(st: &Principal) -> (Tier, EventTime) {
         (if st.episodes.is_empty() { Tier::LongTerm } else { Tier::Active }, st.last)
+    }
+
+    /// Closes the episodes behind `ctx.watermark`, publishes what is ready and forgets the
+    /// principals past their retention: every principal, once.
+    fn scan(&self, ctx: &mut RuleCtx<'_>) {
+        let wm = ctx.watermark;
+        self.last_scan.store(wm, Ordering::Relaxed);
+        let mut out = Vec::new();
+        self.state.retain(|principal, st| {
+            let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
+            let closable: Vec<EventTime> =
+                st.episodes.keys().copied().take_while(|b| b.saturating_add(self.episode_ms) <= wm).collect();
+            for b in closable {
+                if let Some(mut ep) = st.episodes.remove(&b) {
+                    self.publish(principal, b, st, &mut ep, true, &mut sub);
+                }
+            }
+            self.publish_ready(principal, st, wm, &mut sub);
+            !(st.episodes.is_empty() && st.last < wm.saturating_sub(self.retention_ms))
+        });
+        for f in out {
+            ctx.emit(f);
+        }
     }
 
     fn cap(&self, kind: Kind) -> usize {
@@ -903,8 +926,8 @@ impl Rule for IdentityBaseline {
                 if kind == Kind::KeyType && value != "AKIA" {
                     continue;
                 }
-                let ep = st.episodes.entry(b).or_default();
-                let tr = ep.values.entry((kind, value.to_string())).or_default();
+                let ep = st.episodes.get_or_insert_with(b, Episode::default);
+                let tr = ep.values.get_or_insert_with((kind, value.to_string()), Tracked::default);
                 tr.support.add(ev, row, self.cfg.max_evidence);
                 tr.machine |= class.is_machine();
                 tr.human |= human;
@@ -931,25 +954,12 @@ impl Rule for IdentityBaseline {
         if wm != i64::MAX && last != i64::MIN && wm < last.saturating_add(SCAN_EVERY) {
             return;
         }
-        self.last_scan.store(wm, Ordering::Relaxed);
-        let mut out = Vec::new();
-        self.state.retain(|principal, st| {
-            let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
-            let closable: Vec<EventTime> =
-                st.episodes.keys().copied().take_while(|b| b.saturating_add(self.episode_ms) <= wm).collect();
-            for b in closable {
-                if let Some(mut ep) = st.episodes.remove(&b) {
-                    self.publish(principal, b, st, &mut ep, true, &mut sub);
-                }
-            }
-            self.publish_ready(principal, st, wm, &mut sub);
-            !(st.episodes.is_empty() && st.last < wm.saturating_sub(self.retention_ms))
-        });
-        for f in out {
-            ctx.emit(f);
-        }
+        self.scan(ctx);
     }
 
+    fn on_settle(&self, ctx: &mut RuleCtx<'_>) {
+        self.scan(ctx);
+    }
     fn snapshot(&self) -> Result<Vec<u8>, StateError> {
         let saved =
             Saved { last_scan: self.last_scan.load(Ordering::Relaxed), principals: state::Sorted(self.state.map()) };
@@ -988,6 +998,7 @@ impl Rule for IdentityBaseline {
                 for b in st.episodes.keys().copied().collect::<Vec<_>>() {
                     if let Some(mut ep) = st.episodes.remove(&b) {
                         if ep.publication.published() {
+                            ep.publication.close_early();
                             self.publish(principal, b, st, &mut ep, true, &mut sub);
                         }
                     }

@@ -912,6 +912,7 @@ impl Rule for InstanceSprawl {
                 // Closed early: a published episode gets its final version now.
                 for (b, mut ep) in std::mem::take(&mut st.episodes) {
                     if ep.publication.published() {
+                        ep.publication.close_early();
                         self.publish(key, b, &mut ep, true, &mut out);
                     }
                 }

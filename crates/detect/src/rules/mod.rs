@@ -200,6 +200,15 @@ pub trait Rule: Send + Sync {
     /// updates. Called from one thread, after the batch.
     fn on_watermark(&self, _ctx: &mut RuleCtx<'_>) {}
 
+    /// Like [`Rule::on_watermark`], never throttled: closes everything the watermark closes,
+    /// so that what is left depends on the events and `ctx.watermark` only, not on when
+    /// housekeeping last ran. The engine calls it before it weighs the state against
+    /// `engine.max_state_bytes`. The default calls `on_watermark`; a rule that skips work in
+    /// `on_watermark` (a full scan once a minute) does it here.
+    fn on_settle(&self, ctx: &mut RuleCtx<'_>) {
+        self.on_watermark(ctx);
+    }
+
     /// Findings other rules published in this batch (for correlation rules such as attack
     /// chains). Called from one thread, after the batch; findings of correlation rules
     /// themselves are not passed back.

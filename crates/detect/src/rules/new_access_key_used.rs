@@ -512,6 +512,7 @@ impl Rule for NewAccessKeyUsed {
             |key, k| {
                 // Closed early: what was published gets its final version.
                 if k.publication.published() {
+                    k.publication.close_early();
                     let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
                     self.publish(key, k, true, &mut sub);
                 }

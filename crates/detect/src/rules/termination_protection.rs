@@ -362,6 +362,7 @@ impl Rule for TerminationProtection {
             |key, eps| {
                 // Closed early: each episode gets its final version now.
                 for (b, mut ep) in std::mem::take(eps) {
+                    ep.publication.close_early();
                     self.publish(key, b, &mut ep, true, &mut out);
                 }
             },

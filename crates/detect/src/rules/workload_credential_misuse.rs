@@ -190,7 +190,7 @@ struct Session {
     home: SmallSet<Home>,
     workload_first: Option<EventTime>,
     last: EventTime,
-    episodes: BTreeMap<EventTime, Episode>,
+    episodes: SmallMap<EventTime, Episode>,
 }
 
 impl Weigh for Home {
@@ -362,6 +362,52 @@ impl WorkloadCredentialMisuse {
     /// Operator calls are kept for the share window: live, as recent as the latest.
     fn operators_class(o: &Operators) -> (Tier, EventTime) {
         (Tier::Active, o.keys().next_back().map_or(i64::MIN, |m| m.saturating_mul(MINUTE)))
+    }
+
+    /// Verdicts that may be promoted (every housekeeping: only episodes with a possibly
+    /// foreign network).
+    fn promote(&self, ctx: &mut RuleCtx<'_>) {
+        let wm = ctx.watermark;
+        let mut promote: Vec<(String, EventTime)> = self.pending.iter().map(|e| e.key().clone()).collect();
+        promote.sort();
+        for (session, b) in promote {
+            // Nothing is decidable before the watermark reaches the bucket.
+            if b > wm {
+                continue;
+            }
+            if self.settle(&session, b, wm, false, ctx) {
+                self.pending.remove(&(session, b));
+            }
+        }
+    }
+
+    /// Closes the episodes whose operator index is complete and forgets idle sessions and
+    /// operator minutes no open bucket needs: every session, once.
+    fn scan(&self, ctx: &mut RuleCtx<'_>) {
+        let wm = ctx.watermark;
+        self.last_scan.store(wm, Ordering::Relaxed);
+        // Episodes to close: the operator index is complete once the watermark passes the
+        // bucket's end plus the share window.
+        let mut due: Vec<(String, EventTime)> = Vec::new();
+        for s in self.sessions.iter() {
+            for b in s.episodes.keys() {
+                if b.saturating_add(self.episode_ms).saturating_add(self.share_ms) <= wm {
+                    due.push((s.key().clone(), *b));
+                }
+            }
+        }
+        due.sort();
+        for (session, b) in due {
+            self.settle(&session, b, wm, true, ctx);
+            self.pending.remove(&(session, b));
+        }
+        self.sessions.retain(|_, s| !(s.episodes.is_empty() && s.last < wm.saturating_sub(self.idle_ms)));
+        // Operator minutes still needed: those within the share window of an open bucket.
+        let keep = wm.saturating_sub(self.episode_ms).saturating_sub(2 * self.share_ms).div_euclid(MINUTE) - 1;
+        self.operators.retain(|_, slots| {
+            *slots = slots.split_off(&keep);
+            !slots.is_empty()
+        });
     }
 
     fn home_full(&self, s: &Session) -> bool {
@@ -728,7 +774,7 @@ impl Rule for WorkloadCredentialMisuse {
                 s.home.insert_capped(home, cap);
             }
             if net.public {
-                let ep = s.episodes.entry(self.bucket(t)).or_default();
+                let ep = s.episodes.get_or_insert_with(self.bucket(t), Episode::default);
                 let nu = match ep.nets.get_mut(net.prefix.as_str()) {
                     Some(nu) => nu,
                     None => ep.nets.get_or_insert_with(net.prefix, NetUse::default),
@@ -798,46 +844,17 @@ impl Rule for WorkloadCredentialMisuse {
     }
 
     fn on_watermark(&self, ctx: &mut RuleCtx<'_>) {
-        let wm = ctx.watermark;
-        // Promotions: every call (cheap: only episodes with a possibly foreign network).
-        let mut promote: Vec<(String, EventTime)> = self.pending.iter().map(|e| e.key().clone()).collect();
-        promote.sort();
-        for (session, b) in promote {
-            // Nothing is decidable before the watermark reaches the bucket.
-            if b > wm {
-                continue;
-            }
-            if self.settle(&session, b, wm, false, ctx) {
-                self.pending.remove(&(session, b));
-            }
-        }
-        let last = self.last_scan.load(Ordering::Relaxed);
+        self.promote(ctx);
+        let (wm, last) = (ctx.watermark, self.last_scan.load(Ordering::Relaxed));
         if wm != i64::MAX && last != i64::MIN && wm < last.saturating_add(SCAN_EVERY) {
             return;
         }
-        self.last_scan.store(wm, Ordering::Relaxed);
-        // Episodes to close: the operator index is complete once the watermark passes the
-        // bucket's end plus the share window.
-        let mut due: Vec<(String, EventTime)> = Vec::new();
-        for s in self.sessions.iter() {
-            for b in s.episodes.keys() {
-                if b.saturating_add(self.episode_ms).saturating_add(self.share_ms) <= wm {
-                    due.push((s.key().clone(), *b));
-                }
-            }
-        }
-        due.sort();
-        for (session, b) in due {
-            self.settle(&session, b, wm, true, ctx);
-            self.pending.remove(&(session, b));
-        }
-        self.sessions.retain(|_, s| !(s.episodes.is_empty() && s.last < wm.saturating_sub(self.idle_ms)));
-        // Operator minutes still needed: those within the share window of an open bucket.
-        let keep = wm.saturating_sub(self.episode_ms).saturating_sub(2 * self.share_ms).div_euclid(MINUTE) - 1;
-        self.operators.retain(|_, slots| {
-            *slots = slots.split_off(&keep);
-            !slots.is_empty()
-        });
+        self.scan(ctx);
+    }
+
+    fn on_settle(&self, ctx: &mut RuleCtx<'_>) {
+        self.promote(ctx);
+        self.scan(ctx);
     }
 
     fn snapshot(&self) -> Result<Vec<u8>, StateError> {
@@ -887,6 +904,7 @@ impl Rule for WorkloadCredentialMisuse {
                 // what is known (the account's networks are not read under this guard).
                 for (b, mut ep) in std::mem::take(&mut s.episodes) {
                     if ep.publication.published() {
+                        ep.publication.close_early();
                         let mut home = self.home_view(s, b, wm, true);
                         for net in ep.nets.keys() {
                             home.decidable.insert(net.clone(), true);

@@ -165,8 +165,8 @@ fn a_snapshot_restored_into_a_fresh_engine_resumes_windows_and_sequences_with_id
         assert_eq!(c.state_size(), 0, "a failed restore leaves the engine empty");
         assert_eq!(c.watermark(), i64::MIN);
     }
-    // Format version 2 is the first field: {"version": 2, ...} (seven fields).
-    let head = [&[0x87, 0xa7][..], b"version", &[0x02]].concat();
+    // Format version 2 is the first field: {"version": 2, ...} (eight fields).
+    let head = [&[0x88, 0xa7][..], b"version", &[0x02]].concat();
     assert_eq!(&snap[..head.len()], head.as_slice(), "snapshot header");
     let mut other = snap.clone();
     other[head.len() - 1] = 0x03;

@@ -3,6 +3,7 @@
 mod checkpoint;
 mod gate;
 mod precision;
+mod state_budget;
 mod stratus;
 
 use std::collections::BTreeMap;
