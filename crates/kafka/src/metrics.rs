@@ -39,6 +39,12 @@ pub struct Metrics {
     pub consumer_lag: Family<Labels, Gauge>,
     /// Keyed state entries per `topic` and `partition`.
     pub state_entries: Family<Labels, Gauge>,
+    /// Approximate bytes of detection state per `topic` and `partition` (each partition's
+    /// engine has its own `engine.max_state_bytes`).
+    pub state_bytes: Family<Labels, Gauge>,
+    /// Keyed state entries evicted to keep within `engine.max_state_bytes`, by `tier`
+    /// (`long_term`, `dormant`, `active`: see [`Metrics::evicted`]).
+    pub state_evictions: Family<Labels, Counter>,
     /// Partitions assigned to this member.
     pub assigned_partitions: Gauge,
     /// Checkpoints written.
@@ -101,6 +107,8 @@ impl Metrics {
             late_events: Counter::default(),
             consumer_lag: Family::default(),
             state_entries: Family::default(),
+            state_bytes: Family::default(),
+            state_evictions: Family::default(),
             assigned_partitions: Gauge::default(),
             checkpoints: Counter::default(),
             checkpoint_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
@@ -137,6 +145,16 @@ impl Metrics {
         r.register("trailhound_late_events", "Events behind their partition's watermark", m.late_events.clone());
         r.register("trailhound_consumer_lag", "Messages behind the partition's end", m.consumer_lag.clone());
         r.register("trailhound_state_entries", "Keyed detection state entries", m.state_entries.clone());
+        r.register(
+            "trailhound_state_bytes",
+            "Approximate bytes of detection state, per partition's engine",
+            m.state_bytes.clone(),
+        );
+        r.register(
+            "trailhound_state_evictions",
+            "Keyed detection state entries evicted to keep within engine.max_state_bytes, by tier (long_term, dormant, active: a detection may have been lost)",
+            m.state_evictions.clone(),
+        );
         r.register("trailhound_assigned_partitions", "Input partitions assigned", m.assigned_partitions.clone());
         r.register("trailhound_checkpoints", "Checkpoints written", m.checkpoints.clone());
         r.register("trailhound_checkpoint_seconds", "Seconds per checkpoint", m.checkpoint_seconds.clone());
@@ -176,6 +194,13 @@ impl Metrics {
             m.commit_errors.clone(),
         );
         Self { registry: r, ..m }
+    }
+
+    /// Counts evictions of one tier (`long_term`, `dormant`, `active`).
+    pub fn evicted(&self, tier: &'static str, entries: u64) {
+        if entries > 0 {
+            self.state_evictions.get_or_create(&vec![("tier", tier.to_string())]).inc_by(entries);
+        }
     }
 
     /// The exposition text.

@@ -266,6 +266,12 @@ impl Worker {
 }
 
 /// A partition's detect side: engine, Parquet writer, deliveries, checkpoints.
+/// The engine's eviction counters: long-term, dormant, active.
+fn evicted(engine: &Engine) -> [u64; 3] {
+    let s = engine.stats();
+    [s.evicted_long_term, s.evicted_dormant, s.evicted_active]
+}
+
 struct Detector {
     shared: Arc<Shared>,
     topic: String,
@@ -277,6 +283,9 @@ struct Detector {
     /// Offset of the last checkpoint.
     checkpointed: Option<i64>,
     late_seen: u64,
+    /// The engine's eviction counters already counted in the metrics (long-term, dormant,
+    /// active).
+    evicted_seen: [u64; 3],
 }
 
 impl Detector {
@@ -298,6 +307,7 @@ impl Detector {
         };
         let parquet = FindingsWriter::new(shared.findings_dir.clone(), opts)?;
         let late_seen = engine.stats().late_events;
+        let evicted_seen = evicted(&engine);
         Ok(Self {
             topic: topic.to_string(),
             partition,
@@ -306,6 +316,7 @@ impl Detector {
             pending: Deliveries::new(shared.clone(), format!("{topic}/{partition}")),
             checkpointed: start,
             late_seen,
+            evicted_seen,
             shared,
         })
     }
@@ -350,6 +361,13 @@ impl Detector {
         let late = self.engine.stats().late_events;
         m.late_events.inc_by(late.saturating_sub(self.late_seen));
         self.late_seen = late;
+        let labels = vec![("topic", self.topic.clone()), ("partition", self.partition.to_string())];
+        m.state_bytes.get_or_create(&labels).set(i64::try_from(self.engine.stats().state_bytes).unwrap_or(i64::MAX));
+        let evicted = evicted(&self.engine);
+        for ((tier, now), seen) in ["long_term", "dormant", "active"].into_iter().zip(evicted).zip(self.evicted_seen) {
+            m.evicted(tier, now.saturating_sub(seen));
+        }
+        self.evicted_seen = evicted;
         for f in &found {
             self.publish(f, arrival)?;
         }

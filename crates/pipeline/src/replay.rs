@@ -87,6 +87,20 @@ pub struct Summary {
     pub quieted: u64,
     /// Finding versions published (creates and updates).
     pub findings_published: u64,
+    /// Approximate bytes of detection state after the last batch, before the end of input
+    /// closed every window (see `engine.max_state_bytes`).
+    pub state_bytes: u64,
+    /// The largest approximate bytes of detection state after any batch (or when judged
+    /// against the budget).
+    pub state_bytes_peak: u64,
+    /// Keyed state entries whose long-term memory (baselines, histories) was evicted to keep
+    /// within `engine.max_state_bytes`.
+    pub evicted_long_term: u64,
+    /// Keyed state entries whose dormant windows were closed early to keep within the budget.
+    pub evicted_dormant: u64,
+    /// Keyed state entries whose live windows were evicted to keep within the budget (a
+    /// detection may have been lost).
+    pub evicted_active: u64,
     /// Distinct findings (uids), by rule id and severity of their last version.
     pub findings: BTreeMap<String, BTreeMap<String, u64>>,
     /// Inputs that could not be read (path and error).
@@ -453,6 +467,8 @@ pub fn replay_into(
         driver.tick()?;
     }
     let _ = handle.join();
+    // The state as the input left it, before the end of input closes every window.
+    summary.state_bytes = driver.engine().stats().state_bytes;
     driver.finish()?;
     let stats = stats.unwrap_or_default();
     let secs = started.elapsed().as_secs_f64().max(1e-9);
@@ -463,7 +479,12 @@ pub fn replay_into(
     summary.late_events = driver.engine().stats().late_events;
     summary.time_out_of_range = driver.engine().stats().time_out_of_range;
     summary.dead_letters += summary.time_out_of_range;
-    summary.quieted = driver.engine().stats().quieted;
+    let engine = driver.engine().stats();
+    summary.quieted = engine.quieted;
+    summary.state_bytes_peak = engine.state_bytes_peak;
+    summary.evicted_long_term = engine.evicted_long_term;
+    summary.evicted_dormant = engine.evicted_dormant;
+    summary.evicted_active = engine.evicted_active;
     summary.findings_published = driver.published;
     for f in driver.finals.values() {
         *summary.findings.entry(f.rule_id.clone()).or_default().entry(f.severity.as_str().to_string()).or_default() +=
@@ -478,6 +499,10 @@ pub fn replay_into(
         dead_letters = summary.dead_letters,
         late_events = summary.late_events,
         findings = driver.finals.len(),
+        state_bytes_peak = summary.state_bytes_peak,
+        evicted_long_term = summary.evicted_long_term,
+        evicted_dormant = summary.evicted_dormant,
+        evicted_active = summary.evicted_active,
         seconds = secs,
         "replay finished"
     );
@@ -559,6 +584,20 @@ mod tests {
         assert!(during.len() >= 3, "flushed during the run, not only at the end: {flushes:?}");
         assert!(during.iter().all(|n| *n >= 2), "a flush by rows waits for flush_rows versions: {flushes:?}");
         assert!(*last < summary.findings_published);
+    }
+
+    #[test]
+    fn the_summary_reports_the_weight_of_the_detection_state_and_its_evictions() {
+        let cfg = config(1);
+        let mut driver = Driver::new(&cfg, vec![], None).expect("driver");
+        let summary = replay_into(&cfg, vec![Some(fixture())], &mut driver, Arc::default()).expect("replay");
+        assert!(summary.state_bytes_peak > 0, "{summary:?}");
+        assert!(summary.state_bytes <= summary.state_bytes_peak, "{summary:?}");
+        assert_eq!((summary.evicted_long_term, summary.evicted_dormant, summary.evicted_active), (0, 0, 0));
+        let json = serde_json::to_value(&summary).expect("json");
+        for key in ["state_bytes", "state_bytes_peak", "evicted_long_term", "evicted_dormant", "evicted_active"] {
+            assert!(json[key].is_u64(), "{key} in the --json summary: {json}");
+        }
     }
 
     #[test]
