@@ -2,8 +2,10 @@
 //! broker acknowledges it, and the partition never runs too far ahead of its acks.
 //!
 //! - A record that fails with a retriable error (see [`crate::faults::retriable`]; librdkafka
-//!   has already retried it for `message.timeout.ms`) is sent again with a backoff, counted
-//!   in `trailhound_delivery_retries_total`, until it is acknowledged. A re-sent finding
+//!   has already retried it for `message.timeout.ms`), or that the producer refuses at once
+//!   with one (a topic it found missing: `topic.metadata.propagation.max.ms` after the first
+//!   record for it), is sent again with a backoff, counted in
+//!   `trailhound_delivery_retries_total`, until it is acknowledged. A re-sent finding
 //!   version may land after a later version of the same finding: consumers keep the highest
 //!   `unmapped.revision` per `finding_uid`.
 //! - An error no retry fixes fails the partition's worker (the process stops loudly, nothing
@@ -19,12 +21,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::message::{Message as _, OwnedHeaders, OwnedMessage};
-use rdkafka::producer::{DeliveryFuture, FutureRecord, Producer as _};
+use rdkafka::producer::{FutureRecord, Producer as _};
 use rdkafka::util::Timeout;
 use tokio::task::JoinHandle;
 
 use crate::faults::{self, Client};
-use crate::{RunError, Shared};
+use crate::{RunError, Sent, Shared};
 
 /// Records of one partition sent and not yet acknowledged, at most.
 pub(crate) const MAX_UNDELIVERED: usize = 1000;
@@ -81,10 +83,10 @@ impl Deliveries {
         if self.pending.len() >= MAX_UNDELIVERED {
             self.wait_until(MAX_UNDELIVERED - 1)?;
         }
-        let fut = self.shared.send(topic, key, payload, headers)?;
+        let sent = self.shared.send(topic, key, payload, headers)?;
         self.shared.metrics.undelivered.inc();
         let shared = self.shared.clone();
-        self.pending.push_back(self.shared.rt.spawn(deliver(shared, fut, ack)));
+        self.pending.push_back(self.shared.rt.spawn(deliver(shared, sent, ack)));
         Ok(())
     }
 
@@ -109,7 +111,8 @@ impl Deliveries {
         let mut warned = false;
         while self.pending.len() > left {
             let Some(front) = self.pending.front_mut() else { break };
-            match self.shared.rt.block_on(tokio::time::timeout(WARN_AFTER, front)) {
+            // The timer is made inside the runtime (this is a worker thread, not one of its).
+            match self.shared.rt.block_on(async { tokio::time::timeout(WARN_AFTER, front).await }) {
                 Ok(r) => {
                     self.pending.pop_front();
                     outcome(r)?;
@@ -143,14 +146,17 @@ fn outcome(r: Result<Result<(), String>, tokio::task::JoinError>) -> Result<(), 
 }
 
 /// Waits for the ack of a record, sending it again after retriable errors.
-async fn deliver(shared: Arc<Shared>, first: DeliveryFuture, ack: Ack) -> Result<(), String> {
+async fn deliver(shared: Arc<Shared>, first: Sent, ack: Ack) -> Result<(), String> {
     let output = ack.output();
-    let mut result = match first.await {
-        Ok(r) => r,
-        Err(_) => {
-            shared.metrics.undelivered.dec();
-            return Err(format!("{output}: not delivered, the producer closed"));
-        }
+    let mut result = match first {
+        Sent::Queued(f) => match f.await {
+            Ok(r) => r,
+            Err(_) => {
+                shared.metrics.undelivered.dec();
+                return Err(format!("{output}: not delivered, the producer closed"));
+            }
+        },
+        Sent::Refused(e, msg) => Err((e, msg)),
     };
     let mut attempt = 0u32;
     loop {
@@ -164,8 +170,12 @@ async fn deliver(shared: Arc<Shared>, first: DeliveryFuture, ack: Ack) -> Result
                         shared.metrics.dead_letters.get_or_create(&vec![("kind", kind.to_string())]).inc();
                     }
                 }
-                if attempt > 0 {
-                    tracing::info!(output, attempts = attempt + 1, "delivered after retrying");
+                if attempt > 0 && shared.faults.recovery_logged.due() {
+                    tracing::info!(
+                        output,
+                        attempts = attempt + 1,
+                        "delivered after retrying (logged at most every 10 s)"
+                    );
                 }
                 return Ok(());
             }
@@ -188,8 +198,10 @@ async fn deliver(shared: Arc<Shared>, first: DeliveryFuture, ack: Ack) -> Result
                     .get_or_create(&vec![("output", output.to_string()), ("error", name.clone())])
                     .inc();
                 let wait = faults::backoff(attempt);
-                if attempt == 1 || attempt.is_power_of_two() {
-                    tracing::warn!(output, error = %name, topic = %msg.topic(), attempt, retry_in_ms = wait.as_millis() as u64, "delivery failed; sending again");
+                if shared.faults.retry_logged.due() {
+                    tracing::warn!(output, error = %name, topic = %msg.topic(), attempt, retry_in_ms = wait.as_millis() as u64, undelivered = shared.metrics.undelivered.get(), "delivery failed; sending again (logged at most every 10 s, see trailhound_delivery_retries_total)");
+                } else {
+                    tracing::debug!(output, error = %name, topic = %msg.topic(), attempt, "delivery failed; sending again");
                 }
                 tokio::time::sleep(wait).await;
                 result = resend(&shared, &msg).await;

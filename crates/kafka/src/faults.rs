@@ -8,7 +8,7 @@
 //! runtime with a backoff; only errors that no retry can fix (a record the broker will never
 //! take, authorisation, a fatal producer state) stop the worker.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -125,11 +125,44 @@ pub(crate) struct Faults {
     down_since: Mutex<[Option<Instant>; 2]>,
     /// Some client is in an outage (the per-message check is one atomic load).
     any_down: AtomicBool,
+    /// Delivery retries are logged at most every 10 s (each is counted).
+    pub(crate) retry_logged: Every,
+    /// Deliveries that succeeded after retries, likewise.
+    pub(crate) recovery_logged: Every,
+}
+
+/// A rate limit for log lines that many records would repeat at once: [`Every::due`] is true
+/// at most once per period, across threads.
+pub(crate) struct Every {
+    started: Instant,
+    period_ms: u64,
+    /// Milliseconds after `started` of the last time it was due, plus one (0: never).
+    last: AtomicU64,
+}
+
+impl Every {
+    pub(crate) fn new(period: Duration) -> Self {
+        Self { started: Instant::now(), period_ms: period.as_millis() as u64, last: AtomicU64::new(0) }
+    }
+
+    /// True at most once per period: a thousand records failing together make one warning.
+    pub(crate) fn due(&self) -> bool {
+        let now = self.started.elapsed().as_millis() as u64 + 1;
+        let last = self.last.load(Ordering::Relaxed);
+        (last == 0 || now.saturating_sub(last) >= self.period_ms)
+            && self.last.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+    }
 }
 
 impl Faults {
     pub(crate) fn new(metrics: Arc<Metrics>) -> Self {
-        Self { metrics, down_since: Mutex::new([None, None]), any_down: AtomicBool::new(false) }
+        Self {
+            metrics,
+            down_since: Mutex::new([None, None]),
+            any_down: AtomicBool::new(false),
+            retry_logged: Every::new(Duration::from_secs(10)),
+            recovery_logged: Every::new(Duration::from_secs(10)),
+        }
     }
 
     /// A global error from a client's error callback.
@@ -237,6 +270,15 @@ mod tests {
             assert!(!retriable(&p(c)), "{c:?} is not retriable");
         }
         assert!(!retriable(&KafkaError::Canceled), "no code: not retried blindly");
+    }
+
+    #[test]
+    fn a_rate_limited_line_is_due_once_per_period() {
+        let e = Every::new(Duration::from_secs(3600));
+        assert!(e.due(), "the first is logged");
+        assert!(!e.due() && !e.due(), "the next ones within the period are not");
+        let zero = Every::new(Duration::ZERO);
+        assert!(zero.due() && zero.due());
     }
 
     #[test]

@@ -45,7 +45,7 @@ use std::time::Duration;
 
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::OwnedHeaders;
+use rdkafka::message::{OwnedHeaders, OwnedMessage, Timestamp};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::TopicPartitionList;
 use trailhound_pipeline::Config;
@@ -98,16 +98,39 @@ pub struct Shared {
     committed: Mutex<HashMap<(String, i32), i64>>,
 }
 
+/// A record handed to the producer.
+pub(crate) enum Sent {
+    /// Queued: its delivery report will tell.
+    Queued(DeliveryFuture),
+    /// Refused at once with an error a later attempt may not get (librdkafka refuses records
+    /// for a topic it found missing, until its metadata shows the topic): sent again like a
+    /// record whose delivery failed.
+    Refused(KafkaError, OwnedMessage),
+}
+
 impl Shared {
-    /// Enqueues a record, waiting while the producer's queue is full.
-    fn send(&self, topic: &str, key: &[u8], payload: &[u8], headers: OwnedHeaders) -> Result<DeliveryFuture, RunError> {
+    /// Enqueues a record, waiting while the producer's queue is full. Fails only on an error
+    /// no retry fixes (see [`faults::retriable`]).
+    fn send(&self, topic: &str, key: &[u8], payload: &[u8], headers: OwnedHeaders) -> Result<Sent, RunError> {
         let mut record = FutureRecord::to(topic).key(key).payload(payload).headers(headers);
         loop {
             match self.producer.send_result(record) {
-                Ok(f) => return Ok(f),
+                Ok(f) => return Ok(Sent::Queued(f)),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
                     record = r;
                     std::thread::sleep(Duration::from_millis(1));
+                }
+                Err((e, r)) if faults::retriable(&e) => {
+                    let msg = OwnedMessage::new(
+                        r.payload.map(<[u8]>::to_vec),
+                        r.key.map(<[u8]>::to_vec),
+                        r.topic.to_string(),
+                        Timestamp::NotAvailable,
+                        r.partition.unwrap_or(-1),
+                        -1,
+                        r.headers,
+                    );
+                    return Ok(Sent::Refused(e, msg));
                 }
                 Err((e, _)) => return Err(e.into()),
             }

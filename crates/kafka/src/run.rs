@@ -223,11 +223,13 @@ impl Ctx {
             let failed = self.failed.clone();
             let metrics = self.metrics.clone();
             let name = format!("th-{partition}");
+            let log_topic = topic.clone();
             let thread = std::thread::Builder::new()
                 .name(name)
                 .spawn(move || {
                     let r = worker.run(rx);
                     if let Err(e) = &r {
+                        tracing::error!(topic = %log_topic, partition, error = %e, "partition worker failed; stopping");
                         metrics.set_unhealthy();
                         let _ = failed.send(e.to_string());
                     }
@@ -655,10 +657,14 @@ pub async fn run(cfg: Config, out_dir: &Path, shutdown: Shutdown) -> Result<RunS
         finding_latency_p99_ms = summary.latency.finding_latency_p99_ms,
         "stopped"
     );
-    drain_result?;
     if let Some(f) = failure {
+        // The failure is the cause; the drain may have failed because of it.
+        if let Err(e) = drain_result {
+            tracing::warn!(error = %e, "drain after the failure");
+        }
         return Err(RunError::Worker(f));
     }
+    drain_result?;
     Ok(summary)
 }
 

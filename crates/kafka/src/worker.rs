@@ -198,6 +198,9 @@ impl Worker {
         let position = u64::try_from(offset).unwrap_or(0);
         // The compressed message, kept so a document rejected whole is dead-lettered as it came.
         let mut gzipped = None;
+        // A gzip message that could not be decompressed (corrupt, a bomb): its dead letter is
+        // the message as it came, compressed.
+        let mut undecompressed = false;
         match m.payload {
             None => self.parser.reject(&mut out, &self.source, position, DeadReason::Empty, Vec::new()),
             Some(p) if p.is_empty() => self.parser.reject(&mut out, &self.source, position, DeadReason::Empty, p),
@@ -207,7 +210,10 @@ impl Worker {
                     self.parser.parse_document(&doc, &self.source, position, m.timestamp, &mut out);
                     gzipped = Some(p);
                 }
-                Err(reason) => self.parser.reject(&mut out, &self.source, position, reason, p),
+                Err(reason) => {
+                    undecompressed = true;
+                    self.parser.reject(&mut out, &self.source, position, reason, p)
+                }
             },
             Some(p) => self.parser.parse_document(&p, &self.source, position, m.timestamp, &mut out),
         }
@@ -221,6 +227,7 @@ impl Worker {
                     dead.raw = orig.clone();
                     Some("gzip")
                 }
+                (None, true) if undecompressed => Some("gzip"),
                 _ => None,
             };
             self.forward(Stage::Dead { offset, dead, encoding })?;
