@@ -1,6 +1,7 @@
 //! `trailhound run` against a real Kafka-protocol broker (tansu, sqlite storage, one per test),
 //! with Python's confluent-kafka as the independent producer and consumer.
 
+mod faults;
 mod harness;
 
 use std::collections::BTreeSet;
@@ -213,8 +214,9 @@ fn kill_9_mid_stream_then_restart_misses_nothing_and_completes_a_split_sequence(
     let mut run = Run::start(&b, &out, "a");
     wait_messages(&mut [&mut run], sent1, WAIT);
     b.wait_committed(INPUT, GROUP, WAIT);
-    run.kill();
+    let killed = run.kill();
     let sent2 = produce(&b, &second, &["--heartbeat-partitions", "4"]);
+    wait_session_expired(killed);
     let mut run = Run::start(&b, &out, "b");
     wait_messages(&mut [&mut run], sent2 + 4, WAIT);
     b.wait_committed(INPUT, GROUP, WAIT);
