@@ -8,7 +8,8 @@
 //!    before an error, so where a stream stops does not depend on the read sizes);
 //! 3. `parse_document` of the whole input (a Kafka message);
 //! 4. `parse_in_place` with random bytes as the padding after it (how NDJSON lines are parsed
-//!    inside the read buffer): the result must be the same as 3 and the padding untouched.
+//!    inside the read buffer): the result must be the same as 3 and the padding untouched;
+//! 5. for gzip, `read::gunzip` (a Kafka message): never more out than its limits allow.
 //!
 //! And in every run: `records == events + dead` in [`ParseStats`]; the batches hold exactly
 //! `events` rows and have the event schema of [`trailhound_model::event::schema`] (names,
@@ -261,6 +262,7 @@ impl Checker {
             self.chunked = Parser::new(self.config.clone());
         }
         let mut out = result?;
+        gunzip_within_limits(case, &self.config)?;
         let result = self.documents(case, &mut out);
         if result.is_err() {
             self.doc = Parser::new(self.config.clone());
@@ -354,6 +356,23 @@ impl Checker {
             ));
         }
         Ok(())
+    }
+}
+
+/// A gzip Kafka message (the fifth way): `read::gunzip` gives at most the smaller of
+/// `max_document_bytes` and `max_decompressed_bytes`, or a reason to dead-letter the message.
+fn gunzip_within_limits(case: &Case, config: &trailhound_parse::ParseConfig) -> Result<(), Breach> {
+    if !case.bytes.starts_with(&[0x1f, 0x8b]) {
+        return Ok(());
+    }
+    let limit = (config.max_document_bytes as u64).min(config.max_decompressed_bytes);
+    match read::gunzip(&case.bytes, config) {
+        Ok(plain) if plain.len() as u64 > limit => {
+            Err(Breach::new("gunzip", format!("{} bytes out of a gzip message, limit {limit}", plain.len())))
+        }
+        Ok(_) => Ok(()),
+        Err(reason) if reason.code().is_empty() => Err(Breach::new("gunzip", format!("{reason:?} has no kind"))),
+        Err(_) => Ok(()),
     }
 }
 
