@@ -55,7 +55,7 @@ for i in range(1, runs + 1):
         sys.exit(f"run {i}: {' '.join(cmd)} exited with status {status}; see {d}/run-{i}.log")
     r = json.load(open(f"{d}/run-{i}.json"))
     rss = usage.ru_maxrss / 1024  # KiB on Linux
-    evicted = {k: r[k] for k in ("state_bytes_peak", "state_bytes", "evicted_long_term", "evicted_dormant", "evicted_active") if k in r}
+    evicted = {k: r[k] for k in ("state_bytes_peak", "state_bytes", "evicted_long_term", "evicted_dormant", "evicted_active", "evicted_armed") if k in r}
     warnings = sum(1 for line in open(f"{d}/run-{i}.log") if "memory budget" in line)
     findings = sum(sum(v.values()) for v in r["findings"].values())
     rows.append((rss, r["events_per_second"]))

@@ -47,7 +47,8 @@ pub struct EngineConfig {
     /// long-term memory (baselines, recon histories, sessions' homes) first, then windows
     /// that can no longer fire by themselves (closed early: a published finding gets a last
     /// version saying so), then live windows (counted in `evicted_active`: a detection may be
-    /// lost). Default 256 MiB (268435456), at least 1 MiB.
+    /// lost), last of all sequences armed by a sensitive write such as a created user or
+    /// access key waiting for its next step (`evicted_armed`). Default 256 MiB (268435456), at least 1 MiB.
     pub max_state_bytes: u64,
 }
 

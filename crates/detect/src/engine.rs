@@ -55,6 +55,10 @@ pub struct EngineStats {
     /// a detection may have been lost.
     #[serde(default)]
     pub evicted_active: u64,
+    /// Keyed entries whose sequences armed by a sensitive write (a created user or access key
+    /// waiting for its next step) were evicted, last of all: a detection may have been lost.
+    #[serde(default)]
+    pub evicted_armed: u64,
 }
 
 /// Event-time period of the memory budget's checks: the state is judged before the first
@@ -80,7 +84,7 @@ struct Evictions {
     /// Enforcements since then.
     rounds: u64,
     /// Entries evicted since then, per tier.
-    entries: [u64; 3],
+    entries: [u64; 4],
     /// Enforcements since then that a batch's growth past the ceiling forced between checks.
     ceiling: u64,
 }
@@ -390,10 +394,11 @@ impl Engine {
         out.append(&mut evicted);
         let after = self.measure();
         let entries = done.evicted.map(|e| e.entries);
-        let [long_term, dormant, active] = entries;
+        let [long_term, dormant, active, armed] = entries;
         self.stats.evicted_long_term += long_term;
         self.stats.evicted_dormant += dormant;
         self.stats.evicted_active += active;
+        self.stats.evicted_armed += armed;
         let ceiling = limit > self.max_state_bytes;
         let cutoff = |i: usize| done.cutoffs[i].map(trailhound_model::time::to_rfc3339);
         tracing::debug!(
@@ -402,9 +407,11 @@ impl Engine {
             evicted_long_term = long_term,
             evicted_dormant = dormant,
             evicted_active = active,
+            evicted_armed = armed,
             long_term_before = ?cutoff(0),
             dormant_before = ?cutoff(1),
             active_before = ?cutoff(2),
+            armed_before = ?cutoff(3),
             ceiling,
             watermark = %trailhound_model::time::to_rfc3339(wm),
             "detection state evicted to keep within its memory budget"
@@ -416,7 +423,7 @@ impl Engine {
             *sum += n;
         }
         if e.warned_at.is_none_or(|t| wm.saturating_sub(t) >= EVICTION_WARNING_EVERY_MS) {
-            let [long_term, dormant, active] = e.entries;
+            let [long_term, dormant, active, armed] = e.entries;
             tracing::warn!(
                 state_bytes = used,
                 after,
@@ -425,9 +432,10 @@ impl Engine {
                 evicted_long_term = long_term,
                 evicted_dormant = dormant,
                 evicted_active = active,
+                evicted_armed = armed,
                 over_ceiling = e.ceiling,
                 watermark = %trailhound_model::time::to_rfc3339(wm),
-                "detection state over its memory budget: evicted the least recently active keys' state (long-term memory first; evicted_active > 0 means live windows went and a detection may be lost); counts since the last warning, logged at most once an hour of event time; raise engine.max_state_bytes if this repeats"
+                "detection state over its memory budget: evicted the least recently active keys' state (long-term memory first; evicted_active or evicted_armed > 0 means live windows or armed sequences went and a detection may be lost); counts since the last warning, logged at most once an hour of event time; raise engine.max_state_bytes if this repeats"
             );
             *e = Evictions { warned_at: Some(wm), ..Evictions::default() };
         }

@@ -763,13 +763,29 @@ pub enum Tier {
     Dormant,
     /// Windows and sequences that may still complete a detection (a first step waiting for the
     /// next one, calls inside a sliding window). Evicting them can lose a detection: taken
-    /// last, least recently active first.
+    /// last but one, least recently active first.
     Active,
+    /// Sequences armed by a sensitive write (a user, an access key, a trust policy or a grant
+    /// created) that wait for their next step: the state of the persistence and backdoor
+    /// rules. Only writes arm one, and writes are few, loud and rate-limited by the provider
+    /// (reads are not), so a flood of reads from many keys never pushes them out: taken last of
+    /// all, least recently active first.
+    Armed,
 }
 
 impl Tier {
     /// Every tier, in eviction order.
-    pub const ALL: [Tier; 3] = [Tier::LongTerm, Tier::Dormant, Tier::Active];
+    pub const ALL: [Tier; 4] = [Tier::LongTerm, Tier::Dormant, Tier::Active, Tier::Armed];
+
+    /// The tier's name in metrics (`trailhound_state_evictions_total{tier}`) and logs.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Tier::LongTerm => "long_term",
+            Tier::Dormant => "dormant",
+            Tier::Active => "active",
+            Tier::Armed => "armed",
+        }
+    }
 }
 
 /// Width of the [`Activity`] histogram's buckets: keys last active within the same minute are
@@ -1133,9 +1149,9 @@ pub const EVICT_TO_PERCENT: usize = 80;
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Enforced {
     /// What was evicted, per [`Tier`] (in [`Tier::ALL`] order).
-    pub evicted: [Evicted; 3],
+    pub evicted: [Evicted; 4],
     /// The cutoff of each tier that was evicted (keys last active before it went).
-    pub cutoffs: [Option<EventTime>; 3],
+    pub cutoffs: [Option<EventTime>; 4],
 }
 
 /// Brings the rules' state from `used` bytes down to `target`: asks every rule for its

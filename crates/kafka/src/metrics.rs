@@ -43,7 +43,7 @@ pub struct Metrics {
     /// engine has its own `engine.max_state_bytes`).
     pub state_bytes: Family<Labels, Gauge>,
     /// Keyed state entries evicted to keep within `engine.max_state_bytes`, by `tier`
-    /// (`long_term`, `dormant`, `active`: see [`Metrics::evicted`]).
+    /// (`long_term`, `dormant`, `active`, `armed`: see [`Metrics::evicted`]).
     pub state_evictions: Family<Labels, Counter>,
     /// Partitions assigned to this member.
     pub assigned_partitions: Gauge,
@@ -152,7 +152,7 @@ impl Metrics {
         );
         r.register(
             "trailhound_state_evictions",
-            "Keyed detection state entries evicted to keep within engine.max_state_bytes, by tier (long_term, dormant, active: a detection may have been lost)",
+            "Keyed detection state entries evicted to keep within engine.max_state_bytes, by tier (long_term, dormant, active, armed: a detection may have been lost)",
             m.state_evictions.clone(),
         );
         r.register("trailhound_assigned_partitions", "Input partitions assigned", m.assigned_partitions.clone());
@@ -196,7 +196,7 @@ impl Metrics {
         Self { registry: r, ..m }
     }
 
-    /// Counts evictions of one tier (`long_term`, `dormant`, `active`).
+    /// Counts evictions of one tier (`long_term`, `dormant`, `active`, `armed`).
     pub fn evicted(&self, tier: &'static str, entries: u64) {
         if entries > 0 {
             self.state_evictions.get_or_create(&vec![("tier", tier.to_string())]).inc_by(entries);

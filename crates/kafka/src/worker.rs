@@ -22,6 +22,7 @@ use arrow_array::RecordBatch;
 use rdkafka::consumer::CommitMode;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::{Offset, TopicPartitionList};
+use trailhound_detect::state::Tier;
 use trailhound_detect::Engine;
 use trailhound_lake::{FindingsWriter, WriterOptions};
 use trailhound_model::escape::Escaped;
@@ -272,13 +273,13 @@ impl Worker {
     }
 }
 
-/// A partition's detect side: engine, Parquet writer, deliveries, checkpoints.
-/// The engine's eviction counters: long-term, dormant, active.
-fn evicted(engine: &Engine) -> [u64; 3] {
+/// The engine's eviction counters, in [`Tier::ALL`] order.
+fn evicted(engine: &Engine) -> [u64; 4] {
     let s = engine.stats();
-    [s.evicted_long_term, s.evicted_dormant, s.evicted_active]
+    [s.evicted_long_term, s.evicted_dormant, s.evicted_active, s.evicted_armed]
 }
 
+/// A partition's detect side: engine, Parquet writer, deliveries, checkpoints.
 struct Detector {
     shared: Arc<Shared>,
     topic: String,
@@ -290,9 +291,8 @@ struct Detector {
     /// Offset of the last checkpoint.
     checkpointed: Option<i64>,
     late_seen: u64,
-    /// The engine's eviction counters already counted in the metrics (long-term, dormant,
-    /// active).
-    evicted_seen: [u64; 3],
+    /// The engine's eviction counters already counted in the metrics ([`Tier::ALL`] order).
+    evicted_seen: [u64; 4],
 }
 
 impl Detector {
@@ -371,8 +371,8 @@ impl Detector {
         let labels = vec![("topic", self.topic.clone()), ("partition", self.partition.to_string())];
         m.state_bytes.get_or_create(&labels).set(i64::try_from(self.engine.stats().state_bytes).unwrap_or(i64::MAX));
         let evicted = evicted(&self.engine);
-        for ((tier, now), seen) in ["long_term", "dormant", "active"].into_iter().zip(evicted).zip(self.evicted_seen) {
-            m.evicted(tier, now.saturating_sub(seen));
+        for ((tier, now), seen) in Tier::ALL.into_iter().zip(evicted).zip(self.evicted_seen) {
+            m.evicted(tier.name(), now.saturating_sub(seen));
         }
         self.evicted_seen = evicted;
         for f in &found {

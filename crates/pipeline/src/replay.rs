@@ -101,6 +101,9 @@ pub struct Summary {
     /// Keyed state entries whose live windows were evicted to keep within the budget (a
     /// detection may have been lost).
     pub evicted_active: u64,
+    /// Keyed state entries whose sequences armed by a sensitive write (a created user or key
+    /// waiting for its next step) were evicted, last of all (a detection may have been lost).
+    pub evicted_armed: u64,
     /// Distinct findings (uids), by rule id and severity of their last version.
     pub findings: BTreeMap<String, BTreeMap<String, u64>>,
     /// Inputs that could not be read (path and error).
@@ -485,6 +488,7 @@ pub fn replay_into(
     summary.evicted_long_term = engine.evicted_long_term;
     summary.evicted_dormant = engine.evicted_dormant;
     summary.evicted_active = engine.evicted_active;
+    summary.evicted_armed = engine.evicted_armed;
     summary.findings_published = driver.published;
     for f in driver.finals.values() {
         *summary.findings.entry(f.rule_id.clone()).or_default().entry(f.severity.as_str().to_string()).or_default() +=
@@ -503,6 +507,7 @@ pub fn replay_into(
         evicted_long_term = summary.evicted_long_term,
         evicted_dormant = summary.evicted_dormant,
         evicted_active = summary.evicted_active,
+        evicted_armed = summary.evicted_armed,
         seconds = secs,
         "replay finished"
     );
@@ -593,9 +598,19 @@ mod tests {
         let summary = replay_into(&cfg, vec![Some(fixture())], &mut driver, Arc::default()).expect("replay");
         assert!(summary.state_bytes_peak > 0, "{summary:?}");
         assert!(summary.state_bytes <= summary.state_bytes_peak, "{summary:?}");
-        assert_eq!((summary.evicted_long_term, summary.evicted_dormant, summary.evicted_active), (0, 0, 0));
+        let evicted =
+            [summary.evicted_long_term, summary.evicted_dormant, summary.evicted_active, summary.evicted_armed];
+        assert_eq!(evicted, [0; 4]);
         let json = serde_json::to_value(&summary).expect("json");
-        for key in ["state_bytes", "state_bytes_peak", "evicted_long_term", "evicted_dormant", "evicted_active"] {
+        let keys = [
+            "state_bytes",
+            "state_bytes_peak",
+            "evicted_long_term",
+            "evicted_dormant",
+            "evicted_active",
+            "evicted_armed",
+        ];
+        for key in keys {
             assert!(json[key].is_u64(), "{key} in the --json summary: {json}");
         }
     }

@@ -182,13 +182,13 @@ impl Weigh for ActorState {
 }
 
 impl ActorState {
-    /// Creations, candidates and groups wait within their windows: live, as recent as the
+    /// Creations, candidates and groups wait within their windows: armed by writes, as recent as the
     /// latest of them.
     fn class(&self) -> (Tier, EventTime) {
         let created = self.created.values().filter_map(|ts| ts.last().copied());
         let pending = self.pending.keys().next_back().map(|k| k.0);
         let groups = self.groups.values().map(|g| g.support.last);
-        (Tier::Active, created.chain(pending).chain(groups).max().unwrap_or(i64::MIN))
+        (Tier::Armed, created.chain(pending).chain(groups).max().unwrap_or(i64::MIN))
     }
 }
 

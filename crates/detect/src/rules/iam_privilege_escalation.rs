@@ -144,11 +144,11 @@ impl Weigh for ActorState {
 }
 
 impl ActorState {
-    /// Escalations wait for a credential within the window: live, as recent as the latest.
+    /// Escalations wait for a credential within the window: armed, as recent as the latest.
     fn class(&self) -> (Tier, EventTime) {
         let e = self.escalations.keys().next_back().map(|k| k.0);
         let c = self.credentials.keys().next_back().map(|k| k.0);
-        (Tier::Active, e.max(c).unwrap_or(i64::MIN))
+        (Tier::Armed, e.max(c).unwrap_or(i64::MIN))
     }
 }
 

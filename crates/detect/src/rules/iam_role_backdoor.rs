@@ -221,11 +221,11 @@ impl Weigh for ActorState {
 }
 
 impl ActorState {
-    /// Openings wait for grants within the window: live, as recent as the latest call.
+    /// Openings wait for grants within the window: armed, as recent as the latest call.
     fn class(&self) -> (Tier, EventTime) {
         let doors = self.doors.values().map(|d| d.support.last);
         let grants = self.grants.values().filter_map(|m| m.keys().next_back()).map(|k| k.0);
-        (Tier::Active, doors.chain(grants).max().unwrap_or(i64::MIN))
+        (Tier::Armed, doors.chain(grants).max().unwrap_or(i64::MIN))
     }
 }
 

@@ -376,12 +376,12 @@ impl Weigh for ActorState {
 }
 
 impl ActorState {
-    /// Sequences wait for their next step within the window: live, as recent as the latest
+    /// Sequences wait for their next step within the window: armed, as recent as the latest
     /// creation or step.
     fn class(&self) -> (Tier, EventTime) {
         let created = self.created.values().map(|c| c.support.last);
         let steps = self.steps.values().filter_map(|m| m.keys().next_back()).map(|k| k.0);
-        (Tier::Active, created.chain(steps).max().unwrap_or(i64::MIN))
+        (Tier::Armed, created.chain(steps).max().unwrap_or(i64::MIN))
     }
 }
 

@@ -197,14 +197,14 @@ impl Weigh for KeyState {
 }
 
 impl KeyState {
-    /// A created key is followed for the window (live), as recent as its creation or latest
-    /// use; uses of a key whose creation was not seen only wait for one arriving late
+    /// A created key is followed for the window (armed by the creation), as recent as its
+    /// creation or latest use; uses of a key whose creation was not seen only wait for one arriving late
     /// (dormant).
     fn class(&self) -> (Tier, EventTime) {
         match &self.creation {
             Some(c) => {
                 let last = self.foreign.values().map(|s| s.last).fold(c.at.0.max(self.same.last), EventTime::max);
-                (Tier::Active, last)
+                (Tier::Armed, last)
             }
             None => (Tier::Dormant, self.early.keys().next_back().map_or(i64::MIN, |k| k.0)),
         }
