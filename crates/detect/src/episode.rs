@@ -1,7 +1,7 @@
 //! Building blocks every rule uses to turn events into a finding: the supporting events'
 //! aggregate ([`Support`]), the caller's identity ([`Ident`]), a bounded deterministic
-//! evidence sample, publication bookkeeping ([`Publication`]) and the finding itself
-//! ([`Draft`]).
+//! evidence sample, publication bookkeeping ([`Publication`], and `emit_with` for findings
+//! that depend on more than their support) and the finding itself ([`Draft`]).
 //!
 //! Everything here is order-independent: the earliest event (by time, then event id) wins,
 //! sets are sorted, counts commute. A rule that only adds events to a [`Support`] and publishes
@@ -10,9 +10,9 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use trailhound_model::time::EventTime;
-use trailhound_model::{Activity, Evidence, Finding, IdentityClass, Severity};
+use trailhound_model::{stable_hash, Activity, Evidence, Finding, IdentityClass, Severity};
 
-use crate::rules::RuleMeta;
+use crate::rules::{RuleCtx, RuleMeta};
 use crate::state::{self, Evicted, SmallSet, StateError, Tier, Weigh, Weighed};
 use crate::view::EventView;
 
@@ -72,6 +72,13 @@ impl Weigh for Publication {
 }
 
 impl Support {
+    /// The support of event `row` alone.
+    pub fn one(ev: &EventView<'_>, row: usize) -> Self {
+        let mut s = Support::default();
+        s.add(ev, row, 1);
+        s
+    }
+
     /// Adds event `row`, keeping at most `max_evidence` evidence entries.
     pub fn add(&mut self, ev: &EventView<'_>, row: usize, max_evidence: usize) {
         let t = ev.time(row);
@@ -214,6 +221,30 @@ impl Publication {
     /// True once something was published.
     pub fn published(&self) -> bool {
         self.last.is_some()
+    }
+}
+
+/// A fingerprint of a finding's content, activity and revision aside. Rules pass it to
+/// [`Publication::next`] as the count, so that the closing version is re-published whenever
+/// anything in it differs from the last version: for findings that also depend on state outside
+/// their episode (baselines, homes, the operator index).
+fn fingerprint(f: &Finding) -> u64 {
+    let mut f = f.clone();
+    f.activity = Activity::Create;
+    f.revision = 0;
+    stable_hash(&[&serde_json::to_vec(&f).unwrap_or_default()])
+}
+
+/// Publishes `f` through `publication` (see [`fingerprint`]); returns true when emitted.
+pub(crate) fn emit_with(publication: &mut Publication, mut f: Finding, closing: bool, ctx: &mut RuleCtx<'_>) -> bool {
+    match publication.next(f.severity, fingerprint(&f), closing) {
+        Some((activity, revision)) => {
+            f.activity = activity;
+            f.revision = revision;
+            ctx.emit(f);
+            true
+        }
+        None => false,
     }
 }
 

@@ -16,6 +16,13 @@
 //! - **Deterministic uids** `hash(rule, key, window/anchor)`; the final version of each finding
 //!   is the same whatever the arrival order (within the lateness) or the batch size.
 //!
+//! Rules live in [`rules`], one file each. What more than one rule needs lives in a module of
+//! its own topic, never in a rule: `iam_policy` (policy documents, admin rights), `net` (source
+//! networks), [`agents`] (user agents, IaC tools), `arn` (the caller's own user, fleet
+//! sessions), `ec2` (termination protection requests), `fields` (error codes), `text`,
+//! [`episode`] (support, publication, findings), [`state`] and [`window`]; severity arithmetic
+//! is [`Severity`](trailhound_model::Severity)'s own.
+//!
 //! Checkpoints: [`Engine::snapshot`] serialises the engine's clock (newest event time,
 //! last housekeeping), its counters and every rule's keyed state ([`Rule::snapshot`],
 //! MessagePack, see [`state`]) into one versioned blob, and [`Engine::restore`] loads it into
@@ -32,17 +39,23 @@
 //! ```
 
 pub mod agents;
+mod arn;
 mod config;
 pub mod context;
+mod ec2;
 mod engine;
 pub mod episode;
+mod fields;
 mod gate;
+mod iam_policy;
+mod net;
 mod revisions;
 pub mod rules;
 pub mod state;
 #[cfg(test)]
 #[allow(dead_code)] // helpers for whichever rule tests need them
 pub(crate) mod testing;
+mod text;
 mod touched;
 mod view;
 pub mod window;

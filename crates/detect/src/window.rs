@@ -18,6 +18,11 @@ pub fn millis(d: std::time::Duration) -> EventTime {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// [`millis`], at least 1 (a window or period of zero would divide by zero or never close).
+pub fn positive_millis(d: std::time::Duration) -> EventTime {
+    millis(d).max(1)
+}
+
 /// The slot index of a time for slot width `width` (ms).
 #[inline]
 pub fn slot_of(t: EventTime, width: i64) -> i64 {

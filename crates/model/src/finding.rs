@@ -71,6 +71,16 @@ impl Severity {
             Severity::High | Severity::Critical => Severity::Critical,
         }
     }
+
+    /// One step down, saturating at informational.
+    pub fn lowered(self) -> Severity {
+        match self {
+            Severity::Critical => Severity::High,
+            Severity::High => Severity::Medium,
+            Severity::Medium => Severity::Low,
+            Severity::Low | Severity::Informational => Severity::Informational,
+        }
+    }
 }
 
 impl std::fmt::Display for Severity {
@@ -325,5 +335,13 @@ mod tests {
         assert!(Severity::Critical > Severity::High);
         assert_eq!(Severity::Medium.raised(), Severity::High);
         assert_eq!(Severity::Critical.raised(), Severity::Critical);
+    }
+
+    #[test]
+    fn severity_lowers_down_to_informational() {
+        assert_eq!(Severity::Critical.lowered(), Severity::High);
+        assert_eq!(Severity::Medium.lowered(), Severity::Low);
+        assert_eq!(Severity::Low.lowered(), Severity::Informational);
+        assert_eq!(Severity::Informational.lowered(), Severity::Informational);
     }
 }

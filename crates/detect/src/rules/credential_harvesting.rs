@@ -52,10 +52,10 @@ use trailhound_model::attack::CREDENTIAL_ACCESS;
 use trailhound_model::time::{to_rfc3339, EventTime};
 use trailhound_model::{stable_hash, Activity, Finding, IdentityClass, Severity};
 
-use super::enumeration_burst::is_denied;
-use super::identity_baseline::{emit_with, network_of};
 use super::{Rule, RuleCtx, RuleMeta};
-use crate::episode::{remediation_for, Draft, Publication, Support};
+use crate::episode::{emit_with, remediation_for, Draft, Publication, Support};
+use crate::fields::is_denied;
+use crate::net::Network;
 use crate::state::{self, Evicted, SmallMap, SmallSet, StateError, Tier, Weigh, Weighed};
 use crate::touched::Touched;
 use crate::view::EventView;
@@ -501,7 +501,7 @@ impl Rule for CredentialHarvesting {
             // pair with the reads the application makes with the same session from its own.
             let net = ev
                 .source_ip(row)
-                .map_or_else(|| "-".to_string(), |ip| network_of(ip).map_or_else(|| ip.to_string(), |n| n.prefix));
+                .map_or_else(|| "-".to_string(), |ip| Network::of(ip).map_or_else(|| ip.to_string(), |n| n.prefix));
             let mut entry = self.state.upsert(actor, || actor.to_string());
             let st = &mut *entry;
             st.last = st.last.max(t);

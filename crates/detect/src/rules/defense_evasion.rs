@@ -54,7 +54,6 @@ use trailhound_model::attack::DEFENSE_EVASION;
 use trailhound_model::time::{to_rfc3339, EventTime};
 use trailhound_model::{Activity, Finding, IdentityClass, Origin, Severity};
 
-use super::termination_protection::lowered;
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Support};
 use crate::state::{self, Evicted, StateError, Tier, Weigh, Weighed};
@@ -546,14 +545,14 @@ impl DefenseEvasion {
             steps.push(format!("+1 {class} identity"));
         }
         if let Some(e) = error {
-            severity = lowered(severity);
+            severity = severity.lowered();
             steps.push(format!("-1 failed ({e})"));
         }
         if iac && self.iac_replace.contains(name) {
             severity = Severity::Low;
             steps.push("low: an IaC tool replacing a log sink".to_string());
         } else if iac {
-            severity = lowered(severity);
+            severity = severity.lowered();
             steps.push("-1 IaC user agent".to_string());
         }
         if let Some(l) = lifecycle {

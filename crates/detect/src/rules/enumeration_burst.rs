@@ -41,6 +41,7 @@ use trailhound_model::{stable_hash, Activity, Evidence, Finding, IdentityClass, 
 
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
+use crate::fields::is_denied;
 use crate::state::{self, Evicted, SmallMap, SmallSet, StateError, Tier, Weigh, Weighed};
 use crate::touched::Touched;
 use crate::view::EventView;
@@ -359,15 +360,6 @@ const SLOTS: i64 = 10;
 
 fn ms(d: Duration) -> i64 {
     crate::window::millis(d).max(SLOTS)
-}
-
-/// True for error codes that mean "not allowed".
-pub fn is_denied(code: &str) -> bool {
-    code.contains("AccessDenied")
-        || code.contains("Unauthorized")
-        || code.contains("NotAuthorized")
-        || code == "Forbidden"
-        || code.contains("AuthorizationError")
 }
 
 impl EnumerationBurst {

@@ -40,13 +40,15 @@ use trailhound_model::attack::{PERSISTENCE, PRIVILEGE_ESCALATION};
 use trailhound_model::time::{to_rfc3339, EventTime};
 use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
-use super::iam_user_persistence::{
-    default_iac_user_agents, grants_admin, iac_agent, lowered, ms, one, own_user, policy_document,
-};
 use super::{Rule, RuleCtx, RuleMeta};
+use crate::agents::{default_iac_user_agents, iac_agent};
+use crate::arn::own_user;
 use crate::episode::{remediation_for, Draft, Publication, Support};
+use crate::iam_policy::{grants_admin, policy_document};
 use crate::state::{self, Evicted, StateError, Tier, Weigh, Weighed};
+use crate::text::lowercase_all;
 use crate::view::EventView;
+use crate::window::positive_millis;
 
 static META: RuleMeta = RuleMeta {
     id: "iam_backdoor_credentials",
@@ -205,9 +207,9 @@ impl IamBackdoorCredentials {
     /// Builds the rule from its config.
     pub fn new(cfg: Config) -> Self {
         Self {
-            window: ms(cfg.window),
-            group: ms(cfg.group),
-            iac: lowered(&cfg.iac_user_agents),
+            window: positive_millis(cfg.window),
+            group: positive_millis(cfg.group),
+            iac: lowercase_all(&cfg.iac_user_agents),
             state: Weighed::default(),
             cfg,
         }
@@ -444,7 +446,7 @@ impl Rule for IamBackdoorCredentials {
                         action: action.to_string(),
                         error: ev.error_code(row).map(str::to_string),
                         mild,
-                        support: one(ev, row),
+                        support: Support::one(ev, row),
                     };
                     let mut st = self.state.upsert(actor, || actor.to_string());
                     if self.cfg.wait_for_create {

@@ -38,13 +38,15 @@ use trailhound_model::attack::PRIVILEGE_ESCALATION;
 use trailhound_model::time::{to_rfc3339, EventTime};
 use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
-use super::iam_user_persistence::{
-    admin_grant, default_admin_policies, default_iac_user_agents, iac_agent, lowered, ms, one, own_role, own_user,
-};
 use super::{Rule, RuleCtx, RuleMeta};
+use crate::agents::{default_iac_user_agents, iac_agent};
+use crate::arn::own_user;
 use crate::episode::{remediation_for, Draft, Publication, Support};
+use crate::iam_policy::{admin_grant, default_admin_policies};
 use crate::state::{self, Evicted, StateError, Tier, Weigh, Weighed};
+use crate::text::lowercase_all;
 use crate::view::EventView;
+use crate::window::positive_millis;
 
 static META: RuleMeta = RuleMeta {
     id: "iam_privilege_escalation",
@@ -55,6 +57,13 @@ static META: RuleMeta = RuleMeta {
     summary: "A policy attached to the caller's own user or role, or a policy version made default, then possibly a credential for itself",
     stateful: true,
 };
+
+/// The caller's own role name (session issuer `arn:aws:iam::ACCOUNT:role/path/NAME`).
+pub(crate) fn own_role<'a>(ev: &EventView<'a>, row: usize) -> Option<&'a str> {
+    let arn = ev.session_issuer(row)?;
+    let res = arn.splitn(6, ':').nth(5)?;
+    res.starts_with("role/").then(|| res.rsplit('/').next()).flatten()
+}
 
 /// Thresholds of `iam_privilege_escalation` (`[rules.iam_privilege_escalation]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -173,9 +182,9 @@ impl IamPrivilegeEscalation {
     /// Builds the rule from its config.
     pub fn new(cfg: Config) -> Self {
         Self {
-            window: ms(cfg.window),
-            admin_groups: lowered(&cfg.admin_groups),
-            iac: lowered(&cfg.iac_user_agents),
+            window: positive_millis(cfg.window),
+            admin_groups: lowercase_all(&cfg.admin_groups),
+            iac: lowercase_all(&cfg.iac_user_agents),
             state: Weighed::default(),
             cfg,
         }
@@ -232,7 +241,7 @@ impl IamPrivilegeEscalation {
             what,
             admin,
             iac: iac_agent(ev, row, &self.iac),
-            support: one(ev, row),
+            support: Support::one(ev, row),
             publication: Publication::default(),
         })
     }
@@ -374,7 +383,7 @@ impl Rule for IamPrivilegeEscalation {
             }
             let (t, id, actor) = (ev.time(row), ev.event_id(row), ev.actor_key(row));
             if Self::self_credential(ev, row) {
-                let c = Credential { action: ev.action(row).to_string(), support: one(ev, row) };
+                let c = Credential { action: ev.action(row).to_string(), support: Support::one(ev, row) };
                 let mut st = self.state.upsert(actor, || actor.to_string());
                 st.credentials.entry((t, id.to_string())).or_insert(c);
             } else if let Some(e) = self.escalation(ev, row) {

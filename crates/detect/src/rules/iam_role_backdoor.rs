@@ -50,13 +50,12 @@ use trailhound_model::attack::{PERSISTENCE, PRIVILEGE_ESCALATION};
 use trailhound_model::time::{to_rfc3339, EventTime};
 use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
-use super::iam_user_persistence::{
-    admin_grant, allows, default_admin_policies, ms, one, policy_document, statements, strs,
-};
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
+use crate::iam_policy::{admin_grant, allows, default_admin_policies, policy_document, statements, strs};
 use crate::state::{self, Evicted, StateError, Tier, Weigh, Weighed};
 use crate::view::EventView;
+use crate::window::positive_millis;
 
 static META: RuleMeta = RuleMeta {
     id: "iam_role_backdoor",
@@ -246,7 +245,7 @@ pub struct IamRoleBackdoor {
 impl IamRoleBackdoor {
     /// Builds the rule from its config.
     pub fn new(cfg: Config) -> Self {
-        Self { window: ms(cfg.window), state: Weighed::default(), cfg }
+        Self { window: positive_millis(cfg.window), state: Weighed::default(), cfg }
     }
 
     fn door(&self, ev: &EventView<'_>, row: usize, field: &str) -> Option<Door> {
@@ -257,7 +256,7 @@ impl IamRoleBackdoor {
             return None;
         }
         let boundary = req.get("permissionsBoundary").and_then(Value::as_str).map(str::to_string);
-        Some(Door { outsiders, boundary, support: one(ev, row), publication: Publication::default() })
+        Some(Door { outsiders, boundary, support: Support::one(ev, row), publication: Publication::default() })
     }
 
     fn aggregate(
@@ -484,7 +483,7 @@ impl Rule for IamRoleBackdoor {
                         action: action.to_string(),
                         what,
                         admin: admin_grant(ev, row, &self.cfg.admin_policies, "policyDocument"),
-                        support: one(ev, row),
+                        support: Support::one(ev, row),
                     };
                     let mut st = self.state.upsert(actor, || actor.to_string());
                     st.grants

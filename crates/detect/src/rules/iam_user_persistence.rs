@@ -43,9 +43,6 @@
 //! published a last time when the watermark passes anchor + window. Follow-ups that arrive
 //! before their `CreateUser` (same-second events often do) are kept for the window and joined
 //! when it arrives, so the final version does not depend on arrival order.
-//!
-//! This file also holds the IAM helpers the other IAM rules share (policy documents, admin
-//! rights, the caller's own user and role names, IaC agents).
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -59,9 +56,13 @@ use trailhound_model::Origin;
 use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
 use super::{Rule, RuleCtx, RuleMeta};
+use crate::agents::{default_iac_user_agents, iac_agent};
 use crate::episode::{remediation_for, Draft, Publication, Support};
+use crate::iam_policy::{admin_grant, default_admin_policies};
 use crate::state::{self, Evicted, StateError, Tier, Weigh, Weighed};
+use crate::text::lowercase_all;
 use crate::view::EventView;
+use crate::window::positive_millis;
 
 static META: RuleMeta = RuleMeta {
     id: "iam_user_persistence",
@@ -73,162 +74,6 @@ static META: RuleMeta = RuleMeta {
     stateful: true,
 };
 
-// ---------------------------------------------------------------------------------------------
-// Shared IAM helpers (used by the other IAM rules too).
-
-/// Default names of managed policies that amount to admin rights.
-pub(crate) fn default_admin_policies() -> Vec<String> {
-    vec!["AdministratorAccess".to_string(), "IAMFullAccess".to_string()]
-}
-
-/// Default user-agent fragments of infrastructure-as-code tools (as in `enumeration_burst`).
-pub(crate) fn default_iac_user_agents() -> Vec<String> {
-    ["terraform/", "pulumi", "aws-cdk", "cloudformation", "crossplane", "ansible"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-}
-
-/// A duration in ms (at least 1).
-pub(crate) fn ms(d: Duration) -> i64 {
-    crate::window::millis(d).max(1)
-}
-
-/// Lower-cased copies (for [`EventView::contains_ignore_case`]).
-pub(crate) fn lowered(v: &[String]) -> Vec<String> {
-    v.iter().map(|s| s.to_ascii_lowercase()).collect()
-}
-
-/// Decodes `%XX` escapes (IAM returns trust policies URL-encoded); None when there are none or
-/// the result is not UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    if !s.contains('%') {
-        return None;
-    }
-    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        if c == b'%' {
-            if let (Some(h), Some(l)) = (b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
-                out.push(h * 16 + l);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(c);
-        i += 1;
-    }
-    String::from_utf8(out).ok()
-}
-
-/// A policy document given as a request parameter: a JSON object, or JSON text, possibly
-/// URL-encoded.
-pub(crate) fn policy_document(v: &Value) -> Option<Cow<'_, Value>> {
-    match v {
-        Value::Object(_) => Some(Cow::Borrowed(v)),
-        Value::String(raw) => {
-            let t = raw.trim();
-            let parsed = serde_json::from_str::<Value>(t)
-                .ok()
-                .or_else(|| percent_decode(t).and_then(|d| serde_json::from_str::<Value>(d.trim()).ok()))?;
-            parsed.is_object().then_some(Cow::Owned(parsed))
-        }
-        _ => None,
-    }
-}
-
-/// The statements of a policy document (an array, or a single object).
-pub(crate) fn statements(doc: &Value) -> Vec<&Value> {
-    match doc.get("Statement") {
-        Some(Value::Array(a)) => a.iter().filter(|s| s.is_object()).collect(),
-        Some(s @ Value::Object(_)) => vec![s],
-        _ => Vec::new(),
-    }
-}
-
-/// A string or an array of strings, as strings.
-pub(crate) fn strs(v: Option<&Value>) -> Vec<&str> {
-    match v {
-        Some(Value::String(s)) => vec![s.as_str()],
-        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
-        _ => Vec::new(),
-    }
-}
-
-/// True for an `Allow` statement.
-pub(crate) fn allows(stmt: &Value) -> bool {
-    stmt.get("Effect").and_then(Value::as_str).is_some_and(|e| e.eq_ignore_ascii_case("Allow"))
-}
-
-/// True when the policy document allows every action (`*`, `*:*`) or every IAM action
-/// (`iam:*`, which lets the holder grant itself anything) on every resource.
-pub(crate) fn grants_admin(doc: &Value) -> bool {
-    statements(doc).into_iter().any(|s| {
-        allows(s)
-            && strs(s.get("Resource")).contains(&"*")
-            && strs(s.get("Action")).iter().any(|a| *a == "*" || *a == "*:*" || a.eq_ignore_ascii_case("iam:*"))
-    })
-}
-
-/// The admin policy named by `arn`, if its name (last path segment) is in `names`.
-pub(crate) fn admin_policy<'a>(arn: &'a str, names: &[String]) -> Option<&'a str> {
-    let name = arn.rsplit('/').next().unwrap_or(arn);
-    names.iter().any(|n| n.eq_ignore_ascii_case(name)).then_some(name)
-}
-
-/// What makes a policy grant admin rights: the managed policy's name, or a description of the
-/// inline document (`field` of the request, e.g. `policyDocument`).
-pub(crate) fn admin_grant(ev: &EventView<'_>, row: usize, names: &[String], field: &str) -> Option<String> {
-    if let Some(name) = ev.policy_arn(row).and_then(|arn| admin_policy(arn, names)) {
-        return Some(name.to_string());
-    }
-    let req = ev.request_json(row)?;
-    let doc = policy_document(req.get(field)?)?;
-    grants_admin(&doc).then(|| {
-        let name = req.get("policyName").and_then(Value::as_str).unwrap_or("inline");
-        format!("inline policy {name} allowing * on *")
-    })
-}
-
-/// The caller's own IAM user name (`arn:aws:iam::ACCOUNT:user/path/NAME`).
-pub(crate) fn own_user<'a>(ev: &EventView<'a>, row: usize) -> Option<&'a str> {
-    let arn = ev.actor_arn(row)?;
-    let res = arn.splitn(6, ':').nth(5)?;
-    res.starts_with("user/").then(|| res.rsplit('/').next()).flatten()
-}
-
-/// The caller's own role name (session issuer `arn:aws:iam::ACCOUNT:role/path/NAME`).
-pub(crate) fn own_role<'a>(ev: &EventView<'a>, row: usize) -> Option<&'a str> {
-    let arn = ev.session_issuer(row)?;
-    let res = arn.splitn(6, ':').nth(5)?;
-    res.starts_with("role/").then(|| res.rsplit('/').next()).flatten()
-}
-
-/// The IaC tool named by `ua`, in the user agent's own spelling (`Terraform`), if one of the
-/// lower-cased `fragments` occurs in it.
-pub(crate) fn agent_name(ua: &str, fragments: &[String]) -> Option<String> {
-    let lower = ua.to_ascii_lowercase();
-    fragments.iter().filter(|f| !f.is_empty()).find_map(|f| {
-        let i = lower.find(f.as_str())?;
-        let name = ua.get(i..i + f.len()).unwrap_or(f).trim_matches(|c: char| !c.is_alphanumeric());
-        Some(if name.is_empty() { f.clone() } else { name.to_string() })
-    })
-}
-
-/// The IaC agent of a call made by a CI/CD identity with an IaC tool's user agent.
-pub(crate) fn iac_agent(ev: &EventView<'_>, row: usize, fragments: &[String]) -> Option<String> {
-    if ev.origin(row) == Origin::Iac && ev.invoked_by(row) == Some("cloudformation.amazonaws.com") {
-        return Some("CloudFormation".to_string());
-    }
-    if ev.identity_class(row) != IdentityClass::CiCd && ev.origin(row) != Origin::Iac {
-        return None;
-    }
-    agent_name(ev.user_agent(row)?, fragments)
-}
-
 /// "role" for a role session, else "identity" (for context lines).
 pub(crate) fn ci_noun(ev: &EventView<'_>, row: usize) -> &'static str {
     if ev.session_issuer(row).is_some() {
@@ -237,15 +82,6 @@ pub(crate) fn ci_noun(ev: &EventView<'_>, row: usize) -> &'static str {
         "identity"
     }
 }
-
-/// `Support` of one event.
-pub(crate) fn one(ev: &EventView<'_>, row: usize) -> Support {
-    let mut s = Support::default();
-    s.add(ev, row, 1);
-    s
-}
-
-// ---------------------------------------------------------------------------------------------
 
 /// Thresholds of `iam_user_persistence` (`[rules.iam_user_persistence]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -411,9 +247,9 @@ impl IamUserPersistence {
     /// Builds the rule from its config.
     pub fn new(cfg: Config) -> Self {
         Self {
-            window: ms(cfg.window),
-            admin_groups: lowered(&cfg.admin_groups),
-            iac: lowered(&cfg.iac_user_agents),
+            window: positive_millis(cfg.window),
+            admin_groups: lowercase_all(&cfg.admin_groups),
+            iac: lowercase_all(&cfg.iac_user_agents),
             state: Weighed::default(),
             cfg,
         }
@@ -444,7 +280,7 @@ impl IamUserPersistence {
             error: ev.error_code(row).map(str::to_string),
             admin,
             what,
-            support: one(ev, row),
+            support: Support::one(ev, row),
             iac: ev.origin(row) == Origin::Iac,
         }
     }
@@ -656,7 +492,7 @@ impl Rule for IamUserPersistence {
                         let iac = iac_agent(ev, row, &self.iac).map(|a| (a, Cow::Borrowed(ci_noun(ev, row))));
                         st.created.insert(
                             key,
-                            Creation { event_id: id.to_string(), support: one(ev, row), iac, publication },
+                            Creation { event_id: id.to_string(), support: Support::one(ev, row), iac, publication },
                         );
                     }
                 }
@@ -1050,25 +886,5 @@ mod tests {
         rotated.rotate_left(5);
         let rotated: Vec<String> = stratus_lines.iter().chain(&rotated).cloned().collect();
         assert_eq!(run_with(Config::default(), &rotated, 2, 2), expected);
-    }
-
-    #[test]
-    fn policy_documents_are_read_plain_or_url_encoded() {
-        let plain = json!(r#"{"Statement":[{"Effect":"Allow","Action":["*:*"],"Resource":["*"]}]}"#);
-        assert!(grants_admin(&policy_document(&plain).expect("doc")));
-        let encoded = json!("%7B%22Statement%22%3A%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22iam%3A%2A%22%2C%22Resource%22%3A%22%2A%22%7D%7D");
-        assert!(grants_admin(&policy_document(&encoded).expect("doc")));
-        let narrow = json!({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]});
-        assert!(!grants_admin(&policy_document(&narrow).expect("doc")));
-        let deny = json!({"Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}]});
-        assert!(!grants_admin(&policy_document(&deny).expect("doc")));
-        assert!(policy_document(&json!("not json %ZZ")).is_none());
-        assert_eq!(
-            admin_policy("arn:aws:iam::aws:policy/AdministratorAccess", &default_admin_policies()),
-            Some("AdministratorAccess")
-        );
-        assert_eq!(admin_policy("arn:aws:iam::aws:policy/ReadOnlyAccess", &default_admin_policies()), None);
-        assert_eq!(agent_name(TF_UA, &lowered(&default_iac_user_agents())).as_deref(), Some("Terraform"));
-        assert_eq!(agent_name("aws-cli/2.15.0", &lowered(&default_iac_user_agents())), None);
     }
 }

@@ -56,9 +56,7 @@
 //! instances and tasks calling from new public addresses; a principal not seen for
 //! `retention` (default 30 days of watermark time) is forgotten and learns again.
 
-use std::borrow::Borrow;
 use std::collections::BTreeSet;
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
@@ -68,8 +66,12 @@ use trailhound_model::time::{to_rfc3339, EventTime};
 use trailhound_model::{stable_hash, Activity, Finding, IdentityClass, Severity};
 
 use super::{Rule, RuleCtx, RuleMeta};
-use crate::episode::{remediation_for, Draft, Publication, Support};
-use crate::state::{self, Evicted, SmallMap, StateError, Tier, Weigh, Weighed};
+use crate::agents::Agents;
+use crate::arn::is_fleet_session;
+use crate::episode::{emit_with, remediation_for, Draft, Publication, Support};
+use crate::net::Network;
+use crate::state::{self, Evicted, FirstSeen, SmallMap, StateError, Tier, Weigh, Weighed};
+use crate::text::list;
 use crate::touched::Touched;
 use crate::view::EventView;
 
@@ -156,127 +158,6 @@ const MAX_SERVICES: usize = 64;
 const SCAN_EVERY: i64 = 60_000;
 const DAY: i64 = 86_400_000;
 
-/// A caller's network: the /24 of an IPv4 address, the /64 of an IPv6 address.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct Network {
-    /// `198.51.100.0/24`, `2001:db8:1:2::/64`.
-    pub prefix: String,
-    /// False for private, shared (CGNAT), loopback and link-local addresses.
-    pub public: bool,
-}
-
-/// The network of a `sourceIPAddress`; `None` for AWS service hostnames (`ec2.amazonaws.com`),
-/// `AWS Internal` and anything else that is not an address.
-pub(crate) fn network_of(source_ip: &str) -> Option<Network> {
-    let ip: IpAddr = source_ip.trim().parse().ok()?;
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            let cgnat = o[0] == 100 && (o[1] & 0xc0) == 64;
-            let public = !(v4.is_private() || v4.is_loopback() || v4.is_link_local() || v4.is_unspecified() || cgnat);
-            Some(Network { prefix: format!("{}.{}.{}.0/24", o[0], o[1], o[2]), public })
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return network_of(&v4.to_string());
-            }
-            let s = v6.segments();
-            let public = !((s[0] & 0xfe00) == 0xfc00 || (s[0] & 0xffc0) == 0xfe80 || v6.is_loopback());
-            Some(Network { prefix: format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3]), public })
-        }
-    }
-}
-
-/// True when the user agent names the Lambda runtime.
-pub(crate) fn is_lambda_agent(ua: Option<&str>) -> bool {
-    ua.is_some_and(|u| EventView::contains_ignore_case(u, "exec-env/aws_lambda"))
-}
-
-/// True for an EC2 instance-profile session (`…/assumed-role/<role>/i-0123…`) or an ECS task
-/// session (32 hex digits): their addresses change with every instance or task.
-pub(crate) fn is_fleet_session(arn: Option<&str>) -> bool {
-    fleet_session(arn).is_some()
-}
-
-/// The session name of a fleet session ARN (see [`is_fleet_session`]): the instance id or the
-/// task id.
-pub(crate) fn fleet_session(arn: Option<&str>) -> Option<&str> {
-    // Called for every event: a byte scan from the end for the session name (short), and the
-    // ARN's resource type only for names that look like an instance or task.
-    let arn = arn?;
-    let bytes = arn.as_bytes();
-    let slash = bytes.iter().rposition(|&c| c == b'/')?;
-    let session = &arn[slash + 1..];
-    let hex = |s: &str| s.bytes().all(|c| c.is_ascii_hexdigit());
-    let fleet_like = match session.strip_prefix("i-") {
-        Some(id) => (id.len() == 8 || id.len() == 17) && hex(id),
-        None => session.len() == 32 && hex(session),
-    };
-    // `arn:partition:sts::account:assumed-role/role/session`: the resource after the 5th `:`.
-    let assumed_role = || {
-        bytes
-            .iter()
-            .enumerate()
-            .filter(|(_, &c)| c == b':')
-            .nth(4)
-            .is_some_and(|(i, _)| bytes[i + 1..].starts_with(b"assumed-role/"))
-    };
-    (fleet_like && assumed_role()).then_some(session)
-}
-
-/// The family of a user agent: its first product token, lower-cased (`aws-cli`, `boto3`,
-/// `aws-sdk-go-v2`, `terraform`), `console/browser` for the console and browsers,
-/// `aws-service` for AWS services, `none` when absent. A Lambda or ECS runtime adds
-/// ` (lambda)` / ` (ecs)`: the same SDK outside the runtime is another family.
-pub(crate) fn agent_family(ua: Option<&str>) -> String {
-    let ua = ua.unwrap_or("").trim();
-    if ua.is_empty() {
-        return "none".to_string();
-    }
-    if ua.starts_with("Mozilla/")
-        || ua.contains("console.amazonaws.com")
-        || ua.contains("signin.amazonaws.com")
-        || ua.starts_with("S3Console")
-    {
-        return "console/browser".to_string();
-    }
-    if ua == "AWS Internal" || ua.ends_with(".amazonaws.com") {
-        return "aws-service".to_string();
-    }
-    let skip = |t: &&str| t.starts_with("APN/") || t.starts_with("HashiCorp/");
-    let token =
-        ua.split(|c: char| c.is_whitespace() || c == '[' || c == ']').filter(|t| !t.is_empty()).find(|t| !skip(t));
-    let product = token.and_then(|t| t.split(['/', '_', '#', '(', ')', ',', ';']).next()).unwrap_or("");
-    let mut family: String = product.chars().take(40).collect::<String>().to_ascii_lowercase();
-    if family.is_empty() {
-        family.push_str("other");
-    }
-    if is_lambda_agent(Some(ua)) {
-        family.push_str(" (lambda)");
-    } else if EventView::contains_ignore_case(ua, "exec-env/aws_ecs") {
-        family.push_str(" (ecs)");
-    }
-    family
-}
-
-/// A per-batch memo of [`agent_family`] and [`is_lambda_agent`] by user agent.
-#[derive(Default)]
-pub(crate) struct Agents<'a> {
-    memo: foldhash::HashMap<&'a str, (String, bool)>,
-    none: Option<(String, bool)>,
-}
-
-impl<'a> Agents<'a> {
-    /// The family of `ua` and whether it names the Lambda runtime.
-    pub(crate) fn of(&mut self, ua: Option<&'a str>) -> (&str, bool) {
-        let entry = match ua {
-            Some(u) => self.memo.entry(u).or_insert_with(|| (agent_family(Some(u)), is_lambda_agent(Some(u)))),
-            None => self.none.get_or_insert_with(|| (agent_family(None), false)),
-        };
-        (entry.0.as_str(), entry.1)
-    }
-}
-
 /// A kind of novelty, in the order they are reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 enum Kind {
@@ -296,74 +177,6 @@ impl Kind {
             Kind::Network => "new network",
             Kind::Agent => "new user agent family",
         }
-    }
-}
-
-/// One baseline dimension: value → first-seen event time, at most `cap` values, keeping those
-/// first seen earliest (ties by value) so that the kept set does not depend on arrival order.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(bound(deserialize = "K: Ord + Deserialize<'de>"))]
-pub(crate) struct Dim<K> {
-    seen: SmallMap<K, EventTime>,
-}
-
-impl<K> Default for Dim<K> {
-    fn default() -> Self {
-        Self { seen: SmallMap::default() }
-    }
-}
-
-impl<K: Weigh> Weigh for Dim<K> {
-    fn heap(&self) -> usize {
-        self.seen.heap()
-    }
-}
-
-impl<K: Ord + Clone> Dim<K> {
-    /// Records `k` seen at `t`. Returns its first-seen time before this call (`None` when new)
-    /// and whether it is kept.
-    pub(crate) fn observe<Q>(&mut self, k: &Q, t: EventTime, cap: usize) -> (Option<EventTime>, bool)
-    where
-        K: Borrow<Q>,
-        Q: Ord + ToOwned<Owned = K> + ?Sized,
-    {
-        if let Some(f) = self.seen.get_mut(k) {
-            let prev = *f;
-            *f = prev.min(t);
-            return (Some(prev), true);
-        }
-        if cap == 0 {
-            return (None, false);
-        }
-        if self.seen.len() >= cap {
-            let worst = self.seen.iter().max_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0))).map(|(k, f)| (k.clone(), *f));
-            match worst {
-                Some((wk, wf)) if (t, k) < (wf, wk.borrow()) => {
-                    self.seen.remove::<K>(&wk);
-                }
-                _ => return (None, false),
-            }
-        }
-        self.seen.insert(k.to_owned(), t);
-        (None, true)
-    }
-
-    /// The latest first-seen time (when the dimension last learned something).
-    pub(crate) fn latest(&self) -> EventTime {
-        self.seen.values().copied().max().unwrap_or(i64::MIN)
-    }
-
-    pub(crate) fn first<Q>(&self, k: &Q) -> Option<EventTime>
-    where
-        K: Borrow<Q>,
-        Q: Ord + ?Sized,
-    {
-        self.seen.get(k).copied()
-    }
-
-    /// Values first seen before `t`, in order.
-    fn before(&self, t: EventTime) -> impl Iterator<Item = &K> {
-        self.seen.iter().filter(move |(_, f)| **f < t).map(|(k, _)| k)
     }
 }
 
@@ -426,9 +239,9 @@ struct Principal {
     earliest: Vec<EventTime>,
     /// Time of the earliest machine-class event.
     machine_first: Option<EventTime>,
-    apis: Dim<u64>,
-    services: Dim<String>,
-    dims: [Dim<String>; 5],
+    apis: FirstSeen<u64>,
+    services: FirstSeen<String>,
+    dims: [FirstSeen<String>; 5],
     episodes: SmallMap<EventTime, Episode>,
 }
 
@@ -474,43 +287,6 @@ pub struct IdentityBaseline {
 
 fn ms(d: Duration) -> i64 {
     crate::window::millis(d)
-}
-
-/// A fingerprint of a finding's content, activity and revision aside. Rules pass it to
-/// [`Publication::next`] as the count, so that the closing version is re-published whenever
-/// anything in it differs from the last version (findings here also depend on state outside
-/// the episode: baselines, homes, the operator index).
-pub(crate) fn fingerprint(f: &Finding) -> u64 {
-    let mut f = f.clone();
-    f.activity = Activity::Create;
-    f.revision = 0;
-    stable_hash(&[&serde_json::to_vec(&f).unwrap_or_default()])
-}
-
-/// Publishes `f` through `publication` (see [`fingerprint`]); returns true when emitted.
-pub(crate) fn emit_with(publication: &mut Publication, mut f: Finding, closing: bool, ctx: &mut RuleCtx<'_>) -> bool {
-    match publication.next(f.severity, fingerprint(&f), closing) {
-        Some((activity, revision)) => {
-            f.activity = activity;
-            f.revision = revision;
-            ctx.emit(f);
-            true
-        }
-        None => false,
-    }
-}
-
-/// `a, b, c (+2 more)`, or `none`.
-pub(crate) fn list<'a>(items: impl Iterator<Item = &'a str>, max: usize) -> String {
-    let all: Vec<&str> = items.collect();
-    if all.is_empty() {
-        return "none".to_string();
-    }
-    let mut s = all.iter().take(max).copied().collect::<Vec<_>>().join(", ");
-    if all.len() > max {
-        s.push_str(&format!(" (+{} more)", all.len() - max));
-    }
-    s
 }
 
 impl IdentityBaseline {
@@ -869,7 +645,7 @@ impl Rule for IdentityBaseline {
             // session).
             let network = match ev.source_ip(row) {
                 Some(ip) if !lambda && !is_fleet_session(ev.actor_arn(row)) => {
-                    networks.entry(ip).or_insert_with(|| network_of(ip).map(|n| n.prefix)).as_deref()
+                    networks.entry(ip).or_insert_with(|| Network::of(ip).map(|n| n.prefix)).as_deref()
                 }
                 _ => None,
             };
@@ -1348,51 +1124,5 @@ max_evidence = 10
         assert_eq!(cfg, Config::default());
         let keys = toml::Table::try_from(Config::default()).expect("table").len();
         assert_eq!(TOML.lines().filter(|l| l.contains(" = ")).count(), keys, "every key documented");
-    }
-
-    #[test]
-    fn networks_and_agent_families_are_normalised() {
-        let n = network_of("203.0.113.77").expect("ipv4");
-        assert_eq!(n, Network { prefix: "203.0.113.0/24".into(), public: true });
-        assert!(!network_of("10.1.2.3").expect("private").public);
-        assert!(!network_of("100.64.1.1").expect("cgnat").public);
-        assert_eq!(network_of("2001:db8:1:2:3:4:5:6").expect("v6").prefix, "2001:db8:1:2::/64");
-        assert_eq!(network_of("ec2.amazonaws.com"), None);
-        assert_eq!(network_of("AWS Internal"), None);
-        assert_eq!(agent_family(Some("aws-cli/2.15.0 Python/3.11.6 Linux/6.1")), "aws-cli");
-        assert_eq!(agent_family(Some("Boto3/1.34.0 md/Botocore#1.34.0")), "boto3");
-        assert_eq!(agent_family(Some("aws-sdk-go-v2/1.24.0 os/linux")), "aws-sdk-go-v2");
-        assert_eq!(
-            agent_family(Some("APN/1.0 HashiCorp/1.0 Terraform/1.9.5 (+https://www.terraform.io)")),
-            "terraform"
-        );
-        assert_eq!(agent_family(Some("Mozilla/5.0 (Macintosh)")), "console/browser");
-        assert_eq!(agent_family(Some("[aws-cli/2.15.0 Python/3.11]")), "aws-cli");
-        assert_eq!(agent_family(Some("stratus-red-team_c763d13b-d099")), "stratus-red-team");
-        assert_eq!(
-            agent_family(Some("Boto3/1.26.90 md/Botocore#1.29.90 exec-env/AWS_Lambda_python3.9")),
-            "boto3 (lambda)"
-        );
-        assert_eq!(agent_family(Some("cloudformation.amazonaws.com")), "aws-service");
-        assert_eq!(agent_family(None), "none");
-        assert!(is_fleet_session(Some("arn:aws:sts::1:assumed-role/web/i-0123456789abcdef0")));
-        assert!(is_fleet_session(Some("arn:aws:sts::1:assumed-role/task/0123456789abcdef0123456789abcdef")));
-        assert!(!is_fleet_session(Some("arn:aws:sts::1:assumed-role/ci/GitHubActions")));
-        assert!(!is_fleet_session(Some("arn:aws:iam::1:user/i-01234567")));
-    }
-
-    #[test]
-    fn a_baseline_at_its_cap_keeps_the_earliest_values_whatever_the_order() {
-        let mut a: Dim<String> = Dim::default();
-        let mut b: Dim<String> = Dim::default();
-        let seen = [("x", 5), ("y", 1), ("z", 3), ("w", 2)];
-        for (k, t) in seen {
-            a.observe(k, t, 2);
-        }
-        for (k, t) in seen.iter().rev() {
-            b.observe(*k, *t, 2);
-        }
-        assert_eq!(a.seen, b.seen);
-        assert_eq!(a.seen.keys().cloned().collect::<Vec<_>>(), vec!["w".to_string(), "y".to_string()]);
     }
 }

@@ -65,8 +65,8 @@ use trailhound_model::time::{to_rfc3339, EventTime};
 use trailhound_model::Origin;
 use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
-use super::termination_protection::protection_on;
 use super::{Rule, RuleCtx, RuleMeta};
+use crate::ec2::protection_on;
 use crate::episode::{remediation_for, Draft, Publication, Support};
 use crate::state::{self, Evicted, StateError, Tier, Weigh, Weighed};
 use crate::view::EventView;

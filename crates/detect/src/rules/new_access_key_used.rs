@@ -38,7 +38,6 @@
 //! watermark passes creation + window with every use.
 
 use std::collections::BTreeMap;
-use std::net::Ipv6Addr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -46,11 +45,15 @@ use trailhound_model::attack::{DEFENSE_EVASION, PERSISTENCE};
 use trailhound_model::time::{to_rfc3339, EventTime};
 use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
-use super::iam_user_persistence::{default_iac_user_agents, iac_agent, lowered, ms, one, own_user};
 use super::{Rule, RuleCtx, RuleMeta};
+use crate::agents::{default_iac_user_agents, iac_agent};
+use crate::arn::own_user;
 use crate::episode::{remediation_for, Draft, Publication, Support};
+use crate::net::masked_network;
 use crate::state::{self, Evicted, SmallMap, StateError, Tier, Weigh, Weighed};
+use crate::text::lowercase_all;
 use crate::view::EventView;
+use crate::window::positive_millis;
 
 static META: RuleMeta = RuleMeta {
     id: "new_access_key_used",
@@ -100,41 +103,6 @@ impl Default for Config {
             max_evidence: 10,
         }
     }
-}
-
-/// The network of a source address (`203.0.113.0/24`), None for AWS-internal or unparsable
-/// addresses. IPv4 octets with leading zeros (as in some exports) are read as decimal.
-pub(crate) fn network_of(ip: &str, v4_prefix: u8, v6_prefix: u8) -> Option<String> {
-    let ip = ip.trim();
-    let v4 = |s: &str| -> Option<u32> {
-        let mut parts = s.split('.');
-        let mut n: u32 = 0;
-        for _ in 0..4 {
-            let p = parts.next()?;
-            if p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            n = (n << 8) | u32::from(p.parse::<u8>().ok()?);
-        }
-        parts.next().is_none().then_some(n)
-    };
-    let show4 = |n: u32| {
-        let len = u32::from(v4_prefix.min(32));
-        let masked = if len == 0 { 0 } else { n & (u32::MAX << (32 - len)) };
-        let o = masked.to_be_bytes();
-        format!("{}.{}.{}.{}/{len}", o[0], o[1], o[2], o[3])
-    };
-    if let Some(n) = v4(ip) {
-        return Some(show4(n));
-    }
-    let addr: Ipv6Addr = ip.split('%').next().unwrap_or(ip).trim_matches(|c| c == '[' || c == ']').parse().ok()?;
-    if let Some(v) = addr.to_ipv4_mapped() {
-        return Some(show4(u32::from(v)));
-    }
-    let len = u32::from(v6_prefix.min(128));
-    let n = u128::from(addr);
-    let masked = if len == 0 { 0 } else { n & (u128::MAX << (128 - len)) };
-    Some(format!("{}/{len}", Ipv6Addr::from(masked)))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -222,11 +190,16 @@ pub struct NewAccessKeyUsed {
 impl NewAccessKeyUsed {
     /// Builds the rule from its config.
     pub fn new(cfg: Config) -> Self {
-        Self { window: ms(cfg.window), iac: lowered(&cfg.iac_user_agents), keys: Weighed::default(), cfg }
+        Self {
+            window: positive_millis(cfg.window),
+            iac: lowercase_all(&cfg.iac_user_agents),
+            keys: Weighed::default(),
+            cfg,
+        }
     }
 
     fn network(&self, ev: &EventView<'_>, row: usize) -> Option<String> {
-        network_of(ev.source_ip(row)?, self.cfg.ipv4_prefix, self.cfg.ipv6_prefix)
+        masked_network(ev.source_ip(row)?, self.cfg.ipv4_prefix, self.cfg.ipv6_prefix)
     }
 
     /// Counts a use into a key whose creation is known.
@@ -394,7 +367,7 @@ impl NewAccessKeyUsed {
                 owner: ev.target_user(row).map(str::to_string),
                 own: ev.target_user(row).is_none_or(|u| own_user(ev, row) == Some(u)),
                 iac: iac_agent(ev, row, &self.iac),
-                support: one(ev, row),
+                support: Support::one(ev, row),
             },
         ))
     }
@@ -435,7 +408,7 @@ impl Rule for NewAccessKeyUsed {
             let u = Use {
                 network: self.network(ev, row),
                 service_call: ev.identity_class(row) == IdentityClass::AwsService,
-                support: one(ev, row),
+                support: Support::one(ev, row),
             };
             let mut k = self.keys.upsert(actor, || actor.to_string());
             let k = &mut *k;
@@ -729,17 +702,5 @@ mod tests {
             assert_eq!(run_with(&reversed, rows, workers), expected, "rows {rows} workers {workers}");
             assert_eq!(run_with(&lines, rows, workers), expected, "rows {rows} workers {workers}");
         }
-    }
-
-    #[test]
-    fn networks_are_prefixes_and_aws_internal_addresses_are_none() {
-        assert_eq!(network_of("203.0.113.77", 24, 64).as_deref(), Some("203.0.113.0/24"));
-        assert_eq!(network_of("075.050.255.67", 24, 64).as_deref(), Some("75.50.255.0/24"));
-        assert_eq!(network_of("2001:db8:1:2:3:4:5:6", 24, 64).as_deref(), Some("2001:db8:1:2::/64"));
-        assert_eq!(network_of("::ffff:198.51.100.9", 24, 64).as_deref(), Some("198.51.100.0/24"));
-        assert_eq!(network_of("iam.amazonaws.com", 24, 64), None);
-        assert_eq!(network_of("AWS Internal", 24, 64), None);
-        assert_eq!(network_of("1.2.3.4.5", 24, 64), None);
-        assert_eq!(network_of("10.1.2.3", 16, 64).as_deref(), Some("10.1.0.0/16"));
     }
 }

@@ -22,7 +22,7 @@
 //! The finding is published at the first protecting call (early firing), updated when its
 //! severity rises, and published a last time when the bucket closes behind the watermark.
 //! The same events also escalate an `instance_sprawl` finding of the same actor to critical;
-//! that rule reads them itself (see [`protection_on`]) so no cross-rule call is needed.
+//! both read them with `ec2::protection_on`, so neither rule calls the other.
 //!
 //! Quiet: turning protection **off** (deploys and teardown scripts do that before
 //! `TerminateInstances`), `RunInstances` without the flag or with `false`, and calls by AWS
@@ -34,12 +34,12 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use trailhound_model::attack::{IMPACT, PERSISTENCE};
 use trailhound_model::time::{to_rfc3339, EventTime};
 use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
 use super::{Rule, RuleCtx, RuleMeta};
+use crate::ec2::protection_on;
 use crate::episode::{remediation_for, Draft, Publication, Support};
 use crate::state::{self, Evicted, StateError, Tier, Weigh, Weighed};
 use crate::view::EventView;
@@ -72,63 +72,6 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self { enabled: true, episode: Duration::from_secs(3600), min_instances_high: 5, max_evidence: 10 }
-    }
-}
-
-/// Termination protection requested on by one event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ProtectOn {
-    /// Instances it asks to protect (RunInstances: instances requested; Modify: 1).
-    pub instances: u64,
-    /// The instance modified (`ModifyInstanceAttribute` `instanceId`), when known.
-    pub instance_id: Option<String>,
-}
-
-fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Bool(b) => *b,
-        Value::String(s) => s.eq_ignore_ascii_case("true"),
-        Value::Object(m) => m.get("value").is_some_and(truthy),
-        _ => false,
-    }
-}
-
-/// `Some` when event `row` turns EC2 termination protection on (successful or not): a
-/// `RunInstances` or `ModifyInstanceAttribute` with `disableApiTermination` true, in either
-/// request form. Calls by AWS services are the caller's business to filter.
-pub(crate) fn protection_on(ev: &EventView<'_>, row: usize) -> Option<ProtectOn> {
-    if ev.service(row) != "ec2" {
-        return None;
-    }
-    match ev.action(row) {
-        "RunInstances" => (ev.disable_api_termination(row) == Some(true))
-            .then(|| ProtectOn { instances: u64::from(ev.instance_count(row).unwrap_or(1).max(1)), instance_id: None }),
-        "ModifyInstanceAttribute" => {
-            let req = ev.request_json(row);
-            let on = match ev.disable_api_termination(row) {
-                Some(flag) => flag,
-                // CLI form: `--attribute disableApiTermination --value true`.
-                None => req.as_ref().is_some_and(|r| {
-                    r.get("attribute").and_then(Value::as_str) == Some("disableApiTermination")
-                        && r.get("value").is_some_and(truthy)
-                }),
-            };
-            on.then(|| ProtectOn {
-                instances: 1,
-                instance_id: req.as_ref().and_then(|r| r.get("instanceId")).and_then(Value::as_str).map(str::to_string),
-            })
-        }
-        _ => None,
-    }
-}
-
-/// One step down, saturating at informational.
-pub(crate) fn lowered(s: Severity) -> Severity {
-    match s {
-        Severity::Critical => Severity::High,
-        Severity::High => Severity::Medium,
-        Severity::Medium => Severity::Low,
-        Severity::Low | Severity::Informational => Severity::Informational,
     }
 }
 
@@ -197,7 +140,7 @@ impl TerminationProtection {
             s = Severity::High;
         }
         if ep.failed >= ep.support.count {
-            s = lowered(s);
+            s = s.lowered();
         }
         s
     }
@@ -381,7 +324,7 @@ impl Rule for TerminationProtection {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     use super::*;
     use crate::testing::{event, finals, iam_user, role_session, run, run_all};

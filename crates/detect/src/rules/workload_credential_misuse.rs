@@ -31,7 +31,7 @@
 //!
 //! Lambda sessions (home calls whose user agent names the Lambda runtime) legitimately call
 //! from AWS's rotating addresses: for them a foreign network counts only when the user agent
-//! family changes too (see `identity_baseline::agent_family`; the runtime is part of the
+//! family changes too (see `agents::agent_family`; the runtime is part of the
 //! family). Sessions classified `unknown` are followed too, and judged once the session was
 //! seen as a workload, since a thief's own tool often makes the event's class unknown.
 //!
@@ -69,10 +69,13 @@ use trailhound_model::attack::{CREDENTIAL_ACCESS, INITIAL_ACCESS};
 use trailhound_model::time::{to_rfc3339, EventTime};
 use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
-use super::identity_baseline::{emit_with, fleet_session, list, network_of, Agents, Dim, Network};
 use super::{Rule, RuleCtx, RuleMeta};
-use crate::episode::{remediation_for, Draft, Publication, Support};
-use crate::state::{self, Evicted, SmallMap, SmallSet, StateError, Tier, Weigh, Weighed};
+use crate::agents::Agents;
+use crate::arn::fleet_session;
+use crate::episode::{emit_with, remediation_for, Draft, Publication, Support};
+use crate::net::Network;
+use crate::state::{self, Evicted, FirstSeen, SmallMap, SmallSet, StateError, Tier, Weigh, Weighed};
+use crate::text::list;
 use crate::touched::Touched;
 use crate::view::EventView;
 
@@ -259,7 +262,7 @@ struct Saved<'a> {
     last_scan: i64,
     sessions: state::Sorted<'a, String, Session>,
     operators: state::Sorted<'a, String, Operators>,
-    accounts: state::Sorted<'a, String, Dim<String>>,
+    accounts: state::Sorted<'a, String, FirstSeen<String>>,
     pending: state::Sorted<'a, (String, EventTime), ()>,
 }
 
@@ -269,7 +272,7 @@ struct Loaded {
     last_scan: i64,
     sessions: state::Map<String, Session>,
     operators: state::Map<String, Operators>,
-    accounts: state::Map<String, Dim<String>>,
+    accounts: state::Map<String, FirstSeen<String>>,
     pending: state::Map<(String, EventTime), ()>,
 }
 
@@ -298,7 +301,7 @@ pub struct WorkloadCredentialMisuse {
     operators: Weighed<String, Operators>,
     /// Account → public network → first call from it by one of the account's workload sessions
     /// (Lambda runtimes aside): the shared NAT gateways and the fleet's addresses.
-    accounts: Weighed<String, Dim<String>>,
+    accounts: Weighed<String, FirstSeen<String>>,
     /// Episodes with a possibly foreign network whose verdict is not settled yet.
     pending: Weighed<(String, EventTime), ()>,
 }
@@ -691,7 +694,7 @@ impl Rule for WorkloadCredentialMisuse {
                 let Some((_, field)) = INSTANCE_ACCESS.iter().find(|(a, _)| *a == name) else {
                     continue;
                 };
-                if !network_of(ip).is_some_and(|n| n.public) || ev.error_code(row).is_some() {
+                if !Network::of(ip).is_some_and(|n| n.public) || ev.error_code(row).is_some() {
                     continue;
                 }
                 let Some(req) = ev.request_json(row) else {
@@ -716,7 +719,7 @@ impl Rule for WorkloadCredentialMisuse {
             {
                 continue;
             }
-            let Some(net) = networks.entry(ip).or_insert_with(|| network_of(ip)).clone() else {
+            let Some(net) = networks.entry(ip).or_insert_with(|| Network::of(ip)).clone() else {
                 // AWS service hostnames: not a network, but a sign of the workload.
                 if class == IdentityClass::Workload {
                     if let Some(mut s) = self.sessions.get_mut(session) {
