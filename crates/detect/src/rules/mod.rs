@@ -1,9 +1,14 @@
-//! The rules: one file each, listed in [`RULE_IDS`] and built by [`build`].
+//! The rules: one file each, registered by one line in the `rules!` list below, which makes
+//! the module, its id in [`RULE_IDS`], its `[rules.<id>]` field in [`RulesConfig`] and its
+//! constructor in [`build`].
 //!
-//! To add a rule: write `rules/<rule_id>.rs` with its metadata, a `Config` (serde,
-//! `deny_unknown_fields`, documented defaults) and an impl of [`Rule`]; add the module, its id
-//! to [`RULE_IDS`], its config field to [`RulesConfig`] and its constructor to [`build`]; add
-//! its thresholds to `config/trailhound.toml`. A test fails when a file is not listed.
+//! To add a rule: write `rules/<rule_id>.rs` with its metadata (`id` = the file name), a
+//! `Config` (serde, `deny_unknown_fields`, `default`, an `enabled` field, documented defaults)
+//! and a type implementing [`Rule`] with `fn new(cfg: Config) -> Self`; add the line
+//! `<rule_id> => <RuleType>,` to `rules!` where it should run; document its defaults in
+//! `config/trailhound.toml`. Shared helpers live in the crate's topic modules (`iam_policy`,
+//! `net`, [`crate::agents`], ...): a rule imports no other rule. A test fails when a file is not
+//! listed or its id is not its file name.
 
 use serde::{Deserialize, Serialize};
 use trailhound_model::attack::Tactic;
@@ -14,134 +19,56 @@ use crate::context::IdentityContext;
 use crate::state::{Activity, Evicted, StateError, Tier};
 use crate::view::EventView;
 
-pub mod attack_chain;
-pub mod credential_harvesting;
-pub mod defense_evasion;
-pub mod enumeration_burst;
-pub mod iam_backdoor_credentials;
-pub mod iam_privilege_escalation;
-pub mod iam_role_backdoor;
-pub mod iam_user_persistence;
-pub mod identity_baseline;
-pub mod identity_provider_backdoor;
-pub mod instance_sprawl;
-pub mod lambda_backdoor;
-pub mod new_access_key_used;
-pub mod termination_protection;
-pub mod workload_credential_misuse;
+/// Declares the rules, one line each (`module => RuleType,`), in the order they run: makes each
+/// `pub mod`, [`RULE_IDS`], [`RulesConfig`] (one `[rules.<id>]` field per rule, its type the
+/// rule's own `Config`) and [`build`] (each rule's `RuleType::new(Config)`, when `enabled`).
+macro_rules! rules {
+    ($($id:ident => $rule:ident,)+) => {
+        $(pub mod $id;)+
 
-/// Ids of every rule, in the order they run. Rule id = file name = config key = `finding.rule_id`.
-pub const RULE_IDS: &[&str] = &[
-    "enumeration_burst",
-    "iam_user_persistence",
-    "iam_backdoor_credentials",
-    "iam_role_backdoor",
-    "iam_privilege_escalation",
-    "new_access_key_used",
-    "instance_sprawl",
-    "termination_protection",
-    "defense_evasion",
-    "identity_baseline",
-    "credential_harvesting",
-    "workload_credential_misuse",
-    "lambda_backdoor",
-    "identity_provider_backdoor",
-    "attack_chain",
-];
+        /// Ids of every rule, in the order they run. Rule id = file name = config key =
+        /// `finding.rule_id`.
+        pub const RULE_IDS: &[&str] = &[$(stringify!($id)),+];
 
-/// Per-rule configuration, one field per rule id.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RulesConfig {
-    /// See [`enumeration_burst`].
-    pub enumeration_burst: enumeration_burst::Config,
-    /// See [`iam_user_persistence`].
-    pub iam_user_persistence: iam_user_persistence::Config,
-    /// See [`iam_backdoor_credentials`].
-    pub iam_backdoor_credentials: iam_backdoor_credentials::Config,
-    /// See [`iam_role_backdoor`].
-    pub iam_role_backdoor: iam_role_backdoor::Config,
-    /// See [`iam_privilege_escalation`].
-    pub iam_privilege_escalation: iam_privilege_escalation::Config,
-    /// See [`new_access_key_used`].
-    pub new_access_key_used: new_access_key_used::Config,
-    /// See [`instance_sprawl`].
-    pub instance_sprawl: instance_sprawl::Config,
-    /// See [`termination_protection`].
-    pub termination_protection: termination_protection::Config,
-    /// See [`defense_evasion`].
-    pub defense_evasion: defense_evasion::Config,
-    /// See [`identity_baseline`].
-    pub identity_baseline: identity_baseline::Config,
-    /// See [`credential_harvesting`].
-    pub credential_harvesting: credential_harvesting::Config,
-    /// See [`workload_credential_misuse`].
-    pub workload_credential_misuse: workload_credential_misuse::Config,
-    /// See [`lambda_backdoor`].
-    pub lambda_backdoor: lambda_backdoor::Config,
-    /// See [`identity_provider_backdoor`].
-    pub identity_provider_backdoor: identity_provider_backdoor::Config,
-    /// See [`attack_chain`].
-    pub attack_chain: attack_chain::Config,
+        /// Per-rule configuration, one field per rule id (`[rules.<id>]`).
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields, default)]
+        pub struct RulesConfig {
+            $(
+                #[doc = concat!("See [`", stringify!($id), "`].")]
+                pub $id: $id::Config,
+            )+
+        }
+
+        /// Builds the enabled rules, in the order they run.
+        pub fn build(cfg: &RulesConfig) -> Vec<Box<dyn Rule>> {
+            let mut rules: Vec<Box<dyn Rule>> = Vec::new();
+            $(
+                if cfg.$id.enabled {
+                    rules.push(Box::new($id::$rule::new(cfg.$id.clone())));
+                }
+            )+
+            rules
+        }
+    };
 }
 
-/// Builds the enabled rules.
-pub fn build(cfg: &RulesConfig) -> Vec<Box<dyn Rule>> {
-    let mut rules: Vec<Box<dyn Rule>> = Vec::new();
-    if cfg.enumeration_burst.enabled {
-        rules.push(Box::new(enumeration_burst::EnumerationBurst::new(cfg.enumeration_burst.clone())));
-    }
-    if cfg.iam_user_persistence.enabled {
-        rules.push(Box::new(iam_user_persistence::IamUserPersistence::new(cfg.iam_user_persistence.clone())));
-    }
-    if cfg.iam_backdoor_credentials.enabled {
-        rules.push(Box::new(iam_backdoor_credentials::IamBackdoorCredentials::new(
-            cfg.iam_backdoor_credentials.clone(),
-        )));
-    }
-    if cfg.iam_role_backdoor.enabled {
-        rules.push(Box::new(iam_role_backdoor::IamRoleBackdoor::new(cfg.iam_role_backdoor.clone())));
-    }
-    if cfg.iam_privilege_escalation.enabled {
-        rules.push(Box::new(iam_privilege_escalation::IamPrivilegeEscalation::new(
-            cfg.iam_privilege_escalation.clone(),
-        )));
-    }
-    if cfg.new_access_key_used.enabled {
-        rules.push(Box::new(new_access_key_used::NewAccessKeyUsed::new(cfg.new_access_key_used.clone())));
-    }
-    if cfg.instance_sprawl.enabled {
-        rules.push(Box::new(instance_sprawl::InstanceSprawl::new(cfg.instance_sprawl.clone())));
-    }
-    if cfg.termination_protection.enabled {
-        rules.push(Box::new(termination_protection::TerminationProtection::new(cfg.termination_protection.clone())));
-    }
-    if cfg.defense_evasion.enabled {
-        rules.push(Box::new(defense_evasion::DefenseEvasion::new(cfg.defense_evasion.clone())));
-    }
-    if cfg.identity_baseline.enabled {
-        rules.push(Box::new(identity_baseline::IdentityBaseline::new(cfg.identity_baseline.clone())));
-    }
-    if cfg.credential_harvesting.enabled {
-        rules.push(Box::new(credential_harvesting::CredentialHarvesting::new(cfg.credential_harvesting.clone())));
-    }
-    if cfg.workload_credential_misuse.enabled {
-        rules.push(Box::new(workload_credential_misuse::WorkloadCredentialMisuse::new(
-            cfg.workload_credential_misuse.clone(),
-        )));
-    }
-    if cfg.lambda_backdoor.enabled {
-        rules.push(Box::new(lambda_backdoor::LambdaBackdoor::new(cfg.lambda_backdoor.clone())));
-    }
-    if cfg.identity_provider_backdoor.enabled {
-        rules.push(Box::new(identity_provider_backdoor::IdentityProviderBackdoor::new(
-            cfg.identity_provider_backdoor.clone(),
-        )));
-    }
-    if cfg.attack_chain.enabled {
-        rules.push(Box::new(attack_chain::AttackChain::new(cfg.attack_chain.clone())));
-    }
-    rules
+rules! {
+    enumeration_burst => EnumerationBurst,
+    iam_user_persistence => IamUserPersistence,
+    iam_backdoor_credentials => IamBackdoorCredentials,
+    iam_role_backdoor => IamRoleBackdoor,
+    iam_privilege_escalation => IamPrivilegeEscalation,
+    new_access_key_used => NewAccessKeyUsed,
+    instance_sprawl => InstanceSprawl,
+    termination_protection => TerminationProtection,
+    defense_evasion => DefenseEvasion,
+    identity_baseline => IdentityBaseline,
+    credential_harvesting => CredentialHarvesting,
+    workload_credential_misuse => WorkloadCredentialMisuse,
+    lambda_backdoor => LambdaBackdoor,
+    identity_provider_backdoor => IdentityProviderBackdoor,
+    attack_chain => AttackChain,
 }
 
 /// What a rule is, for findings, `trailhound rules` and docs.
