@@ -42,7 +42,7 @@ fn run(engine: &mut Engine, batches: &[RecordBatch]) -> usize {
     for b in batches {
         findings += engine.process(black_box(b)).expect("event schema").len();
     }
-    findings + engine.finish().len()
+    findings + engine.finish().expect("finish").len()
 }
 
 #[path = "../../parse/benches/common/cpu_time.rs"]

@@ -1,6 +1,8 @@
 //! The engine: watermark, sharding of actors over workers, rule dispatch, housekeeping.
 
+use std::any::Any;
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use arrow_array::RecordBatch;
@@ -297,6 +299,11 @@ impl Engine {
 
     /// Processes one batch of the event schema; returns the findings it published.
     ///
+    /// A rule that panics while judging the batch is an error
+    /// ([`DetectError::RulePanicked`]), not a panic of the caller and never a silent loss of a
+    /// worker's findings: the batch's findings are dropped and the engine must not be used
+    /// further (its state may be half-updated); start again from the last checkpoint.
+    ///
     /// The future-time gate judges every row first (see `engine.max_future_skew`): events far
     /// ahead of the stream are held until corroborated or rejected ([`Engine::take_rejected`]),
     /// so no single event can move the watermark.
@@ -322,9 +329,9 @@ impl Engine {
         if let Some(released) = admission.released {
             let rview = EventView::new(&released)?;
             let all: Vec<usize> = (0..rview.len()).collect();
-            self.run_periods(&rview, &all, &mut out);
+            self.run_periods(&rview, &all, &mut out)?;
         }
-        self.run_periods(&view, &admission.rows, &mut out);
+        self.run_periods(&view, &admission.rows, &mut out)?;
         let ceiling = (self.max_state_bytes / 100).saturating_mul(BUDGET_CEILING_PERCENT);
         self.check_budget(ceiling, &mut out);
         self.revisions.apply(&mut out, self.watermark());
@@ -335,7 +342,7 @@ impl Engine {
 
     /// Runs `rows` in pieces, judging the memory budget before each row that takes the newest
     /// event time into a new [`BUDGET_PERIOD_MS`].
-    fn run_periods(&mut self, view: &EventView<'_>, rows: &[usize], out: &mut Vec<Finding>) {
+    fn run_periods(&mut self, view: &EventView<'_>, rows: &[usize], out: &mut Vec<Finding>) -> Result<(), DetectError> {
         let period = |t: EventTime| t.div_euclid(BUDGET_PERIOD_MS);
         let mut start = 0;
         let mut newest = self.max_time;
@@ -343,7 +350,7 @@ impl Engine {
             let t = view.time(row);
             if newest.is_some_and(|m| period(t) > period(m)) {
                 if i > start {
-                    self.run_rows(view, &rows[start..i], out);
+                    self.run_rows(view, &rows[start..i], out)?;
                     start = i;
                 }
                 self.check_budget(self.max_state_bytes, out);
@@ -351,8 +358,9 @@ impl Engine {
             newest = Some(newest.map_or(t, |m| m.max(t)));
         }
         if start < rows.len() {
-            self.run_rows(view, &rows[start..], out);
+            self.run_rows(view, &rows[start..], out)?;
         }
+        Ok(())
     }
 
     /// Records the state's weight in the counters; returns it.
@@ -464,7 +472,12 @@ impl Engine {
 
     /// Runs the rules over `rows` of `view` (rows the gate admitted), then housekeeping and
     /// correlation over what they published; appends it all to `out`.
-    fn run_rows(&mut self, view: &EventView<'_>, rows: &[usize], all: &mut Vec<Finding>) {
+    ///
+    /// A rule that panics in `on_batch`, or a worker thread that panics outside a rule, is an
+    /// error ([`DetectError::RulePanicked`], [`DetectError::WorkerPanicked`]): the other
+    /// workers' findings of the batch are dropped with it, and the engine must not be used
+    /// further (its state may be half-updated).
+    fn run_rows(&mut self, view: &EventView<'_>, rows: &[usize], all: &mut Vec<Finding>) -> Result<(), DetectError> {
         let mut fresh = Vec::new();
         let out = &mut fresh;
         let wm = self.watermark();
@@ -494,23 +507,33 @@ impl Engine {
             tracing::debug!(late = late.len(), watermark = wm, "late events given to stateless rules only");
         }
         let (rules, suppress, context) = (&self.rules, &self.suppress, &self.context);
-        let run = |rows: &[usize], late: &[usize], out: &mut Vec<Finding>| {
+        let run = |worker: usize, rows: &[usize], late: &[usize], out: &mut Vec<Finding>| {
             let mut ctx = RuleCtx { watermark: wm, context, out };
             let mut kept = Vec::new();
             for (rule, sup) in rules.iter().zip(suppress) {
                 if rule.correlates() {
                     continue;
                 }
-                rule.on_batch(view, unsuppressed(rows, sup.as_ref(), view, &mut kept), &mut ctx);
-                if !rule.meta().stateful && !late.is_empty() {
-                    rule.on_batch(view, unsuppressed(late, sup.as_ref(), view, &mut kept), &mut ctx);
-                }
+                let on_batch = || {
+                    rule.on_batch(view, unsuppressed(rows, sup.as_ref(), view, &mut kept), &mut ctx);
+                    if !rule.meta().stateful && !late.is_empty() {
+                        rule.on_batch(view, unsuppressed(late, sup.as_ref(), view, &mut kept), &mut ctx);
+                    }
+                };
+                // The engine is not used after an error, so what the panic left half-done in
+                // the rule's state is never seen.
+                std::panic::catch_unwind(AssertUnwindSafe(on_batch)).map_err(|payload| DetectError::RulePanicked {
+                    rule: rule.meta().id,
+                    worker,
+                    message: panic_message(payload.as_ref()),
+                })?;
             }
+            Ok::<(), DetectError>(())
         };
         if self.workers == 1 {
-            run(&on_time[0], &late, out);
+            run(0, &on_time[0], &late, out)?;
         } else {
-            let results: Vec<Vec<Finding>> = std::thread::scope(|s| {
+            let results: Vec<Result<Vec<Finding>, DetectError>> = std::thread::scope(|s| {
                 let handles: Vec<_> = on_time
                     .iter()
                     .enumerate()
@@ -519,31 +542,42 @@ impl Engine {
                         let run = &run;
                         s.spawn(move || {
                             let mut out = Vec::new();
-                            run(rows, late, &mut out);
-                            out
+                            run(i, rows, late, &mut out).map(|()| out)
                         })
                     })
                     .collect();
-                handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+                handles
+                    .into_iter()
+                    .enumerate()
+                    .map(|(worker, h)| {
+                        h.join().unwrap_or_else(|payload| {
+                            Err(DetectError::WorkerPanicked { worker, message: panic_message(payload.as_ref()) })
+                        })
+                    })
+                    .collect()
             });
-            out.extend(results.into_iter().flatten());
+            for found in results {
+                out.extend(found?);
+            }
         }
         self.max_time = batch_max;
         self.housekeeping(out);
         self.correlate(out);
         self.close_correlations(out);
         all.append(&mut fresh);
+        Ok(())
     }
 
     /// The rules over `rows` at the current watermark, without moving it (end of input).
-    fn run_rules(&mut self, view: &EventView<'_>, rows: &[usize], out: &mut Vec<Finding>) {
+    fn run_rules(&mut self, view: &EventView<'_>, rows: &[usize], out: &mut Vec<Finding>) -> Result<(), DetectError> {
         let max_time = self.max_time;
         let last_housekeeping = self.last_housekeeping;
         // `run_rows` with the clock put back: housekeeping is not due at the old watermark.
         self.last_housekeeping = Some(i64::MAX);
-        self.run_rows(view, rows, out);
+        let ran = self.run_rows(view, rows, out);
         self.max_time = max_time;
         self.last_housekeeping = last_housekeeping;
+        ran
     }
 
     /// Lets correlation rules close their windows behind the watermark, once they have seen
@@ -625,8 +659,9 @@ impl Engine {
     }
 
     /// End of input: moves the watermark past everything, closing every window and
-    /// publishing final versions. The engine can go on afterwards (for a new stream).
-    pub fn finish(&mut self) -> Vec<Finding> {
+    /// publishing final versions. The engine can go on afterwards (for a new stream). Errors
+    /// as [`Engine::process`] does when a rule panics on the events still held.
+    pub fn finish(&mut self) -> Result<Vec<Finding>, DetectError> {
         let mut out = Vec::new();
         // The events the future-time gate still holds were corroborated by nothing after them,
         // so there is nothing left that they could blind: the rules see them, but they do not
@@ -636,7 +671,7 @@ impl Engine {
             match EventView::new(&held) {
                 Ok(v) => {
                     let all: Vec<usize> = (0..v.len()).collect();
-                    self.run_rules(&v, &all, &mut out);
+                    self.run_rules(&v, &all, &mut out)?;
                 }
                 Err(e) => tracing::warn!(error = %e, "held events without the event schema"),
             }
@@ -646,7 +681,7 @@ impl Engine {
         self.revisions.apply(&mut out, self.watermark());
         self.measure();
         self.stats.findings += out.len() as u64;
-        out
+        Ok(out)
     }
 
     /// Moves the watermark past everything: closes every window, correlation rules last.
@@ -668,6 +703,14 @@ impl Engine {
         tail.retain(|f| f.severity >= self.min_severity);
         self.stats.quieted += (before - tail.len()) as u64;
         out.extend(tail);
+    }
+}
+
+/// The message of a panic's payload when it is a `&str` or a `String` (what `panic!` makes).
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    match payload.downcast_ref::<&str>() {
+        Some(s) => (*s).to_string(),
+        None => payload.downcast_ref::<String>().cloned().unwrap_or_else(|| "a panic without a message".to_string()),
     }
 }
 
@@ -733,7 +776,7 @@ mod tests {
             stateful.extend(a.rules().iter().filter(|r| r.state_size() > 0).map(|r| r.meta().id));
             per_batch.push(a.process(b).expect("process"));
         }
-        per_batch.push(a.finish());
+        per_batch.push(a.finish().expect("finish"));
         let expected = finals(&per_batch.concat());
         for (split, snap) in snaps.iter().enumerate() {
             let mut b = Engine::new(&cfg).expect("engine");
@@ -745,7 +788,7 @@ mod tests {
                 assert_eq!(sorted(got.clone()), sorted(per_batch[i].clone()), "split {split}, batch {i}");
                 all.extend(got);
             }
-            all.extend(b.finish());
+            all.extend(b.finish().expect("finish"));
             assert_eq!(finals(&all), expected, "split {split}: final versions");
         }
         stateful
@@ -774,6 +817,63 @@ mod tests {
         let uncovered = ["iam_privilege_escalation", "termination_protection", "defense_evasion"];
         let expected: BTreeSet<&str> = rules::RULE_IDS.iter().copied().filter(|id| !uncovered.contains(id)).collect();
         assert_eq!(stateful, expected);
+    }
+
+    /// A broken rule: panics in `on_batch` whenever it is given rows.
+    struct Panics;
+
+    static PANICS: crate::RuleMeta = crate::RuleMeta {
+        id: "panics",
+        title: "A broken rule",
+        severity: Severity::Low,
+        tactics: &[],
+        techniques: &[],
+        summary: "panics in on_batch",
+        stateful: true,
+    };
+
+    impl Rule for Panics {
+        fn meta(&self) -> &'static crate::RuleMeta {
+            &PANICS
+        }
+
+        fn on_batch(&self, _: &EventView<'_>, rows: &[usize], _: &mut RuleCtx<'_>) {
+            if !rows.is_empty() {
+                panic!("broken rule given {} rows", rows.len());
+            }
+        }
+    }
+
+    #[test]
+    fn a_rule_panicking_in_on_batch_is_an_error_whatever_the_workers() {
+        let who: Vec<Value> =
+            (0..8).map(|i| crate::testing::iam_user(&format!("u{i}"), &format!("AKIAU{i}"))).collect();
+        let lines: Vec<String> = who
+            .iter()
+            .enumerate()
+            .map(|(i, w)| crate::testing::event(i as i64, w, "iam", "ListUsers", serde_json::json!({})))
+            .collect();
+        for workers in [1, 4] {
+            let mut cfg = DetectConfig::default();
+            cfg.engine.workers = workers;
+            let mut engine = Engine::with_rules(&cfg, vec![Box::new(Panics)]);
+            let err = engine.process(&batches(&lines, 8192)[0]).expect_err("a panicking rule is an error");
+            match &err {
+                DetectError::RulePanicked { rule: "panics", worker, message } => {
+                    assert!(*worker < workers, "{err}");
+                    assert!(message.starts_with("broken rule given "), "{err}");
+                }
+                other => panic!("expected RulePanicked, got {other}"),
+            }
+            assert!(err.to_string().starts_with("detection rule panics panicked (worker "), "{err}");
+        }
+    }
+
+    #[test]
+    fn panic_messages_are_read_from_str_and_string_payloads() {
+        assert_eq!(panic_message(&"boom"), "boom");
+        assert_eq!(panic_message(&"boom".to_string()), "boom");
+        assert_eq!(panic_message(&42_u8), "a panic without a message");
     }
 
     #[test]

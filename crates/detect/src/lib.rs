@@ -80,4 +80,25 @@ pub enum DetectError {
     /// A state snapshot could not be written or restored.
     #[error(transparent)]
     State(#[from] StateError),
+    /// A rule panicked in `on_batch` on detection worker `worker`: the batch's findings are
+    /// incomplete and the engine's state may be half-updated, so the engine must not be used
+    /// further (start again from the last checkpoint).
+    #[error("detection rule {rule} panicked (worker {worker}): {message}")]
+    RulePanicked {
+        /// The rule's id.
+        rule: &'static str,
+        /// The worker thread (0 when `engine.workers` is 1).
+        worker: usize,
+        /// The panic's message (when it was a string).
+        message: String,
+    },
+    /// A detection worker thread panicked outside any rule's code (same consequences as
+    /// [`DetectError::RulePanicked`]).
+    #[error("detection worker {worker} panicked: {message}")]
+    WorkerPanicked {
+        /// The worker thread.
+        worker: usize,
+        /// The panic's message (when it was a string).
+        message: String,
+    },
 }

@@ -32,7 +32,7 @@ pub fn run_all(rules: Vec<Box<dyn Rule>>, lines: &[String], batch_rows: usize) -
     for b in batches(lines, batch_rows) {
         all.extend(engine.process(&b).expect("process"));
     }
-    all.extend(engine.finish());
+    all.extend(engine.finish().expect("finish"));
     all
 }
 

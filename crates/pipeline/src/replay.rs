@@ -306,7 +306,7 @@ impl Driver {
 
     /// End of input: closes every window, publishes final versions, flushes every sink.
     pub fn finish(&mut self) -> Result<(), PipelineError> {
-        let found = self.engine.finish();
+        let found = self.engine.finish()?;
         self.forward_rejected()?;
         self.publish(&found)?;
         for s in &mut self.sinks {

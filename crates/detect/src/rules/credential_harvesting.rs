@@ -651,7 +651,7 @@ mod tests {
         for b in crate::testing::batches(lines, batch_rows) {
             all.extend(engine.process(&b).expect("process"));
         }
-        all.extend(engine.finish());
+        all.extend(engine.finish().expect("finish"));
         all
     }
 

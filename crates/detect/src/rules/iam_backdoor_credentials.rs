@@ -591,7 +591,7 @@ mod tests {
         for b in batches(lines, rows) {
             all.extend(engine.process(&b).expect("process"));
         }
-        all.extend(engine.finish());
+        all.extend(engine.finish().expect("finish"));
         finals(&all)
     }
 
@@ -730,7 +730,7 @@ mod tests {
         let f = engine.process(&b[1]).expect("process");
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].activity, Activity::Create);
-        assert!(engine.finish().is_empty(), "nothing changed since");
+        assert!(engine.finish().expect("finish").is_empty(), "nothing changed since");
         assert_eq!(run_all(vec![rule(Config::default())], &lines, 8192).len(), 1);
     }
 

@@ -653,7 +653,7 @@ mod tests {
         for b in batches(lines, rows) {
             all.extend(engine.process(&b).expect("process"));
         }
-        all.extend(engine.finish());
+        all.extend(engine.finish().expect("finish"));
         finals(&all)
     }
 

@@ -79,7 +79,7 @@ fn a_snapshot_restored_into_a_fresh_engine_resumes_windows_and_sequences_with_id
         }
         per_batch.push(a.process(b).expect("process"));
     }
-    per_batch.push(a.finish());
+    per_batch.push(a.finish().expect("finish"));
     assert_eq!(a.stats().late_events, 0, "the generator stays within the lateness");
     let all: Vec<Finding> = per_batch.iter().flatten().cloned().collect();
     let expected = final_versions(&all);
@@ -143,7 +143,7 @@ fn a_snapshot_restored_into_a_fresh_engine_resumes_windows_and_sequences_with_id
             assert_eq!(sorted(got.clone()), sorted(per_batch[i].clone()), "split {split}: batch {i} after restore");
             resumed.extend(got);
         }
-        let tail = b.finish();
+        let tail = b.finish().expect("finish");
         assert_eq!(sorted(tail.clone()), sorted(per_batch[n].clone()), "split {split}: finish after restore");
         resumed.extend(tail);
         let got = final_versions(&resumed);

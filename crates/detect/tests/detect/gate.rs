@@ -58,7 +58,7 @@ fn run(lines: &[String], batch_rows: usize, now: Option<i64>) -> Run {
         all.extend(engine.process(b).expect("process"));
         rejected.extend(engine.take_rejected());
     }
-    all.extend(engine.finish());
+    all.extend(engine.finish().expect("finish"));
     rejected.extend(engine.take_rejected());
     let poisoned: Vec<String> =
         all.iter().filter(|f| f.evidence.iter().any(|e| e.event_id == POISON_ID)).map(|f| f.uid.clone()).collect();
@@ -245,7 +245,7 @@ fn a_held_event_survives_a_snapshot_and_is_judged_by_the_restored_engine() {
         all.extend(restored.process(b).expect("process"));
         rejected.extend(restored.take_rejected());
     }
-    all.extend(restored.finish());
+    all.extend(restored.finish().expect("finish"));
     assert_eq!(rejected.len(), 1);
     assert_eq!(rejected[0].event_id, POISON_ID);
     let clean = baseline(7);

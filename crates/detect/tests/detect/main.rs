@@ -59,7 +59,7 @@ fn run(lines: &[String], batch_rows: usize, workers: usize) -> (Vec<Vec<Finding>
         per_batch.push(engine.process(&b).expect("process"));
     }
     let mut all: Vec<Finding> = per_batch.iter().flatten().cloned().collect();
-    all.extend(engine.finish());
+    all.extend(engine.finish().expect("finish"));
     (per_batch, all)
 }
 
@@ -227,7 +227,7 @@ fn events_later_than_the_allowed_lateness_are_counted_and_not_windowed() {
     for b in parse(&lines(&evs), 1) {
         found.extend(engine.process(&b).expect("process"));
     }
-    found.extend(engine.finish());
+    found.extend(engine.finish().expect("finish"));
     assert_eq!(engine.stats().late_events, 12);
     assert!(found.is_empty());
 }
@@ -303,7 +303,7 @@ fn allowlisted_user_agents_actors_and_accounts_quiet_a_rule_without_code() {
         for b in parse(&lines, 8192) {
             n += engine.process(&b).expect("process").len();
         }
-        n + engine.finish().len()
+        n + engine.finish().expect("finish").len()
     };
     assert!(count(Default::default()) > 0);
     assert_eq!(count(trailhound_detect::Suppress { user_agents: vec!["AWS-CLI/2".into()], ..Default::default() }), 0);

@@ -608,7 +608,7 @@ fn an_owners_audit_loop_is_reported_once_at_low_then_known_as_habit() {
     for b in parse(&lines, 512) {
         all.extend(engine.process(&b).expect("process"));
     }
-    all.extend(engine.finish());
+    all.extend(engine.finish().expect("finish"));
     let hours: Vec<(Severity, bool)> = final_versions(&all)
         .values()
         .filter(|f| f.rule_id == "enumeration_burst")

@@ -156,7 +156,7 @@ impl Run {
             assert_eq!(engine.stats().state_bytes, engine.state_bytes() as u64, "the gauge is the state's weight");
             after_batch.push(engine.stats().state_bytes);
         }
-        all.extend(engine.finish());
+        all.extend(engine.finish().expect("finish"));
         Self { all, stats: engine.stats(), after_batch }
     }
 
@@ -345,7 +345,7 @@ fn a_snapshot_taken_after_evictions_restores_and_goes_on_as_if_uninterrupted() {
             split = Some((i + 1, a.snapshot().expect("snapshot"), a.state_bytes()));
         }
     }
-    per_batch.push(a.finish());
+    per_batch.push(a.finish().expect("finish"));
     let (split, snap, bytes) = split.expect("a split after evictions of every tier");
     assert!(split < batches.len() / 2, "split after batch {split} of {}", batches.len());
 
@@ -362,7 +362,7 @@ fn a_snapshot_taken_after_evictions_restores_and_goes_on_as_if_uninterrupted() {
         assert_eq!(got, want, "batch {i} after the restore");
         resumed.extend(got);
     }
-    resumed.extend(b.finish());
+    resumed.extend(b.finish().expect("finish"));
     assert_eq!(b.stats(), a.stats(), "counters, evictions included, carried over");
     assert_eq!(final_versions(&resumed), final_versions(&per_batch.concat()));
     let finals = final_versions(&resumed);

@@ -74,7 +74,7 @@ fn every_in_scope_stratus_technique_fires_its_rule_when_replayed_alone() {
         for b in crate::parse(&all[*technique], 8192) {
             fired.extend(engine.process(&b).expect("process").into_iter().map(|f| f.rule_id));
         }
-        fired.extend(engine.finish().into_iter().map(|f| f.rule_id));
+        fired.extend(engine.finish().expect("finish").into_iter().map(|f| f.rule_id));
         for r in *rules {
             if !fired.contains(*r) {
                 missing.push(format!("{technique}: {r} did not fire (fired: {fired:?})"));

@@ -18,7 +18,7 @@ fn run_with(rule: Box<dyn Rule>, lines: &[String], batch_rows: usize, workers: u
     for b in crate::testing::batches(lines, batch_rows) {
         all.extend(engine.process(&b).expect("process"));
     }
-    all.extend(engine.finish());
+    all.extend(engine.finish().expect("finish"));
     all
 }
 
