@@ -27,7 +27,24 @@ pub fn batches(lines: &[String], batch_rows: usize) -> Vec<RecordBatch> {
 
 /// Every finding version published when `rules` run over `lines` (then `finish`).
 pub fn run_all(rules: Vec<Box<dyn Rule>>, lines: &[String], batch_rows: usize) -> Vec<Finding> {
-    let mut engine = Engine::with_rules(&DetectConfig::default(), rules);
+    run_all_with(&DetectConfig::default(), rules, lines, batch_rows)
+}
+
+/// [`run_all`] on `workers` worker threads.
+pub fn run_workers(rules: Vec<Box<dyn Rule>>, lines: &[String], batch_rows: usize, workers: usize) -> Vec<Finding> {
+    let mut cfg = DetectConfig::default();
+    cfg.engine.workers = workers;
+    run_all_with(&cfg, rules, lines, batch_rows)
+}
+
+/// [`run_all`] with the engine configured by `cfg`.
+pub fn run_all_with(
+    cfg: &DetectConfig,
+    rules: Vec<Box<dyn Rule>>,
+    lines: &[String],
+    batch_rows: usize,
+) -> Vec<Finding> {
+    let mut engine = Engine::with_rules(cfg, rules);
     let mut all = Vec::new();
     for b in batches(lines, batch_rows) {
         all.extend(engine.process(&b).expect("process"));

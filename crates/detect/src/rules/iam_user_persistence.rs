@@ -597,8 +597,7 @@ mod tests {
     use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
     use super::*;
-    use crate::testing::{batches, event, finals, iam_user, role_session, run, run_all, stratus};
-    use crate::{DetectConfig, Engine};
+    use crate::testing::{event, finals, iam_user, role_session, run, run_all, run_workers, stratus};
 
     const TF_UA: &str =
         "APN/1.0 HashiCorp/1.0 Terraform/1.9.5 (+https://www.terraform.io) terraform-provider-aws/5.70.0";
@@ -646,15 +645,7 @@ mod tests {
 
     /// Final findings through an engine with `workers` threads and batches of `rows`.
     fn run_with(cfg: Config, lines: &[String], rows: usize, workers: usize) -> Vec<Finding> {
-        let mut dc = DetectConfig::default();
-        dc.engine.workers = workers;
-        let mut engine = Engine::with_rules(&dc, vec![rule(cfg)]);
-        let mut all = Vec::new();
-        for b in batches(lines, rows) {
-            all.extend(engine.process(&b).expect("process"));
-        }
-        all.extend(engine.finish().expect("finish"));
-        finals(&all)
+        finals(&run_workers(vec![rule(cfg)], lines, rows, workers))
     }
 
     #[test]

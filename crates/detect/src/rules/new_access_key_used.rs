@@ -509,8 +509,7 @@ mod tests {
     use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
     use super::*;
-    use crate::testing::{batches, event, finals, iam_user, role_session, run, run_all, stratus, T0};
-    use crate::{DetectConfig, Engine};
+    use crate::testing::{T0, event, finals, iam_user, role_session, run, run_all, run_workers, stratus};
 
     fn rule(cfg: Config) -> Box<dyn Rule> {
         Box::new(NewAccessKeyUsed::new(cfg))
@@ -544,15 +543,7 @@ mod tests {
     }
 
     fn run_with(lines: &[String], rows: usize, workers: usize) -> Vec<Finding> {
-        let mut dc = DetectConfig::default();
-        dc.engine.workers = workers;
-        let mut engine = Engine::with_rules(&dc, vec![rule(Config::default())]);
-        let mut all = Vec::new();
-        for b in batches(lines, rows) {
-            all.extend(engine.process(&b).expect("process"));
-        }
-        all.extend(engine.finish().expect("finish"));
-        finals(&all)
+        finals(&run_workers(vec![rule(Config::default())], lines, rows, workers))
     }
 
     #[test]

@@ -45,15 +45,7 @@ fn ci_key(key: &str) -> Value {
 
 /// Every finding version of `rule` over `lines`, with `workers` worker threads.
 fn run_with(rule: Box<dyn Rule>, lines: &[String], batch_rows: usize, workers: usize) -> Vec<Finding> {
-    let cfg =
-        crate::DetectConfig { engine: crate::EngineConfig { workers, ..Default::default() }, ..Default::default() };
-    let mut engine = crate::Engine::with_rules(&cfg, vec![rule]);
-    let mut all = Vec::new();
-    for b in crate::testing::batches(lines, batch_rows) {
-        all.extend(engine.process(&b).expect("process"));
-    }
-    all.extend(engine.finish().expect("finish"));
-    all
+    crate::testing::run_workers(vec![rule], lines, batch_rows, workers)
 }
 
 /// A CI role calling the same 5 APIs from one network, 12 times a day for `days` days.
