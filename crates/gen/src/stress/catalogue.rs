@@ -252,7 +252,7 @@ pub(super) fn params(cx: &Ctx<'_>, api: &Api, x: &mut Scratch) -> Kind {
         Res::Paged => {
             let o = Obj::new(&mut x.req);
             let o = if svc == "iam" { o.num("maxItems", 1000) } else { o.num("maxResults", 100) };
-            if v % 3 == 0 {
+            if v.is_multiple_of(3) {
                 o.str("nextToken", &super::token(v, 88)).end();
             } else {
                 o.end();
@@ -382,12 +382,12 @@ pub(super) fn params(cx: &Ctx<'_>, api: &Api, x: &mut Scratch) -> Kind {
                 "GetParametersByPath" => o
                     .str("path", &format!("/{app}/{env}/"))
                     .bool("recursive", true)
-                    .bool("withDecryption", v % 2 == 0)
+                    .bool("withDecryption", v.is_multiple_of(2))
                     .end(),
                 "GetParameters" => {
                     o.raw("names", &format!("[\"{p}\",\"/{app}/{env}/region\"]")).bool("withDecryption", true).end()
                 }
-                _ => o.str("name", &p).bool("withDecryption", v % 2 == 0).end(),
+                _ => o.str("name", &p).bool("withDecryption", v.is_multiple_of(2)).end(),
             }
         }
         Res::Table => {

@@ -59,7 +59,7 @@ use rand::{Rng as _, RngCore, SeedableRng};
 use trailhound_model::time::HOUR;
 
 use self::catalogue::{params, s3_data, writes, OTHER_READS, READS, SERVICE_CALLS};
-use self::principal::{account_id, Strings, Traits, ACCOUNTS};
+use self::principal::{account_id, PKind, Strings, Traits, ACCOUNTS};
 use self::sensitive::Seq;
 use crate::estate::REGIONS;
 use crate::event::{render, Call, Host, Kind};
@@ -144,31 +144,12 @@ enum Fail {
 /// One event waiting for its arrival.
 #[derive(Debug, Clone, Copy)]
 struct Ev {
-    arrival: i64,
-    seq: u64,
     t: i64,
     rank: u32,
     op: Op,
     region: u8,
     fail: Fail,
     salt: u64,
-}
-
-impl PartialEq for Ev {
-    fn eq(&self, o: &Self) -> bool {
-        (self.arrival, self.seq) == (o.arrival, o.seq)
-    }
-}
-impl Eq for Ev {}
-impl PartialOrd for Ev {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Ev {
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        (self.arrival, self.seq).cmp(&(o.arrival, o.seq))
-    }
 }
 
 /// Reused buffers of one event's rendering.
@@ -319,8 +300,11 @@ struct Gen {
     rng: Rng,
     delay_rng: Rng,
     max_delay: i64,
-    heap: BinaryHeap<Reverse<Ev>>,
-    seq: u64,
+    /// (arrival, slot in `slab`): the events waiting, earliest arrival first (ties in slot
+    /// order, deterministic like everything else).
+    heap: BinaryHeap<Reverse<(i64, u32)>>,
+    slab: Vec<Ev>,
+    free: Vec<u32>,
     steps: Vec<(i64, u8)>,
 }
 
@@ -328,8 +312,30 @@ impl Gen {
     fn push(&mut self, t: i64, rank: u32, op: Op, region: u8, fail: Fail, salt: u64) {
         let sec = t - t.rem_euclid(1000);
         let arrival = sec + crate::engine::delay(&mut self.delay_rng, self.max_delay);
-        self.seq += 1;
-        self.heap.push(Reverse(Ev { arrival, seq: self.seq, t, rank, op, region, fail, salt }));
+        let ev = Ev { t, rank, op, region, fail, salt };
+        let slot = match self.free.pop() {
+            Some(i) => {
+                self.slab[i as usize] = ev;
+                i
+            }
+            None => {
+                self.slab.push(ev);
+                (self.slab.len() - 1) as u32
+            }
+        };
+        self.heap.push(Reverse((arrival, slot)));
+    }
+
+    /// The next event to write if it has arrived by `sec` (or any, with `i64::MAX`).
+    fn pop_arrived(&mut self, sec: i64) -> Option<Ev> {
+        match self.heap.peek() {
+            Some(&Reverse((arrival, slot))) if arrival <= sec => {
+                self.heap.pop();
+                self.free.push(slot);
+                Some(self.slab[slot as usize])
+            }
+            _ => None,
+        }
     }
 
     /// A Zipf-distributed rank: `P(r)` about `1 / ((r + 1) ln(N + 1))`.
@@ -364,12 +370,37 @@ impl Gen {
             self.steps = steps;
             return n;
         }
+        // Calls come in bursts: a pipeline's plan, a person's page, a scanner's sweep walk
+        // through many APIs in seconds; a workload makes one or two at a time.
+        let (more, cap, distinct) = match p.kind {
+            PKind::Ci | PKind::Scanner => (0.8, 40, true),
+            PKind::Sso => (0.6, 20, true),
+            _ => (0.25, 6, false),
+        };
+        let mut n = 1u64;
+        while n < cap.min(budget) && self.rng.random_bool(more) {
+            n += 1;
+        }
+        let mut at = t;
+        for k in 0..n {
+            if k > 0 {
+                at += self.rng.random_range(50..2_500);
+            }
+            let region = if p.any_region { self.rng.random_range(0..REGIONS.len()) as u8 } else { region };
+            let (op, fail) = self.routine(&p, distinct);
+            let salt = self.rng.next_u64();
+            self.push(at, p.rank, op, region, fail, salt);
+        }
+        n
+    }
+
+    /// One routine call of `p` (`distinct`: any of its read APIs alike, else its first ones most).
+    fn routine(&mut self, p: &Traits, distinct: bool) -> (Op, Fail) {
         let roll = self.rng.random_range(0..1000);
-        let salt = self.rng.next_u64();
-        let (op, mut fail) = if roll < p.ldg {
+        let (op, fail) = if roll < p.ldg {
             // Skewed to the principal's first APIs; a broken principal retries its denied one.
             let a = self.rng.random_range(0..p.reads);
-            let b = self.rng.random_range(0..p.reads);
+            let b = if distinct { a } else { self.rng.random_range(0..p.reads) };
             let slot = if p.broken && self.rng.random_range(0..10) < 3 { 0 } else { a.min(b) };
             let api = (mix(p.h ^ u64::from(slot + 1).wrapping_mul(0x9E37_79B9)) % READS.len() as u64) as u16;
             (Op::Read(api), if p.broken && slot == 0 { Fail::Denied } else { Fail::No })
@@ -381,15 +412,15 @@ impl Gen {
             let slot = self.rng.random_range(0..3u64);
             (Op::Write((mix(p.h ^ 0x7772 ^ slot) % w.len() as u64) as u16), Fail::No)
         };
-        if fail == Fail::No {
-            fail = match self.rng.random_range(0..1000) {
-                0..=11 => Fail::Denied,
-                12..=31 => Fail::Other,
-                _ => Fail::No,
-            };
+        if fail != Fail::No {
+            return (op, fail);
         }
-        self.push(t, p.rank, op, region, fail, salt);
-        1
+        let fail = match self.rng.random_range(0..1000) {
+            0..=11 => Fail::Denied,
+            12..=31 => Fail::Other,
+            _ => Fail::No,
+        };
+        (op, fail)
     }
 }
 
@@ -424,15 +455,15 @@ impl Renderer {
             Op::Service(_) => return,
         };
         // People work in the console most of the time and in their CLI otherwise.
-        let console = p.kind == principal::PKind::Sso && (spec.console_agent || ev.salt % 10 < 7);
+        let console = p.kind == PKind::Sso && (spec.console_agent || ev.salt % 10 < 7);
         let (ident, ip, ua) = if spec.other_identity {
             (x.ident.as_str(), x.ip.as_str(), x.ua.as_str())
-        } else if console || p.kind != principal::PKind::Sso {
+        } else if console || p.kind != PKind::Sso {
             (s.ident.as_str(), s.ip.as_str(), s.ua.as_str())
         } else {
             (s.ident.as_str(), s.ip.as_str(), s.ua2.as_str())
         };
-        let ua = if spec.console_agent && p.kind != principal::PKind::Sso {
+        let ua = if spec.console_agent && p.kind != PKind::Sso {
             "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36"
         } else {
             ua
@@ -451,7 +482,7 @@ impl Renderer {
         if kind == Kind::SignIn {
             c = c.host(Host::Custom("us-east-1.signin.aws.amazon.com"));
         }
-        if p.kind == principal::PKind::ServiceLinked {
+        if p.kind == PKind::ServiceLinked {
             c = c.host(Host::None);
         }
         match spec.err {
@@ -526,7 +557,7 @@ fn routine(cx: &Ctx<'_>, api: &catalogue::Api, fail: Fail, x: &mut Scratch) -> S
                 ("s3", _) => ("NoSuchKey", "The specified key does not exist."),
                 ("iam", _) => ("NoSuchEntityException", "The role with name cannot be found."),
                 ("ec2", _) => ("Client.RequestLimitExceeded", "Request limit exceeded."),
-                ("dynamodb" | "lambda" | "secretsmanager" | "logs" | "ecs", _) if cx.salt % 2 == 0 => {
+                ("dynamodb" | "lambda" | "secretsmanager" | "logs" | "ecs", _) if cx.salt.is_multiple_of(2) => {
                     ("ResourceNotFoundException", "Requested resource not found")
                 }
                 ("ssm", _) => ("ParameterNotFound", ""),
@@ -561,7 +592,8 @@ pub(crate) fn generate<W: Write, L: Write>(cfg: &GenConfig, out: W, labels: Opti
         delay_rng: stream(2),
         max_delay: cfg.max_delay_ms,
         heap: BinaryHeap::new(),
-        seq: 0,
+        slab: Vec::new(),
+        free: Vec::new(),
         steps: Vec::with_capacity(32),
     };
     let mut r = Renderer {
@@ -588,16 +620,12 @@ pub(crate) fn generate<W: Write, L: Write>(cfg: &GenConfig, out: W, labels: Opti
         clock += -(1.0 - u).ln() * mean_gap;
         let t = clock as i64;
         let sec = t - t.rem_euclid(1000);
-        while let Some(Reverse(ev)) = g.heap.peek().copied() {
-            if ev.arrival > sec {
-                break;
-            }
-            g.heap.pop();
+        while let Some(ev) = g.pop_arrived(sec) {
             write(&mut r, &ev, &mut w)?;
         }
         queued += g.plan(t, cfg.events - queued);
     }
-    while let Some(Reverse(ev)) = g.heap.pop() {
+    while let Some(ev) = g.pop_arrived(i64::MAX) {
         write(&mut r, &ev, &mut w)?;
     }
     w.flush()?;

@@ -213,16 +213,16 @@ impl Traits {
             15 => 8,                                       // eu-central-1
             r => (r as u8 % 6 + 10) % REGIONS.len() as u8, // ap-*, sa-east-1
         };
-        let any_region = matches!(kind, PKind::Scanner) || (g >> 24) % 25 == 0;
+        let any_region = matches!(kind, PKind::Scanner) || (g >> 24).is_multiple_of(25);
         let (reads, ldg, other, sensitive) = match kind {
-            PKind::User => (2 + (g >> 32) % 10, 620, 120, 2_000),
-            PKind::Ec2 => (2 + (g >> 32) % 6, 600, 190, 450),
-            PKind::Lambda => (1 + (g >> 32) % 4, 560, 230, 300),
-            PKind::Ecs => (2 + (g >> 32) % 6, 600, 190, 300),
-            PKind::Ci => (6 + (g >> 32) % 24, 660, 60, 5_000),
-            PKind::Sso => (4 + (g >> 32) % 30, 740, 60, 3_000),
+            PKind::User => (2 + (g >> 32) % 10, 620, 120, 5_600),
+            PKind::Ec2 => (2 + (g >> 32) % 6, 600, 190, 1_300),
+            PKind::Lambda => (1 + (g >> 32) % 4, 560, 230, 850),
+            PKind::Ecs => (2 + (g >> 32) % 6, 600, 190, 850),
+            PKind::Ci => (6 + (g >> 32) % 24, 660, 60, 14_000),
+            PKind::Sso => (4 + (g >> 32) % 30, 740, 60, 8_500),
             PKind::Scanner => (40 + (g >> 32) % 60, 960, 20, 0),
-            PKind::ServiceLinked => (2 + (g >> 32) % 5, 600, 120, 2_000),
+            PKind::ServiceLinked => (2 + (g >> 32) % 5, 600, 120, 1_500),
         };
         Traits {
             rank,
@@ -332,7 +332,7 @@ impl Strings {
             PKind::User => {
                 key.clear();
                 key_id("AKIA", h, &mut key);
-                let name = if (h >> 50) % 3 == 0 {
+                let name = if (h >> 50).is_multiple_of(3) {
                     format!("{}.{}{}", pick(&FIRST, h >> 20), pick(&LAST, h >> 28), rank % 997)
                 } else {
                     format!("svc-{app}-{env}-{rank}")
@@ -345,7 +345,7 @@ impl Strings {
             }
             PKind::Ec2 => {
                 let r = role(format!("{app}-{env}-ec2-{}", (h >> 36) % 40), "/");
-                let instance = format!("i-0{:016x}", mix(h ^ 0x6563_32) >> 4);
+                let instance = format!("i-0{:016x}", mix(h ^ 0x0065_6332) >> 4);
                 self.name = r.name.clone();
                 session(&r, &instance, &key, SessionOpts { ec2_role_delivery: Some("2.0"), ..Default::default() })
             }
@@ -399,11 +399,11 @@ impl Strings {
 
     fn ip_and_agents(&mut self, seed: u64, p: &Traits, e: u64) {
         let h = p.h;
-        let nat = mix(seed ^ 0x6e61_74 ^ (u64::from(p.account) << 8) ^ ((h >> 52) % 3));
+        let nat = mix(seed ^ 0x006e_6174 ^ (u64::from(p.account) << 8) ^ ((h >> 52) % 3));
         match p.kind {
-            PKind::User if (h >> 50) % 3 == 0 => public_ip(mix(h ^ 0x6970), &ISP_OCTETS, &mut self.ip),
+            PKind::User if (h >> 50).is_multiple_of(3) => public_ip(mix(h ^ 0x6970), &ISP_OCTETS, &mut self.ip),
             PKind::User => public_ip(mix(h ^ 0x6970), &AWS_OCTETS, &mut self.ip),
-            PKind::Ec2 if (h >> 54) % 3 == 0 => {
+            PKind::Ec2 if (h >> 54).is_multiple_of(3) => {
                 let v = mix(h ^ 0x7072);
                 let _ = write!(self.ip, "10.{}.{}.{}", v % 64, (v >> 8) & 255, 4 + (v >> 16) % 250);
             }
@@ -419,9 +419,13 @@ impl Strings {
             PKind::ServiceLinked => self.ua.push_str(p.linked().2),
             PKind::Sso => {
                 browser(v, &mut self.ua);
-                cli(v >> 3, &mut self.ua2, if (v >> 9) % 2 == 0 { "macos#14.7.1" } else { "linux#6.8.0-49-generic" });
+                cli(
+                    v >> 3,
+                    &mut self.ua2,
+                    if (v >> 9).is_multiple_of(2) { "macos#14.7.1" } else { "linux#6.8.0-49-generic" },
+                );
             }
-            PKind::Ci if v % 2 == 0 => terraform(v >> 1, &mut self.ua),
+            PKind::Ci if v.is_multiple_of(2) => terraform(v >> 1, &mut self.ua),
             PKind::Ci => cli(v >> 1, &mut self.ua, "linux#6.5.0-1025-azure"),
             _ => sdk(v, &mut self.ua),
         }

@@ -131,7 +131,7 @@ pub(super) fn plan(p: &Traits, rng: &mut Rng, salt: u64, steps: &mut Vec<(i64, u
             for k in 1..=2 {
                 steps.push((gap(rng, SECOND, 6 * SECOND), k));
             }
-            if v % 3 == 0 {
+            if v.is_multiple_of(3) {
                 steps.push((gap(rng, SECOND, 6 * SECOND), 3));
             }
             new_key_use(rng, &mut gap, steps);
@@ -147,7 +147,7 @@ pub(super) fn plan(p: &Traits, rng: &mut Rng, salt: u64, steps: &mut Vec<(i64, u
         Seq::RoleSetup => {
             steps.push((gap(rng, SECOND, 5 * SECOND), 1));
             for k in 2..=3 {
-                if (v >> k) % 3 == 0 {
+                if (v >> k).is_multiple_of(3) {
                     steps.push((gap(rng, SECOND, 5 * SECOND), k));
                 }
             }
@@ -158,7 +158,7 @@ pub(super) fn plan(p: &Traits, rng: &mut Rng, salt: u64, steps: &mut Vec<(i64, u
                 steps.push((gap(rng, 2 * SECOND, 20 * SECOND), k));
             }
             steps.push((gap(rng, SECOND, 5 * SECOND), TAGS));
-            if v % 4 == 0 {
+            if v.is_multiple_of(4) {
                 steps.push((gap(rng, 20 * SECOND, 3 * MINUTE), PROTECT));
             }
         }
@@ -170,7 +170,7 @@ pub(super) fn plan(p: &Traits, rng: &mut Rng, salt: u64, steps: &mut Vec<(i64, u
         }
         Seq::LambdaChange => {
             steps.push((gap(rng, 2 * SECOND, 20 * SECOND), 1));
-            if v % 5 == 0 {
+            if v.is_multiple_of(5) {
                 steps.push((gap(rng, 2 * SECOND, 20 * SECOND), 2));
             }
         }
@@ -190,8 +190,8 @@ fn new_key_use(rng: &mut Rng, gap: &mut impl FnMut(&mut Rng, i64, i64) -> i64, s
 
 fn launches(v: u64) -> u8 {
     match v % 10 {
-        0..=5 => 1 + (v >> 4) as u8 % 3,
-        6..=8 => 4 + (v >> 4) as u8 % 8,
+        0..=6 => 1 + (v >> 4) as u8 % 3,
+        7..=8 => 4 + (v >> 4) as u8 % 8,
         _ => 12 + (v >> 4) as u8 % 14,
     }
 }
@@ -232,7 +232,7 @@ fn managed(v: u64) -> &'static str {
 /// An inline policy document of several statements (now and then `*` on `*`).
 fn policy_doc(v: u64, app: &str, env: &str, acct: &str, out: &mut String) {
     out.clear();
-    if v % 25 == 0 {
+    if v.is_multiple_of(25) {
         out.push_str(
             "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"*\"}]}",
         );
@@ -401,14 +401,14 @@ pub(super) fn step(cx: &Ctx<'_>, seq: Seq, step: u8, rng: &mut Rng, x: &mut Scra
         }
         (Seq::UserSetup, _) | (Seq::LoginProfile, _) => {
             target_user(cx, seq, v, &mut x.name);
-            let update = seq == Seq::LoginProfile && v % 2 == 0;
-            Obj::new(&mut x.req).str("userName", &x.name).bool("passwordResetRequired", v % 3 != 0).end();
+            let update = seq == Seq::LoginProfile && v.is_multiple_of(2);
+            Obj::new(&mut x.req).str("userName", &x.name).bool("passwordResetRequired", !v.is_multiple_of(3)).end();
             if !update {
                 Obj::new(&mut x.resp)
                     .obj("loginProfile", |p| {
                         p.str("userName", &x.name)
                             .str("createDate", &iam_date_string(t))
-                            .bool("passwordResetRequired", v % 3 != 0)
+                            .bool("passwordResetRequired", !v.is_multiple_of(3))
                     })
                     .end();
             }
@@ -429,7 +429,7 @@ pub(super) fn step(cx: &Ctx<'_>, seq: Seq, step: u8, rng: &mut Rng, x: &mut Scra
         (Seq::InlinePolicy, _) => {
             let mut doc = String::new();
             policy_doc(v >> 3, app, env, &acct, &mut doc);
-            if v % 2 == 0 {
+            if v.is_multiple_of(2) {
                 target_user(cx, seq, v, &mut x.name);
                 Obj::new(&mut x.req)
                     .str("userName", &x.name)
@@ -507,7 +507,7 @@ pub(super) fn step(cx: &Ctx<'_>, seq: Seq, step: u8, rng: &mut Rng, x: &mut Scra
                 x.req,
                 "{{\"instanceId\":\"i-0{:016x}\",\"disableApiTermination\":{{\"value\":{}}}}}",
                 mix(v) >> 4,
-                v % 3 != 0
+                !v.is_multiple_of(3)
             );
             x.resp.push_str("{\"_return\":true}");
             Spec::new("ec2", "ModifyInstanceAttribute")
@@ -543,7 +543,7 @@ pub(super) fn step(cx: &Ctx<'_>, seq: Seq, step: u8, rng: &mut Rng, x: &mut Scra
                 super::token(w, 6)
             );
             let s = Spec::new("secretsmanager", "GetSecretValue");
-            if secrets(v) > 3 && w % 4 == 0 {
+            if secrets(v) > 3 && w.is_multiple_of(4) {
                 s.denied()
             } else {
                 s
@@ -562,7 +562,7 @@ pub(super) fn step(cx: &Ctx<'_>, seq: Seq, step: u8, rng: &mut Rng, x: &mut Scra
                     Spec::new("lambda", "UpdateFunctionConfiguration20150331v2")
                 }
                 _ => {
-                    let principal = if v % 8 == 0 { "*" } else { "s3.amazonaws.com" };
+                    let principal = if v.is_multiple_of(8) { "*" } else { "s3.amazonaws.com" };
                     let _ = write!(x.req, "{{\"functionName\":\"{f}\",\"statementId\":\"{app}-invoke-{}\",\"action\":\"lambda:InvokeFunction\",\"principal\":\"{principal}\",\"sourceArn\":\"arn:aws:s3:::{app}-{env}-{acct}-0\"}}", v % 1000);
                     Spec::new("lambda", "AddPermission20150331v2")
                 }
@@ -610,11 +610,11 @@ pub(super) fn step(cx: &Ctx<'_>, seq: Seq, step: u8, rng: &mut Rng, x: &mut Scra
             iam("DeletePolicyVersion")
         }
         (Seq::Login, _) => {
-            let failed = v % 20 == 0;
+            let failed = v.is_multiple_of(20);
             Obj::new(&mut x.extra)
                 .str("LoginTo", "https://console.aws.amazon.com/console/home?hashArgs=%23&isauthcode=true&state=hashArgsFromTB_us-east-1")
                 .str("MobileVersion", "No")
-                .str("MFAUsed", if cx.p.kind == PKind::Sso || v % 3 != 0 { "Yes" } else { "No" })
+                .str("MFAUsed", if cx.p.kind == PKind::Sso || !v.is_multiple_of(3) { "Yes" } else { "No" })
                 .end();
             x.resp.push_str(if failed { "{\"ConsoleLogin\":\"Failure\"}" } else { "{\"ConsoleLogin\":\"Success\"}" });
             let s = Spec::new("signin", "ConsoleLogin").region("us-east-1").kind(Kind::SignIn).console_agent();
@@ -735,7 +735,7 @@ fn logging(cx: &Ctx<'_>, v: u64, k: u8, x: &mut Scratch) -> Spec {
             Spec::new("cloudtrail", "DeleteTrail")
         }
         (2, _) => {
-            let selectors = if v % 4 == 0 {
+            let selectors = if v.is_multiple_of(4) {
                 "[{\"readWriteType\":\"All\",\"includeManagementEvents\":false,\"dataResources\":[],\"excludeManagementEventSources\":[]}]"
             } else {
                 "[{\"readWriteType\":\"All\",\"includeManagementEvents\":true,\"dataResources\":[{\"type\":\"AWS::S3::Object\",\"values\":[\"arn:aws:s3\"]}],\"excludeManagementEventSources\":[]}]"
@@ -760,7 +760,7 @@ fn logging(cx: &Ctx<'_>, v: u64, k: u8, x: &mut Scratch) -> Spec {
                 x.req,
                 "{{\"detectorId\":\"{:032x}\",\"findingPublishingFrequency\":\"SIX_HOURS\",\"enable\":{}}}",
                 u128::from(mix(v)) << 64 | u128::from(v),
-                v % 5 != 0
+                !v.is_multiple_of(5)
             );
             Spec::new("guardduty", "UpdateDetector")
         }
@@ -816,7 +816,7 @@ fn bucket_policy(cx: &Ctx<'_>, v: u64, x: &mut Scratch) -> Spec {
             let _ = write!(
                 x.req,
                 "{{\"bucketName\":\"{bucket}\",\"Host\":\"{host}\",\"acl\":\"\",\"x-amz-acl\":[\"{}\"]}}",
-                if v % 10 == 0 { "public-read" } else { "private" }
+                if v.is_multiple_of(10) { "public-read" } else { "private" }
             );
             Spec::new("s3", "PutBucketAcl")
         }
