@@ -16,6 +16,11 @@
 #   PROFILE=release bash scripts/bench-kafka.sh   # quicker to rebuild, ~5 % more CPU per event
 #   PROFILE=dev bash scripts/bench-kafka.sh       # the test build (DataFusion unoptimised)
 #   COMPARE=/tmp/old-trailhound PHASES=backlog RUNS=6 bash scripts/bench-kafka.sh
+#   WORKLOAD=stress PHASES=backlog bash scripts/bench-kafka.sh   # large busy accounts' shape
+#
+# WORKLOAD is the generator profile of the input (`trailhound gen --profile`, seed 42):
+# `estate` (default) or `stress` (many principals, Zipf activity, recon-heavy, a few percent
+# sensitive writes; README "Benchmarks").
 #
 # COMPARE=BIN: every backlog run is followed by one of BIN on the same produced topic (A, B,
 # A, B, ...), and the medians of both and of the per-pair ratios are printed. This machine's
@@ -40,6 +45,7 @@ PHASES="${PHASES:-backlog live}"
 RATE="${RATE:-100000}"
 LIVE_EVENTS="${LIVE_EVENTS:-$EVENTS}"
 COMPARE="${COMPARE:-}"
+WORKLOAD="${WORKLOAD:-estate}"
 BENCH_DIR="${BENCH_DIR:-${TMPDIR:-/tmp}/trailhound-kafka-bench}"
 PY="${TRAILHOUND_PYTHON:-$HOME/.cache/trailhound-venv/bin/python}"
 TANSU="${TANSU:-$(command -v tansu || echo "$HOME/.cargo/bin/tansu")}"
@@ -48,8 +54,12 @@ cargo build --profile "$PROFILE" --quiet -p trailhound-cli
 case "$PROFILE" in dev) dir=debug ;; *) dir="$PROFILE" ;; esac
 bin="$CARGO_TARGET_DIR/$dir/trailhound"
 mkdir -p "$BENCH_DIR"
-input="$BENCH_DIR/events-$EVENTS.ndjson"
-[ -s "$input" ] || "$bin" gen --seed 42 --events "$EVENTS" --out "$input"
+case "$WORKLOAD" in
+    estate) input="$BENCH_DIR/events-$EVENTS.ndjson" ;;
+    stress) input="$BENCH_DIR/stress-$EVENTS.ndjson" ;;
+    *) echo "WORKLOAD must be estate or stress, not $WORKLOAD" >&2; exit 2 ;;
+esac
+[ -s "$input" ] || "$bin" gen --profile "$WORKLOAD" --seed 42 --events "$EVENTS" --out "$input"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port=$(free_port)
@@ -133,9 +143,9 @@ if [[ " $PHASES " == *" live "* ]]; then
     done
 fi
 
-python3 - "$BENCH_DIR" "$RUNS" "$PROFILE" "$STORAGE" "$RATE" "$COMPARE" <<'PY'
+python3 - "$BENCH_DIR" "$RUNS" "$PROFILE" "$STORAGE" "$RATE" "$COMPARE" "$WORKLOAD" <<'PY'
 import json, os, statistics, sys
-d, runs, profile, storage, rate, compare = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], float(sys.argv[5]), sys.argv[6]
+d, runs, profile, storage, rate, compare, workload = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], float(sys.argv[5]), sys.argv[6], sys.argv[7]
 med = lambda rs, k: statistics.median(r[k] for r in rs)
 for phase in ("backlog", "compare", "live"):
     paths = [f"{d}/{phase}-{i}.json" for i in range(1, runs + 1)]
@@ -148,7 +158,7 @@ for phase in ("backlog", "compare", "live"):
               f"finding ack latency p50 {r['finding_latency_p50_ms']:.1f} ms p99 {r['finding_latency_p99_ms']:.1f} ms "
               f"({r['findings_acked']} finding versions)")
     what = {"live": f"offered {rate:,.0f} events/s", "compare": f"drain, {compare}"}.get(phase, "drain")
-    print(f"{phase} median ({what}; {profile} build, tansu {storage}): {med(rs, 'events_per_second'):,.0f} events/s; "
+    print(f"{phase} median ({what}; {workload} workload, {profile} build, tansu {storage}): {med(rs, 'events_per_second'):,.0f} events/s; "
           f"batch latency p50 {med(rs, 'batch_latency_p50_ms'):.1f} ms p99 {med(rs, 'batch_latency_p99_ms'):.1f} ms; "
           f"finding ack latency p50 {med(rs, 'finding_latency_p50_ms'):.1f} ms p99 {med(rs, 'finding_latency_p99_ms'):.1f} ms")
 pairs = [(f"{d}/backlog-{i}.json", f"{d}/compare-{i}.json") for i in range(1, runs + 1)]

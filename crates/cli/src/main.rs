@@ -113,6 +113,10 @@ enum Command {
         /// Only these scenarios (comma-separated).
         #[arg(long, value_delimiter = ',')]
         scenarios: Option<Vec<String>>,
+        /// Workload: `estate` (an organisation with labelled attacks) or `stress` (large busy
+        /// accounts, a detection cost workload without labels; README "Benchmarks").
+        #[arg(long, default_value = "estate", value_name = "estate|stress")]
+        profile: trailhound_gen::Profile,
     },
     /// Generate, replay and query a demo estate in a folder.
     Demo {
@@ -265,8 +269,15 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Gen { seed, events, out, labels, no_attacks, scenarios } => {
-            let cfg = trailhound_gen::GenConfig { seed, events, attacks: !no_attacks, scenarios, ..Default::default() };
+        Command::Gen { seed, events, out, labels, no_attacks, scenarios, profile } => {
+            let cfg = trailhound_gen::GenConfig {
+                seed,
+                events,
+                attacks: !no_attacks,
+                scenarios,
+                profile,
+                ..Default::default()
+            };
             let stats = gen(&cfg, &out, labels.as_deref())?;
             eprintln!(
                 "generated {} events ({:.1} MB), {} attack scenarios",

@@ -279,7 +279,7 @@ pub(crate) enum Planned {
 
 /// Samples an arrival delay: mostly 1/15..1/3 of `max` (1–5 min of 15), a tenth faster, a
 /// tail up to `max`.
-fn delay(rng: &mut Rng, max: i64) -> i64 {
+pub(crate) fn delay(rng: &mut Rng, max: i64) -> i64 {
     if max <= 0 {
         return 0;
     }

@@ -186,11 +186,15 @@ impl<'a> Obj<'a> {
     pub(crate) fn str(mut self, k: &str, v: &str) -> Self {
         self.key(k);
         self.s.push('"');
-        for c in v.chars() {
-            match c {
-                '"' => self.s.push_str("\\\""),
-                '\\' => self.s.push_str("\\\\"),
-                c => self.s.push(c),
+        if !v.bytes().any(|b| b == b'"' || b == b'\\') {
+            self.s.push_str(v);
+        } else {
+            for c in v.chars() {
+                match c {
+                    '"' => self.s.push_str("\\\""),
+                    '\\' => self.s.push_str("\\\\"),
+                    c => self.s.push(c),
+                }
             }
         }
         self.s.push('"');

@@ -12,6 +12,11 @@
 //! plus injected attack scenarios by stolen non-human identities with ground-truth
 //! [`Label`]s (one per scenario stage, see below).
 //!
+//! That is the default [`Profile::Estate`]. [`Profile::Stress`] writes a detection cost
+//! workload instead: the shape of large, busy accounts (tens of thousands of principals with
+//! Zipf activity, about 60 % `List*`/`Describe*`/`Get*`, errors, many sources and agents,
+//! sensitive writes at a few percent), deterministic, streamed, without labels.
+//!
 //! * **Deterministic**: the same [`GenConfig`] gives byte-identical output (ChaCha streams
 //!   seeded from `seed`; no clock, no hash-map order). The background uses its own streams,
 //!   so switching attacks off leaves it unchanged except where it is cut to make room.
@@ -108,6 +113,7 @@ mod event;
 mod identity;
 mod json;
 mod scenarios;
+mod stress;
 
 #[cfg(test)]
 mod scenario_tests;
@@ -135,6 +141,48 @@ pub struct GenConfig {
     pub attacks: bool,
     /// Which scenarios to inject, by name (see [`scenario_names`]); `None` for all.
     pub scenarios: Option<Vec<String>>,
+    /// Which workload to write (default [`Profile::Estate`]).
+    pub profile: Profile,
+}
+
+/// The workload [`generate`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// The simulated organisation with injected, labelled attack scenarios (this crate's
+    /// documentation above).
+    #[default]
+    Estate,
+    /// The shape of large, busy accounts, as a detection cost workload: tens of thousands of
+    /// principals with Zipf activity, about 60 % `List*`/`Describe*`/`Get*`, errors, many
+    /// sources and agents, sensitive writes at a few percent; no labels (see the `stress`
+    /// module's documentation, repeated in the README "Benchmarks").
+    Stress,
+}
+
+impl Profile {
+    /// Every profile's name, as [`std::str::FromStr`] reads it.
+    pub const NAMES: [&'static str; 2] = ["estate", "stress"];
+}
+
+impl std::str::FromStr for Profile {
+    type Err = GenError;
+    fn from_str(s: &str) -> Result<Self, GenError> {
+        match s {
+            "estate" => Ok(Profile::Estate),
+            "stress" => Ok(Profile::Stress),
+            other => Err(GenError::Config(format!("unknown profile {other:?} (known: {})", Profile::NAMES.join(", ")))),
+        }
+    }
+}
+
+impl std::fmt::Display for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Profile::Estate => "estate",
+            Profile::Stress => "stress",
+        })
+    }
 }
 
 impl Default for GenConfig {
@@ -146,6 +194,7 @@ impl Default for GenConfig {
             max_delay_ms: 15 * MINUTE,
             attacks: true,
             scenarios: None,
+            profile: Profile::Estate,
         }
     }
 }
@@ -209,11 +258,15 @@ pub enum GenError {
     Config(String),
 }
 
-/// Writes `cfg.events` CloudTrail records as NDJSON to `out` (in arrival order) and, when
-/// `labels` is given, one [`Label`] JSON line per injected scenario instance. Both writers
+/// Writes `cfg.events` CloudTrail records of `cfg.profile` as NDJSON to `out` (in arrival
+/// order) and, when `labels` is given, one [`Label`] JSON line per injected scenario instance
+/// (none for [`Profile::Stress`]). Both writers
 /// are buffered internally and flushed before returning.
 pub fn generate<W: Write, L: Write>(cfg: &GenConfig, out: W, labels: Option<L>) -> Result<GenStats, GenError> {
-    engine::generate(cfg, out, labels)
+    match cfg.profile {
+        Profile::Estate => engine::generate(cfg, out, labels),
+        Profile::Stress => stress::generate(cfg, out, labels),
+    }
 }
 
 /// Names of the scenarios that can be injected, in a stable order.
