@@ -330,7 +330,8 @@ impl Driver {
         Ok(due)
     }
 
-    /// Makes everything published and dead-lettered so far durable.
+    /// Makes everything published and dead-lettered so far durable, sink by sink in the order
+    /// they were given.
     pub fn flush_sinks(&mut self) -> Result<(), PipelineError> {
         for s in &mut self.sinks {
             s.flush()?;
@@ -419,11 +420,13 @@ pub fn replay(
     trailhound_lake::mark_running(&findings_dir, &marker).map_err(SinkError::from)?;
     trailhound_lake::clear_findings(&findings_dir).map_err(SinkError::from)?;
 
-    let mut sinks: Vec<Box<dyn FindingSink>> =
-        vec![Box::new(ParquetSink::new(&findings_dir, o.max_rows_per_file, &run_id)?)];
+    // Sinks are flushed in this order: the OCSF file before the Parquet table, so that a kill
+    // between the two never leaves a finding in the table that the OCSF file lacks.
+    let mut sinks: Vec<Box<dyn FindingSink>> = Vec::new();
     if !o.ocsf_jsonl.as_os_str().is_empty() {
         sinks.push(Box::new(OcsfJsonlSink::create(&out_dir.join(&o.ocsf_jsonl))?));
     }
+    sinks.push(Box::new(ParquetSink::new(&findings_dir, o.max_rows_per_file, &run_id)?));
     let dead: Box<dyn DeadLetterSink> = Box::new(DeadLetterFile::create(&out_dir.join(&o.dead_letters))?);
     let mut driver = Driver::new(cfg, sinks, Some(dead))?;
     let mut summary = replay_into(cfg, files, &mut driver, progress)?;
