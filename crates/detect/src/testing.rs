@@ -131,3 +131,15 @@ pub fn role_session(role: &str, session: &str, key: &str) -> Value {
         }
     })
 }
+
+/// Asserts that a rule's documented configuration (`toml`, as in `config/trailhound.toml`)
+/// parses to its defaults and documents every key.
+pub fn assert_documented_default<C>(toml_text: &str)
+where
+    C: serde::de::DeserializeOwned + serde::Serialize + Default + PartialEq + std::fmt::Debug,
+{
+    let cfg: C = toml::from_str(toml_text).expect("valid");
+    assert_eq!(cfg, C::default());
+    let keys = toml::Table::try_from(C::default()).expect("table").len();
+    assert_eq!(toml_text.lines().filter(|l| l.contains(" = ")).count(), keys, "every key documented");
+}

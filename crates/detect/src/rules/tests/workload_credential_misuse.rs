@@ -55,10 +55,7 @@ max_evidence = 10
 
 #[test]
 fn the_documented_configuration_is_the_default() {
-    let cfg: Config = toml::from_str(TOML).expect("valid");
-    assert_eq!(cfg, Config::default());
-    let keys = toml::Table::try_from(Config::default()).expect("table").len();
-    assert_eq!(TOML.lines().filter(|l| l.contains(" = ")).count(), keys, "every key documented");
+    crate::testing::assert_documented_default::<Config>(TOML);
 }
 
 #[test]
