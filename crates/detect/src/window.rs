@@ -29,6 +29,12 @@ pub fn slot_of(t: EventTime, width: i64) -> i64 {
     t.div_euclid(width)
 }
 
+/// The earliest watermark at which `evict_before(slot_of(wm - window, width))` drops `slot`
+/// (a sweep's due time for a window whose oldest slot is `slot`).
+pub fn slot_leaves(slot: i64, width: i64, window: EventTime) -> EventTime {
+    slot.saturating_add(1).saturating_mul(width).saturating_add(window)
+}
+
 /// Distinct 64-bit keys per slot.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct SlotDistinct {
@@ -89,6 +95,17 @@ impl SlotDistinct {
         self.slots.remove_before(&slot);
     }
 
+    /// The oldest slot held.
+    pub fn first_slot(&self) -> Option<i64> {
+        self.slots.first_key_value().map(|(s, _)| *s)
+    }
+
+    /// When `evict_before(slot_of(wm - window, width))` next drops a slot ([`slot_leaves`] of
+    /// the oldest); `EventTime::MAX` when empty.
+    pub fn due(&self, width: i64, window: EventTime) -> EventTime {
+        self.first_slot().map_or(EventTime::MAX, |s| slot_leaves(s, width, window))
+    }
+
     /// Non-empty slots held.
     pub fn len(&self) -> usize {
         self.slots.len()
@@ -142,6 +159,17 @@ impl SlotCount {
     /// Drops slots before `slot`.
     pub fn evict_before(&mut self, slot: i64) {
         self.slots.remove_before(&slot);
+    }
+
+    /// The oldest slot held.
+    pub fn first_slot(&self) -> Option<i64> {
+        self.slots.first_key_value().map(|(s, _)| *s)
+    }
+
+    /// When `evict_before(slot_of(wm - window, width))` next drops a slot ([`slot_leaves`] of
+    /// the oldest); `EventTime::MAX` when empty.
+    pub fn due(&self, width: i64, window: EventTime) -> EventTime {
+        self.first_slot().map_or(EventTime::MAX, |s| slot_leaves(s, width, window))
     }
 
     /// Non-empty slots held.

@@ -301,19 +301,16 @@ impl Rule for AttackChain {
     fn on_watermark(&self, ctx: &mut RuleCtx<'_>) {
         let wm = ctx.watermark;
         let mut out = Vec::new();
-        self.state.retain(|actor, buckets| {
-            let closable: Vec<EventTime> = buckets
-                .keys()
-                .copied()
-                .take_while(|b| b.saturating_add(self.window_ms).saturating_add(self.close_ms) <= wm)
-                .collect();
+        self.state.sweep(wm, |actor, buckets| {
+            let close_at = |b: EventTime| b.saturating_add(self.window_ms).saturating_add(self.close_ms);
+            let closable: Vec<EventTime> = buckets.keys().copied().take_while(|b| close_at(*b) <= wm).collect();
             for b in closable {
                 if let Some(mut bk) = buckets.remove(&b) {
                     let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
                     self.publish(actor, b, &mut bk, true, &mut sub);
                 }
             }
-            !buckets.is_empty()
+            buckets.keys().next().map(|b| close_at(*b))
         });
         for f in out {
             ctx.emit(f);

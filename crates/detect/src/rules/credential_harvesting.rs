@@ -59,7 +59,7 @@ use crate::net::Network;
 use crate::state::{self, Evicted, SmallMap, SmallSet, StateError, Tier, Weigh, Weighed};
 use crate::touched::Touched;
 use crate::view::EventView;
-use crate::window::slot_of;
+use crate::window::{slot_leaves, slot_of};
 
 static META: RuleMeta = RuleMeta {
     id: "credential_harvesting",
@@ -556,24 +556,26 @@ impl Rule for CredentialHarvesting {
     fn on_watermark(&self, ctx: &mut RuleCtx<'_>) {
         let wm = ctx.watermark;
         let mut out = Vec::new();
-        self.state.retain(|actor, st| {
+        self.state.sweep(wm, |actor, st| {
             let keep_from = slot_of(wm.saturating_sub(self.window_ms), self.slot_ms);
             st.slots.retain(|(_, slot), _| *slot >= keep_from);
             // A window starting in the bucket can change until the watermark passes the
             // bucket's end plus one window.
-            let closable: Vec<EventTime> = st
-                .episodes
-                .keys()
-                .copied()
-                .take_while(|b| b.saturating_add(self.episode_ms).saturating_add(self.window_ms) <= wm)
-                .collect();
+            let close_at = |b: EventTime| b.saturating_add(self.episode_ms).saturating_add(self.window_ms);
+            let closable: Vec<EventTime> = st.episodes.keys().copied().take_while(|b| close_at(*b) <= wm).collect();
             for b in closable {
                 if let Some(mut ep) = st.episodes.remove(&b) {
                     let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
                     self.publish(actor, b, &mut ep, true, &mut sub);
                 }
             }
-            !(st.episodes.is_empty() && st.slots.is_empty())
+            if st.episodes.is_empty() && st.slots.is_empty() {
+                return None;
+            }
+            // Next visit: the oldest slot leaving the window, or the first episode closing.
+            let oldest = st.slots.keys().map(|(_, slot)| *slot).min();
+            let leaves = oldest.map_or(EventTime::MAX, |s| slot_leaves(s, self.slot_ms, self.window_ms));
+            Some(leaves.min(st.episodes.keys().next().map_or(EventTime::MAX, |b| close_at(*b))))
         });
         for f in out {
             ctx.emit(f);

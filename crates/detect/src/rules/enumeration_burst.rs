@@ -704,18 +704,16 @@ impl Rule for EnumerationBurst {
     fn on_watermark(&self, ctx: &mut RuleCtx<'_>) {
         let wm = ctx.watermark;
         let mut out = Vec::new();
-        self.state.retain(|actor, st| {
-            st.apis.evict_before(slot_of(wm.saturating_sub(ms(self.cfg.distinct_apis_window)), self.api_slot));
-            st.regions.evict_before(slot_of(wm.saturating_sub(ms(self.cfg.regions_window)), self.region_slot));
-            st.denied.evict_before(slot_of(wm.saturating_sub(ms(self.cfg.denied_window)), self.denied_slot));
+        let (api_w, region_w, denied_w) =
+            (ms(self.cfg.distinct_apis_window), ms(self.cfg.regions_window), ms(self.cfg.denied_window));
+        self.state.sweep(wm, |actor, st| {
+            st.apis.evict_before(slot_of(wm.saturating_sub(api_w), self.api_slot));
+            st.regions.evict_before(slot_of(wm.saturating_sub(region_w), self.region_slot));
+            st.denied.evict_before(slot_of(wm.saturating_sub(denied_w), self.denied_slot));
             // An episode can still change until no window starting in it can: close it when
             // the watermark is past its end plus the longest window.
-            let closable: Vec<EventTime> = st
-                .episodes
-                .keys()
-                .copied()
-                .take_while(|b| b.saturating_add(self.episode_ms).saturating_add(self.max_window) <= wm)
-                .collect();
+            let close_at = |b: EventTime| b.saturating_add(self.episode_ms).saturating_add(self.max_window);
+            let closable: Vec<EventTime> = st.episodes.keys().copied().take_while(|b| close_at(*b) <= wm).collect();
             for b in closable {
                 if let Some(mut ep) = st.episodes.remove(&b) {
                     let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
@@ -726,10 +724,27 @@ impl Rule for EnumerationBurst {
             while st.recent.first().is_some_and(|(e, _)| e.time < keep_from) {
                 st.recent.pop_first();
             }
-            !(st.episodes.is_empty() && st.apis.is_empty() && st.regions.is_empty() && st.denied.is_empty())
+            if st.episodes.is_empty() && st.apis.is_empty() && st.regions.is_empty() && st.denied.is_empty() {
+                return None;
+            }
+            // Next visit: when a window's oldest slot leaves, an episode closes or a recent
+            // call falls behind the longest window, whichever comes first.
+            let due = st
+                .apis
+                .due(self.api_slot, api_w)
+                .min(st.regions.due(self.region_slot, region_w))
+                .min(st.denied.due(self.denied_slot, denied_w))
+                .min(st.episodes.keys().next().map_or(EventTime::MAX, |b| close_at(*b)))
+                .min(st.recent.first().map_or(EventTime::MAX, |(e, _)| e.time.saturating_add(self.max_window).saturating_add(1)));
+            Some(due)
         });
-        let forget = wm.saturating_sub(crate::window::millis(self.cfg.history));
-        self.habits.retain(|_, h| h.bursts.last().is_some_and(|b| *b >= forget));
+        let history = crate::window::millis(self.cfg.history);
+        let forget = wm.saturating_sub(history);
+        // Forgotten once the watermark is past the latest burst by the history.
+        self.habits.sweep(wm, |_, h| {
+            let last = *h.bursts.last().filter(|b| **b >= forget)?;
+            Some(last.saturating_add(history).saturating_add(1))
+        });
         for f in out {
             ctx.emit(f);
         }

@@ -471,7 +471,7 @@ impl Rule for IamBackdoorCredentials {
     fn on_watermark(&self, ctx: &mut RuleCtx<'_>) {
         let wm = ctx.watermark;
         let mut out = Vec::new();
-        self.state.retain(|actor, st| {
+        self.state.sweep(wm, |actor, st| {
             let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
             // Decide the candidates the watermark has passed: any CreateUser at or before
             // them has arrived by now (a later one would be late, and is not given to us).
@@ -503,7 +503,15 @@ impl Rule for IamBackdoorCredentials {
                 ts.retain(|t| *t >= cutoff);
                 !ts.is_empty()
             });
-            !(st.created.is_empty() && st.pending.is_empty() && st.groups.is_empty())
+            if st.created.is_empty() && st.pending.is_empty() && st.groups.is_empty() {
+                return None;
+            }
+            // Next visit: a candidate to decide, a group to close or a creation leaving the window.
+            let decide = st.pending.keys().next().map_or(EventTime::MAX, |(t, _)| t.saturating_add(1));
+            let close = st.groups.keys().map(|(_, b)| b.saturating_add(self.group)).min().unwrap_or(EventTime::MAX);
+            let forget = st.created.values().filter_map(|ts| ts.first()).min();
+            let forget = forget.map_or(EventTime::MAX, |t| t.saturating_add(self.window).saturating_add(1));
+            Some(decide.min(close).min(forget))
         });
         out.sort_by(|a, b| (a.first_event_time, &a.uid).cmp(&(b.first_event_time, &b.uid)));
         for f in out {

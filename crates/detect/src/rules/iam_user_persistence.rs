@@ -516,7 +516,7 @@ impl Rule for IamUserPersistence {
     fn on_watermark(&self, ctx: &mut RuleCtx<'_>) {
         let wm = ctx.watermark;
         let mut out = Vec::new();
-        self.state.retain(|actor, st| {
+        self.state.sweep(wm, |actor, st| {
             let closable: Vec<(String, EventTime)> =
                 st.created.keys().filter(|(_, a)| a.saturating_add(self.window) < wm).cloned().collect();
             for key in closable {
@@ -532,7 +532,12 @@ impl Rule for IamUserPersistence {
                 m.retain(|(t, _), _| *t >= cutoff);
                 !m.is_empty()
             });
-            !(st.created.is_empty() && st.steps.is_empty())
+            if st.created.is_empty() && st.steps.is_empty() {
+                return None;
+            }
+            // Next visit: the watermark passing an anchor's or a follow-up's window.
+            let oldest = st.created.keys().map(|(_, a)| *a).chain(st.steps.values().filter_map(|m| m.keys().next().map(|(t, _)| *t))).min();
+            Some(oldest.map_or(EventTime::MAX, |t| t.saturating_add(self.window).saturating_add(1)))
         });
         out.sort_by(|a, b| a.uid.cmp(&b.uid));
         for f in out {

@@ -257,7 +257,7 @@ struct Novelty<'a> {
 #[derive(Serialize)]
 struct Saved<'a> {
     last_scan: i64,
-    principals: state::Sorted<'a, String, Principal>,
+    principals: &'a Weighed<String, Principal>,
 }
 
 /// [`Saved`], read back.
@@ -320,7 +320,7 @@ impl IdentityBaseline {
         let wm = ctx.watermark;
         self.last_scan.store(wm, Ordering::Relaxed);
         let mut out = Vec::new();
-        self.state.retain(|principal, st| {
+        self.state.sweep(wm, |principal, st| {
             let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
             let closable: Vec<EventTime> =
                 st.episodes.keys().copied().take_while(|b| b.saturating_add(self.episode_ms) <= wm).collect();
@@ -330,7 +330,15 @@ impl IdentityBaseline {
                 }
             }
             self.publish_ready(principal, st, wm, &mut sub);
-            !(st.episodes.is_empty() && st.last < wm.saturating_sub(self.retention_ms))
+            if st.episodes.is_empty() {
+                // Forgotten once idle for the retention.
+                let forget = st.last.saturating_add(self.retention_ms);
+                return (forget >= wm).then(|| forget.saturating_add(1));
+            }
+            // Next visit: an episode closing, or a pending one the watermark reaches.
+            let close = st.episodes.keys().next().map_or(EventTime::MAX, |b| b.saturating_add(self.episode_ms));
+            let ready = st.episodes.iter().filter(|(_, ep)| ep.pending || ep.dirty).map(|(b, _)| *b).min();
+            Some(close.min(ready.unwrap_or(EventTime::MAX)))
         });
         for f in out {
             ctx.emit(f);
@@ -738,7 +746,7 @@ impl Rule for IdentityBaseline {
     }
     fn snapshot(&self) -> Result<Vec<u8>, StateError> {
         let saved =
-            Saved { last_scan: self.last_scan.load(Ordering::Relaxed), principals: state::Sorted(self.state.map()) };
+            Saved { last_scan: self.last_scan.load(Ordering::Relaxed), principals: &self.state };
         state::save(META.id, &saved)
     }
 

@@ -70,7 +70,7 @@ use crate::ec2::protection_on;
 use crate::episode::{remediation_for, Draft, Publication, Support};
 use crate::state::{self, Evicted, StateError, Tier, Weigh, Weighed};
 use crate::view::EventView;
-use crate::window::slot_of;
+use crate::window::{slot_leaves, slot_of};
 
 static META: RuleMeta = RuleMeta {
     id: "instance_sprawl",
@@ -858,23 +858,26 @@ impl Rule for InstanceSprawl {
     fn on_watermark(&self, ctx: &mut RuleCtx<'_>) {
         let wm = ctx.watermark;
         let mut out = Vec::new();
-        self.state.retain(|key, st| {
+        self.state.sweep(wm, |key, st| {
             let keep_from = slot_of(wm.saturating_sub(self.window_ms), self.slot_ms);
-            st.slots = st.slots.split_off(&keep_from);
+            if st.slots.first_key_value().is_some_and(|(s, _)| *s < keep_from) {
+                st.slots = st.slots.split_off(&keep_from);
+            }
             // An episode can change until no window starting in it can: close it when the
             // watermark is past its end plus the window.
-            let closable: Vec<EventTime> = st
-                .episodes
-                .keys()
-                .copied()
-                .take_while(|b| b.saturating_add(self.episode_ms).saturating_add(self.window_ms) <= wm)
-                .collect();
+            let close_at = |b: EventTime| b.saturating_add(self.episode_ms).saturating_add(self.window_ms);
+            let closable: Vec<EventTime> = st.episodes.keys().copied().take_while(|b| close_at(*b) <= wm).collect();
             for b in closable {
                 if let Some(mut ep) = st.episodes.remove(&b) {
                     self.publish(key, b, &mut ep, true, &mut out);
                 }
             }
-            !(st.episodes.is_empty() && st.slots.is_empty())
+            if st.episodes.is_empty() && st.slots.is_empty() {
+                return None;
+            }
+            // Next visit: the oldest slot leaving the window, or the first episode closing.
+            let leaves = st.slots.keys().next().map_or(EventTime::MAX, |s| slot_leaves(*s, self.slot_ms, self.window_ms));
+            Some(leaves.min(st.episodes.keys().next().map_or(EventTime::MAX, |b| close_at(*b))))
         });
         for f in out {
             ctx.emit(f);

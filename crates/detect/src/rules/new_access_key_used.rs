@@ -432,20 +432,22 @@ impl Rule for NewAccessKeyUsed {
     fn on_watermark(&self, ctx: &mut RuleCtx<'_>) {
         let wm = ctx.watermark;
         let mut out = Vec::new();
-        self.keys.retain(|key, k| match &k.creation {
+        self.keys.sweep(wm, |key, k| match &k.creation {
             Some(c) => {
-                if c.at.0.saturating_add(self.window) >= wm {
-                    return true;
+                let closes = c.at.0.saturating_add(self.window);
+                if closes >= wm {
+                    return Some(closes.saturating_add(1));
                 }
                 let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
                 self.publish(key, k, true, &mut sub);
-                false
+                None
             }
             None => {
                 // A creation arriving from now on is newer than the watermark, so newer than
                 // these uses: they can no longer match.
                 k.early.retain(|(t, _), _| *t >= wm);
-                !k.early.is_empty()
+                let ((oldest, _), _) = k.early.first_key_value()?;
+                Some(oldest.saturating_add(1))
             }
         });
         out.sort_by(|a, b| a.uid.cmp(&b.uid));

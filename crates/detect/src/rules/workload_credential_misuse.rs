@@ -260,10 +260,10 @@ struct Verdict<'a> {
 #[derive(Serialize)]
 struct Saved<'a> {
     last_scan: i64,
-    sessions: state::Sorted<'a, String, Session>,
-    operators: state::Sorted<'a, String, Operators>,
-    accounts: state::Sorted<'a, String, FirstSeen<String>>,
-    pending: state::Sorted<'a, (String, EventTime), ()>,
+    sessions: &'a Weighed<String, Session>,
+    operators: &'a Weighed<String, Operators>,
+    accounts: &'a Weighed<String, FirstSeen<String>>,
+    pending: &'a Weighed<(String, EventTime), ()>,
 }
 
 /// [`Saved`], read back.
@@ -393,7 +393,7 @@ impl WorkloadCredentialMisuse {
         // bucket's end plus the share window.
         let mut due: Vec<(String, EventTime)> = Vec::new();
         for s in self.sessions.iter() {
-            for b in s.episodes.keys() {
+            for b in s.value().episodes.keys() {
                 if b.saturating_add(self.episode_ms).saturating_add(self.share_ms) <= wm {
                     due.push((s.key().clone(), *b));
                 }
@@ -404,12 +404,26 @@ impl WorkloadCredentialMisuse {
             self.settle(&session, b, wm, true, ctx);
             self.pending.remove(&(session, b));
         }
-        self.sessions.retain(|_, s| !(s.episodes.is_empty() && s.last < wm.saturating_sub(self.idle_ms)));
+        let close_at = |b: EventTime| b.saturating_add(self.episode_ms).saturating_add(self.share_ms);
+        self.sessions.sweep(wm, |_, s| match s.episodes.keys().next() {
+            // Visited again when its first episode is due (closed by the loop above).
+            Some(b) => Some(close_at(*b)),
+            // Forgotten once idle.
+            None => {
+                let forget = s.last.saturating_add(self.idle_ms);
+                (forget >= wm).then(|| forget.saturating_add(1))
+            }
+        });
         // Operator minutes still needed: those within the share window of an open bucket.
-        let keep = wm.saturating_sub(self.episode_ms).saturating_sub(2 * self.share_ms).div_euclid(MINUTE) - 1;
-        self.operators.retain(|_, slots| {
-            *slots = slots.split_off(&keep);
-            !slots.is_empty()
+        let lag = self.episode_ms.saturating_add(2 * self.share_ms);
+        let keep = wm.saturating_sub(lag).div_euclid(MINUTE) - 1;
+        self.operators.sweep(wm, |_, slots| {
+            if slots.keys().next().is_some_and(|m| *m < keep) {
+                *slots = slots.split_off(&keep);
+            }
+            // Next visit: when `keep` passes the oldest minute.
+            let oldest = *slots.keys().next()?;
+            Some(oldest.saturating_add(2).saturating_mul(MINUTE).saturating_add(lag))
         });
     }
 
@@ -863,10 +877,10 @@ impl Rule for WorkloadCredentialMisuse {
     fn snapshot(&self) -> Result<Vec<u8>, StateError> {
         let saved = Saved {
             last_scan: self.last_scan.load(Ordering::Relaxed),
-            sessions: state::Sorted(self.sessions.map()),
-            operators: state::Sorted(self.operators.map()),
-            accounts: state::Sorted(self.accounts.map()),
-            pending: state::Sorted(self.pending.map()),
+            sessions: &self.sessions,
+            operators: &self.operators,
+            accounts: &self.accounts,
+            pending: &self.pending,
         };
         state::save(META.id, &saved)
     }
