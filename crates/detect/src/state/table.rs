@@ -2,10 +2,11 @@
 //! which of its entries the watermark can change, so that neither the memory budget nor
 //! housekeeping costs more than the events that changed the state.
 //!
-//! **Weight.** Each entry carries the heap bytes of its value as last weighed ([`Weigh`]);
-//! a change through a guard ([`WeighedMut`]) reweighs the value once, when the guard drops,
-//! and only when the value was borrowed mutably. The table's total is the sum kept up to
-//! date, read in O(1) ([`Weighed::bytes`]).
+//! **Weight.** Each entry carries the heap bytes of its value as last weighed ([`Weigh`]). A
+//! change through a guard ([`WeighedMut`], when the value was borrowed mutably) marks the
+//! entry stale; stale entries are reweighed once each when the weight is next read
+//! ([`Weighed::bytes`]) or when a sweep visits them, however many events changed them in
+//! between. So the weight the engine reads is exact at every point it reads it.
 //!
 //! **Due times.** Housekeeping goes through [`Weighed::sweep`]: the rule's closure says, for
 //! each entry it visits, whether to keep it and the earliest watermark at which a later sweep
@@ -18,6 +19,7 @@ use std::borrow::Borrow;
 use std::hash::Hash;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use dashmap::mapref::entry::Entry;
 use dashmap::mapref::multiple::RefMulti;
@@ -42,11 +44,21 @@ pub struct Slot<V> {
     value: V,
     heap: usize,
     due: EventTime,
+    /// Changed since `heap` was computed (its key is in the table's stale list).
+    stale: bool,
 }
 
 impl<V: Weigh> Slot<V> {
     fn new(value: V) -> Self {
-        Self { heap: value.heap(), value, due: EventTime::MIN }
+        Self { heap: value.heap(), value, due: EventTime::MIN, stale: false }
+    }
+
+    /// Reweighs the value; returns (bytes added, bytes removed).
+    fn reweigh(&mut self) -> (usize, usize) {
+        self.stale = false;
+        let (before, after) = (self.heap, self.value.heap());
+        self.heap = after;
+        (after.saturating_sub(before), before.saturating_sub(after))
     }
 }
 
@@ -74,17 +86,19 @@ impl<K: Eq + Hash, V> Item<'_, K, V> {
 /// [`Weighed::sweep`]. Reads go through [`Weighed::get`] and [`Weighed::iter`].
 pub struct Weighed<K, V> {
     map: StateMap<K, Slot<V>>,
-    /// Heap bytes of every key and value.
+    /// Heap bytes of every key and value, as last weighed.
     heap: AtomicUsize,
+    /// Keys of the entries changed since they were last weighed.
+    stale: Mutex<Vec<K>>,
 }
 
 impl<K: Eq + Hash, V> Default for Weighed<K, V> {
     fn default() -> Self {
-        Self { map: StateMap::default(), heap: AtomicUsize::new(0) }
+        Self { map: StateMap::default(), heap: AtomicUsize::new(0), stale: Mutex::new(Vec::new()) }
     }
 }
 
-impl<K: Eq + Hash + Weigh, V: Weigh> Weighed<K, V> {
+impl<K: Eq + Hash + Weigh + Clone, V: Weigh> Weighed<K, V> {
     /// Bytes of one entry held inline in the table (key, value and the table's bookkeeping,
     /// control byte), with the table's average slack.
     pub const ENTRY: usize = (std::mem::size_of::<(K, Slot<V>)>() + 1) * 3 / 2;
@@ -98,12 +112,31 @@ impl<K: Eq + Hash + Weigh, V: Weigh> Weighed<K, V> {
             heap += k.heap() + slot.heap;
             table.insert(k, slot);
         }
-        Self { map: table, heap: AtomicUsize::new(heap) }
+        Self { map: table, heap: AtomicUsize::new(heap), stale: Mutex::new(Vec::new()) }
     }
 
-    /// Approximate bytes held: inline entries plus what keys and values own.
+    /// Approximate bytes held: inline entries plus what keys and values own (the stale
+    /// entries reweighed first).
     pub fn bytes(&self) -> usize {
+        self.reweigh_stale();
         self.heap.load(Ordering::Relaxed) + self.map.len() * Self::ENTRY
+    }
+
+    /// Reweighs the entries changed since they were last weighed.
+    fn reweigh_stale(&self) {
+        let keys = std::mem::take(&mut *self.stale.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let (mut add, mut sub) = (0usize, 0usize);
+        for k in keys {
+            if let Some(mut slot) = self.map.get_mut(&k) {
+                if slot.stale {
+                    let (a, s) = slot.reweigh();
+                    add += a;
+                    sub += s;
+                }
+            }
+        }
+        self.heap.fetch_add(add, Ordering::Relaxed);
+        self.sub(sub);
     }
 
     /// Entries.
@@ -146,7 +179,7 @@ impl<K: Eq + Hash + Weigh, V: Weigh> Weighed<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.map.get_mut(k).map(|inner| WeighedMut::new(inner, &self.heap))
+        self.map.get_mut(k).map(|inner| WeighedMut::new(inner, &self.stale))
     }
 
     /// The entry of `k` (made with `V::default()` and the key `key()` builds when absent):
@@ -176,7 +209,7 @@ impl<K: Eq + Hash + Weigh, V: Weigh> Weighed<K, V> {
                 r
             }
         };
-        WeighedMut::new(inner, &self.heap)
+        WeighedMut::new(inner, &self.stale)
     }
 
     /// Inserts or replaces an entry (due at the next sweep).
@@ -208,10 +241,9 @@ impl<K: Eq + Hash + Weigh, V: Weigh> Weighed<K, V> {
         let (mut add, mut sub) = (0usize, 0usize);
         self.map.retain(|k, slot| {
             if f(k, &mut slot.value) {
-                let after = slot.value.heap();
-                add += after.saturating_sub(slot.heap);
-                sub += slot.heap.saturating_sub(after);
-                slot.heap = after;
+                let (a, s) = slot.reweigh();
+                add += a;
+                sub += s;
                 slot.due = EventTime::MIN;
                 true
             } else {
@@ -242,10 +274,9 @@ impl<K: Eq + Hash + Weigh, V: Weigh> Weighed<K, V> {
             }
             match f(k, &mut slot.value) {
                 Some(due) => {
-                    let after = slot.value.heap();
-                    add += after.saturating_sub(slot.heap);
-                    sub += slot.heap.saturating_sub(after);
-                    slot.heap = after;
+                    let (a, s) = slot.reweigh();
+                    add += a;
+                    sub += s;
                     slot.due = due;
                     true
                 }
@@ -267,6 +298,7 @@ impl<K: Eq + Hash + Weigh, V: Weigh> Weighed<K, V> {
     /// Adds every entry that `class` says is evictable (its tier and last activity) to `out`,
     /// with its bytes.
     pub fn activity(&self, out: &mut Activity, class: impl Fn(&K, &V) -> Option<(Tier, EventTime)>) {
+        self.reweigh_stale();
         for e in self.map.iter() {
             if let Some((tier, last)) = class(e.key(), &e.value().value) {
                 out.add(tier, last, e.key().heap() + e.value().heap + Self::ENTRY);
@@ -283,6 +315,7 @@ impl<K: Eq + Hash + Weigh, V: Weigh> Weighed<K, V> {
         class: impl Fn(&K, &V) -> Option<(Tier, EventTime)>,
         mut closing: impl FnMut(&K, &mut V),
     ) -> Evicted {
+        self.reweigh_stale();
         let mut out = Evicted::default();
         let mut sub = 0;
         self.map.retain(|k, slot| match class(k, &slot.value) {
@@ -307,9 +340,8 @@ impl<K: Eq + Hash + Weigh, V: Weigh> Weighed<K, V> {
         before: EventTime,
         class: impl Fn(&K, &V) -> Option<(Tier, EventTime)>,
     ) -> (Evicted, Vec<(K, V)>)
-    where
-        K: Clone,
     {
+        self.reweigh_stale();
         let keys: Vec<K> = self
             .map
             .iter()
@@ -337,7 +369,7 @@ impl<K: Eq + Hash + Weigh, V: Weigh> Weighed<K, V> {
 
 impl<K, V> Weighed<K, V>
 where
-    K: Serialize + Ord + Hash + Weigh,
+    K: Serialize + Ord + Hash + Weigh + Clone,
     V: Serialize + Weigh,
 {
     /// The table as MessagePack, sorted by key (see [`super::save_map`]).
@@ -348,7 +380,7 @@ where
 
 impl<K, V> Weighed<K, V>
 where
-    K: DeserializeOwned + Eq + Hash + Weigh,
+    K: DeserializeOwned + Eq + Hash + Weigh + Clone,
     V: DeserializeOwned + Weigh,
 {
     /// A table written by [`Weighed::save`] (an empty slice: empty).
@@ -372,7 +404,7 @@ impl<K: Serialize + Ord + Hash, V: Serialize> Serialize for Weighed<K, V> {
 
 impl<'de, K, V> Deserialize<'de> for Weighed<K, V>
 where
-    K: Deserialize<'de> + Eq + Hash + Weigh,
+    K: Deserialize<'de> + Eq + Hash + Weigh + Clone,
     V: Deserialize<'de> + Weigh,
 {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -381,17 +413,17 @@ where
 }
 
 /// An entry of a [`Weighed`] table to change: dereferences to the value; when dropped after a
-/// mutable borrow, reweighs it and makes it due at the next sweep. Holds the shard's lock like
-/// any `DashMap` guard: never across another map call.
-pub struct WeighedMut<'a, K: Eq + Hash + Weigh, V: Weigh> {
+/// mutable borrow, marks it stale (reweighed when the weight is next read) and due at the next
+/// sweep. Holds the shard's lock like any `DashMap` guard: never across another map call.
+pub struct WeighedMut<'a, K: Eq + Hash + Weigh + Clone, V: Weigh> {
     inner: RefMut<'a, K, Slot<V>>,
-    heap: &'a AtomicUsize,
+    stale: &'a Mutex<Vec<K>>,
     changed: bool,
 }
 
-impl<'a, K: Eq + Hash + Weigh, V: Weigh> WeighedMut<'a, K, V> {
-    fn new(inner: RefMut<'a, K, Slot<V>>, heap: &'a AtomicUsize) -> Self {
-        Self { inner, heap, changed: false }
+impl<'a, K: Eq + Hash + Weigh + Clone, V: Weigh> WeighedMut<'a, K, V> {
+    fn new(inner: RefMut<'a, K, Slot<V>>, stale: &'a Mutex<Vec<K>>) -> Self {
+        Self { inner, stale, changed: false }
     }
 
     /// The entry's key.
@@ -400,34 +432,32 @@ impl<'a, K: Eq + Hash + Weigh, V: Weigh> WeighedMut<'a, K, V> {
     }
 }
 
-impl<K: Eq + Hash + Weigh, V: Weigh> Deref for WeighedMut<'_, K, V> {
+impl<K: Eq + Hash + Weigh + Clone, V: Weigh> Deref for WeighedMut<'_, K, V> {
     type Target = V;
     fn deref(&self) -> &V {
         &self.inner.value().value
     }
 }
 
-impl<K: Eq + Hash + Weigh, V: Weigh> DerefMut for WeighedMut<'_, K, V> {
+impl<K: Eq + Hash + Weigh + Clone, V: Weigh> DerefMut for WeighedMut<'_, K, V> {
     fn deref_mut(&mut self) -> &mut V {
         self.changed = true;
         &mut self.inner.value_mut().value
     }
 }
 
-impl<K: Eq + Hash + Weigh, V: Weigh> Drop for WeighedMut<'_, K, V> {
+impl<K: Eq + Hash + Weigh + Clone, V: Weigh> Drop for WeighedMut<'_, K, V> {
     fn drop(&mut self) {
         if !self.changed {
             return;
         }
         let slot = self.inner.value_mut();
         slot.due = EventTime::MIN;
-        let (before, after) = (slot.heap, slot.value.heap());
-        slot.heap = after;
-        if after >= before {
-            self.heap.fetch_add(after - before, Ordering::Relaxed);
-        } else {
-            let n = before - after;
-            let _ = self.heap.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |h| Some(h.saturating_sub(n)));
+        if !slot.stale {
+            slot.stale = true;
+            let key = self.inner.key().clone();
+            // The list's lock is never held while taking a map lock (see `reweigh_stale`).
+            self.stale.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(key);
         }
     }
 }
