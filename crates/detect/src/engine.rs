@@ -1,6 +1,7 @@
 //! The engine: watermark, sharding of actors over workers, rule dispatch, housekeeping.
 
 use std::any::Any;
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
@@ -111,7 +112,15 @@ pub struct Engine {
     evictions: Evictions,
     /// Revisions of the uids published (see [`crate::revisions`]).
     revisions: Revisions,
+    /// Whose code runs outside `on_batch` (a rule's id, [`ENGINE`] or [`BUDGET`]): what a
+    /// panic there is reported as.
+    running: Cell<&'static str>,
 }
+
+/// [`DetectError::RulePanicked`]'s rule for a panic in the engine's own code.
+const ENGINE: &str = "engine";
+/// [`DetectError::RulePanicked`]'s rule for a panic while weighing or evicting state.
+const BUDGET: &str = "engine (memory budget)";
 
 /// Format version of [`Engine::snapshot`]; bump it when any state layout changes
 /// incompatibly (2: the identity context, enumeration_burst's recon history).
@@ -184,6 +193,7 @@ impl Engine {
             max_state_bytes: usize::try_from(cfg.engine.max_state_bytes).unwrap_or(usize::MAX),
             evictions: Evictions::default(),
             revisions: Revisions::default(),
+            running: Cell::new(ENGINE),
         }
     }
 
@@ -320,6 +330,25 @@ impl Engine {
     /// the budget is judged at once (a flood of new keys), and only then may the choice
     /// depend on batch boundaries.
     pub fn process(&mut self, batch: &RecordBatch) -> Result<Vec<Finding>, DetectError> {
+        self.guarded(|e| e.process_unguarded(batch))
+    }
+
+    /// Runs `f`, turning a panic in a rule's housekeeping, correlation or eviction code into
+    /// [`DetectError::RulePanicked`] naming the rule that was running (`on_batch` panics are
+    /// caught per worker in `run_rows`).
+    fn guarded<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, DetectError>) -> Result<T, DetectError> {
+        self.running.set(ENGINE);
+        let ran = std::panic::catch_unwind(AssertUnwindSafe(|| f(&mut *self)));
+        ran.unwrap_or_else(|payload| {
+            Err(DetectError::RulePanicked {
+                rule: self.running.get(),
+                worker: 0,
+                message: panic_message(payload.as_ref()),
+            })
+        })
+    }
+
+    fn process_unguarded(&mut self, batch: &RecordBatch) -> Result<Vec<Finding>, DetectError> {
         let view = EventView::new(batch)?;
         self.stats.batches += 1;
         self.stats.events += view.len() as u64;
@@ -392,6 +421,7 @@ impl Engine {
         let target = self.max_state_bytes / 100 * state::EVICT_TO_PERCENT;
         let mut evicted = Vec::new();
         let mut ctx = RuleCtx { watermark: wm, context: &self.context, out: &mut evicted };
+        self.running.set(BUDGET);
         let done = state::enforce_budget(&self.rules, used, target, &mut ctx);
         for f in &mut evicted {
             f.context.push(CLOSED_EARLY.to_string());
@@ -591,6 +621,7 @@ impl Engine {
         let mut tail = Vec::new();
         let mut ctx = RuleCtx { watermark: wm, context: &self.context, out: &mut tail };
         for rule in self.rules.iter().filter(|r| r.correlates()) {
+            self.running.set(rule.meta().id);
             rule.on_watermark(&mut ctx);
         }
         let before = tail.len();
@@ -621,6 +652,7 @@ impl Engine {
         let mut extra = Vec::new();
         let mut ctx = RuleCtx { watermark: wm, context: &self.context, out: &mut extra };
         for rule in self.rules.iter().filter(|r| r.correlates()) {
+            self.running.set(rule.meta().id);
             rule.on_findings(out, &mut ctx);
         }
         out.extend(extra);
@@ -640,6 +672,7 @@ impl Engine {
         // Correlation rules close after they have seen the final versions these publish
         // (`close_correlations`, after `correlate`).
         for rule in self.rules.iter().filter(|r| !r.correlates()) {
+            self.running.set(rule.meta().id);
             rule.on_watermark(&mut ctx);
         }
     }
@@ -654,6 +687,7 @@ impl Engine {
         self.revisions.expire(wm);
         let mut ctx = RuleCtx { watermark: wm, context: &self.context, out };
         for rule in self.rules.iter().filter(|r| !r.correlates()) {
+            self.running.set(rule.meta().id);
             rule.on_settle(&mut ctx);
         }
     }
@@ -662,6 +696,10 @@ impl Engine {
     /// publishing final versions. The engine can go on afterwards (for a new stream). Errors
     /// as [`Engine::process`] does when a rule panics on the events still held.
     pub fn finish(&mut self) -> Result<Vec<Finding>, DetectError> {
+        self.guarded(Self::finish_unguarded)
+    }
+
+    fn finish_unguarded(&mut self) -> Result<Vec<Finding>, DetectError> {
         let mut out = Vec::new();
         // The events the future-time gate still holds were corroborated by nothing after them,
         // so there is nothing left that they could blind: the rules see them, but they do not
@@ -689,6 +727,7 @@ impl Engine {
         let mut closing = Vec::new();
         let mut ctx = RuleCtx { watermark: i64::MAX, context: &self.context, out: &mut closing };
         for rule in self.rules.iter().filter(|r| !r.correlates()) {
+            self.running.set(rule.meta().id);
             rule.on_watermark(&mut ctx);
         }
         self.correlate(&mut closing);
@@ -697,6 +736,7 @@ impl Engine {
         let mut tail = Vec::new();
         let mut ctx = RuleCtx { watermark: i64::MAX, context: &self.context, out: &mut tail };
         for rule in self.rules.iter().filter(|r| r.correlates()) {
+            self.running.set(rule.meta().id);
             rule.on_watermark(&mut ctx);
         }
         let before = tail.len();
@@ -867,6 +907,56 @@ mod tests {
             }
             assert!(err.to_string().starts_with("detection rule panics panicked (worker "), "{err}");
         }
+    }
+
+    /// A rule broken in housekeeping: panics in `on_watermark` once the watermark is past
+    /// `at` (ms).
+    struct PanicsOnWatermark {
+        at: i64,
+    }
+
+    static PANICS_ON_WATERMARK: crate::RuleMeta = crate::RuleMeta {
+        id: "panics_on_watermark",
+        title: "A rule broken in housekeeping",
+        severity: Severity::Low,
+        tactics: &[],
+        techniques: &[],
+        summary: "panics in on_watermark",
+        stateful: true,
+    };
+
+    impl Rule for PanicsOnWatermark {
+        fn meta(&self) -> &'static crate::RuleMeta {
+            &PANICS_ON_WATERMARK
+        }
+
+        fn on_batch(&self, _: &EventView<'_>, _: &[usize], _: &mut RuleCtx<'_>) {}
+
+        fn on_watermark(&self, ctx: &mut RuleCtx<'_>) {
+            if ctx.watermark > self.at {
+                panic!("housekeeping broke at watermark {}", ctx.watermark);
+            }
+        }
+    }
+
+    #[test]
+    fn a_rule_panicking_in_housekeeping_or_at_the_end_is_an_error_naming_it() {
+        let who = crate::testing::iam_user("u", "AKIAU");
+        let event = |secs: i64| crate::testing::event(secs, &who, "iam", "ListUsers", serde_json::json!({}));
+        let cfg = DetectConfig::default();
+        // During a batch: the watermark passes `at` once events are an hour later.
+        let mut engine = Engine::with_rules(&cfg, vec![Box::new(PanicsOnWatermark { at: crate::testing::T0 })]);
+        engine.process(&batches(&[event(0)], 8192)[0]).expect("watermark not yet past");
+        let err = engine.process(&batches(&[event(3600)], 8192)[0]).expect_err("a panic in on_watermark is an error");
+        assert!(
+            matches!(&err, DetectError::RulePanicked { rule: "panics_on_watermark", worker: 0, message } if message.starts_with("housekeeping broke")),
+            "{err}"
+        );
+        // At the end of input (the watermark moves past everything).
+        let mut engine = Engine::with_rules(&cfg, vec![Box::new(PanicsOnWatermark { at: i64::MAX - 1 })]);
+        engine.process(&batches(&[event(0)], 8192)[0]).expect("no panic before the end");
+        let err = engine.finish().expect_err("a panic while closing everything is an error");
+        assert!(matches!(err, DetectError::RulePanicked { rule: "panics_on_watermark", .. }), "{err}");
     }
 
     #[test]

@@ -339,8 +339,7 @@ impl<K: Eq + Hash + Weigh + Clone, V: Weigh> Weighed<K, V> {
         tier: Tier,
         before: EventTime,
         class: impl Fn(&K, &V) -> Option<(Tier, EventTime)>,
-    ) -> (Evicted, Vec<(K, V)>)
-    {
+    ) -> (Evicted, Vec<(K, V)>) {
         self.reweigh_stale();
         let keys: Vec<K> = self
             .map
