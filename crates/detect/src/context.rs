@@ -101,7 +101,7 @@ type LedgerKey = (String, String);
 #[derive(Debug, Default)]
 pub struct IdentityContext {
     window_ms: i64,
-    scanners: Vec<String>,
+    scanners: crate::text::Fragments,
     ledger: BTreeMap<LedgerKey, EventTime>,
 }
 
@@ -116,7 +116,7 @@ impl IdentityContext {
     pub fn new(cfg: &ContextConfig) -> Self {
         Self {
             window_ms: crate::window::millis(cfg.iac_lifecycle_window),
-            scanners: cfg.scanner_principals.iter().map(|s| s.to_ascii_lowercase()).collect(),
+            scanners: crate::text::Fragments::new(&cfg.scanner_principals),
             ledger: BTreeMap::new(),
         }
     }
@@ -197,8 +197,8 @@ impl IdentityContext {
         for n in names.into_iter().flatten() {
             // The principal part of an ARN: `role/...`, `user/...`, `assumed-role/...`.
             let tail = n.rsplit_once(':').map_or(n, |(_, t)| t);
-            if let Some(f) = self.scanners.iter().find(|f| EventView::contains_ignore_case(tail, f)) {
-                return Some(f.as_str());
+            if let Some(f) = self.scanners.first(tail) {
+                return Some(f);
             }
         }
         None

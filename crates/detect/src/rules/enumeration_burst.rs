@@ -42,6 +42,7 @@ use trailhound_model::{stable_hash, Activity, Evidence, Finding, IdentityClass, 
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
 use crate::fields::is_denied;
+use crate::text::Fragments;
 use crate::state::{self, Evicted, SmallMap, SmallSet, StateError, Tier, Weigh, Weighed};
 use crate::touched::Touched;
 use crate::view::EventView;
@@ -348,7 +349,7 @@ pub struct EnumerationBurst {
     episode_ms: i64,
     max_window: i64,
     prefixes: Vec<String>,
-    iac: Vec<String>,
+    iac: Fragments,
     extra: BTreeSet<String>,
     excluded: BTreeSet<String>,
     state: Weighed<String, ActorState>,
@@ -373,7 +374,7 @@ impl EnumerationBurst {
             episode_ms: ms(cfg.episode),
             max_window: a.max(r).max(d),
             prefixes: cfg.recon_prefixes.clone(),
-            iac: cfg.iac_user_agents.iter().map(|s| s.to_ascii_lowercase()).collect(),
+            iac: Fragments::new(&cfg.iac_user_agents),
             extra: cfg.extra_recon_actions.iter().cloned().collect(),
             excluded: cfg.excluded_actions.iter().cloned().collect(),
             state: Weighed::default(),
@@ -590,7 +591,7 @@ impl Rule for EnumerationBurst {
             ep.dirty = true;
 
             // Windows. IaC refreshes only count toward denials (see the module doc).
-            let iac = ev.user_agent_matches(row, &self.iac) || ev.origin(row) == Origin::Iac;
+            let iac = ev.user_agent(row).is_some_and(|ua| self.iac.matches(ua)) || ev.origin(row) == Origin::Iac;
             let counted = !iac || denied;
             if counted {
                 let e = Evidence { time: t, event_id: ev.event_id(row).to_string(), summary: ev.summary(row) };
