@@ -395,15 +395,16 @@ impl<E: Default + Weigh> Groups<E> {
         ctx: &mut crate::rules::RuleCtx<'_>,
     ) {
         let mut out = Vec::new();
-        self.state.retain(|(key, bucket), g| {
-            if bucket.saturating_add(self.bucket_ms) > watermark {
-                return true;
+        self.state.sweep(watermark, |(key, bucket), g| {
+            let closes = bucket.saturating_add(self.bucket_ms);
+            if closes > watermark {
+                return Some(closes);
             }
             let (sev, count) = (severity(g), g.support.count);
             if let Some((activity, revision)) = g.publication.next(sev, count, true) {
                 out.push(render(key, *bucket, g, activity, revision));
             }
-            false
+            None
         });
         out.sort_by(|a, b| a.uid.cmp(&b.uid));
         for f in out {
@@ -465,15 +466,23 @@ impl<E: Default + Weigh> Groups<E> {
     }
 }
 
-impl<E: Serialize + DeserializeOwned + Weigh> Groups<E> {
-    /// The open groups, serialised for [`Rule::snapshot`](crate::Rule::snapshot) of rule `rule`.
-    pub fn snapshot(&self, rule: &'static str) -> Result<Vec<u8>, StateError> {
+/// The open groups (for [`Rule::snapshot`](crate::Rule::snapshot) and the rest of a rule's
+/// state methods).
+impl<E: Serialize + DeserializeOwned + Default + Weigh> crate::state::Keyed for Groups<E> {
+    fn save(&self, rule: &'static str) -> Result<Vec<u8>, StateError> {
         self.state.save(rule)
     }
 
-    /// Replaces the open groups with a [`Groups::snapshot`] (empty slice: none).
-    pub fn restore(&mut self, rule: &'static str, bytes: &[u8]) -> Result<(), StateError> {
+    fn restore(&mut self, rule: &'static str, bytes: &[u8]) -> Result<(), StateError> {
         self.state = Weighed::load(rule, bytes)?;
         Ok(())
+    }
+
+    fn entries(&self) -> usize {
+        self.len()
+    }
+
+    fn bytes(&self) -> usize {
+        Groups::bytes(self)
     }
 }

@@ -47,7 +47,7 @@ mod weigh;
 
 pub(crate) use collections::FirstSeen;
 pub use collections::{SmallMap, SmallSet};
-pub use table::{Weighed, WeighedMut};
+pub use table::{Keyed, Weighed, WeighedMut};
 pub use weigh::{cost, Weigh};
 
 /// The keyed state map of every rule: a `DashMap` hashed with foldhash, several times cheaper

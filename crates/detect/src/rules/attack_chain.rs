@@ -25,7 +25,7 @@ use trailhound_model::{Activity, Evidence, Finding, Severity};
 
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Publication};
-use crate::state::{self, Evicted, StateError, Tier, Weigh, Weighed};
+use crate::state::{self, Evicted, Tier, Weigh, Weighed};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -317,22 +317,7 @@ impl Rule for AttackChain {
         }
     }
 
-    fn snapshot(&self) -> Result<Vec<u8>, StateError> {
-        self.state.save(META.id)
-    }
-
-    fn restore(&mut self, bytes: &[u8]) -> Result<(), StateError> {
-        self.state = Weighed::load(META.id, bytes)?;
-        Ok(())
-    }
-
-    fn state_size(&self) -> usize {
-        self.state.len()
-    }
-
-    fn state_bytes(&self) -> usize {
-        self.state.bytes()
-    }
+    super::keyed_state!(state);
 
     fn activity(&self, _watermark: EventTime, out: &mut state::Activity) {
         self.state.activity(out, |_, b| Some(class(b)));

@@ -56,7 +56,7 @@ use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{emit_with, remediation_for, Draft, Publication, Support};
 use crate::fields::is_denied;
 use crate::net::Network;
-use crate::state::{self, Evicted, SmallMap, SmallSet, StateError, Tier, Weigh, Weighed};
+use crate::state::{self, Evicted, SmallMap, SmallSet, Tier, Weigh, Weighed};
 use crate::touched::Touched;
 use crate::view::EventView;
 use crate::window::{slot_leaves, slot_of};
@@ -582,22 +582,7 @@ impl Rule for CredentialHarvesting {
         }
     }
 
-    fn snapshot(&self) -> Result<Vec<u8>, StateError> {
-        self.state.save(META.id)
-    }
-
-    fn restore(&mut self, bytes: &[u8]) -> Result<(), StateError> {
-        self.state = Weighed::load(META.id, bytes)?;
-        Ok(())
-    }
-
-    fn state_size(&self) -> usize {
-        self.state.len()
-    }
-
-    fn state_bytes(&self) -> usize {
-        self.state.bytes()
-    }
+    super::keyed_state!(state);
 
     fn activity(&self, _watermark: EventTime, out: &mut state::Activity) {
         self.state.activity(out, |_, st| Some(st.class()));

@@ -56,7 +56,7 @@ use trailhound_model::{Activity, Finding, IdentityClass, Origin, Severity};
 
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Support};
-use crate::state::{self, Evicted, StateError, Tier, Weigh, Weighed};
+use crate::state::{self, Evicted, Tier, Weigh, Weighed};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -650,22 +650,7 @@ impl Rule for DefenseEvasion {
         Self::judge(due, ctx);
     }
 
-    fn snapshot(&self) -> Result<Vec<u8>, StateError> {
-        self.pending.save(META.id)
-    }
-
-    fn restore(&mut self, bytes: &[u8]) -> Result<(), StateError> {
-        self.pending = Weighed::load(META.id, bytes)?;
-        Ok(())
-    }
-
-    fn state_size(&self) -> usize {
-        self.pending.len()
-    }
-
-    fn state_bytes(&self) -> usize {
-        self.pending.bytes()
-    }
+    super::keyed_state!(pending);
 
     fn activity(&self, _watermark: EventTime, out: &mut state::Activity) {
         self.pending.activity(out, |k, _| Some((Tier::Active, k.0)));

@@ -43,7 +43,7 @@ use crate::agents::{default_iac_user_agents, iac_agent};
 use crate::arn::own_user;
 use crate::episode::{remediation_for, Draft, Publication, Support};
 use crate::iam_policy::{admin_grant, default_admin_policies};
-use crate::state::{self, Evicted, StateError, Tier, Weigh, Weighed};
+use crate::state::{self, Evicted, Tier, Weigh, Weighed};
 use crate::text::lowercase_all;
 use crate::view::EventView;
 use crate::window::positive_millis;
@@ -428,22 +428,7 @@ impl Rule for IamPrivilegeEscalation {
         }
     }
 
-    fn snapshot(&self) -> Result<Vec<u8>, StateError> {
-        self.state.save(META.id)
-    }
-
-    fn restore(&mut self, bytes: &[u8]) -> Result<(), StateError> {
-        self.state = Weighed::load(META.id, bytes)?;
-        Ok(())
-    }
-
-    fn state_size(&self) -> usize {
-        self.state.len()
-    }
-
-    fn state_bytes(&self) -> usize {
-        self.state.bytes()
-    }
+    super::keyed_state!(state);
 
     fn activity(&self, _watermark: EventTime, out: &mut state::Activity) {
         self.state.activity(out, |_, st| Some(st.class()));

@@ -53,7 +53,7 @@ use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
 use crate::iam_policy::{admin_grant, allows, default_admin_policies, policy_document, statements, strs};
-use crate::state::{self, Evicted, StateError, Tier, Weigh, Weighed};
+use crate::state::{self, Evicted, Tier, Weigh, Weighed};
 use crate::view::EventView;
 use crate::window::positive_millis;
 
@@ -534,22 +534,7 @@ impl Rule for IamRoleBackdoor {
         }
     }
 
-    fn snapshot(&self) -> Result<Vec<u8>, StateError> {
-        self.state.save(META.id)
-    }
-
-    fn restore(&mut self, bytes: &[u8]) -> Result<(), StateError> {
-        self.state = Weighed::load(META.id, bytes)?;
-        Ok(())
-    }
-
-    fn state_size(&self) -> usize {
-        self.state.len()
-    }
-
-    fn state_bytes(&self) -> usize {
-        self.state.bytes()
-    }
+    super::keyed_state!(state);
 
     fn activity(&self, _watermark: EventTime, out: &mut state::Activity) {
         self.state.activity(out, |_, st| Some(st.class()));

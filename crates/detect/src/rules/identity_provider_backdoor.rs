@@ -21,7 +21,7 @@ use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Group, Groups};
-use crate::state::{self, Evicted, StateError, Tier, Weigh};
+use crate::state::{self, Evicted, Tier, Weigh};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -172,21 +172,7 @@ impl Rule for IdentityProviderBackdoor {
         self.groups.close(wm, Self::severity, |k, b, g, a, r| self.render(k, b, g, a, r), ctx);
     }
 
-    fn snapshot(&self) -> Result<Vec<u8>, StateError> {
-        self.groups.snapshot(META.id)
-    }
-
-    fn restore(&mut self, bytes: &[u8]) -> Result<(), StateError> {
-        self.groups.restore(META.id, bytes)
-    }
-
-    fn state_size(&self) -> usize {
-        self.groups.len()
-    }
-
-    fn state_bytes(&self) -> usize {
-        self.groups.bytes()
-    }
+    super::keyed_state!(groups);
 
     fn activity(&self, _watermark: EventTime, out: &mut state::Activity) {
         self.groups.activity(out);

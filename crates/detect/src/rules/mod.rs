@@ -19,6 +19,32 @@ use crate::context::IdentityContext;
 use crate::state::{Activity, Evicted, StateError, Tier};
 use crate::view::EventView;
 
+/// Inside `impl Rule for ...` of a rule whose keyed state is one [`crate::state::Keyed`] value
+/// (a [`crate::state::Weighed`] table, [`crate::episode::Groups`]) in field `$table`: its
+/// `snapshot`, `restore`, `state_size` and `state_bytes` (saved under the rule's id, read back,
+/// counted and weighed).
+macro_rules! keyed_state {
+    ($table:ident) => {
+        fn snapshot(&self) -> Result<Vec<u8>, $crate::state::StateError> {
+            $crate::state::Keyed::save(&self.$table, self.meta().id)
+        }
+
+        fn restore(&mut self, bytes: &[u8]) -> Result<(), $crate::state::StateError> {
+            let rule = self.meta().id;
+            $crate::state::Keyed::restore(&mut self.$table, rule, bytes)
+        }
+
+        fn state_size(&self) -> usize {
+            $crate::state::Keyed::entries(&self.$table)
+        }
+
+        fn state_bytes(&self) -> usize {
+            $crate::state::Keyed::bytes(&self.$table)
+        }
+    };
+}
+use keyed_state;
+
 /// Declares the rules, one line each (`module => RuleType,`), in the order they run: makes each
 /// `pub mod`, [`RULE_IDS`], [`RulesConfig`] (one `[rules.<id>]` field per rule, its type the
 /// rule's own `Config`) and [`build`] (each rule's `RuleType::new(Config)`, when `enabled`).

@@ -50,7 +50,7 @@ use crate::agents::{default_iac_user_agents, iac_agent};
 use crate::arn::own_user;
 use crate::episode::{remediation_for, Draft, Publication, Support};
 use crate::net::masked_network;
-use crate::state::{self, Evicted, SmallMap, StateError, Tier, Weigh, Weighed};
+use crate::state::{self, Evicted, SmallMap, Tier, Weigh, Weighed};
 use crate::text::lowercase_all;
 use crate::view::EventView;
 use crate::window::positive_millis;
@@ -456,22 +456,7 @@ impl Rule for NewAccessKeyUsed {
         }
     }
 
-    fn snapshot(&self) -> Result<Vec<u8>, StateError> {
-        self.keys.save(META.id)
-    }
-
-    fn restore(&mut self, bytes: &[u8]) -> Result<(), StateError> {
-        self.keys = Weighed::load(META.id, bytes)?;
-        Ok(())
-    }
-
-    fn state_size(&self) -> usize {
-        self.keys.len()
-    }
-
-    fn state_bytes(&self) -> usize {
-        self.keys.bytes()
-    }
+    super::keyed_state!(keys);
 
     fn activity(&self, _watermark: EventTime, out: &mut state::Activity) {
         self.keys.activity(out, |_, k| Some(k.class()));

@@ -41,7 +41,7 @@ use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::ec2::protection_on;
 use crate::episode::{remediation_for, Draft, Publication, Support};
-use crate::state::{self, Evicted, StateError, Tier, Weigh, Weighed};
+use crate::state::{self, Evicted, Tier, Weigh, Weighed};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -275,22 +275,7 @@ impl Rule for TerminationProtection {
         }
     }
 
-    fn snapshot(&self) -> Result<Vec<u8>, StateError> {
-        self.state.save(META.id)
-    }
-
-    fn restore(&mut self, bytes: &[u8]) -> Result<(), StateError> {
-        self.state = Weighed::load(META.id, bytes)?;
-        Ok(())
-    }
-
-    fn state_size(&self) -> usize {
-        self.state.len()
-    }
-
-    fn state_bytes(&self) -> usize {
-        self.state.bytes()
-    }
+    super::keyed_state!(state);
 
     fn activity(&self, _watermark: EventTime, out: &mut state::Activity) {
         self.state.activity(out, |_, eps| Some(class(eps)));

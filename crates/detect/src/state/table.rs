@@ -388,6 +388,42 @@ where
     }
 }
 
+/// A rule's keyed state as the engine sees it: saved and restored for checkpoints, counted and
+/// weighed (what [`crate::rules`]' `keyed_state!` implements a rule's methods with).
+pub trait Keyed {
+    /// The state as MessagePack, the same bytes for the same state.
+    fn save(&self, rule: &'static str) -> Result<Vec<u8>, StateError>;
+    /// Replaces the state with one [`Keyed::save`] wrote (an empty slice: empty).
+    fn restore(&mut self, rule: &'static str, bytes: &[u8]) -> Result<(), StateError>;
+    /// Keyed entries held.
+    fn entries(&self) -> usize;
+    /// Approximate bytes held.
+    fn bytes(&self) -> usize;
+}
+
+impl<K, V> Keyed for Weighed<K, V>
+where
+    K: Serialize + DeserializeOwned + Ord + Hash + Weigh + Clone,
+    V: Serialize + DeserializeOwned + Weigh,
+{
+    fn save(&self, rule: &'static str) -> Result<Vec<u8>, StateError> {
+        Weighed::save(self, rule)
+    }
+
+    fn restore(&mut self, rule: &'static str, bytes: &[u8]) -> Result<(), StateError> {
+        *self = Weighed::load(rule, bytes)?;
+        Ok(())
+    }
+
+    fn entries(&self) -> usize {
+        self.len()
+    }
+
+    fn bytes(&self) -> usize {
+        Weighed::bytes(self)
+    }
+}
+
 /// A map sorted by key, values only: the same bytes as [`super::Sorted`] of the values.
 impl<K: Serialize + Ord + Hash, V: Serialize> Serialize for Weighed<K, V> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
