@@ -463,13 +463,14 @@ impl<K: Ord + Clone> FirstSeen<K> {
             return (None, false);
         }
         if self.seen.len() >= cap {
-            let worst = self.seen.iter().max_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0))).map(|(k, f)| (k.clone(), *f));
-            match worst {
-                Some((wk, wf)) if (t, k) < (wf, wk.borrow()) => {
-                    self.seen.remove::<K>(&wk);
-                }
+            // The value first seen latest goes if `k` was seen earlier; cloned only then (a full
+            // dimension rejects most new values, and this runs for each of them).
+            let worst = self.seen.iter().max_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
+            let evict = match worst {
+                Some((wk, wf)) if (t, k) < (*wf, wk.borrow()) => wk.clone(),
                 _ => return (None, false),
-            }
+            };
+            self.seen.remove::<K>(&evict);
         }
         self.seen.insert(k.to_owned(), t);
         (None, true)
