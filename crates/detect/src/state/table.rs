@@ -135,8 +135,7 @@ impl<K: Eq + Hash + Weigh + Clone, V: Weigh> Weighed<K, V> {
                 }
             }
         }
-        self.heap.fetch_add(add, Ordering::Relaxed);
-        self.sub(sub);
+        self.adjust(add, sub);
     }
 
     /// Entries.
@@ -156,15 +155,6 @@ impl<K: Eq + Hash + Weigh + Clone, V: Weigh> Weighed<K, V> {
         Q: Hash + Eq + ?Sized,
     {
         self.map.get(k).map(|r| r.map(|s| &s.value))
-    }
-
-    /// True when `k` has an entry.
-    pub fn contains_key<Q>(&self, k: &Q) -> bool
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.map.contains_key(k)
     }
 
     /// Read-only iteration, in no particular order.
@@ -238,21 +228,7 @@ impl<K: Eq + Hash + Weigh + Clone, V: Weigh> Weighed<K, V> {
     /// one, which is then due at the next sweep. Visits every entry: housekeeping goes
     /// through [`Weighed::sweep`].
     pub fn retain(&self, mut f: impl FnMut(&K, &mut V) -> bool) {
-        let (mut add, mut sub) = (0usize, 0usize);
-        self.map.retain(|k, slot| {
-            if f(k, &mut slot.value) {
-                let (a, s) = slot.reweigh();
-                add += a;
-                sub += s;
-                slot.due = EventTime::MIN;
-                true
-            } else {
-                sub += slot.heap + k.heap();
-                false
-            }
-        });
-        self.heap.fetch_add(add, Ordering::Relaxed);
-        self.sub(sub);
+        self.visit(|_| true, |k, v| f(k, v).then_some(EventTime::MIN));
     }
 
     /// Housekeeping at watermark `wm`: calls `f` on every entry due at `wm` (changed since it
@@ -262,14 +238,20 @@ impl<K: Eq + Hash + Weigh + Clone, V: Weigh> Weighed<K, V> {
     /// in between (`EventTime::MAX`: only events can). A due time too early costs a visit; one
     /// too late delays what the watermark should have done, so a rule computes it from the
     /// same bounds its closure tests.
-    pub fn sweep(&self, wm: EventTime, mut f: impl FnMut(&K, &mut V) -> Option<EventTime>) {
+    pub fn sweep(&self, wm: EventTime, f: impl FnMut(&K, &mut V) -> Option<EventTime>) {
         #[cfg(test)]
         let visit_all = VISIT_ALL.with(std::cell::Cell::get);
         #[cfg(not(test))]
         let visit_all = false;
+        self.visit(|due| visit_all || due <= wm, f);
+    }
+
+    /// Calls `f` on the entries whose due time `now` accepts, removing those it returns `None`
+    /// for and reweighing the others, due again at the time it returns.
+    fn visit(&self, now: impl Fn(EventTime) -> bool, mut f: impl FnMut(&K, &mut V) -> Option<EventTime>) {
         let (mut add, mut sub) = (0usize, 0usize);
         self.map.retain(|k, slot| {
-            if slot.due > wm && !visit_all {
+            if !now(slot.due) {
                 return true;
             }
             match f(k, &mut slot.value) {
@@ -286,6 +268,11 @@ impl<K: Eq + Hash + Weigh + Clone, V: Weigh> Weighed<K, V> {
                 }
             }
         });
+        self.adjust(add, sub);
+    }
+
+    /// Adds `add` and removes `sub` bytes from the total.
+    fn adjust(&self, add: usize, sub: usize) {
         self.heap.fetch_add(add, Ordering::Relaxed);
         self.sub(sub);
     }
