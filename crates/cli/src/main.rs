@@ -21,6 +21,11 @@ use trailhound_model::escape::Escaped;
 use trailhound_pipeline::replay::{self, Input, Progress, Summary};
 use trailhound_pipeline::Config;
 
+/// mimalloc instead of the system allocator: the rules' state is many small strings and
+/// vectors, and glibc's malloc cost a fifth of the detection CPU on the stress workload.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "trailhound",
