@@ -1,6 +1,6 @@
 //! What a user agent says about the caller: the machine that made a call ([`desktop_os`], for
 //! rules that compare a workload's own calls with calls made elsewhere with its credentials),
-//! the tool family (`agent_family`, memoised per batch by `Agents`; the Lambda runtime), and
+//! the tool family (`agent_family`; the Lambda runtime; both derived once per batch in `derived`), and
 //! infrastructure-as-code tools run by a CI/CD identity (`iac_agent`).
 
 use trailhound_model::{IdentityClass, Origin};
@@ -74,24 +74,6 @@ pub(crate) fn agent_family(ua: Option<&str>) -> String {
         family.push_str(" (ecs)");
     }
     family
-}
-
-/// A per-batch memo of [`agent_family`] and [`is_lambda_agent`] by user agent.
-#[derive(Default)]
-pub(crate) struct Agents<'a> {
-    memo: foldhash::HashMap<&'a str, (String, bool)>,
-    none: Option<(String, bool)>,
-}
-
-impl<'a> Agents<'a> {
-    /// The family of `ua` and whether it names the Lambda runtime.
-    pub(crate) fn of(&mut self, ua: Option<&'a str>) -> (&str, bool) {
-        let entry = match ua {
-            Some(u) => self.memo.entry(u).or_insert_with(|| (agent_family(Some(u)), is_lambda_agent(Some(u)))),
-            None => self.none.get_or_insert_with(|| (agent_family(None), false)),
-        };
-        (entry.0.as_str(), entry.1)
-    }
 }
 
 /// Default user-agent fragments of infrastructure-as-code tools (as in `enumeration_burst`).

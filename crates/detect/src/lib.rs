@@ -42,6 +42,7 @@ pub mod agents;
 mod arn;
 mod config;
 pub mod context;
+mod derived;
 mod ec2;
 mod engine;
 pub mod episode;

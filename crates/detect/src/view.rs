@@ -1,5 +1,7 @@
 //! Typed, borrow-only access to the columns of an event batch.
 
+use std::sync::OnceLock;
+
 use arrow_array::cast::AsArray;
 use arrow_array::types::{TimestampMillisecondType, UInt32Type};
 use arrow_array::{Array, BooleanArray, PrimitiveArray, RecordBatch, StringArray};
@@ -7,6 +9,8 @@ use trailhound_model::event::{col, schema};
 use trailhound_model::time::EventTime;
 use trailhound_model::{IdentityClass, Origin};
 
+use crate::derived::{network_of, AgentFacts, Interned};
+use crate::net::Network;
 use crate::DetectError;
 
 /// A view over a [`RecordBatch`] of the event schema with one accessor per column.
@@ -23,6 +27,10 @@ pub struct EventView<'a> {
     classes: Vec<IdentityClass>,
     /// `origin` parsed once per batch.
     origins: Vec<Origin>,
+    /// What each row's user agent says, derived on first use (see [`crate::derived`]).
+    agents: OnceLock<Interned<AgentFacts>>,
+    /// Each row's source network, derived on first use.
+    networks: OnceLock<Interned<Option<Network>>>,
 }
 
 impl<'a> EventView<'a> {
@@ -71,7 +79,21 @@ impl<'a> EventView<'a> {
             data_event: batch.column(col::DATA_EVENT).as_boolean(),
             disable_api_termination: batch.column(col::DISABLE_API_TERMINATION).as_boolean(),
             instance_count: batch.column(col::INSTANCE_COUNT).as_primitive(),
+            agents: OnceLock::new(),
+            networks: OnceLock::new(),
         })
+    }
+
+    /// What the user agent of `row` says (family, Lambda runtime, desktop OS), computed for
+    /// the whole batch on first use, once per distinct user agent.
+    pub(crate) fn agent(&self, row: usize) -> &AgentFacts {
+        self.agents.get_or_init(|| Interned::build(self.len(), |r| self.user_agent(r), AgentFacts::of)).get(row)
+    }
+
+    /// The network of `row`'s source address ([`Network::of`]), computed for the whole batch
+    /// on first use, once per distinct address.
+    pub(crate) fn network(&self, row: usize) -> Option<&Network> {
+        self.networks.get_or_init(|| Interned::build(self.len(), |r| self.source_ip(r), network_of)).get(row).as_ref()
     }
 
     /// Rows in the batch.
@@ -264,18 +286,38 @@ impl<'a> EventView<'a> {
 
     /// One line for evidence: `iam:ListUsers us-east-1 (AccessDenied)`.
     pub fn summary(&self, row: usize) -> String {
-        let mut s = format!("{}:{}", self.service(row), self.action(row));
-        if let Some(r) = self.region(row) {
+        // Built with pushes into one allocation of the right size: rules call this for every
+        // evidence event they keep.
+        let (service, action, region) = (self.service(row), self.action(row), self.region(row));
+        let targets = [("user", col::TARGET_USER), ("role", col::TARGET_ROLE), ("policy", col::POLICY_ARN)]
+            .map(|(label, c)| (label, self.opt(c, row)));
+        let error = self.error_code(row);
+        let len = service.len()
+            + 1
+            + action.len()
+            + region.map_or(0, |r| 1 + r.len())
+            + targets.iter().map(|(l, v)| v.map_or(0, |v| l.len() + v.len() + 2)).sum::<usize>()
+            + error.map_or(0, |e| e.len() + 3);
+        let mut s = String::with_capacity(len);
+        s.push_str(service);
+        s.push(':');
+        s.push_str(action);
+        if let Some(r) = region {
             s.push(' ');
             s.push_str(r);
         }
-        for (label, c) in [("user", col::TARGET_USER), ("role", col::TARGET_ROLE), ("policy", col::POLICY_ARN)] {
-            if let Some(v) = self.opt(c, row) {
-                s.push_str(&format!(" {label}={v}"));
+        for (label, v) in targets {
+            if let Some(v) = v {
+                s.push(' ');
+                s.push_str(label);
+                s.push('=');
+                s.push_str(v);
             }
         }
-        if let Some(e) = self.error_code(row) {
-            s.push_str(&format!(" ({e})"));
+        if let Some(e) = error {
+            s.push_str(" (");
+            s.push_str(e);
+            s.push(')');
         }
         s
     }

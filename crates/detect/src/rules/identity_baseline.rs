@@ -66,10 +66,8 @@ use trailhound_model::time::{to_rfc3339, EventTime};
 use trailhound_model::{stable_hash, Activity, Finding, IdentityClass, Severity};
 
 use super::{Rule, RuleCtx, RuleMeta};
-use crate::agents::Agents;
 use crate::arn::is_fleet_session;
 use crate::episode::{emit_with, remediation_for, Draft, Publication, Support};
-use crate::net::Network;
 use crate::state::{self, Evicted, FirstSeen, SmallMap, StateError, Tier, Weigh, Weighed};
 use crate::text::list;
 use crate::touched::Touched;
@@ -629,9 +627,6 @@ impl Rule for IdentityBaseline {
         let wm = ctx.watermark;
         let mut name = String::new();
         let mut touched = Touched::new();
-        // User agents and addresses repeat within a batch: normalise each once.
-        let mut agents = Agents::default();
-        let mut networks: foldhash::HashMap<&str, Option<String>> = Default::default();
         for &row in rows {
             let class = ev.identity_class(row);
             if matches!(class, IdentityClass::AwsService | IdentityClass::Root) {
@@ -647,15 +642,15 @@ impl Rule for IdentityBaseline {
             name.push_str(service);
             name.push(':');
             name.push_str(ev.action(row));
-            let (family, lambda) = agents.of(ev.user_agent(row));
+            let agent = ev.agent(row);
+            let (family, lambda) = (agent.family.as_str(), agent.lambda);
             // Lambda runtimes call from AWS's rotating addresses, instances and tasks from a new
             // address each: not a network baseline (workload_credential_misuse judges them per
             // session).
-            let network = match ev.source_ip(row) {
-                Some(ip) if !lambda && !is_fleet_session(ev.actor_arn(row)) => {
-                    networks.entry(ip).or_insert_with(|| Network::of(ip).map(|n| n.prefix)).as_deref()
-                }
-                _ => None,
+            let network = if !lambda && !is_fleet_session(ev.actor_arn(row)) {
+                ev.network(row).map(|n| n.prefix.as_str())
+            } else {
+                None
             };
             let key_type = ev.access_key_id(row).and_then(|k| k.get(..4)).filter(|p| *p == "AKIA" || *p == "ASIA");
             let sensitive = (!ev.read_only(row) && self.sensitive_services.contains(service))

@@ -216,6 +216,24 @@ impl NewAccessKeyUsed {
         }
     }
 
+    /// [`Self::record`] of event `row`, added to the key's support in place (most uses of a
+    /// key arrive after its creation: no one-event support is built to be merged).
+    fn record_row(&self, k: &mut KeyState, t: EventTime, ev: &EventView<'_>, row: usize) {
+        let Some(c) = &k.creation else { return };
+        if t < c.at.0 || t > c.at.0.saturating_add(self.window) {
+            return;
+        }
+        if ev.identity_class(row) == IdentityClass::AwsService {
+            k.internal += 1;
+            return;
+        }
+        match self.network(ev, row) {
+            None => k.internal += 1,
+            Some(n) if n == c.network => k.same.add(ev, row, self.cfg.max_evidence),
+            Some(n) => k.foreign.entry(n).or_default().add(ev, row, self.cfg.max_evidence),
+        }
+    }
+
     /// True when the creator is a machine identity that handed a key of another user to itself.
     fn handoff(&self, c: &Creation) -> bool {
         self.cfg.same_network_handoff && c.iac.is_none() && c.creator_class != IdentityClass::Human && !c.own
@@ -238,6 +256,11 @@ impl NewAccessKeyUsed {
     fn publish(&self, key: &str, k: &mut KeyState, closing: bool, ctx: &mut RuleCtx<'_>) {
         let Some(sev) = self.severity(k) else { return };
         let Some(c) = &k.creation else { return };
+        // Internal uses only show in the context: count them too, so that the last version is
+        // republished when they changed. Decided before the support is assembled: most uses
+        // change nothing that is published before the key's window closes.
+        let count = k.same.count + k.foreign.values().map(|s| s.count).sum::<u64>() + c.support.count + k.internal;
+        let Some((activity, revision)) = k.publication.next(sev, count, closing) else { return };
         let mut uses = k.same.clone();
         for s in k.foreign.values() {
             uses.merge(s, self.cfg.max_evidence);
@@ -250,12 +273,8 @@ impl NewAccessKeyUsed {
         for e in decisive.iter().flat_map(|s| s.evidence.iter().cloned()) {
             support.push_decisive(e, self.cfg.max_evidence);
         }
-        // Internal uses only show in the context: count them too, so that the last version is
-        // republished when they changed.
-        let count = support.count + k.internal;
-        if let Some((activity, revision)) = k.publication.next(sev, count, closing) {
-            ctx.emit(self.finding(key, k, c, &uses, &support, sev, activity, revision));
-        }
+        debug_assert_eq!(count, support.count + k.internal);
+        ctx.emit(self.finding(key, k, c, &uses, &support, sev, activity, revision));
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -405,15 +424,10 @@ impl Rule for NewAccessKeyUsed {
                 continue;
             }
             let t = ev.time(row);
-            let u = Use {
-                network: self.network(ev, row),
-                service_call: ev.identity_class(row) == IdentityClass::AwsService,
-                support: Support::one(ev, row),
-            };
             let mut k = self.keys.upsert(actor, || actor.to_string());
             let k = &mut *k;
             if k.creation.is_some() {
-                self.record(k, t, &u);
+                self.record_row(k, t, ev, row);
                 self.publish(actor, k, false, ctx);
             } else {
                 let id = (t, ev.event_id(row).to_string());
@@ -421,6 +435,11 @@ impl Rule for NewAccessKeyUsed {
                 if full && k.early.last_key_value().is_some_and(|(last, _)| *last <= id) {
                     continue;
                 }
+                let u = Use {
+                    network: self.network(ev, row),
+                    service_call: ev.identity_class(row) == IdentityClass::AwsService,
+                    support: Support::one(ev, row),
+                };
                 k.early.insert(id, u);
                 if full {
                     k.early.pop_last();

@@ -70,10 +70,8 @@ use trailhound_model::time::{to_rfc3339, EventTime};
 use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
 use super::{Rule, RuleCtx, RuleMeta};
-use crate::agents::Agents;
 use crate::arn::fleet_session;
 use crate::episode::{emit_with, remediation_for, Draft, Publication, Support};
-use crate::net::Network;
 use crate::state::{self, Evicted, FirstSeen, SmallMap, SmallSet, StateError, Tier, Weigh, Weighed};
 use crate::text::list;
 use crate::touched::Touched;
@@ -689,9 +687,6 @@ impl Rule for WorkloadCredentialMisuse {
     fn on_batch(&self, ev: &EventView<'_>, rows: &[usize], _ctx: &mut RuleCtx<'_>) {
         let mut name = String::new();
         let mut touched = Touched::new();
-        // User agents and addresses repeat within a batch: normalise each once.
-        let mut agents = Agents::default();
-        let mut networks: foldhash::HashMap<&str, Option<Network>> = Default::default();
         for &row in rows {
             let class = ev.identity_class(row);
             let Some(ip) = ev.source_ip(row) else {
@@ -708,7 +703,7 @@ impl Rule for WorkloadCredentialMisuse {
                 let Some((_, field)) = INSTANCE_ACCESS.iter().find(|(a, _)| *a == name) else {
                     continue;
                 };
-                if !Network::of(ip).is_some_and(|n| n.public) || ev.error_code(row).is_some() {
+                if !ev.network(row).is_some_and(|n| n.public) || ev.error_code(row).is_some() {
                     continue;
                 }
                 let Some(req) = ev.request_json(row) else {
@@ -733,7 +728,7 @@ impl Rule for WorkloadCredentialMisuse {
             {
                 continue;
             }
-            let Some(net) = networks.entry(ip).or_insert_with(|| Network::of(ip)).clone() else {
+            let Some(net) = ev.network(row) else {
                 // AWS service hostnames: not a network, but a sign of the workload.
                 if class == IdentityClass::Workload {
                     if let Some(mut s) = self.sessions.get_mut(session) {
@@ -742,11 +737,12 @@ impl Rule for WorkloadCredentialMisuse {
                 }
                 continue;
             };
-            let (family, lambda) = agents.of(ev.user_agent(row));
+            let agent = ev.agent(row);
+            let (family, lambda) = (agent.family.as_str(), agent.lambda);
             // The platform is part of the family here: the same CLI on a laptop and on the
             // instance are different machines.
             let family_os;
-            let family = match crate::agents::desktop_os(ev.user_agent(row)) {
+            let family = match agent.desktop_os {
                 Some(os) => {
                     family_os = format!("{family} [{os}]");
                     family_os.as_str()
@@ -794,7 +790,7 @@ impl Rule for WorkloadCredentialMisuse {
                 let ep = s.episodes.get_or_insert_with(self.bucket(t), Episode::default);
                 let nu = match ep.nets.get_mut(net.prefix.as_str()) {
                     Some(nu) => nu,
-                    None => ep.nets.get_or_insert_with(net.prefix, NetUse::default),
+                    None => ep.nets.get_or_insert_with(net.prefix.clone(), NetUse::default),
                 };
                 nu.support.add(ev, row, self.cfg.max_evidence);
                 if family.ends_with(']') {

@@ -432,11 +432,15 @@ impl<K: Weigh, V: Weigh> Weigh for SmallMap<K, V> {
 #[serde(bound(deserialize = "K: Ord + Deserialize<'de>"))]
 pub(crate) struct FirstSeen<K> {
     seen: SmallMap<K, EventTime>,
+    /// The latest first-seen time of `seen` when known (`None`: to be recomputed). A full
+    /// dimension rejects a value first seen after it in O(1), without visiting its values.
+    #[serde(skip)]
+    latest: Option<EventTime>,
 }
 
 impl<K> Default for FirstSeen<K> {
     fn default() -> Self {
-        Self { seen: SmallMap::default() }
+        Self { seen: SmallMap::default(), latest: None }
     }
 }
 
@@ -456,23 +460,36 @@ impl<K: Ord + Clone> FirstSeen<K> {
     {
         if let Some(f) = self.seen.get_mut(k) {
             let prev = *f;
-            *f = prev.min(t);
+            if t < prev {
+                *f = t;
+                if self.latest == Some(prev) {
+                    self.latest = None;
+                }
+            }
             return (Some(prev), true);
         }
         if cap == 0 {
             return (None, false);
         }
         if self.seen.len() >= cap {
-            // The value first seen latest goes if `k` was seen earlier; cloned only then (a full
-            // dimension rejects most new values, and this runs for each of them).
+            // A value first seen after every kept one never displaces one: in time order,
+            // that is most new values of a full dimension.
+            let latest =
+                *self.latest.get_or_insert_with(|| self.seen.values().copied().max().unwrap_or(EventTime::MIN));
+            if t > latest {
+                return (None, false);
+            }
+            // The value first seen latest goes if `k` was seen earlier; cloned only then.
             let worst = self.seen.iter().max_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
             let evict = match worst {
                 Some((wk, wf)) if (t, k) < (*wf, wk.borrow()) => wk.clone(),
                 _ => return (None, false),
             };
             self.seen.remove::<K>(&evict);
+            self.latest = None;
         }
         self.seen.insert(k.to_owned(), t);
+        self.latest = self.latest.map(|l| l.max(t));
         (None, true)
     }
 
@@ -512,5 +529,41 @@ mod tests {
         }
         assert_eq!(a.seen, b.seen);
         assert_eq!(a.seen.keys().cloned().collect::<Vec<_>>(), vec!["w".to_string(), "y".to_string()]);
+    }
+
+    #[test]
+    fn a_full_baseline_keeps_the_earliest_values_through_any_sequence_of_observations() {
+        // Against a reference that visits every value each time: random times (with ties and
+        // repeats, earlier sightings of kept values), a small cap.
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        for _ in 0..200 {
+            let mut fast: FirstSeen<String> = FirstSeen::default();
+            let mut reference: std::collections::BTreeMap<String, EventTime> = Default::default();
+            let cap = 1 + next(5) as usize;
+            for _ in 0..60 {
+                let k = format!("v{}", next(12));
+                let t = next(40) as EventTime;
+                let (prev, kept) = fast.observe(k.as_str(), t, cap);
+                let want_prev = reference.get(&k).copied();
+                assert_eq!(prev, want_prev);
+                let mut all = reference.clone();
+                let e = all.entry(k.clone()).or_insert(t);
+                *e = (*e).min(t);
+                let mut order: Vec<(EventTime, String)> = all.iter().map(|(k, t)| (*t, k.clone())).collect();
+                order.sort();
+                order.truncate(cap);
+                reference = order.into_iter().map(|(t, k)| (k, t)).collect();
+                assert_eq!(kept, want_prev.is_some() || reference.contains_key(&k));
+                let got: std::collections::BTreeMap<String, EventTime> =
+                    fast.seen.iter().map(|(k, t)| (k.clone(), *t)).collect();
+                assert_eq!(got, reference);
+            }
+        }
     }
 }
