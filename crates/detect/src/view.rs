@@ -322,3 +322,66 @@ impl<'a> EventView<'a> {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::derived::AgentFacts;
+    use crate::testing::{batches, event, iam_user};
+
+    #[test]
+    fn an_event_summary_names_the_call_region_targets_and_error() {
+        let who = iam_user("alice", "AKIAEXAMPLE00000001");
+        let lines = vec![
+            event(0, &who, "s3", "ListBuckets", json!({})),
+            event(
+                1,
+                &who,
+                "iam",
+                "AttachUserPolicy",
+                json!({
+                    "requestParameters": {"userName": "bob", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"},
+                    "errorCode": "AccessDenied",
+                }),
+            ),
+        ];
+        let b = &batches(&lines, 10)[0];
+        let ev = EventView::new(b).expect("view");
+        assert_eq!(ev.summary(0), "s3:ListBuckets us-east-1");
+        assert_eq!(
+            ev.summary(1),
+            "iam:AttachUserPolicy us-east-1 user=bob policy=arn:aws:iam::aws:policy/AdministratorAccess (AccessDenied)"
+        );
+    }
+
+    #[test]
+    fn derived_agent_and_network_columns_answer_per_row() {
+        let who = iam_user("alice", "AKIAEXAMPLE00000001");
+        let agents = ["aws-cli/2.15.0 Python/3.11 Darwin/23.1.0", "Boto3/1.34 exec-env/AWS_Lambda_python3.12", ""];
+        let ips = ["198.51.100.7", "10.1.2.3", "ec2.amazonaws.com", "2001:db8:1:2::9"];
+        let lines: Vec<String> = (0..12)
+            .map(|i| {
+                let mut extra = json!({"sourceIPAddress": ips[i % ips.len()]});
+                if !agents[i % agents.len()].is_empty() {
+                    extra["userAgent"] = json!(agents[i % agents.len()]);
+                } else {
+                    extra["userAgent"] = serde_json::Value::Null;
+                }
+                event(i as i64, &who, "s3", "ListBuckets", extra)
+            })
+            .collect();
+        let b = &batches(&lines, 100)[0];
+        let ev = EventView::new(b).expect("view");
+        for row in 0..ev.len() {
+            assert_eq!(*ev.agent(row), AgentFacts::of(ev.user_agent(row)), "row {row}");
+            assert_eq!(ev.network(row), ev.source_ip(row).and_then(Network::of).as_ref(), "row {row}");
+        }
+        assert!(ev.agent(1).lambda);
+        assert_eq!(ev.agent(0).desktop_os, Some("macos"));
+        assert_eq!(ev.network(0).map(|n| (n.prefix.as_str(), n.public)), Some(("198.51.100.0/24", true)));
+        assert_eq!(ev.network(1).map(|n| n.public), Some(false));
+        assert!(ev.network(2).is_none());
+    }
+}
