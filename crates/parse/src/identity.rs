@@ -9,6 +9,7 @@
 
 use std::sync::OnceLock;
 
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use memchr::memmem;
 use trailhound_model::{IdentityClass, Origin};
 
@@ -160,16 +161,6 @@ fn finders() -> &'static Finders {
 /// What precedes the role name in an assumed-role ARN.
 const ASSUMED_ROLE: &str = ":assumed-role/";
 
-/// True for a browser or AWS console user agent.
-fn is_console_agent(ua: &str) -> bool {
-    ua.starts_with("Mozilla/")
-        || ua.contains("console.amazonaws.com")
-        || ua.contains("signin.amazonaws.com")
-        || ua.starts_with("AWS Internal")
-        || ua.contains("S3Console")
-        || ua.contains("Coral/Netty")
-}
-
 /// The last segment of an assumed-role ARN: the session name.
 fn session_name(arn: &str) -> Option<&str> {
     let rest = &arn[finders().assumed_role.find(arn.as_bytes())? + ASSUMED_ROLE.len()..];
@@ -189,6 +180,59 @@ fn is_ecs_task_id(s: &str) -> bool {
     s.len() == 32 && s.bytes().all(|c| c.is_ascii_hexdigit())
 }
 
+/// [`UaFacts`] bits a user-agent fragment sets.
+const EXEC_ENV: u8 = 1;
+const CI: u8 = 2;
+const IAC: u8 = 4;
+const SDK: u8 = 8;
+const CONSOLE: u8 = 16;
+
+/// Fragments of Lambda and ECS execution environments (lower case).
+const EXEC_ENV_AGENTS: &[&str] = &["exec-env/aws_lambda", "exec-env/aws_ecs"];
+
+/// Fragments of browser and AWS console user agents, matched with ASCII case (besides the
+/// prefixes `Mozilla/` and `AWS Internal`).
+const CONSOLE_AGENTS: &[&str] = &["console.amazonaws.com", "signin.amazonaws.com", "S3Console", "Coral/Netty"];
+
+/// Every fragment [`UaFacts::of`] looks for anywhere in a user agent, in one automaton that
+/// ignores ASCII case (as the lower-cased copy that was searched fragment by fragment did).
+struct UaMatcher {
+    automaton: AhoCorasick,
+    /// By pattern id: the facts the fragment sets, and its text as written.
+    fragments: Vec<(u8, &'static str)>,
+}
+
+fn ua_matcher() -> &'static UaMatcher {
+    static MATCHER: OnceLock<UaMatcher> = OnceLock::new();
+    MATCHER.get_or_init(|| {
+        let mut fragments: Vec<(u8, &'static str)> = Vec::new();
+        let groups: [(u8, &[&'static str]); 5] = [
+            (EXEC_ENV, EXEC_ENV_AGENTS),
+            (CI, CI_AGENTS),
+            (IAC, IAC_AGENTS),
+            (SDK, &[" aws-sdk-"]),
+            (CONSOLE, CONSOLE_AGENTS),
+        ];
+        for (bits, group) in groups {
+            for &text in group {
+                // One pattern per text (CI and IaC share several), with all its facts.
+                match fragments.iter_mut().find(|(_, t)| t.eq_ignore_ascii_case(text)) {
+                    Some((b, _)) => *b |= bits,
+                    None => fragments.push((bits, text)),
+                }
+            }
+        }
+        let automaton = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(fragments.iter().map(|(_, t)| t))
+            // A fixed set of short literals: building cannot fail.
+            .expect("user-agent fragments build an automaton");
+        UaMatcher { automaton, fragments }
+    })
+}
+
 /// What classification reads from a user agent: pure functions of its text, computed once per
 /// distinct user agent by [`UaCache`] (a stream has few distinct ones).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,7 +241,8 @@ pub(crate) struct UaFacts {
     exec_env: bool,
     /// Names an IaC tool or CI runner (ASCII case ignored).
     ci: bool,
-    /// A browser or the console ([`is_console_agent`]).
+    /// A browser or the console: starts with `Mozilla/` or `AWS Internal`, or holds one of
+    /// [`CONSOLE_AGENTS`] (ASCII case kept).
     console: bool,
     /// An AWS SDK (ASCII case ignored).
     sdk: bool,
@@ -206,19 +251,31 @@ pub(crate) struct UaFacts {
 }
 
 impl UaFacts {
+    /// The facts of `ua`, read in one pass of [`UaMatcher`] (plus two prefix checks).
     fn of(ua: &str) -> Self {
-        let lua = Lower::new(ua);
-        let lua = lua.as_str();
-        Self {
-            exec_env: lua.contains("exec-env/aws_lambda") || lua.contains("exec-env/aws_ecs"),
-            ci: contains_any(lua, CI_AGENTS),
-            iac: contains_any(lua, IAC_AGENTS),
-            console: is_console_agent(ua),
-            sdk: lua.starts_with("aws-sdk-")
-                || lua.starts_with("boto3")
-                || lua.starts_with("botocore")
-                || lua.contains(" aws-sdk-"),
+        let b = ua.as_bytes();
+        let prefix = |p: &str| b.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p.as_bytes()));
+        let mut facts = Self {
+            exec_env: false,
+            ci: false,
+            iac: false,
+            console: ua.starts_with("Mozilla/") || ua.starts_with("AWS Internal"),
+            sdk: prefix("aws-sdk-") || prefix("boto3") || prefix("botocore"),
+        };
+        let m = ua_matcher();
+        for hit in m.automaton.find_overlapping_iter(b) {
+            let Some(&(bits, exact)) = m.fragments.get(hit.pattern().as_usize()) else {
+                continue;
+            };
+            facts.exec_env |= bits & EXEC_ENV != 0;
+            facts.ci |= bits & CI != 0;
+            facts.iac |= bits & IAC != 0;
+            facts.sdk |= bits & SDK != 0;
+            // Console fragments are matched with ASCII case: the automaton ignores it, so the
+            // text found is checked as written.
+            facts.console |= bits & CONSOLE != 0 && b.get(hit.start()..hit.end()) == Some(exact.as_bytes());
         }
+        facts
     }
 
     /// The class the user agent alone implies, if any.
@@ -233,7 +290,7 @@ impl UaFacts {
     }
 }
 
-/// A small direct-mapped memo of [`UaFacts`] by user agent text (exact match), kept by the
+/// A direct-mapped memo of [`UaFacts`] by user agent text (exact match), kept by the
 /// parser between records.
 pub(crate) struct UaCache {
     slots: Vec<Option<(Box<str>, UaFacts)>>,
@@ -246,7 +303,9 @@ impl Default for UaCache {
 }
 
 impl UaCache {
-    const SLOTS: usize = 64;
+    /// Bits of the slot index: 4096 slots (a busy stream has thousands of distinct agents).
+    const BITS: u32 = 12;
+    const SLOTS: usize = 1 << Self::BITS;
     /// Longer user agents are not kept (they are rare, and would pin memory).
     const MAX_LEN: usize = 512;
 
@@ -266,7 +325,7 @@ impl UaCache {
         for &c in words.remainder() {
             h = (h.rotate_left(5) ^ u64::from(c)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
         }
-        let slot = &mut self.slots[(h >> 58) as usize % Self::SLOTS];
+        let slot = &mut self.slots[(h >> (64 - Self::BITS)) as usize % Self::SLOTS];
         match slot {
             Some((k, facts)) if **k == *ua => *facts,
             _ => {
@@ -435,6 +494,134 @@ fn classify_with(id: &IdentityInput<'_>, ua_facts: impl FnOnce(&str) -> UaFacts)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use proptest::prelude::*;
+
+    /// [`UaFacts::of`] as it was: one `contains` per fragment over a lower-cased copy. The
+    /// reference the one-pass matcher must agree with.
+    fn reference_ua_facts(ua: &str) -> UaFacts {
+        let is_console_agent = |ua: &str| {
+            ua.starts_with("Mozilla/")
+                || ua.contains("console.amazonaws.com")
+                || ua.contains("signin.amazonaws.com")
+                || ua.starts_with("AWS Internal")
+                || ua.contains("S3Console")
+                || ua.contains("Coral/Netty")
+        };
+        let lua = Lower::new(ua);
+        let lua = lua.as_str();
+        UaFacts {
+            exec_env: lua.contains("exec-env/aws_lambda") || lua.contains("exec-env/aws_ecs"),
+            ci: contains_any(lua, CI_AGENTS),
+            iac: contains_any(lua, IAC_AGENTS),
+            console: is_console_agent(ua),
+            sdk: lua.starts_with("aws-sdk-")
+                || lua.starts_with("boto3")
+                || lua.starts_with("botocore")
+                || lua.contains(" aws-sdk-"),
+        }
+    }
+
+    /// The `userAgent` of every line of NDJSON `text` that has one.
+    fn user_agents(text: &str) -> Vec<String> {
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v.get("userAgent").and_then(|u| u.as_str()).map(str::to_string))
+            .collect()
+    }
+
+    #[test]
+    fn ua_facts_agree_with_the_reference_on_fixture_and_generated_agents() {
+        let mut agents = Vec::new();
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
+        for set in ["panther-aws", "stratus"] {
+            let text = std::fs::read_to_string(fixtures.join(set).join("events.ndjson")).expect("fixture");
+            agents.extend(user_agents(&text));
+        }
+        for profile in [trailhound_gen::Profile::Estate, trailhound_gen::Profile::Stress] {
+            let cfg = trailhound_gen::GenConfig { events: 30_000, seed: 11, profile, ..Default::default() };
+            let mut out = Vec::new();
+            trailhound_gen::generate(&cfg, &mut out, None::<std::io::Sink>).expect("generate");
+            agents.extend(user_agents(&String::from_utf8(out).expect("utf-8")));
+        }
+        agents.sort();
+        agents.dedup();
+        assert!(agents.len() > 1_000, "only {} distinct agents", agents.len());
+        let mut seen = std::collections::HashSet::new();
+        for ua in &agents {
+            let facts = UaFacts::of(ua);
+            assert_eq!(facts, reference_ua_facts(ua), "{ua}");
+            seen.insert((facts.exec_env, facts.ci, facts.iac, facts.console, facts.sdk));
+        }
+        // The inputs reach every fact, set and not.
+        for i in 0..5 {
+            let fact = |f: &(bool, bool, bool, bool, bool)| [f.0, f.1, f.2, f.3, f.4][i];
+            assert!(seen.iter().any(fact) && !seen.iter().all(fact), "fact {i} in {seen:?}");
+        }
+    }
+
+    #[test]
+    fn ua_facts_agree_with_the_reference_at_the_edges() {
+        for ua in [
+            "",
+            "aws-sdk-",
+            "AWS-SDK-go",
+            "aws-sdk",
+            "x aws-sdk-",
+            "BOTO3",
+            "botocor",
+            "Botocore/1",
+            "exec-env/AWS_Lambda_python",
+            "EXEC-ENV/AWS_ECS_FARGATE",
+            "exec-env/aws_ec2",
+            "s3console",
+            "S3Console",
+            "xS3Consolex",
+            "coral/netty",
+            "Coral/Netty",
+            "CONSOLE.AMAZONAWS.COM",
+            "signin.amazonaws.com",
+            "mozilla/5.0",
+            "Mozilla/5.0",
+            "aws internal",
+            "AWS Internal",
+            "aws-cdk/2.1",
+            "cdk/",
+            "CloudFormation",
+            "é terraform é",
+            "\u{0130}terraform",
+        ] {
+            assert_eq!(UaFacts::of(ua), reference_ua_facts(ua), "{ua:?}");
+        }
+        let long = format!("{}S3Console Terraform", "a".repeat(300));
+        assert_eq!(UaFacts::of(&long), reference_ua_facts(&long));
+    }
+
+    /// Fragments the classification looks for, in random ASCII case, for random agents.
+    fn fragment() -> impl Strategy<Value = String> {
+        let all: Vec<&'static str> = [CI_AGENTS, IAC_AGENTS, EXEC_ENV_AGENTS, CONSOLE_AGENTS]
+            .concat()
+            .into_iter()
+            .chain(["aws-sdk-", " aws-sdk-", "boto3", "botocore", "Mozilla/", "AWS Internal"])
+            .collect();
+        (prop::sample::select(all), any::<u64>()).prop_map(|(f, mask)| {
+            f.chars()
+                .enumerate()
+                .map(|(i, c)| if mask >> (i % 64) & 1 == 1 { c.to_ascii_uppercase() } else { c })
+                .collect()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4_000))]
+        #[test]
+        fn ua_facts_agree_with_the_reference_on_random_agents(
+            parts in prop::collection::vec(prop_oneof![fragment(), "[ -~]{0,6}", "\\PC{0,3}"], 0..6),
+        ) {
+            let ua: String = parts.concat();
+            prop_assert_eq!(UaFacts::of(&ua), reference_ua_facts(&ua), "{:?}", ua);
+        }
+    }
 
     fn ui<'a>(kind: &'a str, arn: &'a str, key: &'a str, ua: &'a str) -> IdentityInput<'a> {
         IdentityInput {
