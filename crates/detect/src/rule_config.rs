@@ -273,6 +273,21 @@ fn own<C: RuleSettings>(table: toml::Table) -> Result<C, String> {
     })
 }
 
+/// In the `[rules]` table of one configuration layer, renames rule `C`'s older name of
+/// `episode` (`group`) to `episode`, so that the layer's value replaces the `episode` of the
+/// layer below when they are merged. A table holding both names is left as it is (an error
+/// when read).
+pub(crate) fn canonical_names<C: RuleSettings>(rules: &mut toml::Table) {
+    let (Some(alias), Some(toml::Value::Table(t))) = (C::COMMON.episode_alias, rules.get_mut(C::ID)) else {
+        return;
+    };
+    if !t.contains_key("episode") {
+        if let Some(v) = t.remove(alias) {
+            t.insert("episode".into(), v);
+        }
+    }
+}
+
 /// Sets on every finding of a rule listed in `overrides` (rule id, `rules.<id>.severity`) that
 /// severity, with a context line saying what the rule had judged.
 pub(crate) fn set_severity(overrides: &[(&str, Severity)], out: &mut [Finding]) {

@@ -140,3 +140,19 @@ fn the_configured_severity_replaces_the_rule_s_on_every_published_finding() {
     assert!(quiet.iter().filter(|f| f.rule_id == "defense_evasion").all(|f| f.severity == Severity::Informational));
     assert_eq!(quiet.len(), finals(&plain).len());
 }
+
+#[test]
+fn a_layer_s_older_name_replaces_the_episode_of_the_layer_below() {
+    let mut base: toml::Table = toml::from_str("[lambda_backdoor]\nepisode = \"1h\"\n").expect("toml");
+    let mut over: toml::Table = toml::from_str("[lambda_backdoor]\ngroup = \"2h\"\n").expect("toml");
+    RulesConfig::canonical_names(&mut over);
+    assert_eq!(over["lambda_backdoor"]["episode"].as_str(), Some("2h"));
+    let both: toml::Table = toml::from_str("[lambda_backdoor]\ngroup = \"2h\"\nepisode = \"1h\"\n").expect("toml");
+    let mut kept = both.clone();
+    RulesConfig::canonical_names(&mut kept);
+    assert_eq!(kept, both, "both names in one layer stay, to be refused when read");
+    let t = base.get_mut("lambda_backdoor").and_then(toml::Value::as_table_mut).expect("table");
+    t.extend(over["lambda_backdoor"].as_table().expect("table").clone());
+    let c: RulesConfig = toml::Value::Table(base).try_into().expect("loads");
+    assert_eq!(c.lambda_backdoor.common.episode, Duration::from_secs(7200));
+}

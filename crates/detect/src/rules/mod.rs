@@ -92,6 +92,13 @@ macro_rules! rules {
                 None
             }
 
+            /// In the `[rules]` table of one configuration layer (a file, an environment
+            /// variable), renames each rule's older names of common keys (`group`) to theirs
+            /// (`episode`), so that merging the layer over the defaults replaces the value.
+            pub fn canonical_names(rules: &mut toml::Table) {
+                $(crate::rule_config::canonical_names::<$id::Config>(rules);)+
+            }
+
             /// Range problems of every rule's common keys.
             pub(crate) fn check_common(&self, errs: &mut Vec<String>) {
                 $(self.$id.check(errs);)+
