@@ -20,7 +20,6 @@
 //! silently ignored.
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
@@ -188,18 +187,12 @@ pub trait RuleSettings: Default + Serialize + DeserializeOwned {
 /// A rule's `[rules.<id>]` table: the common keys and the rule's own (`C`, its `Config`),
 /// read and written as one flat table. Derefs to `C`, so a rule reads its own thresholds as
 /// `cfg.window` and the common keys as `cfg.common.max_evidence`.
-#[derive(Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RuleConfig<C> {
     /// The common keys.
     pub common: Common,
     /// The rule's own keys.
     pub own: C,
-}
-
-impl<C: fmt::Debug> fmt::Debug for RuleConfig<C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RuleConfig").field("common", &self.common).field("own", &self.own).finish()
-    }
 }
 
 impl<C: RuleSettings> Default for RuleConfig<C> {
