@@ -109,7 +109,7 @@ SELECT arn, bucket, count(*) AS calls FROM (
   WHERE eventName LIKE 'List%' OR eventName LIKE 'Describe%' OR eventName LIKE 'Get%'
 ) GROUP BY arn, bucket HAVING count(*) >= ?
 """
-DUCK = "import duckdb, sys; c = duckdb.connect(); print(len(c.execute(sys.argv[1], [sys.argv[2], int(sys.argv[3])]).fetchall()) if sys.argv[1] else c.execute('SELECT 1').fetchall())"
+DUCK = "import duckdb, sys; c = duckdb.connect(); c.execute('SET enable_progress_bar = false'); print(len(c.execute(sys.argv[1], [sys.argv[2], int(sys.argv[3])]).fetchall()) if sys.argv[1] else c.execute('SELECT 1').fetchall())"
 
 def duckdb(input_):
     start = cpu([py, "-c", DUCK, "", "", "0"])

@@ -129,6 +129,7 @@ impl DetectConfig {
                 errs.push(format!("suppress.{id}: no rule has this id (rules: {})", crate::rules::RULE_IDS.join(", ")));
             }
         }
+        self.rules.check_common(&mut errs);
         let e = &self.rules.enumeration_burst;
         if e.min_distinct_apis < 2 {
             errs.push("rules.enumeration_burst.min_distinct_apis must be at least 2".to_string());
@@ -151,7 +152,7 @@ impl DetectConfig {
                 ));
             }
         }
-        if e.episode < e.denied_window.max(e.regions_window).max(e.distinct_apis_window) {
+        if e.common.episode < e.denied_window.max(e.regions_window).max(e.distinct_apis_window) {
             errs.push("rules.enumeration_burst.episode must be at least as long as its longest window".to_string());
         }
         if errs.is_empty() {

@@ -97,6 +97,8 @@ pub struct Engine {
     rules: Vec<Box<dyn Rule>>,
     /// Per rule (same index): its allowlist, lower-cased user agents.
     suppress: Vec<Option<Suppress>>,
+    /// The rules whose `rules.<id>.severity` is set, and that severity (see [`Engine::publish`]).
+    severity: Vec<(&'static str, Severity)>,
     workers: usize,
     lateness: i64,
     tick: i64,
@@ -178,9 +180,12 @@ impl Engine {
                 })
             })
             .collect();
+        let severity =
+            rules.iter().filter_map(|r| Some((r.meta().id, cfg.rules.common(r.meta().id)?.severity?))).collect();
         Self {
             rules,
             suppress,
+            severity,
             workers: cfg.engine.workers.max(1),
             lateness: ms(cfg.engine.allowed_lateness),
             tick: ms(cfg.engine.watermark_tick).max(1),
@@ -363,10 +368,19 @@ impl Engine {
         self.run_periods(&view, &admission.rows, &mut out)?;
         let ceiling = (self.max_state_bytes / 100).saturating_mul(BUDGET_CEILING_PERCENT);
         self.check_budget(ceiling, &mut out);
+        Ok(self.publish(out))
+    }
+
+    /// The findings of a batch (or of the end of input), as they leave the engine: with the
+    /// severity `rules.<id>.severity` sets for their rule (after `engine.min_severity`,
+    /// suppressions and correlation rules judged them at the rule's own), their revisions
+    /// numbered across incarnations, counted.
+    fn publish(&mut self, mut out: Vec<Finding>) -> Vec<Finding> {
+        crate::rule_config::set_severity(&self.severity, &mut out);
         self.revisions.apply(&mut out, self.watermark());
         self.measure();
         self.stats.findings += out.len() as u64;
-        Ok(out)
+        out
     }
 
     /// Runs `rows` in pieces, judging the memory budget before each row that takes the newest
@@ -716,10 +730,7 @@ impl Engine {
         }
         self.sync_gate_stats();
         self.close_all(&mut out);
-        self.revisions.apply(&mut out, self.watermark());
-        self.measure();
-        self.stats.findings += out.len() as u64;
-        Ok(out)
+        Ok(self.publish(out))
     }
 
     /// Moves the watermark past everything: closes every window, correlation rules last.

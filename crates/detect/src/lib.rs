@@ -51,6 +51,7 @@ mod gate;
 mod iam_policy;
 mod net;
 mod revisions;
+mod rule_config;
 pub mod rules;
 pub mod state;
 #[cfg(test)]
@@ -65,7 +66,7 @@ pub use config::{DetectConfig, EngineConfig, Suppress};
 pub use context::{ContextConfig, IdentityContext};
 pub use engine::{Engine, EngineStats, BUDGET_CEILING_PERCENT, BUDGET_PERIOD_MS, CLOSED_EARLY};
 pub use gate::Rejected;
-pub use rules::{Rule, RuleCtx, RuleMeta, RulesConfig};
+pub use rules::{Common, CommonDefaults, Rule, RuleConfig, RuleCtx, RuleMeta, RuleSettings, RulesConfig};
 pub use state::StateError;
 pub use view::EventView;
 

@@ -185,6 +185,15 @@ pub enum ConfigError {
     Invalid(Vec<String>),
 }
 
+/// Merges `over` (one layer: the file, an environment variable) into `base`; a rule's older
+/// name of a common key in `over` (`group`) replaces the common one (`episode`) in `base`.
+fn merge_layer(base: &mut toml::Table, mut over: toml::Table) {
+    if let Some(toml::Value::Table(rules)) = over.get_mut("rules") {
+        RulesConfig::canonical_names(rules);
+    }
+    merge(base, over);
+}
+
 fn merge(base: &mut toml::Table, over: toml::Table) {
     for (k, v) in over {
         match (base.get_mut(&k), v) {
@@ -215,7 +224,7 @@ impl Config {
             toml::Value::Table(over.clone())
                 .try_into::<Config>()
                 .map_err(|e| ConfigError::Syntax { origin: path.display().to_string(), message: e.to_string() })?;
-            merge(&mut table, over);
+            merge_layer(&mut table, over);
         }
         let mut vars: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
         vars.sort();
@@ -239,7 +248,7 @@ impl Config {
                 }
             }
             let mut probe = table.clone();
-            merge(&mut probe, over);
+            merge_layer(&mut probe, over);
             toml::Value::Table(probe.clone()).try_into::<Config>().map_err(|e| ConfigError::Syntax {
                 origin: format!("environment variable {key}"),
                 message: e.to_string(),
@@ -383,5 +392,56 @@ mod tests {
             .to_string();
         assert!(e.contains("TRAILHOUND__ENGINE__NOPE"), "{e}");
         assert!(matches!(Config::load(Some(Path::new("/nonexistent/x.toml")), none()), Err(ConfigError::Io { .. })));
+    }
+
+    #[test]
+    fn a_rule_s_common_keys_come_from_the_file_and_the_environment() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let f = dir.path().join("c.toml");
+        std::fs::write(
+            &f,
+            "[rules.enumeration_burst]\nmax_evidence = 5\nepisode = \"30m\"\nmin_regions = 12\n\
+             [rules.lambda_backdoor]\ngroup = \"2h\"\n",
+        )
+        .expect("write");
+        let env = vec![
+            ("TRAILHOUND__RULES__ENUMERATION_BURST__ENABLED".to_string(), "false".to_string()),
+            ("TRAILHOUND__RULES__ENUMERATION_BURST__MAX_EVIDENCE".to_string(), "7".to_string()),
+            ("TRAILHOUND__RULES__DEFENSE_EVASION__SEVERITY".to_string(), "high".to_string()),
+            ("TRAILHOUND__RULES__IDENTITY_PROVIDER_BACKDOOR__GROUP".to_string(), "3h".to_string()),
+        ];
+        let c = Config::load(Some(&f), env).expect("loads");
+        let e = &c.rules.enumeration_burst;
+        assert!(!e.common.enabled);
+        assert_eq!(e.common.max_evidence, 7, "the environment overrides the file");
+        assert_eq!(e.common.episode, Duration::from_secs(1800));
+        assert_eq!(e.min_regions, 12);
+        assert_eq!(c.rules.lambda_backdoor.common.episode, Duration::from_secs(7200), "the older name `group`");
+        assert_eq!(c.rules.identity_provider_backdoor.common.episode, Duration::from_secs(3 * 3600));
+        assert_eq!(c.rules.defense_evasion.common.severity, Some(trailhound_model::Severity::High));
+        let rules = trailhound_detect::rules::build(&c.rules);
+        assert!(rules.iter().all(|r| r.meta().id != "enumeration_burst"), "disabled from the environment");
+    }
+
+    #[test]
+    fn a_rule_s_unknown_or_misplaced_keys_are_errors_naming_the_rule_and_the_key() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "[rules.enumeration_burst]\nmin_regionz = 3\n").expect("write");
+        let e = Config::load(Some(&f), none()).expect_err("unknown key").to_string();
+        assert!(e.contains("c.toml") && e.contains("rules.enumeration_burst") && e.contains("min_regionz"), "{e}");
+        std::fs::write(&f, "[rules.attack_chain]\nepisode = \"1h\"\n").expect("write");
+        let e = Config::load(Some(&f), none()).expect_err("no episodes").to_string();
+        assert!(e.contains("rules.attack_chain.episode") && e.contains("episodes"), "{e}");
+        let var = "TRAILHOUND__RULES__DEFENSE_EVASION__MAX_EVIDENCE";
+        let e = Config::load(None, vec![(var.to_string(), "3".to_string())]).expect_err("no evidence list").to_string();
+        assert!(e.contains(var) && e.contains("rules.defense_evasion.max_evidence"), "{e}");
+        let var = "TRAILHOUND__RULES__LAMBDA_BACKDOOR__SEVERITY";
+        let e =
+            Config::load(None, vec![(var.to_string(), "urgent".to_string())]).expect_err("bad severity").to_string();
+        assert!(e.contains(var) && e.contains("urgent"), "{e}");
+        let env = vec![("TRAILHOUND__RULES__INSTANCE_SPRAWL__MAX_EVIDENCE".to_string(), "0".to_string())];
+        let e = Config::load(None, env).expect_err("out of range").to_string();
+        assert!(e.contains("rules.instance_sprawl.max_evidence must be between 1 and 1000"), "{e}");
     }
 }

@@ -23,7 +23,7 @@ use trailhound_model::attack::{self, KILL_CHAIN};
 use trailhound_model::time::{to_rfc3339, EventTime};
 use trailhound_model::{Activity, Evidence, Finding, Severity};
 
-use super::{Rule, RuleCtx, RuleMeta};
+use super::{CommonDefaults, Rule, RuleConfig, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Publication};
 use crate::state::{self, Evicted, Tier, Weigh, Weighed};
 use crate::view::EventView;
@@ -42,8 +42,6 @@ static META: RuleMeta = RuleMeta {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Run this rule. Default true.
-    pub enabled: bool,
     /// Findings are grouped per actor in aligned buckets of this length. Default 2h.
     #[serde(with = "humantime_serde")]
     pub window: Duration,
@@ -58,13 +56,15 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            enabled: true,
             window: Duration::from_secs(7200),
             min_tactics: 2,
             close_after: Duration::from_secs(7200),
         }
     }
 }
+
+/// The [`Common`](super::Common) keys this rule takes, with its defaults: `enabled`, `severity`.
+pub const COMMON: CommonDefaults = CommonDefaults::BASIC;
 
 /// The newest version of one part.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -120,7 +120,7 @@ fn class(buckets: &BTreeMap<EventTime, Bucket>) -> (Tier, EventTime) {
 
 /// The rule.
 pub struct AttackChain {
-    cfg: Config,
+    cfg: RuleConfig<Config>,
     window_ms: i64,
     close_ms: i64,
     /// actor → bucket start → parts.
@@ -137,7 +137,8 @@ fn tactic_rank(id: &str) -> usize {
 
 impl AttackChain {
     /// Builds the rule from its config.
-    pub fn new(cfg: Config) -> Self {
+    pub fn new(cfg: impl Into<RuleConfig<Config>>) -> Self {
+        let cfg: RuleConfig<Config> = cfg.into();
         Self { window_ms: ms(cfg.window), close_ms: ms(cfg.close_after), cfg, state: Weighed::default() }
     }
 

@@ -52,7 +52,7 @@ use trailhound_model::attack::CREDENTIAL_ACCESS;
 use trailhound_model::time::{to_rfc3339, EventTime};
 use trailhound_model::{stable_hash, Activity, Finding, IdentityClass, Severity};
 
-use super::{Rule, RuleCtx, RuleMeta};
+use super::{CommonDefaults, Rule, RuleConfig, RuleCtx, RuleMeta};
 use crate::episode::{emit_with, remediation_for, Draft, Publication, Support};
 use crate::fields::is_denied;
 use crate::net::Network;
@@ -75,8 +75,6 @@ static META: RuleMeta = RuleMeta {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Run this rule. Default true.
-    pub enabled: bool,
     /// Sliding window of every condition. Default 10m.
     #[serde(with = "humantime_serde")]
     pub window: Duration,
@@ -93,11 +91,6 @@ pub struct Config {
     /// `GetPasswordData` calls by a non-human identity within the window that make the finding
     /// high (one is medium). Default 3.
     pub min_password_data: u64,
-    /// One finding per actor per bucket of this length. Default 1h.
-    #[serde(with = "humantime_serde")]
-    pub episode: Duration,
-    /// Evidence events kept per finding (earliest first). Default 10.
-    pub max_evidence: usize,
     /// Single secret reads (`service:Action`). Default secretsmanager:GetSecretValue,
     /// ssm:GetParameter.
     pub secret_reads: Vec<String>,
@@ -115,15 +108,12 @@ impl Default for Config {
     fn default() -> Self {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect();
         Self {
-            enabled: true,
             window: Duration::from_secs(600),
             min_reads: 20,
             min_reads_after_listing: 5,
             batch_read_weight: 5,
             min_denied: 5,
             min_password_data: 3,
-            episode: Duration::from_secs(3600),
-            max_evidence: 10,
             secret_reads: s(&["secretsmanager:GetSecretValue", "ssm:GetParameter"]),
             batch_reads: s(&["secretsmanager:BatchGetSecretValue", "ssm:GetParameters", "ssm:GetParametersByPath"]),
             listings: s(&["secretsmanager:ListSecrets", "ssm:DescribeParameters"]),
@@ -131,6 +121,14 @@ impl Default for Config {
         }
     }
 }
+
+/// The [`Common`](super::Common) keys this rule takes, with its defaults: `enabled`, `severity`,
+/// `max_evidence` (default 10), `episode` (default 1h).
+pub const COMMON: CommonDefaults = CommonDefaults {
+    max_evidence: Some(10),
+    episode: Some(Duration::from_secs(3600)),
+    episode_alias: None,
+};
 
 /// The conditions, in the order they are reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -247,7 +245,7 @@ enum Call {
 
 /// The rule.
 pub struct CredentialHarvesting {
-    cfg: Config,
+    cfg: RuleConfig<Config>,
     slot_ms: i64,
     window_ms: i64,
     episode_ms: i64,
@@ -263,7 +261,8 @@ fn ms(d: Duration) -> i64 {
 
 impl CredentialHarvesting {
     /// Builds the rule from its config.
-    pub fn new(cfg: Config) -> Self {
+    pub fn new(cfg: impl Into<RuleConfig<Config>>) -> Self {
+        let cfg: RuleConfig<Config> = cfg.into();
         let window_ms = ms(cfg.window);
         let mut calls = BTreeMap::new();
         for a in &cfg.secret_reads {
@@ -281,7 +280,7 @@ impl CredentialHarvesting {
         Self {
             slot_ms: (window_ms / SLOTS).max(1),
             window_ms,
-            episode_ms: ms(cfg.episode),
+            episode_ms: ms(cfg.common.episode),
             calls,
             state: Weighed::default(),
             cfg,
@@ -296,7 +295,7 @@ impl CredentialHarvesting {
     fn merged(&self, ep: &Episode) -> Part {
         let mut out = Part::default();
         for part in ep.triggered.iter().filter_map(|n| ep.parts.get(n)) {
-            out.support.merge(&part.support, self.cfg.max_evidence);
+            out.support.merge(&part.support, self.cfg.common.max_evidence);
             out.denied += part.denied;
             for (a, n) in &part.calls {
                 *out.calls.get_or_insert_with(a.clone(), || 0) += n;
@@ -510,7 +509,7 @@ impl Rule for CredentialHarvesting {
                 Some(p) => p,
                 None => ep.parts.get_or_insert_with(net.clone(), Part::default),
             };
-            part.support.add(ev, row, self.cfg.max_evidence);
+            part.support.add(ev, row, self.cfg.common.max_evidence);
             let denied = ev.error_code(row).is_some_and(is_denied);
             if denied {
                 part.denied += 1;
@@ -666,7 +665,7 @@ password_data = ["ec2:GetPasswordData"]
 
     #[test]
     fn the_documented_configuration_is_the_default() {
-        crate::testing::assert_documented_default::<Config>(TOML);
+        crate::testing::assert_documented_default::<RuleConfig<Config>>(TOML);
     }
 
     #[test]

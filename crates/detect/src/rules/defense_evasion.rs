@@ -54,7 +54,7 @@ use trailhound_model::attack::DEFENSE_EVASION;
 use trailhound_model::time::{to_rfc3339, EventTime};
 use trailhound_model::{Activity, Finding, IdentityClass, Origin, Severity};
 
-use super::{Rule, RuleCtx, RuleMeta};
+use super::{CommonDefaults, Rule, RuleConfig, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Support};
 use crate::state::{self, Evicted, Tier, Weigh, Weighed};
 use crate::view::EventView;
@@ -73,8 +73,6 @@ static META: RuleMeta = RuleMeta {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Run this rule. Default true.
-    pub enabled: bool,
     /// Calls that are always a finding with base severity high (`service:Action`). Default
     /// cloudtrail:StopLogging, cloudtrail:DeleteTrail, guardduty:DeleteDetector,
     /// organizations:LeaveOrganization.
@@ -102,7 +100,6 @@ impl Default for Config {
     fn default() -> Self {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect();
         Self {
-            enabled: true,
             high_actions: s(&[
                 "cloudtrail:StopLogging",
                 "cloudtrail:DeleteTrail",
@@ -143,6 +140,9 @@ impl Default for Config {
         }
     }
 }
+
+/// The [`Common`](super::Common) keys this rule takes, with its defaults: `enabled`, `severity`.
+pub const COMMON: CommonDefaults = CommonDefaults::BASIC;
 
 /// What one evasion call did.
 #[derive(Debug)]
@@ -391,7 +391,7 @@ impl Weigh for Pending {
 
 /// The rule.
 pub struct DefenseEvasion {
-    cfg: Config,
+    cfg: RuleConfig<Config>,
     /// IaC calls held until the watermark passes them (by time and event id): by then every
     /// create they could undo has arrived, so the lifecycle verdict does not depend on
     /// arrival order.
@@ -421,7 +421,8 @@ impl DefenseEvasion {
     }
 
     /// Builds the rule from its config.
-    pub fn new(cfg: Config) -> Self {
+    pub fn new(cfg: impl Into<RuleConfig<Config>>) -> Self {
+        let cfg: RuleConfig<Config> = cfg.into();
         Self {
             high: cfg.high_actions.iter().cloned().collect(),
             medium: cfg.medium_actions.iter().cloned().collect(),

@@ -39,7 +39,7 @@ use trailhound_model::attack::DISCOVERY;
 use trailhound_model::time::{to_rfc3339, EventTime};
 use trailhound_model::{stable_hash, Activity, Evidence, Finding, IdentityClass, Origin, Severity};
 
-use super::{Rule, RuleCtx, RuleMeta};
+use super::{CommonDefaults, Rule, RuleConfig, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
 use crate::fields::is_denied;
 use crate::text::Fragments;
@@ -62,8 +62,6 @@ static META: RuleMeta = RuleMeta {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Run this rule. Default true.
-    pub enabled: bool,
     /// Window for distinct recon APIs. Default 10s.
     #[serde(with = "humantime_serde")]
     pub distinct_apis_window: Duration,
@@ -79,11 +77,6 @@ pub struct Config {
     pub denied_window: Duration,
     /// Denied recon calls within that window that fire. Default 10.
     pub min_denied: u64,
-    /// One finding per actor per bucket of this length. Default 1h.
-    #[serde(with = "humantime_serde")]
-    pub episode: Duration,
-    /// Evidence events kept per finding (earliest first). Default 10.
-    pub max_evidence: usize,
     /// Action name prefixes that make a call recon. Default List, Describe, Get.
     pub recon_prefixes: Vec<String>,
     /// Further recon actions (`service:Action`). Default a few lookups and searches.
@@ -113,15 +106,12 @@ impl Default for Config {
     fn default() -> Self {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect();
         Self {
-            enabled: true,
             distinct_apis_window: Duration::from_secs(10),
             min_distinct_apis: 6,
             regions_window: Duration::from_secs(30),
             min_regions: 10,
             denied_window: Duration::from_secs(600),
             min_denied: 10,
-            episode: Duration::from_secs(3600),
-            max_evidence: 10,
             recon_prefixes: s(&["List", "Describe", "Get"]),
             extra_recon_actions: s(&[
                 "cloudtrail:LookupEvents",
@@ -171,6 +161,14 @@ impl Default for Config {
         }
     }
 }
+
+/// The [`Common`](super::Common) keys this rule takes, with its defaults: `enabled`, `severity`,
+/// `max_evidence` (default 10), `episode` (default 1h).
+pub const COMMON: CommonDefaults = CommonDefaults {
+    max_evidence: Some(10),
+    episode: Some(Duration::from_secs(3600)),
+    episode_alias: None,
+};
 
 /// The conditions, in the order they are reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -342,7 +340,7 @@ struct Saved {
 
 /// The rule.
 pub struct EnumerationBurst {
-    cfg: Config,
+    cfg: RuleConfig<Config>,
     api_slot: i64,
     region_slot: i64,
     denied_slot: i64,
@@ -365,13 +363,14 @@ fn ms(d: Duration) -> i64 {
 
 impl EnumerationBurst {
     /// Builds the rule from its config.
-    pub fn new(cfg: Config) -> Self {
+    pub fn new(cfg: impl Into<RuleConfig<Config>>) -> Self {
+        let cfg: RuleConfig<Config> = cfg.into();
         let (a, r, d) = (ms(cfg.distinct_apis_window), ms(cfg.regions_window), ms(cfg.denied_window));
         Self {
             api_slot: (a / SLOTS).max(1),
             region_slot: (r / SLOTS).max(1),
             denied_slot: (d / SLOTS).max(1),
-            episode_ms: ms(cfg.episode),
+            episode_ms: ms(cfg.common.episode),
             max_window: a.max(r).max(d),
             prefixes: cfg.recon_prefixes.clone(),
             iac: Fragments::new(&cfg.iac_user_agents),
@@ -567,7 +566,7 @@ impl Rule for EnumerationBurst {
 
             // Episode aggregate: everything this actor's recon did in the bucket.
             let ep = st.episodes.get_or_insert_with(bucket_of(t), Episode::default);
-            ep.support.add(ev, row, self.cfg.max_evidence);
+            ep.support.add(ev, row, self.cfg.common.max_evidence);
             if ep.principal.is_empty() {
                 ep.principal = ev.principal(row).to_string();
             }
@@ -650,10 +649,10 @@ impl Rule for EnumerationBurst {
                     };
                     if crossed {
                         for (e, _) in st.recent.iter().filter(|(e, d)| wanted(e.time, *d)) {
-                            ep.support.push_decisive(e.clone(), self.cfg.max_evidence);
+                            ep.support.push_decisive(e.clone(), self.cfg.common.max_evidence);
                         }
                     } else if counted && wanted(t, denied) {
-                        ep.support.mark_decisive(ev, row, self.cfg.max_evidence);
+                        ep.support.mark_decisive(ev, row, self.cfg.common.max_evidence);
                     }
                 }
             }

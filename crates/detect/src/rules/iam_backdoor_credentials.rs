@@ -26,7 +26,7 @@
 //! asked for it, which makes it the cheapest persistence a stolen key has. Few workloads call
 //! it (token brokers do; allowlist them in `[suppress.iam_backdoor_credentials]`).
 //!
-//! Findings group per actor per `group` bucket of event time (default 1 h; uid =
+//! Findings group per actor per `episode` bucket of event time (default 1 h; uid =
 //! `hash(rule, actor, bucket)`, and `actor/federation` for federation tokens): one finding
 //! lists every user backdoored in the hour. Failed attempts are listed in the context of a
 //! finding but do not make one. Calls by AWS services are ignored.
@@ -40,7 +40,7 @@ use trailhound_model::attack::{PERSISTENCE, PRIVILEGE_ESCALATION};
 use trailhound_model::time::{to_rfc3339, EventTime};
 use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
-use super::{Rule, RuleCtx, RuleMeta};
+use super::{CommonDefaults, Rule, RuleConfig, RuleCtx, RuleMeta};
 use crate::agents::{default_iac_user_agents, iac_agent};
 use crate::arn::own_user;
 use crate::episode::{remediation_for, Draft, Publication, Support};
@@ -64,8 +64,6 @@ static META: RuleMeta = RuleMeta {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Run this rule. Default true.
-    pub enabled: bool,
     /// A user the same actor created within this long before the credential is left to
     /// `iam_user_persistence`. Default 30m.
     #[serde(with = "humantime_serde")]
@@ -73,31 +71,31 @@ pub struct Config {
     /// Hold each candidate until the watermark passes it, so that a `CreateUser` arriving out
     /// of order still silences it (findings up to the allowed lateness late). Default true.
     pub wait_for_create: bool,
-    /// One finding per actor per bucket of this length. Default 1h.
-    #[serde(with = "humantime_serde")]
-    pub group: Duration,
     /// Report `GetFederationToken` by IAM users with long-lived keys (medium). Default true.
     pub federation_tokens: bool,
     /// User-agent fragments (case-insensitive) of IaC tools; their calls from CI/CD identities
     /// are medium. Default Terraform, Pulumi, CDK, CloudFormation, Crossplane, Ansible.
     pub iac_user_agents: Vec<String>,
-    /// Evidence events kept per finding. Default 10.
-    pub max_evidence: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
-            enabled: true,
             window: Duration::from_secs(30 * 60),
             wait_for_create: true,
-            group: Duration::from_secs(3600),
             federation_tokens: true,
             iac_user_agents: default_iac_user_agents(),
-            max_evidence: 10,
         }
     }
 }
+
+/// The [`Common`](super::Common) keys this rule takes, with its defaults: `enabled`, `severity`,
+/// `max_evidence` (default 10), `episode` (default 1h; `group` is its older name here).
+pub const COMMON: CommonDefaults = CommonDefaults {
+    max_evidence: Some(10),
+    episode: Some(Duration::from_secs(3600)),
+    episode_alias: Some("group"),
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 enum Kind {
@@ -196,7 +194,7 @@ impl ActorState {
 
 /// The rule.
 pub struct IamBackdoorCredentials {
-    cfg: Config,
+    cfg: RuleConfig<Config>,
     window: i64,
     group: i64,
     iac: Vec<String>,
@@ -205,10 +203,11 @@ pub struct IamBackdoorCredentials {
 
 impl IamBackdoorCredentials {
     /// Builds the rule from its config.
-    pub fn new(cfg: Config) -> Self {
+    pub fn new(cfg: impl Into<RuleConfig<Config>>) -> Self {
+        let cfg: RuleConfig<Config> = cfg.into();
         Self {
             window: positive_millis(cfg.window),
-            group: positive_millis(cfg.group),
+            group: positive_millis(cfg.common.episode),
             iac: lowercase_all(&cfg.iac_user_agents),
             state: Weighed::default(),
             cfg,
@@ -228,7 +227,7 @@ impl IamBackdoorCredentials {
     fn add(&self, groups: &mut BTreeMap<(Kind, EventTime), Group>, t: EventTime, c: &Candidate) -> (Kind, EventTime) {
         let key = (Kind::Backdoor, self.bucket(t));
         let g = groups.entry(key).or_default();
-        g.support.merge(&c.support, self.cfg.max_evidence);
+        g.support.merge(&c.support, self.cfg.common.max_evidence);
         let f = &mut g.facts;
         match &c.error {
             None => {
@@ -371,7 +370,7 @@ impl IamBackdoorCredentials {
     ) -> (Kind, EventTime) {
         let key = (Kind::Federation, self.bucket(ev.time(row)));
         let g = groups.entry(key).or_default();
-        g.support.add(ev, row, self.cfg.max_evidence);
+        g.support.add(ev, row, self.cfg.common.max_evidence);
         let f = &mut g.facts;
         if let Some(e) = ev.error_code(row) {
             f.failed.insert(format!("GetFederationToken ({e})"));

@@ -38,7 +38,7 @@ use trailhound_model::attack::PRIVILEGE_ESCALATION;
 use trailhound_model::time::{to_rfc3339, EventTime};
 use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
-use super::{Rule, RuleCtx, RuleMeta};
+use super::{CommonDefaults, Rule, RuleConfig, RuleCtx, RuleMeta};
 use crate::agents::{default_iac_user_agents, iac_agent};
 use crate::arn::own_user;
 use crate::episode::{remediation_for, Draft, Publication, Support};
@@ -69,8 +69,6 @@ pub(crate) fn own_role<'a>(ev: &EventView<'a>, row: usize) -> Option<&'a str> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Run this rule. Default true.
-    pub enabled: bool,
     /// A credential for itself by the same actor within this long after an escalation raises
     /// it. Default 30m.
     #[serde(with = "humantime_serde")]
@@ -86,23 +84,23 @@ pub struct Config {
     /// Suppress non-admin escalations by IaC agents in CI/CD identities (when false they are
     /// low). Default true.
     pub quiet_iac: bool,
-    /// Evidence events kept per finding. Default 10.
-    pub max_evidence: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
-            enabled: true,
             window: Duration::from_secs(30 * 60),
             admin_policies: default_admin_policies(),
             admin_groups: vec!["admin".to_string()],
             iac_user_agents: default_iac_user_agents(),
             quiet_iac: true,
-            max_evidence: 10,
         }
     }
 }
+
+/// The [`Common`](super::Common) keys this rule takes, with its defaults: `enabled`, `severity`,
+/// `max_evidence` (default 10).
+pub const COMMON: CommonDefaults = CommonDefaults { max_evidence: Some(10), episode: None, episode_alias: None };
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Escalation {
@@ -163,7 +161,7 @@ impl ActorState {
 
 /// The rule.
 pub struct IamPrivilegeEscalation {
-    cfg: Config,
+    cfg: RuleConfig<Config>,
     window: i64,
     admin_groups: Vec<String>,
     iac: Vec<String>,
@@ -180,7 +178,8 @@ fn truthy(v: Option<&Value>) -> bool {
 
 impl IamPrivilegeEscalation {
     /// Builds the rule from its config.
-    pub fn new(cfg: Config) -> Self {
+    pub fn new(cfg: impl Into<RuleConfig<Config>>) -> Self {
+        let cfg: RuleConfig<Config> = cfg.into();
         Self {
             window: positive_millis(cfg.window),
             admin_groups: lowercase_all(&cfg.admin_groups),
@@ -286,7 +285,7 @@ impl IamPrivilegeEscalation {
         let mut support = e.support.clone();
         let mut used = BTreeSet::new();
         for ((t, _), c) in self.credentials_after(at, creds) {
-            support.merge(&c.support, self.cfg.max_evidence);
+            support.merge(&c.support, self.cfg.common.max_evidence);
             used.insert(format!("{} at {}", c.action, to_rfc3339(*t)));
         }
         let Some(sev) = self.severity(e, !used.is_empty()) else { return };

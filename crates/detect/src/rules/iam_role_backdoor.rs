@@ -50,7 +50,7 @@ use trailhound_model::attack::{PERSISTENCE, PRIVILEGE_ESCALATION};
 use trailhound_model::time::{to_rfc3339, EventTime};
 use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
-use super::{Rule, RuleCtx, RuleMeta};
+use super::{CommonDefaults, Rule, RuleConfig, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
 use crate::iam_policy::{admin_grant, allows, default_admin_policies, policy_document, statements, strs};
 use crate::state::{self, Evicted, Tier, Weigh, Weighed};
@@ -71,8 +71,6 @@ static META: RuleMeta = RuleMeta {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Run this rule. Default true.
-    pub enabled: bool,
     /// Grants on the role by the same actor within this long after `CreateRole` (or around
     /// `UpdateAssumeRolePolicy`) join the finding. Default 30m.
     #[serde(with = "humantime_serde")]
@@ -84,22 +82,22 @@ pub struct Config {
     pub admin_policies: Vec<String>,
     /// Report `CreateServiceLinkedRole` by callers that are not AWS services (low). Default true.
     pub service_linked_roles: bool,
-    /// Evidence events kept per finding. Default 10.
-    pub max_evidence: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
-            enabled: true,
             window: Duration::from_secs(30 * 60),
             trusted_accounts: Vec::new(),
             admin_policies: default_admin_policies(),
             service_linked_roles: true,
-            max_evidence: 10,
         }
     }
 }
+
+/// The [`Common`](super::Common) keys this rule takes, with its defaults: `enabled`, `severity`,
+/// `max_evidence` (default 10).
+pub const COMMON: CommonDefaults = CommonDefaults { max_evidence: Some(10), episode: None, episode_alias: None };
 
 /// What a trust policy lets in from outside.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -237,14 +235,15 @@ struct Agg {
 
 /// The rule.
 pub struct IamRoleBackdoor {
-    cfg: Config,
+    cfg: RuleConfig<Config>,
     window: i64,
     state: Weighed<String, ActorState>,
 }
 
 impl IamRoleBackdoor {
     /// Builds the rule from its config.
-    pub fn new(cfg: Config) -> Self {
+    pub fn new(cfg: impl Into<RuleConfig<Config>>) -> Self {
+        let cfg: RuleConfig<Config> = cfg.into();
         Self { window: positive_millis(cfg.window), state: Weighed::default(), cfg }
     }
 
@@ -273,7 +272,7 @@ impl IamRoleBackdoor {
             if *t > end {
                 break;
             }
-            agg.support.merge(&g.support, self.cfg.max_evidence);
+            agg.support.merge(&g.support, self.cfg.common.max_evidence);
             agg.grants.insert(format!("{} {}", g.action, g.what));
             agg.admin.extend(g.admin.iter().cloned());
         }
@@ -401,7 +400,7 @@ impl IamRoleBackdoor {
             .and_then(|r| r.get("aWSServiceName").and_then(Value::as_str).map(str::to_string))
             .unwrap_or_else(|| "?".to_string());
         let mut s = Support::default();
-        s.add(ev, row, self.cfg.max_evidence);
+        s.add(ev, row, self.cfg.common.max_evidence);
         let class = ev.identity_class(row);
         let severity = if class == IdentityClass::Human { Severity::Informational } else { Severity::Low };
         let arn = ev.actor_arn(row);

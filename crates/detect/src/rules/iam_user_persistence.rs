@@ -55,7 +55,7 @@ use trailhound_model::time::{to_rfc3339, EventTime};
 use trailhound_model::Origin;
 use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
-use super::{Rule, RuleCtx, RuleMeta};
+use super::{CommonDefaults, Rule, RuleConfig, RuleCtx, RuleMeta};
 use crate::agents::{default_iac_user_agents, iac_agent};
 use crate::episode::{remediation_for, Draft, Publication, Support};
 use crate::iam_policy::{admin_grant, default_admin_policies};
@@ -87,8 +87,6 @@ pub(crate) fn ci_noun(ev: &EventView<'_>, row: usize) -> &'static str {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Run this rule. Default true.
-    pub enabled: bool,
     /// Follow-ups on the created user by the same actor within this long after `CreateUser`
     /// join its sequence. Default 30m.
     #[serde(with = "humantime_serde")]
@@ -108,24 +106,24 @@ pub struct Config {
     /// user with a password and a group is an administrator's daily work (when false they are
     /// reported as low). Default true.
     pub quiet_humans: bool,
-    /// Evidence events kept per finding. Default 10.
-    pub max_evidence: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
-            enabled: true,
             window: Duration::from_secs(30 * 60),
             admin_policies: default_admin_policies(),
             admin_groups: vec!["admin".to_string()],
             iac_user_agents: default_iac_user_agents(),
             quiet_iac: true,
             quiet_humans: true,
-            max_evidence: 10,
         }
     }
 }
+
+/// The [`Common`](super::Common) keys this rule takes, with its defaults: `enabled`, `severity`,
+/// `max_evidence` (default 10).
+pub const COMMON: CommonDefaults = CommonDefaults { max_evidence: Some(10), episode: None, episode_alias: None };
 
 /// A follow-up on the created user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -236,7 +234,7 @@ struct Agg {
 
 /// The rule.
 pub struct IamUserPersistence {
-    cfg: Config,
+    cfg: RuleConfig<Config>,
     window: i64,
     admin_groups: Vec<String>,
     iac: Vec<String>,
@@ -245,7 +243,8 @@ pub struct IamUserPersistence {
 
 impl IamUserPersistence {
     /// Builds the rule from its config.
-    pub fn new(cfg: Config) -> Self {
+    pub fn new(cfg: impl Into<RuleConfig<Config>>) -> Self {
+        let cfg: RuleConfig<Config> = cfg.into();
         Self {
             window: positive_millis(cfg.window),
             admin_groups: lowercase_all(&cfg.admin_groups),
@@ -297,7 +296,7 @@ impl IamUserPersistence {
             if *t > end {
                 break;
             }
-            agg.support.merge(&f.support, self.cfg.max_evidence);
+            agg.support.merge(&f.support, self.cfg.common.max_evidence);
             match &f.error {
                 None => {
                     agg.outside_iac |= !f.iac;

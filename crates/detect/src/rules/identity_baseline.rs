@@ -65,7 +65,7 @@ use trailhound_model::attack::{DEFENSE_EVASION, INITIAL_ACCESS};
 use trailhound_model::time::{to_rfc3339, EventTime};
 use trailhound_model::{stable_hash, Activity, Finding, IdentityClass, Severity};
 
-use super::{Rule, RuleCtx, RuleMeta};
+use super::{CommonDefaults, Rule, RuleConfig, RuleCtx, RuleMeta};
 use crate::arn::is_fleet_session;
 use crate::episode::{emit_with, remediation_for, Draft, Publication, Support};
 use crate::state::{self, Evicted, FirstSeen, SmallMap, StateError, Tier, Weigh, Weighed};
@@ -87,17 +87,12 @@ static META: RuleMeta = RuleMeta {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Run this rule. Default true.
-    pub enabled: bool,
     /// Event time a principal is only learned, from its first event, before it is judged.
     /// Default 7d.
     #[serde(with = "humantime_serde")]
     pub learning: Duration,
     /// Calls a principal must have made before it is judged. Default 50.
     pub min_events: usize,
-    /// One finding per principal per bucket of this length. Default 1h.
-    #[serde(with = "humantime_serde")]
-    pub episode: Duration,
     /// A principal not seen for this long (watermark time) is forgotten. Default 30d.
     #[serde(with = "humantime_serde")]
     pub retention: Duration,
@@ -123,18 +118,14 @@ pub struct Config {
     /// Judge human principals too (a sensitive-write novelty together with a network novelty,
     /// at low). Default true.
     pub judge_humans: bool,
-    /// Evidence events kept per finding (earliest first). Default 10.
-    pub max_evidence: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect();
         Self {
-            enabled: true,
             learning: Duration::from_secs(7 * 86_400),
             min_events: 50,
-            episode: Duration::from_secs(3600),
             retention: Duration::from_secs(30 * 86_400),
             max_apis: 256,
             max_networks: 64,
@@ -145,10 +136,17 @@ impl Default for Config {
             sensitive_services: s(&["iam", "organizations", "cloudtrail"]),
             sensitive_actions: s(&["sts:GetFederationToken"]),
             judge_humans: true,
-            max_evidence: 10,
         }
     }
 }
+
+/// The [`Common`](super::Common) keys this rule takes, with its defaults: `enabled`, `severity`,
+/// `max_evidence` (default 10), `episode` (default 1h).
+pub const COMMON: CommonDefaults = CommonDefaults {
+    max_evidence: Some(10),
+    episode: Some(Duration::from_secs(3600)),
+    episode_alias: None,
+};
 
 /// Services remembered per principal (context only).
 const MAX_SERVICES: usize = 64;
@@ -273,7 +271,7 @@ impl Default for Loaded {
 
 /// The rule.
 pub struct IdentityBaseline {
-    cfg: Config,
+    cfg: RuleConfig<Config>,
     episode_ms: i64,
     learning_ms: i64,
     retention_ms: i64,
@@ -289,9 +287,10 @@ fn ms(d: Duration) -> i64 {
 
 impl IdentityBaseline {
     /// Builds the rule from its config.
-    pub fn new(cfg: Config) -> Self {
+    pub fn new(cfg: impl Into<RuleConfig<Config>>) -> Self {
+        let cfg: RuleConfig<Config> = cfg.into();
         Self {
-            episode_ms: ms(cfg.episode).max(1),
+            episode_ms: ms(cfg.common.episode).max(1),
             learning_ms: ms(cfg.learning),
             retention_ms: ms(cfg.retention),
             sensitive_services: cfg.sensitive_services.iter().cloned().collect(),
@@ -442,7 +441,7 @@ impl IdentityBaseline {
         let mut support = Support::default();
         let mut max_count = 0;
         for n in novelties {
-            support.merge(&n.tracked.support, self.cfg.max_evidence);
+            support.merge(&n.tracked.support, self.cfg.common.max_evidence);
             max_count = max_count.max(n.tracked.support.count);
         }
         // An event often carries several novelties: count the events of the largest one.
@@ -707,7 +706,7 @@ impl Rule for IdentityBaseline {
                 }
                 let ep = st.episodes.get_or_insert_with(b, Episode::default);
                 let tr = ep.values.get_or_insert_with((kind, value.to_string()), Tracked::default);
-                tr.support.add(ev, row, self.cfg.max_evidence);
+                tr.support.add(ev, row, self.cfg.common.max_evidence);
                 tr.machine |= class.is_machine();
                 tr.human |= human;
                 tr.unknown |= class == IdentityClass::Unknown;

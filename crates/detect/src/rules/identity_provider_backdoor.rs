@@ -8,7 +8,7 @@
 //! a year, through IaC), so any of them by a machine identity outside IaC is high; by a human
 //! or an IaC agent, low (recorded for the chain and the analyst, not paged).
 //!
-//! Events are grouped per actor per `group` (default 1 h). Failed attempts count, one step
+//! Events are grouped per actor per `episode` (default 1 h). Failed attempts count, one step
 //! lower.
 
 use std::collections::BTreeSet;
@@ -19,7 +19,7 @@ use trailhound_model::attack::PERSISTENCE;
 use trailhound_model::time::EventTime;
 use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
-use super::{Rule, RuleCtx, RuleMeta};
+use super::{CommonDefaults, Rule, RuleConfig, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Group, Groups};
 use crate::state::{self, Evicted, Tier, Weigh};
 use crate::view::EventView;
@@ -50,28 +50,26 @@ const CALLS: &[(&str, &str)] = &[
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Run this rule. Default true.
-    pub enabled: bool,
-    /// Calls of one actor within aligned buckets of this length are one finding. Default 1h.
-    #[serde(with = "humantime_serde")]
-    pub group: Duration,
     /// User-agent fragments (case-insensitive) of IaC tools. Default Terraform, Pulumi, CDK,
     /// CloudFormation.
     pub iac_user_agents: Vec<String>,
-    /// Evidence events kept per finding. Default 10.
-    pub max_evidence: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
-            enabled: true,
-            group: Duration::from_secs(3600),
             iac_user_agents: ["terraform/", "pulumi", "aws-cdk", "cloudformation"].map(String::from).to_vec(),
-            max_evidence: 10,
         }
     }
 }
+
+/// The [`Common`](super::Common) keys this rule takes, with its defaults: `enabled`, `severity`,
+/// `max_evidence` (default 10), `episode` (default 1h; `group` is its older name here).
+pub const COMMON: CommonDefaults = CommonDefaults {
+    max_evidence: Some(10),
+    episode: Some(Duration::from_secs(3600)),
+    episode_alias: Some("group"),
+};
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Facts {
@@ -87,14 +85,15 @@ impl Weigh for Facts {
 
 /// The rule.
 pub struct IdentityProviderBackdoor {
-    cfg: Config,
+    cfg: RuleConfig<Config>,
     groups: Groups<Facts>,
 }
 
 impl IdentityProviderBackdoor {
     /// Builds the rule from its config.
-    pub fn new(cfg: Config) -> Self {
-        let ms = crate::window::millis(cfg.group);
+    pub fn new(cfg: impl Into<RuleConfig<Config>>) -> Self {
+        let cfg: RuleConfig<Config> = cfg.into();
+        let ms = crate::window::millis(cfg.common.episode);
         Self { groups: Groups::new(ms), cfg }
     }
 
@@ -155,7 +154,7 @@ impl Rule for IdentityProviderBackdoor {
                 ev.actor_key(row),
                 ev,
                 row,
-                self.cfg.max_evidence,
+                self.cfg.common.max_evidence,
                 |f| {
                     f.worst = Some(f.worst.map_or(sev, |w| w.max(sev)));
                     f.calls.insert(what);

@@ -65,7 +65,7 @@ use trailhound_model::time::{to_rfc3339, EventTime};
 use trailhound_model::Origin;
 use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
-use super::{Rule, RuleCtx, RuleMeta};
+use super::{CommonDefaults, Rule, RuleConfig, RuleCtx, RuleMeta};
 use crate::ec2::protection_on;
 use crate::episode::{remediation_for, Draft, Publication, Support};
 use crate::state::{self, Evicted, Tier, Weigh, Weighed};
@@ -86,8 +86,6 @@ static META: RuleMeta = RuleMeta {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Run this rule. Default true.
-    pub enabled: bool,
     /// Sliding window of every condition. Default 10m.
     #[serde(with = "humantime_serde")]
     pub window: Duration,
@@ -116,18 +114,12 @@ pub struct Config {
     /// InstanceLimitExceeded, VcpuLimitExceeded, InsufficientInstanceCapacity,
     /// MaxSpotInstanceCountExceeded, UnauthorizedOperation, AccessDenied, LimitExceeded.
     pub limit_errors: Vec<String>,
-    /// One finding per actor and account per bucket of this length. Default 1h.
-    #[serde(with = "humantime_serde")]
-    pub episode: Duration,
-    /// Evidence events kept per finding (earliest first). Default 10.
-    pub max_evidence: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect();
         Self {
-            enabled: true,
             window: Duration::from_secs(600),
             min_instances: 20,
             min_vcpus: 64,
@@ -148,11 +140,17 @@ impl Default for Config {
                 "AccessDenied",
                 "LimitExceeded",
             ]),
-            episode: Duration::from_secs(3600),
-            max_evidence: 10,
         }
     }
 }
+
+/// The [`Common`](super::Common) keys this rule takes, with its defaults: `enabled`, `severity`,
+/// `max_evidence` (default 10), `episode` (default 1h).
+pub const COMMON: CommonDefaults = CommonDefaults {
+    max_evidence: Some(10),
+    episode: Some(Duration::from_secs(3600)),
+    episode_alias: None,
+};
 
 /// vCPUs of instance types that AWS's size rule does not give (see [`vcpus_of`]).
 const VCPU_EXCEPTIONS: &[(&str, u32)] = &[
@@ -439,7 +437,7 @@ fn tally(map: &mut BTreeMap<String, u64>, key: &str, n: u64, cap: usize) {
 
 /// The rule.
 pub struct InstanceSprawl {
-    cfg: Config,
+    cfg: RuleConfig<Config>,
     slot_ms: i64,
     window_ms: i64,
     episode_ms: i64,
@@ -470,11 +468,12 @@ struct Contribution {
 
 impl InstanceSprawl {
     /// Builds the rule from its config.
-    pub fn new(cfg: Config) -> Self {
+    pub fn new(cfg: impl Into<RuleConfig<Config>>) -> Self {
+        let cfg: RuleConfig<Config> = cfg.into();
         let window_ms = ms(cfg.window);
         let slot_ms = (window_ms / SLOTS).max(1);
         // Episodes are whole numbers of slots, so a window's first slot lies in one bucket.
-        let episode_ms = (ms(cfg.episode) / slot_ms).max(1) * slot_ms;
+        let episode_ms = (ms(cfg.common.episode) / slot_ms).max(1) * slot_ms;
         Self { cfg, slot_ms, window_ms, episode_ms, state: Weighed::default() }
     }
 
@@ -769,7 +768,7 @@ impl Rule for InstanceSprawl {
 
             // Episode aggregate.
             let ep = st.episodes.entry(self.bucket(slot * self.slot_ms)).or_default();
-            ep.support.add(ev, row, self.cfg.max_evidence);
+            ep.support.add(ev, row, self.cfg.common.max_evidence);
             ep.instances = ep.instances.saturating_add(c.instances);
             ep.vcpus = ep.vcpus.saturating_add(c.vcpus);
             ep.gpu = ep.gpu.saturating_add(c.gpu);
@@ -832,7 +831,7 @@ impl Rule for InstanceSprawl {
                 c.instances > 0 || c.protect > 0 || c.limit_error.is_some() || c.quota_region || c.large_task_def;
             if substantive {
                 if let Some(ep) = st.episodes.get_mut(&self.bucket(slot * self.slot_ms)) {
-                    ep.support.mark_decisive(ev, row, self.cfg.max_evidence);
+                    ep.support.mark_decisive(ev, row, self.cfg.common.max_evidence);
                 }
             }
             drop(entry);

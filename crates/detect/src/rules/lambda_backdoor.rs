@@ -20,7 +20,7 @@
 //! | layers added (not CI/CD, not IaC) | medium |
 //!
 //! Failed attempts are findings one step lower. A machine identity raises one step. Events are
-//! grouped per actor per `group` (default 1 h) into one finding.
+//! grouped per actor per `episode` (default 1 h) into one finding.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -31,7 +31,7 @@ use trailhound_model::attack::PERSISTENCE;
 use trailhound_model::time::EventTime;
 use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
-use super::{Rule, RuleCtx, RuleMeta};
+use super::{CommonDefaults, Rule, RuleConfig, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Group, Groups};
 use crate::state::{self, Evicted, Tier, Weigh};
 use crate::view::EventView;
@@ -50,30 +50,28 @@ static META: RuleMeta = RuleMeta {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Run this rule. Default true.
-    pub enabled: bool,
-    /// Calls of one actor within aligned buckets of this length are one finding. Default 1h.
-    #[serde(with = "humantime_serde")]
-    pub group: Duration,
     /// User-agent fragments (case-insensitive) of IaC tools whose code and layer changes are
     /// deploys. Default Terraform, Pulumi, CDK, CloudFormation, Serverless, SAM.
     pub iac_user_agents: Vec<String>,
-    /// Evidence events kept per finding. Default 10.
-    pub max_evidence: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
-            enabled: true,
-            group: Duration::from_secs(3600),
             iac_user_agents: ["terraform/", "pulumi", "aws-cdk", "cloudformation", "serverless", "aws-sam"]
                 .map(String::from)
                 .to_vec(),
-            max_evidence: 10,
         }
     }
 }
+
+/// The [`Common`](super::Common) keys this rule takes, with its defaults: `enabled`, `severity`,
+/// `max_evidence` (default 10), `episode` (default 1h; `group` is its older name here).
+pub const COMMON: CommonDefaults = CommonDefaults {
+    max_evidence: Some(10),
+    episode: Some(Duration::from_secs(3600)),
+    episode_alias: Some("group"),
+};
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Facts {
@@ -89,7 +87,7 @@ impl Weigh for Facts {
 
 /// The rule.
 pub struct LambdaBackdoor {
-    cfg: Config,
+    cfg: RuleConfig<Config>,
     groups: Groups<Facts>,
 }
 
@@ -101,8 +99,9 @@ fn foreign(principal: &str, own: Option<&str>) -> bool {
 
 impl LambdaBackdoor {
     /// Builds the rule from its config.
-    pub fn new(cfg: Config) -> Self {
-        let ms = crate::window::millis(cfg.group);
+    pub fn new(cfg: impl Into<RuleConfig<Config>>) -> Self {
+        let cfg: RuleConfig<Config> = cfg.into();
+        let ms = crate::window::millis(cfg.common.episode);
         Self { groups: Groups::new(ms), cfg }
     }
 
@@ -195,7 +194,7 @@ impl Rule for LambdaBackdoor {
                 ev.actor_key(row),
                 ev,
                 row,
-                self.cfg.max_evidence,
+                self.cfg.common.max_evidence,
                 |f| {
                     f.worst = Some(f.worst.map_or(sev, |w| w.max(sev)));
                     f.what.insert(what);

@@ -3,12 +3,17 @@
 //! constructor in [`build`].
 //!
 //! To add a rule: write `rules/<rule_id>.rs` with its metadata (`id` = the file name), a
-//! `Config` (serde, `deny_unknown_fields`, `default`, an `enabled` field, documented defaults)
-//! and a type implementing [`Rule`] with `fn new(cfg: Config) -> Self`; add the line
-//! `<rule_id> => <RuleType>,` to `rules!` where it should run; document its defaults in
-//! `config/trailhound.toml`. Shared helpers live in the crate's topic modules (`iam_policy`,
-//! `net`, [`crate::agents`], ...): a rule imports no other rule. A test fails when a file is not
-//! listed or its id is not its file name.
+//! `Config` of its own thresholds (serde, `deny_unknown_fields`, `default`, documented
+//! defaults), a `pub const COMMON: CommonDefaults` (which of the common keys it takes, and its
+//! defaults for them, see [`Common`]) and a type implementing [`Rule`] with
+//! `fn new(cfg: impl Into<RuleConfig<Config>>) -> Self`; add the line `<rule_id> => <RuleType>,`
+//! to `rules!` where it should run; document its defaults in `config/trailhound.toml`. The
+//! rule's table is one flat `[rules.<id>]` ([`RuleConfig`]): `enabled` decides whether
+//! [`build`] makes it, `severity` is applied by the engine as findings are published, and the
+//! rule reads `cfg.common.max_evidence`, `cfg.common.episode` and its own keys (`cfg.window`).
+//! Shared helpers live in the crate's topic modules (`iam_policy`, `net`, [`crate::agents`],
+//! ...): a rule imports no other rule. A test fails when a file is not listed or its id is not
+//! its file name.
 
 use serde::{Deserialize, Serialize};
 use trailhound_model::attack::Tactic;
@@ -16,6 +21,7 @@ use trailhound_model::time::EventTime;
 use trailhound_model::{Finding, Severity};
 
 use crate::context::IdentityContext;
+pub use crate::rule_config::{Common, CommonDefaults, RuleConfig, RuleSettings};
 use crate::state::{Activity, Evicted, StateError, Tier};
 use crate::view::EventView;
 
@@ -46,31 +52,64 @@ macro_rules! keyed_state {
 use keyed_state;
 
 /// Declares the rules, one line each (`module => RuleType,`), in the order they run: makes each
-/// `pub mod`, [`RULE_IDS`], [`RulesConfig`] (one `[rules.<id>]` field per rule, its type the
-/// rule's own `Config`) and [`build`] (each rule's `RuleType::new(Config)`, when `enabled`).
+/// `pub mod`, [`RULE_IDS`], [`RulesConfig`] (one `[rules.<id>]` field per rule, a
+/// [`RuleConfig`] of the rule's own `Config` and its `COMMON` keys) and [`build`] (each rule's
+/// `RuleType::new(RuleConfig)`, when `enabled`).
 macro_rules! rules {
     ($($id:ident => $rule:ident,)+) => {
         $(pub mod $id;)+
+
+        $(
+            impl RuleSettings for $id::Config {
+                const ID: &'static str = stringify!($id);
+                const COMMON: CommonDefaults = $id::COMMON;
+            }
+        )+
 
         /// Ids of every rule, in the order they run. Rule id = file name = config key =
         /// `finding.rule_id`.
         pub const RULE_IDS: &[&str] = &[$(stringify!($id)),+];
 
-        /// Per-rule configuration, one field per rule id (`[rules.<id>]`).
+        /// Per-rule configuration, one field per rule id (`[rules.<id>]`): the common keys
+        /// and the rule's own.
         #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
         #[serde(deny_unknown_fields, default)]
         pub struct RulesConfig {
             $(
                 #[doc = concat!("See [`", stringify!($id), "`].")]
-                pub $id: $id::Config,
+                pub $id: RuleConfig<$id::Config>,
             )+
+        }
+
+        impl RulesConfig {
+            /// The common keys of rule `id` (`None` for an unknown id).
+            pub fn common(&self, id: &str) -> Option<&Common> {
+                $(
+                    if id == stringify!($id) {
+                        return Some(&self.$id.common);
+                    }
+                )+
+                None
+            }
+
+            /// In the `[rules]` table of one configuration layer (a file, an environment
+            /// variable), renames each rule's older names of common keys (`group`) to theirs
+            /// (`episode`), so that merging the layer over the defaults replaces the value.
+            pub fn canonical_names(rules: &mut toml::Table) {
+                $(crate::rule_config::canonical_names::<$id::Config>(rules);)+
+            }
+
+            /// Range problems of every rule's common keys.
+            pub(crate) fn check_common(&self, errs: &mut Vec<String>) {
+                $(self.$id.check(errs);)+
+            }
         }
 
         /// Builds the enabled rules, in the order they run.
         pub fn build(cfg: &RulesConfig) -> Vec<Box<dyn Rule>> {
             let mut rules: Vec<Box<dyn Rule>> = Vec::new();
             $(
-                if cfg.$id.enabled {
+                if cfg.$id.common.enabled {
                     rules.push(Box::new($id::$rule::new(cfg.$id.clone())));
                 }
             )+

@@ -45,7 +45,7 @@ use trailhound_model::attack::{DEFENSE_EVASION, PERSISTENCE};
 use trailhound_model::time::{to_rfc3339, EventTime};
 use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
-use super::{Rule, RuleCtx, RuleMeta};
+use super::{CommonDefaults, Rule, RuleConfig, RuleCtx, RuleMeta};
 use crate::agents::{default_iac_user_agents, iac_agent};
 use crate::arn::own_user;
 use crate::episode::{remediation_for, Draft, Publication, Support};
@@ -72,8 +72,6 @@ const MAX_EARLY_USES: usize = 64;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Run this rule. Default true.
-    pub enabled: bool,
     /// Follow each new key for this long after its creation. Default 1h.
     #[serde(with = "humantime_serde")]
     pub window: Duration,
@@ -87,23 +85,23 @@ pub struct Config {
     /// User-agent fragments (case-insensitive) of IaC tools; keys they create from CI/CD
     /// identities are low. Default Terraform, Pulumi, CDK, CloudFormation, Crossplane, Ansible.
     pub iac_user_agents: Vec<String>,
-    /// Evidence events kept per finding. Default 10.
-    pub max_evidence: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
-            enabled: true,
             window: Duration::from_secs(3600),
             ipv4_prefix: 24,
             ipv6_prefix: 64,
             same_network_handoff: true,
             iac_user_agents: default_iac_user_agents(),
-            max_evidence: 10,
         }
     }
 }
+
+/// The [`Common`](super::Common) keys this rule takes, with its defaults: `enabled`, `severity`,
+/// `max_evidence` (default 10).
+pub const COMMON: CommonDefaults = CommonDefaults { max_evidence: Some(10), episode: None, episode_alias: None };
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Creation {
@@ -181,7 +179,7 @@ impl KeyState {
 
 /// The rule.
 pub struct NewAccessKeyUsed {
-    cfg: Config,
+    cfg: RuleConfig<Config>,
     window: i64,
     iac: Vec<String>,
     keys: Weighed<String, KeyState>,
@@ -189,7 +187,8 @@ pub struct NewAccessKeyUsed {
 
 impl NewAccessKeyUsed {
     /// Builds the rule from its config.
-    pub fn new(cfg: Config) -> Self {
+    pub fn new(cfg: impl Into<RuleConfig<Config>>) -> Self {
+        let cfg: RuleConfig<Config> = cfg.into();
         Self {
             window: positive_millis(cfg.window),
             iac: lowercase_all(&cfg.iac_user_agents),
@@ -211,8 +210,8 @@ impl NewAccessKeyUsed {
         match &u.network {
             _ if u.service_call => k.internal += 1,
             None => k.internal += 1,
-            Some(n) if *n == c.network => k.same.merge(&u.support, self.cfg.max_evidence),
-            Some(n) => k.foreign.entry(n.clone()).or_default().merge(&u.support, self.cfg.max_evidence),
+            Some(n) if *n == c.network => k.same.merge(&u.support, self.cfg.common.max_evidence),
+            Some(n) => k.foreign.entry(n.clone()).or_default().merge(&u.support, self.cfg.common.max_evidence),
         }
     }
 
@@ -229,8 +228,8 @@ impl NewAccessKeyUsed {
         }
         match self.network(ev, row) {
             None => k.internal += 1,
-            Some(n) if n == c.network => k.same.add(ev, row, self.cfg.max_evidence),
-            Some(n) => k.foreign.entry(n).or_default().add(ev, row, self.cfg.max_evidence),
+            Some(n) if n == c.network => k.same.add(ev, row, self.cfg.common.max_evidence),
+            Some(n) => k.foreign.entry(n).or_default().add(ev, row, self.cfg.common.max_evidence),
         }
     }
 
@@ -263,15 +262,15 @@ impl NewAccessKeyUsed {
         let Some((activity, revision)) = k.publication.next(sev, count, closing) else { return };
         let mut uses = k.same.clone();
         for s in k.foreign.values() {
-            uses.merge(s, self.cfg.max_evidence);
+            uses.merge(s, self.cfg.common.max_evidence);
         }
         let mut support = uses.clone();
-        support.merge(&c.support, self.cfg.max_evidence);
+        support.merge(&c.support, self.cfg.common.max_evidence);
         // Decisive: the earliest uses from other networks (or, for a hand-off, from the
         // creator's own); the creation follows as context.
         let decisive = if k.foreign.is_empty() { vec![&k.same] } else { k.foreign.values().collect() };
         for e in decisive.iter().flat_map(|s| s.evidence.iter().cloned()) {
-            support.push_decisive(e, self.cfg.max_evidence);
+            support.push_decisive(e, self.cfg.common.max_evidence);
         }
         debug_assert_eq!(count, support.count + k.internal);
         ctx.emit(self.finding(key, k, c, &uses, &support, sev, activity, revision));

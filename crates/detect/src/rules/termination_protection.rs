@@ -38,7 +38,7 @@ use trailhound_model::attack::{IMPACT, PERSISTENCE};
 use trailhound_model::time::{to_rfc3339, EventTime};
 use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
-use super::{Rule, RuleCtx, RuleMeta};
+use super::{CommonDefaults, Rule, RuleConfig, RuleCtx, RuleMeta};
 use crate::ec2::protection_on;
 use crate::episode::{remediation_for, Draft, Publication, Support};
 use crate::state::{self, Evicted, Tier, Weigh, Weighed};
@@ -58,22 +58,23 @@ static META: RuleMeta = RuleMeta {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Run this rule. Default true.
-    pub enabled: bool,
-    /// One finding per actor and account per bucket of this length. Default 1h.
-    #[serde(with = "humantime_serde")]
-    pub episode: Duration,
     /// Instances protected in one episode that make the finding high. Default 5.
     pub min_instances_high: u64,
-    /// Evidence events kept per finding (earliest first). Default 10.
-    pub max_evidence: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Self { enabled: true, episode: Duration::from_secs(3600), min_instances_high: 5, max_evidence: 10 }
+        Self { min_instances_high: 5 }
     }
 }
+
+/// The [`Common`](super::Common) keys this rule takes, with its defaults: `enabled`, `severity`,
+/// `max_evidence` (default 10), `episode` (default 1h).
+pub const COMMON: CommonDefaults = CommonDefaults {
+    max_evidence: Some(10),
+    episode: Some(Duration::from_secs(3600)),
+    episode_alias: None,
+};
 
 /// Cap on instance ids remembered per episode (the count saturates there).
 const MAX_IDS: usize = 1000;
@@ -120,7 +121,7 @@ impl Episode {
 
 /// The rule.
 pub struct TerminationProtection {
-    cfg: Config,
+    cfg: RuleConfig<Config>,
     episode_ms: i64,
     /// (actor key, account) → episodes by bucket start.
     state: Weighed<(String, String), std::collections::BTreeMap<EventTime, Episode>>,
@@ -128,8 +129,9 @@ pub struct TerminationProtection {
 
 impl TerminationProtection {
     /// Builds the rule from its config.
-    pub fn new(cfg: Config) -> Self {
-        let episode_ms = i64::try_from(cfg.episode.as_millis()).unwrap_or(i64::MAX).max(1);
+    pub fn new(cfg: impl Into<RuleConfig<Config>>) -> Self {
+        let cfg: RuleConfig<Config> = cfg.into();
+        let episode_ms = i64::try_from(cfg.common.episode.as_millis()).unwrap_or(i64::MAX).max(1);
         Self { cfg, episode_ms, state: Weighed::default() }
     }
 
@@ -226,7 +228,7 @@ impl Rule for TerminationProtection {
             let key = (ev.actor_key(row).to_string(), ev.account(row).unwrap_or("").to_string());
             let mut entry = self.state.entry(key.clone());
             let ep = entry.entry(bucket).or_default();
-            ep.support.add(ev, row, self.cfg.max_evidence);
+            ep.support.add(ev, row, self.cfg.common.max_evidence);
             if ev.action(row) == "RunInstances" {
                 ep.launched = ep.launched.saturating_add(p.instances);
             } else {

@@ -69,7 +69,7 @@ use trailhound_model::attack::{CREDENTIAL_ACCESS, INITIAL_ACCESS};
 use trailhound_model::time::{to_rfc3339, EventTime};
 use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
-use super::{Rule, RuleCtx, RuleMeta};
+use super::{CommonDefaults, Rule, RuleConfig, RuleCtx, RuleMeta};
 use crate::arn::fleet_session;
 use crate::episode::{emit_with, remediation_for, Draft, Publication, Support};
 use crate::state::{self, Evicted, FirstSeen, SmallMap, SmallSet, StateError, Tier, Weigh, Weighed};
@@ -91,8 +91,6 @@ static META: RuleMeta = RuleMeta {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Run this rule. Default true.
-    pub enabled: bool,
     /// Earliest calls (by event time) whose networks are the session's home. Default 3.
     pub home_events: usize,
     /// A person's or IAM user's SSM command or session, or EC2 Instance Connect key, on the
@@ -102,29 +100,29 @@ pub struct Config {
     pub share_window: Duration,
     /// Distinct APIs called from foreign networks that make the finding critical. Default 10.
     pub many_apis: usize,
-    /// One finding per session per bucket of this length. Default 1h.
-    #[serde(with = "humantime_serde")]
-    pub episode: Duration,
     /// A session not seen for this long (watermark time) is forgotten. Default 12h.
     #[serde(with = "humantime_serde")]
     pub session_idle: Duration,
-    /// Evidence events kept per finding (earliest first). Default 10.
-    pub max_evidence: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
-            enabled: true,
             home_events: 3,
             share_window: Duration::from_secs(1800),
             many_apis: 10,
-            episode: Duration::from_secs(3600),
             session_idle: Duration::from_secs(12 * 3600),
-            max_evidence: 10,
         }
     }
 }
+
+/// The [`Common`](super::Common) keys this rule takes, with its defaults: `enabled`, `severity`,
+/// `max_evidence` (default 10), `episode` (default 1h).
+pub const COMMON: CommonDefaults = CommonDefaults {
+    max_evidence: Some(10),
+    episode: Some(Duration::from_secs(3600)),
+    episode_alias: None,
+};
 
 const MINUTE: i64 = 60_000;
 /// Closing and promotion scans run at most once per this much watermark time.
@@ -288,7 +286,7 @@ impl Default for Loaded {
 
 /// The rule.
 pub struct WorkloadCredentialMisuse {
-    cfg: Config,
+    cfg: RuleConfig<Config>,
     episode_ms: i64,
     share_ms: i64,
     idle_ms: i64,
@@ -325,9 +323,10 @@ fn insert_capped<T: Ord>(set: &mut BTreeSet<T>, v: T, cap: usize) {
 
 impl WorkloadCredentialMisuse {
     /// Builds the rule from its config.
-    pub fn new(cfg: Config) -> Self {
+    pub fn new(cfg: impl Into<RuleConfig<Config>>) -> Self {
+        let cfg: RuleConfig<Config> = cfg.into();
         Self {
-            episode_ms: ms(cfg.episode).max(1),
+            episode_ms: ms(cfg.common.episode).max(1),
             share_ms: ms(cfg.share_window),
             idle_ms: ms(cfg.session_idle),
             last_scan: AtomicI64::new(i64::MIN),
@@ -545,7 +544,7 @@ impl WorkloadCredentialMisuse {
         let nets: BTreeSet<&str> = v.foreign.iter().chain(&v.operator).map(|(n, _)| *n).collect();
         for net in &nets {
             if let Some((_, nu)) = v.foreign.iter().chain(&v.operator).find(|(n, _)| n == net) {
-                support.merge(&nu.support, self.cfg.max_evidence);
+                support.merge(&nu.support, self.cfg.common.max_evidence);
             }
         }
         let mut context = vec![format!(
@@ -792,10 +791,10 @@ impl Rule for WorkloadCredentialMisuse {
                     Some(nu) => nu,
                     None => ep.nets.get_or_insert_with(net.prefix.clone(), NetUse::default),
                 };
-                nu.support.add(ev, row, self.cfg.max_evidence);
+                nu.support.add(ev, row, self.cfg.common.max_evidence);
                 if family.ends_with(']') {
                     // A laptop's agent: decisive if the verdict turns on it (see `verdict`).
-                    nu.support.mark_decisive(ev, row, self.cfg.max_evidence);
+                    nu.support.mark_decisive(ev, row, self.cfg.common.max_evidence);
                 }
                 name.clear();
                 name.push_str(ev.service(row));

@@ -176,7 +176,7 @@ fn a_snapshot_restored_into_a_fresh_engine_resumes_windows_and_sequences_with_id
 
     // Rules are matched by id: one disabled since is dropped, one missing starts empty.
     let mut cfg = DetectConfig::default();
-    cfg.rules.identity_baseline.enabled = false;
+    cfg.rules.identity_baseline.common.enabled = false;
     let mut fewer = Engine::new(&cfg).expect("config");
     fewer.restore(snap).expect("a disabled rule's state is skipped");
     let full = {

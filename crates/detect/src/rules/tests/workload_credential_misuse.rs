@@ -55,7 +55,7 @@ max_evidence = 10
 
 #[test]
 fn the_documented_configuration_is_the_default() {
-    crate::testing::assert_documented_default::<Config>(TOML);
+    crate::testing::assert_documented_default::<RuleConfig<Config>>(TOML);
 }
 
 #[test]
