@@ -41,10 +41,12 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use trailhound_model::time::EventTime;
 
+mod closing;
 mod collections;
 mod table;
 mod weigh;
 
+pub use closing::{Evictable, Order};
 pub(crate) use collections::FirstSeen;
 pub use collections::{SmallMap, SmallSet};
 pub use table::{Keyed, Weighed, WeighedMut};
