@@ -50,6 +50,7 @@ pub use closing::{Evictable, Order};
 pub(crate) use collections::FirstSeen;
 pub use collections::{SmallMap, SmallSet};
 pub use table::{Keyed, Weighed, WeighedMut};
+pub(crate) use weigh::weigh_fields;
 pub use weigh::{cost, Weigh};
 
 /// The keyed state map of every rule: a `DashMap` hashed with foldhash, several times cheaper

@@ -45,7 +45,7 @@ use crate::agents::{default_iac_user_agents, iac_agent};
 use crate::arn::own_user;
 use crate::episode::{remediation_for, Draft, Publication, Support};
 use crate::iam_policy::{grants_admin, policy_document};
-use crate::state::{Evictable, Order, Tier, Weigh, Weighed};
+use crate::state::{Evictable, Order, Tier, Weighed};
 use crate::text::lowercase_all;
 use crate::view::EventView;
 use crate::window::positive_millis;
@@ -148,39 +148,12 @@ struct ActorState {
     groups: BTreeMap<(Kind, EventTime), Group>,
 }
 
-impl Weigh for Kind {
-    fn heap(&self) -> usize {
-        0
-    }
-}
-
-impl Weigh for Candidate {
-    fn heap(&self) -> usize {
-        self.user.heap() + self.action.heap() + self.error.heap() + self.mild.heap() + self.support.heap()
-    }
-}
-
-impl Weigh for Facts {
-    fn heap(&self) -> usize {
-        self.calls.heap()
-            + self.users.heap()
-            + self.failed.heap()
-            + self.mild.heap()
-            + self.names.heap()
-            + self.notes.heap()
-    }
-}
-
-impl Weigh for Group {
-    fn heap(&self) -> usize {
-        self.support.heap() + self.facts.heap()
-    }
-}
-
-impl Weigh for ActorState {
-    fn heap(&self) -> usize {
-        self.created.heap() + self.pending.heap() + self.groups.heap()
-    }
+crate::state::weigh_fields! {
+    Kind {},
+    Candidate { user, action, error, mild, support },
+    Facts { calls, users, failed, mild, names, notes },
+    Group { support, facts },
+    ActorState { created, pending, groups },
 }
 
 impl Evictable for ActorState {

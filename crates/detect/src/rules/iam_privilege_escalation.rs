@@ -43,7 +43,7 @@ use crate::agents::{default_iac_user_agents, iac_agent};
 use crate::arn::own_user;
 use crate::episode::{remediation_for, Draft, Publication, Support};
 use crate::iam_policy::{admin_grant, default_admin_policies};
-use crate::state::{Evictable, Order, Tier, Weigh, Weighed};
+use crate::state::{Evictable, Order, Tier, Weighed};
 use crate::text::lowercase_all;
 use crate::view::EventView;
 use crate::window::positive_millis;
@@ -129,27 +129,10 @@ struct ActorState {
     credentials: BTreeMap<(EventTime, String), Credential>,
 }
 
-impl Weigh for Escalation {
-    fn heap(&self) -> usize {
-        self.action.heap()
-            + self.target.heap()
-            + self.what.heap()
-            + self.admin.heap()
-            + self.iac.heap()
-            + self.support.heap()
-    }
-}
-
-impl Weigh for Credential {
-    fn heap(&self) -> usize {
-        self.action.heap() + self.support.heap()
-    }
-}
-
-impl Weigh for ActorState {
-    fn heap(&self) -> usize {
-        self.escalations.heap() + self.credentials.heap()
-    }
+crate::state::weigh_fields! {
+    Escalation { action, target, what, admin, iac, support },
+    Credential { action, support },
+    ActorState { escalations, credentials },
 }
 
 impl Evictable for ActorState {

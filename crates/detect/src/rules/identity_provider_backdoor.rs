@@ -21,7 +21,6 @@ use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Group, Groups};
-use crate::state::Weigh;
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -79,11 +78,7 @@ struct Facts {
     calls: BTreeSet<String>,
 }
 
-impl Weigh for Facts {
-    fn heap(&self) -> usize {
-        self.calls.heap()
-    }
-}
+crate::state::weigh_fields! { Facts { calls } }
 
 /// The rule.
 pub struct IdentityProviderBackdoor {

@@ -33,7 +33,6 @@ use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
 use super::{Rule, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Group, Groups};
-use crate::state::Weigh;
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -81,11 +80,7 @@ struct Facts {
     what: BTreeSet<String>,
 }
 
-impl Weigh for Facts {
-    fn heap(&self) -> usize {
-        self.what.heap()
-    }
-}
+crate::state::weigh_fields! { Facts { what } }
 
 /// The rule.
 pub struct LambdaBackdoor {

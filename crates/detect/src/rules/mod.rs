@@ -30,26 +30,24 @@ use crate::view::EventView;
 /// the final versions of its findings, which are emitted by uid (`order = FirstEvent`: by
 /// first event time, then uid; see [`crate::state::Order`]).
 ///
+/// `keyed_state!(evict table, close = method)` makes only those two (for a rule that saves
+/// more than that table).
+///
 /// `keyed_state!(groups, groups)`, for [`crate::episode::Groups`] published with the rule's
 /// `Self::severity` and `self.render`, also makes `on_watermark` (closes the groups behind
 /// it), `activity` and `evict`.
 macro_rules! keyed_state {
     ($table:ident, close = $close:ident $(, order = $order:ident)?) => {
         $crate::rules::keyed_state!($table);
-
-        fn activity(&self, _watermark: trailhound_model::time::EventTime, out: &mut $crate::state::Activity) {
-            self.$table.activity_of(out);
-        }
-
-        fn evict(
-            &self,
-            tier: $crate::state::Tier,
-            before: trailhound_model::time::EventTime,
-            ctx: &mut $crate::rules::RuleCtx<'_>,
-        ) -> $crate::state::Evicted {
+        $crate::rules::keyed_state!(evict $table, close = $close $(, order = $order)?);
+    };
+    (evict $table:ident, close = $close:ident $(, order = $order:ident)?) => {
+        $crate::rules::keyed_state!(@evict rule, activity(out) {
+            rule.$table.activity_of(out)
+        }, evict(tier, before, ctx) {
             let order = $crate::rules::keyed_state!(@order $($order)?);
-            self.$table.evict_closing(tier, before, ctx, order, |k, v, ctx| self.$close(k, v, ctx))
-        }
+            rule.$table.evict_closing(tier, before, ctx, order, |k, v, ctx| rule.$close(k, v, ctx))
+        });
     };
     ($table:ident, groups) => {
         $crate::rules::keyed_state!($table);
@@ -59,17 +57,27 @@ macro_rules! keyed_state {
             self.$table.close(wm, Self::severity, |k, b, g, a, r| self.render(k, b, g, a, r), ctx);
         }
 
-        fn activity(&self, _watermark: trailhound_model::time::EventTime, out: &mut $crate::state::Activity) {
-            self.$table.activity(out);
+        $crate::rules::keyed_state!(@evict rule, activity(out) {
+            rule.$table.activity(out)
+        }, evict(tier, before, ctx) {
+            rule.$table.evict(tier, before, Self::severity, |k, b, g, a, r| rule.render(k, b, g, a, r), ctx)
+        });
+    };
+    // `activity` and `evict` with these bodies, `$rule` standing for `self`.
+    (@evict $rule:ident, activity($out:ident) $activity:block, evict($tier:ident, $before:ident, $ctx:ident) $evict:block) => {
+        fn activity(&self, _watermark: trailhound_model::time::EventTime, $out: &mut $crate::state::Activity) {
+            let $rule = self;
+            $activity
         }
 
         fn evict(
             &self,
-            tier: $crate::state::Tier,
-            before: trailhound_model::time::EventTime,
-            ctx: &mut $crate::rules::RuleCtx<'_>,
+            $tier: $crate::state::Tier,
+            $before: trailhound_model::time::EventTime,
+            $ctx: &mut $crate::rules::RuleCtx<'_>,
         ) -> $crate::state::Evicted {
-            self.$table.evict(tier, before, Self::severity, |k, b, g, a, r| self.render(k, b, g, a, r), ctx)
+            let $rule = self;
+            $evict
         }
     };
     (@order) => {

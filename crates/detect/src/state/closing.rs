@@ -24,9 +24,6 @@ pub trait Evictable {
 /// The order in which [`RuleCtx::collect`] emits what it collected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Order {
-    /// As published (for a table visited in hash order: only when each key's findings are
-    /// independent of the others').
-    Published,
     /// By uid.
     Uid,
     /// By first event time, then uid.
@@ -41,7 +38,6 @@ impl RuleCtx<'_> {
         let mut out: Vec<Finding> = Vec::new();
         let r = f(&mut RuleCtx { watermark: self.watermark, context: self.context, out: &mut out });
         match order {
-            Order::Published => {}
             Order::Uid => out.sort_by(|a, b| a.uid.cmp(&b.uid)),
             Order::FirstEvent => out.sort_by(|a, b| (a.first_event_time, &a.uid).cmp(&(b.first_event_time, &b.uid))),
         }
@@ -67,13 +63,27 @@ impl<K: Eq + Hash + Weigh + Clone, V: Weigh + Evictable> Weighed<K, V> {
         before: EventTime,
         ctx: &mut RuleCtx<'_>,
         order: Order,
-        mut close: impl FnMut(&K, &mut V, &mut RuleCtx<'_>),
+        close: impl FnMut(&K, &mut V, &mut RuleCtx<'_>),
     ) -> Evicted {
-        ctx.collect(order, |ctx| self.evict(tier, before, |_, v| Some(v.class()), |k, v| close(k, v, ctx)))
+        self.evict_closing_by(tier, before, ctx, order, |_, v| Some(v.class()), close)
     }
 }
 
 impl<K: Eq + Hash + Weigh + Clone, V: Weigh> Weighed<K, V> {
+    /// [`Weighed::evict_closing`] of a table whose values' class depends on more than the value
+    /// (`class`, as for [`Weighed::evict`]).
+    pub fn evict_closing_by(
+        &self,
+        tier: Tier,
+        before: EventTime,
+        ctx: &mut RuleCtx<'_>,
+        order: Order,
+        class: impl Fn(&K, &V) -> Option<(Tier, EventTime)>,
+        mut close: impl FnMut(&K, &mut V, &mut RuleCtx<'_>),
+    ) -> Evicted {
+        ctx.collect(order, |ctx| self.evict(tier, before, class, |k, v| close(k, v, ctx)))
+    }
+
     /// [`Weighed::sweep`] at `ctx.watermark`, `f` publishing through a context that collects
     /// what it publishes, emitted in `order` once the sweep is done.
     pub fn sweep_collect(
