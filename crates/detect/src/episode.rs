@@ -13,7 +13,7 @@ use trailhound_model::time::EventTime;
 use trailhound_model::{stable_hash, Activity, Evidence, Finding, IdentityClass, Severity};
 
 use crate::rules::{RuleCtx, RuleMeta};
-use crate::state::{self, Evicted, SmallSet, StateError, Tier, Weigh, Weighed};
+use crate::state::{self, Evictable, Evicted, Order, SmallSet, StateError, Tier, Weigh, Weighed};
 use crate::view::EventView;
 
 /// Who the earliest supporting event says the actor is.
@@ -342,6 +342,14 @@ pub struct Group<E> {
     pub publication: Publication,
 }
 
+/// A group is live until its bucket closes (it can still be published), last active at its
+/// latest event.
+impl<E> Evictable for Group<E> {
+    fn class(&self) -> (Tier, EventTime) {
+        (Tier::Active, self.support.last)
+    }
+}
+
 impl<E: Weigh> Weigh for Group<E> {
     fn heap(&self) -> usize {
         self.support.heap() + self.facts.heap()
@@ -394,22 +402,19 @@ impl<E: Default + Weigh> Groups<E> {
         render: impl Fn(&str, EventTime, &Group<E>, Activity, u32) -> Finding,
         ctx: &mut crate::rules::RuleCtx<'_>,
     ) {
-        let mut out = Vec::new();
-        self.state.sweep(watermark, |(key, bucket), g| {
-            let closes = bucket.saturating_add(self.bucket_ms);
-            if closes > watermark {
-                return Some(closes);
-            }
-            let (sev, count) = (severity(g), g.support.count);
-            if let Some((activity, revision)) = g.publication.next(sev, count, true) {
-                out.push(render(key, *bucket, g, activity, revision));
-            }
-            None
+        ctx.collect(Order::Uid, |ctx| {
+            self.state.sweep(watermark, |(key, bucket), g| {
+                let closes = bucket.saturating_add(self.bucket_ms);
+                if closes > watermark {
+                    return Some(closes);
+                }
+                let (sev, count) = (severity(g), g.support.count);
+                if let Some((activity, revision)) = g.publication.next(sev, count, true) {
+                    ctx.emit(render(key, *bucket, g, activity, revision));
+                }
+                None
+            })
         });
-        out.sort_by(|a, b| a.uid.cmp(&b.uid));
-        for f in out {
-            ctx.emit(f);
-        }
     }
 
     /// Open groups.
@@ -425,7 +430,7 @@ impl<E: Default + Weigh> Groups<E> {
     /// Adds the open groups to `out`: a group is live until its bucket closes (it can still be
     /// published), last active at its latest event.
     pub fn activity(&self, out: &mut state::Activity) {
-        self.state.activity(out, |_, g| Some((Tier::Active, g.support.last)));
+        self.state.activity_of(out);
     }
 
     /// Evicts the `tier` groups last active before `before`, publishing the final version of
@@ -438,26 +443,15 @@ impl<E: Default + Weigh> Groups<E> {
         render: impl Fn(&str, EventTime, &Group<E>, Activity, u32) -> Finding,
         ctx: &mut crate::rules::RuleCtx<'_>,
     ) -> Evicted {
-        let mut out = Vec::new();
-        let done = self.state.evict(
-            tier,
-            before,
-            |_, g| Some((Tier::Active, g.support.last)),
-            |(key, bucket), g| {
-                let (sev, count) = (severity(g), g.support.count);
-                if g.publication.published() {
-                    g.publication.close_early();
-                    if let Some((activity, revision)) = g.publication.next(sev, count, true) {
-                        out.push(render(key, *bucket, g, activity, revision));
-                    }
+        self.state.evict_closing(tier, before, ctx, Order::Uid, |(key, bucket), g, ctx| {
+            let (sev, count) = (severity(g), g.support.count);
+            if g.publication.published() {
+                g.publication.close_early();
+                if let Some((activity, revision)) = g.publication.next(sev, count, true) {
+                    ctx.emit(render(key, *bucket, g, activity, revision));
                 }
-            },
-        );
-        out.sort_by(|a, b| a.uid.cmp(&b.uid));
-        for f in out {
-            ctx.emit(f);
-        }
-        done
+            }
+        })
     }
 
     /// True when no group is open.

@@ -41,13 +41,16 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use trailhound_model::time::EventTime;
 
+mod closing;
 mod collections;
 mod table;
 mod weigh;
 
+pub use closing::{Evictable, Order};
 pub(crate) use collections::FirstSeen;
 pub use collections::{SmallMap, SmallSet};
 pub use table::{Keyed, Weighed, WeighedMut};
+pub(crate) use weigh::weigh_fields;
 pub use weigh::{cost, Weigh};
 
 /// The keyed state map of every rule: a `DashMap` hashed with foldhash, several times cheaper

@@ -8,10 +8,12 @@
 //! changes, the set of windows that ever satisfy a monotone condition does not depend on the
 //! order events arrive in, which is what makes findings identical for shuffled input.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use trailhound_model::time::EventTime;
 
-use crate::state::{SmallMap, SmallSet, Weigh};
+use crate::state::{Evictable, SmallMap, SmallSet, Tier, Weigh};
 
 /// A duration in event-time milliseconds, saturating at `i64::MAX`.
 pub fn millis(d: std::time::Duration) -> EventTime {
@@ -33,6 +35,41 @@ pub fn slot_of(t: EventTime, width: i64) -> i64 {
 /// (a sweep's due time for a window whose oldest slot is `slot`).
 pub fn slot_leaves(slot: i64, width: i64, window: EventTime) -> EventTime {
     slot.saturating_add(1).saturating_mul(width).saturating_add(window)
+}
+
+/// A key's sliding windows with the episodes they make findings of: the slots of its windows
+/// (slot key → what the slot holds), its open episodes by bucket, and the time of its latest
+/// call (what eviction orders keys by).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(bound(deserialize = "K: Deserialize<'de> + Ord, S: Deserialize<'de>, E: Deserialize<'de>"))]
+pub struct Windowed<K, S, E> {
+    /// Slot key → what the slot holds.
+    pub slots: BTreeMap<K, S>,
+    /// Open episodes, by bucket start.
+    pub episodes: BTreeMap<EventTime, E>,
+    /// Time of the latest call.
+    #[serde(default)]
+    pub last: EventTime,
+}
+
+impl<K, S, E> Default for Windowed<K, S, E> {
+    fn default() -> Self {
+        Self { slots: BTreeMap::new(), episodes: BTreeMap::new(), last: EventTime::default() }
+    }
+}
+
+impl<K: Weigh, S: Weigh, E: Weigh> Weigh for Windowed<K, S, E> {
+    fn heap(&self) -> usize {
+        self.slots.heap() + self.episodes.heap()
+    }
+}
+
+/// Live while it holds slots of a window that may still fire; otherwise its episodes only
+/// complete their findings (dormant).
+impl<K, S, E> Evictable for Windowed<K, S, E> {
+    fn class(&self) -> (Tier, EventTime) {
+        (if self.slots.is_empty() { Tier::Dormant } else { Tier::Active }, self.last)
+    }
 }
 
 /// Distinct 64-bit keys per slot.

@@ -25,7 +25,7 @@ use trailhound_model::{Activity, Evidence, Finding, Severity};
 
 use super::{CommonDefaults, Rule, RuleConfig, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Publication};
-use crate::state::{self, Evicted, Tier, Weigh, Weighed};
+use crate::state::{Evictable, Tier, Weighed};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -93,29 +93,17 @@ struct Bucket {
     structure: u64,
 }
 
-impl Weigh for Part {
-    fn heap(&self) -> usize {
-        self.rule_id.heap()
-            + self.title.heap()
-            + self.tactics.heap()
-            + self.techniques.heap()
-            + self.regions.heap()
-            + self.arn.heap()
-            + self.account.heap()
-            + self.provider.heap()
-    }
-}
-
-impl Weigh for Bucket {
-    fn heap(&self) -> usize {
-        self.parts.heap()
-    }
+crate::state::weigh_fields! {
+    Part { rule_id, title, tactics, techniques, regions, arn, account, provider },
+    Bucket { parts },
 }
 
 /// An actor's chains are live until they close; as recent as their latest part's last event.
-fn class(buckets: &BTreeMap<EventTime, Bucket>) -> (Tier, EventTime) {
-    let last = buckets.values().flat_map(|b| b.parts.values()).map(|p| p.last).max().unwrap_or(i64::MIN);
-    (Tier::Active, last)
+impl Evictable for BTreeMap<EventTime, Bucket> {
+    fn class(&self) -> (Tier, EventTime) {
+        let last = self.values().flat_map(|b| b.parts.values()).map(|p| p.last).max().unwrap_or(i64::MIN);
+        (Tier::Active, last)
+    }
 }
 
 /// The rule.
@@ -214,6 +202,14 @@ impl AttackChain {
         }
     }
 
+    /// Evicted: a published chain gets its final version now.
+    fn close_early(&self, actor: &str, buckets: &mut BTreeMap<EventTime, Bucket>, ctx: &mut RuleCtx<'_>) {
+        for (b, mut bk) in std::mem::take(buckets) {
+            bk.publication.close_early();
+            self.publish(actor, b, &mut bk, true, ctx);
+        }
+    }
+
     fn publish(&self, actor: &str, bucket: EventTime, b: &mut Bucket, closing: bool, ctx: &mut RuleCtx<'_>) {
         if !self.is_chain(b) {
             return;
@@ -301,51 +297,19 @@ impl Rule for AttackChain {
 
     fn on_watermark(&self, ctx: &mut RuleCtx<'_>) {
         let wm = ctx.watermark;
-        let mut out = Vec::new();
         self.state.sweep(wm, |actor, buckets| {
             let close_at = |b: EventTime| b.saturating_add(self.window_ms).saturating_add(self.close_ms);
             let closable: Vec<EventTime> = buckets.keys().copied().take_while(|b| close_at(*b) <= wm).collect();
             for b in closable {
                 if let Some(mut bk) = buckets.remove(&b) {
-                    let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
-                    self.publish(actor, b, &mut bk, true, &mut sub);
+                    self.publish(actor, b, &mut bk, true, ctx);
                 }
             }
             buckets.keys().next().map(|b| close_at(*b))
         });
-        for f in out {
-            ctx.emit(f);
-        }
     }
 
-    super::keyed_state!(state);
-
-    fn activity(&self, _watermark: EventTime, out: &mut state::Activity) {
-        self.state.activity(out, |_, b| Some(class(b)));
-    }
-
-    fn evict(&self, tier: Tier, before: EventTime, ctx: &mut RuleCtx<'_>) -> Evicted {
-        let wm = ctx.watermark;
-        let mut out = Vec::new();
-        let done = self.state.evict(
-            tier,
-            before,
-            |_, b| Some(class(b)),
-            |actor, buckets| {
-                // Closed early: a published chain gets its final version now.
-                for (b, mut bk) in std::mem::take(buckets) {
-                    bk.publication.close_early();
-                    let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
-                    self.publish(actor, b, &mut bk, true, &mut sub);
-                }
-            },
-        );
-        out.sort_by(|a, b| a.uid.cmp(&b.uid));
-        for f in out {
-            ctx.emit(f);
-        }
-        done
-    }
+    super::keyed_state!(state, close = close_early);
 
     fn thresholds(&self) -> Vec<(String, String)> {
         super::config_pairs(&self.cfg)

@@ -56,10 +56,10 @@ use super::{CommonDefaults, Rule, RuleConfig, RuleCtx, RuleMeta};
 use crate::episode::{emit_with, remediation_for, Draft, Publication, Support};
 use crate::fields::is_denied;
 use crate::net::Network;
-use crate::state::{self, Evicted, SmallMap, SmallSet, Tier, Weigh, Weighed};
+use crate::state::{SmallMap, SmallSet, Weighed};
 use crate::touched::Touched;
 use crate::view::EventView;
-use crate::window::{slot_leaves, slot_of};
+use crate::window::{slot_leaves, slot_of, Windowed};
 
 static META: RuleMeta = RuleMeta {
     id: "credential_harvesting",
@@ -181,58 +181,15 @@ struct Episode {
     severity: Option<Severity>,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct ActorState {
-    /// (source network hash, slot) → what the slot holds.
-    slots: BTreeMap<(u64, i64), Slot>,
-    episodes: BTreeMap<EventTime, Episode>,
-    /// Time of the latest call (what eviction orders actors by).
-    #[serde(default)]
-    last: EventTime,
-}
+/// An actor's windows, slots keyed by (source network hash, slot).
+type ActorState = Windowed<(u64, i64), Slot, Episode>;
 
-impl Weigh for Part {
-    fn heap(&self) -> usize {
-        self.support.heap() + self.calls.heap()
-    }
-}
-
-impl Weigh for Cond {
-    fn heap(&self) -> usize {
-        0
-    }
-}
-
-impl Weigh for Trigger {
-    fn heap(&self) -> usize {
-        0
-    }
-}
-
-impl Weigh for Slot {
-    fn heap(&self) -> usize {
-        0
-    }
-}
-
-impl Weigh for Episode {
-    fn heap(&self) -> usize {
-        self.parts.heap() + self.triggered.heap() + self.triggers.heap()
-    }
-}
-
-impl Weigh for ActorState {
-    fn heap(&self) -> usize {
-        self.slots.heap() + self.episodes.heap()
-    }
-}
-
-impl ActorState {
-    /// Live while it holds slots of a window that may still fire; otherwise its episodes
-    /// only complete their findings (dormant).
-    fn class(&self) -> (Tier, EventTime) {
-        (if self.slots.is_empty() { Tier::Dormant } else { Tier::Active }, self.last)
-    }
+crate::state::weigh_fields! {
+    Part { support, calls },
+    Cond {},
+    Trigger {},
+    Slot {},
+    Episode { parts, triggered, triggers },
 }
 
 /// What a call is to this rule.
@@ -398,6 +355,16 @@ impl CredentialHarvesting {
         .finding(activity, revision)
     }
 
+    /// Evicted: a published episode gets its final version now.
+    fn close_early(&self, actor: &str, st: &mut ActorState, ctx: &mut RuleCtx<'_>) {
+        for (b, mut ep) in std::mem::take(&mut st.episodes) {
+            if ep.publication.published() {
+                ep.publication.close_early();
+                self.publish(actor, b, &mut ep, true, ctx);
+            }
+        }
+    }
+
     fn publish(&self, actor: &str, bucket: EventTime, ep: &mut Episode, closing: bool, ctx: &mut RuleCtx<'_>) {
         if ep.triggers.is_empty() {
             return;
@@ -554,7 +521,6 @@ impl Rule for CredentialHarvesting {
 
     fn on_watermark(&self, ctx: &mut RuleCtx<'_>) {
         let wm = ctx.watermark;
-        let mut out = Vec::new();
         self.state.sweep(wm, |actor, st| {
             let keep_from = slot_of(wm.saturating_sub(self.window_ms), self.slot_ms);
             st.slots.retain(|(_, slot), _| *slot >= keep_from);
@@ -564,8 +530,7 @@ impl Rule for CredentialHarvesting {
             let closable: Vec<EventTime> = st.episodes.keys().copied().take_while(|b| close_at(*b) <= wm).collect();
             for b in closable {
                 if let Some(mut ep) = st.episodes.remove(&b) {
-                    let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
-                    self.publish(actor, b, &mut ep, true, &mut sub);
+                    self.publish(actor, b, &mut ep, true, ctx);
                 }
             }
             if st.episodes.is_empty() && st.slots.is_empty() {
@@ -576,41 +541,9 @@ impl Rule for CredentialHarvesting {
             let leaves = oldest.map_or(EventTime::MAX, |s| slot_leaves(s, self.slot_ms, self.window_ms));
             Some(leaves.min(st.episodes.keys().next().map_or(EventTime::MAX, |b| close_at(*b))))
         });
-        for f in out {
-            ctx.emit(f);
-        }
     }
 
-    super::keyed_state!(state);
-
-    fn activity(&self, _watermark: EventTime, out: &mut state::Activity) {
-        self.state.activity(out, |_, st| Some(st.class()));
-    }
-
-    fn evict(&self, tier: Tier, before: EventTime, ctx: &mut RuleCtx<'_>) -> Evicted {
-        let wm = ctx.watermark;
-        let mut out = Vec::new();
-        let done = self.state.evict(
-            tier,
-            before,
-            |_, st| Some(st.class()),
-            |actor, st| {
-                // Closed early: a published episode gets its final version now.
-                for (b, mut ep) in std::mem::take(&mut st.episodes) {
-                    if ep.publication.published() {
-                        ep.publication.close_early();
-                        let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
-                        self.publish(actor, b, &mut ep, true, &mut sub);
-                    }
-                }
-            },
-        );
-        out.sort_by(|a, b| a.uid.cmp(&b.uid));
-        for f in out {
-            ctx.emit(f);
-        }
-        done
-    }
+    super::keyed_state!(state, close = close_early);
 
     fn thresholds(&self) -> Vec<(String, String)> {
         super::config_pairs(&self.cfg)

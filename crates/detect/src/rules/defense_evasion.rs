@@ -56,7 +56,7 @@ use trailhound_model::{Activity, Finding, IdentityClass, Origin, Severity};
 
 use super::{CommonDefaults, Rule, RuleConfig, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Support};
-use crate::state::{self, Evicted, Tier, Weigh, Weighed};
+use crate::state::{self, Evicted, Tier, Weighed};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -383,11 +383,7 @@ struct Pending {
     finding: Finding,
 }
 
-impl Weigh for Pending {
-    fn heap(&self) -> usize {
-        self.principal.heap() + self.names.heap() + self.finding.heap()
-    }
-}
+crate::state::weigh_fields! { Pending { principal, names, finding } }
 
 /// The rule.
 pub struct DefenseEvasion {

@@ -43,7 +43,7 @@ use super::{CommonDefaults, Rule, RuleConfig, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
 use crate::fields::is_denied;
 use crate::text::Fragments;
-use crate::state::{self, Evicted, SmallMap, SmallSet, StateError, Tier, Weigh, Weighed};
+use crate::state::{self, Evictable, Evicted, Order, SmallMap, SmallSet, StateError, Tier, Weighed};
 use crate::touched::Touched;
 use crate::view::EventView;
 use crate::window::{slot_of, SlotCount, SlotDistinct};
@@ -207,28 +207,7 @@ struct Episode {
     history: Option<Judgement>,
 }
 
-impl Weigh for Cond {
-    fn heap(&self) -> usize {
-        0
-    }
-}
-
-impl Weigh for Trigger {
-    fn heap(&self) -> usize {
-        0
-    }
-}
-
-impl Weigh for Episode {
-    fn heap(&self) -> usize {
-        self.support.heap()
-            + self.apis.heap()
-            + self.services.heap()
-            + self.triggers.heap()
-            + self.principal.heap()
-            + self.scanner.heap()
-    }
-}
+crate::state::weigh_fields! { Cond {}, Trigger {}, Episode { support, apis, services, triggers, principal, scanner } }
 
 /// An episode judged against its principal's recon history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -261,11 +240,7 @@ struct Habit {
 /// APIs remembered per principal.
 const HABIT_APIS: usize = 1024;
 
-impl Weigh for Habit {
-    fn heap(&self) -> usize {
-        self.apis.heap() + self.regions.heap() + self.bursts.heap()
-    }
-}
+crate::state::weigh_fields! { Habit { apis, regions, bursts } }
 
 impl Habit {
     fn judge(&self, bucket: EventTime, apis: &[u64], regions: &[u64], percent: u8) -> Option<Judgement> {
@@ -316,9 +291,17 @@ struct ActorState {
     last: EventTime,
 }
 
-impl Weigh for ActorState {
-    fn heap(&self) -> usize {
-        self.apis.heap() + self.regions.heap() + self.denied.heap() + self.episodes.heap() + self.recent.heap()
+crate::state::weigh_fields! { ActorState { apis, regions, denied, episodes, recent } }
+
+impl Evictable for ActorState {
+    /// An actor's state is live while one of its windows may still fire: while it holds slots
+    /// (housekeeping drops those that no window reaching the watermark contains: the engine
+    /// runs it before it weighs the state). Otherwise it only completes its episodes' findings
+    /// (dormant): an actor that comes back starts its windows afresh, which loses nothing,
+    /// since its old calls could no longer share a window with the new ones.
+    fn class(&self) -> (Tier, EventTime) {
+        let live = !(self.apis.is_empty() && self.regions.is_empty() && self.denied.is_empty());
+        (if live { Tier::Active } else { Tier::Dormant }, self.last)
     }
 }
 
@@ -404,16 +387,6 @@ impl EnumerationBurst {
 
     fn bucket(&self, t: EventTime) -> EventTime {
         t.div_euclid(self.episode_ms) * self.episode_ms
-    }
-
-    /// An actor's state is live while one of its windows may still fire: while it holds slots
-    /// (housekeeping drops those that no window reaching the watermark contains: the engine
-    /// runs it before it weighs the state). Otherwise it only completes its episodes' findings
-    /// (dormant): an actor that comes back starts its windows afresh, which loses nothing,
-    /// since its old calls could no longer share a window with the new ones.
-    fn class(st: &ActorState) -> (Tier, EventTime) {
-        let live = !(st.apis.is_empty() && st.regions.is_empty() && st.denied.is_empty());
-        (if live { Tier::Active } else { Tier::Dormant }, st.last)
     }
 
     /// A recon history is as recent as its latest burst.
@@ -521,6 +494,14 @@ impl EnumerationBurst {
             remediation: remediation_for(actor, arn, &ask),
         }
         .finding(activity, revision)
+    }
+
+    /// Evicted: a published episode gets its final version now.
+    fn close_early(&self, actor: &str, st: &mut ActorState, ctx: &mut RuleCtx<'_>) {
+        for (b, mut ep) in std::mem::take(&mut st.episodes) {
+            ep.publication.close_early();
+            self.publish(actor, b, &mut ep, true, ctx);
+        }
     }
 
     /// Publishes a first version, or an update when severity rose (`closing`: whenever
@@ -703,7 +684,6 @@ impl Rule for EnumerationBurst {
 
     fn on_watermark(&self, ctx: &mut RuleCtx<'_>) {
         let wm = ctx.watermark;
-        let mut out = Vec::new();
         let (api_w, region_w, denied_w) =
             (ms(self.cfg.distinct_apis_window), ms(self.cfg.regions_window), ms(self.cfg.denied_window));
         self.state.sweep(wm, |actor, st| {
@@ -716,8 +696,7 @@ impl Rule for EnumerationBurst {
             let closable: Vec<EventTime> = st.episodes.keys().copied().take_while(|b| close_at(*b) <= wm).collect();
             for b in closable {
                 if let Some(mut ep) = st.episodes.remove(&b) {
-                    let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
-                    self.publish(actor, b, &mut ep, true, &mut sub);
+                    self.publish(actor, b, &mut ep, true, ctx);
                 }
             }
             let keep_from = wm.saturating_sub(self.max_window);
@@ -745,9 +724,6 @@ impl Rule for EnumerationBurst {
             let last = *h.bursts.last().filter(|b| **b >= forget)?;
             Some(last.saturating_add(history).saturating_add(1))
         });
-        for f in out {
-            ctx.emit(f);
-        }
     }
 
     fn snapshot(&self) -> Result<Vec<u8>, StateError> {
@@ -776,31 +752,13 @@ impl Rule for EnumerationBurst {
     }
 
     fn activity(&self, _watermark: EventTime, out: &mut state::Activity) {
-        self.state.activity(out, |_, st| Some(Self::class(st)));
+        self.state.activity_of(out);
         self.habits.activity(out, |_, h| Some((Tier::LongTerm, Self::habit_last(h))));
     }
 
     fn evict(&self, tier: Tier, before: EventTime, ctx: &mut RuleCtx<'_>) -> Evicted {
-        let wm = ctx.watermark;
-        let mut out = Vec::new();
-        let mut done = self.state.evict(
-            tier,
-            before,
-            |_, st| Some(Self::class(st)),
-            |actor, st| {
-                // Closed early: a published episode gets its final version now.
-                for (b, mut ep) in std::mem::take(&mut st.episodes) {
-                    ep.publication.close_early();
-                    let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
-                    self.publish(actor, b, &mut ep, true, &mut sub);
-                }
-            },
-        );
+        let mut done = self.state.evict_closing(tier, before, ctx, Order::Uid, |k, st, ctx| self.close_early(k, st, ctx));
         done += self.habits.evict(tier, before, |_, h| Some((Tier::LongTerm, Self::habit_last(h))), |_, _| {});
-        out.sort_by(|a, b| a.uid.cmp(&b.uid));
-        for f in out {
-            ctx.emit(f);
-        }
         done
     }
 

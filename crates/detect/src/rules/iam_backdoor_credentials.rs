@@ -45,7 +45,7 @@ use crate::agents::{default_iac_user_agents, iac_agent};
 use crate::arn::own_user;
 use crate::episode::{remediation_for, Draft, Publication, Support};
 use crate::iam_policy::{grants_admin, policy_document};
-use crate::state::{self, Evicted, Tier, Weigh, Weighed};
+use crate::state::{Evictable, Order, Tier, Weighed};
 use crate::text::lowercase_all;
 use crate::view::EventView;
 use crate::window::positive_millis;
@@ -146,42 +146,15 @@ struct ActorState {
     groups: BTreeMap<(Kind, EventTime), Group>,
 }
 
-impl Weigh for Kind {
-    fn heap(&self) -> usize {
-        0
-    }
+crate::state::weigh_fields! {
+    Kind {},
+    Candidate { user, action, error, mild, support },
+    Facts { calls, users, failed, mild, names, notes },
+    Group { support, facts },
+    ActorState { created, pending, groups },
 }
 
-impl Weigh for Candidate {
-    fn heap(&self) -> usize {
-        self.user.heap() + self.action.heap() + self.error.heap() + self.mild.heap() + self.support.heap()
-    }
-}
-
-impl Weigh for Facts {
-    fn heap(&self) -> usize {
-        self.calls.heap()
-            + self.users.heap()
-            + self.failed.heap()
-            + self.mild.heap()
-            + self.names.heap()
-            + self.notes.heap()
-    }
-}
-
-impl Weigh for Group {
-    fn heap(&self) -> usize {
-        self.support.heap() + self.facts.heap()
-    }
-}
-
-impl Weigh for ActorState {
-    fn heap(&self) -> usize {
-        self.created.heap() + self.pending.heap() + self.groups.heap()
-    }
-}
-
-impl ActorState {
+impl Evictable for ActorState {
     /// Creations, candidates and groups wait within their windows: armed by writes, as recent as the
     /// latest of them.
     fn class(&self) -> (Tier, EventTime) {
@@ -258,6 +231,20 @@ impl IamBackdoorCredentials {
             Kind::Backdoor if f.strong > 0 => Severity::High,
             Kind::Backdoor => Severity::Medium,
         })
+    }
+
+    /// Evicted: candidates are decided with the creations known now, and every group gets its
+    /// final version.
+    fn close_early(&self, actor: &str, st: &mut ActorState, ctx: &mut RuleCtx<'_>) {
+        for (k, c) in std::mem::take(&mut st.pending) {
+            if !self.created_by_actor(&st.created, &c.user, k.0) {
+                self.add(&mut st.groups, k.0, &c);
+            }
+        }
+        for (key, mut g) in std::mem::take(&mut st.groups) {
+            g.publication.close_early();
+            self.publish(actor, key, &mut g, true, ctx);
+        }
     }
 
     fn publish(&self, actor: &str, key: (Kind, EventTime), g: &mut Group, closing: bool, ctx: &mut RuleCtx<'_>) {
@@ -469,9 +456,7 @@ impl Rule for IamBackdoorCredentials {
 
     fn on_watermark(&self, ctx: &mut RuleCtx<'_>) {
         let wm = ctx.watermark;
-        let mut out = Vec::new();
-        self.state.sweep(wm, |actor, st| {
-            let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
+        self.state.sweep_collect(ctx, Order::FirstEvent, |actor, st, ctx| {
             // Decide the candidates the watermark has passed: any CreateUser at or before
             // them has arrived by now (a later one would be late, and is not given to us).
             let decided: Vec<(EventTime, String)> =
@@ -486,7 +471,7 @@ impl Rule for IamBackdoorCredentials {
             }
             for key in dirty {
                 if let Some(g) = st.groups.get_mut(&key) {
-                    self.publish(actor, key, g, false, &mut sub);
+                    self.publish(actor, key, g, false, ctx);
                 }
             }
             // Close the buckets behind the watermark (their candidates were all decided above).
@@ -494,7 +479,7 @@ impl Rule for IamBackdoorCredentials {
                 st.groups.keys().filter(|(_, b)| b.saturating_add(self.group) <= wm).copied().collect();
             for key in closable {
                 if let Some(mut g) = st.groups.remove(&key) {
-                    self.publish(actor, key, &mut g, true, &mut sub);
+                    self.publish(actor, key, &mut g, true, ctx);
                 }
             }
             let cutoff = wm.saturating_sub(self.window);
@@ -512,46 +497,9 @@ impl Rule for IamBackdoorCredentials {
             let forget = forget.map_or(EventTime::MAX, |t| t.saturating_add(self.window).saturating_add(1));
             Some(decide.min(close).min(forget))
         });
-        out.sort_by(|a, b| (a.first_event_time, &a.uid).cmp(&(b.first_event_time, &b.uid)));
-        for f in out {
-            ctx.emit(f);
-        }
     }
 
-    super::keyed_state!(state);
-
-    fn activity(&self, _watermark: EventTime, out: &mut state::Activity) {
-        self.state.activity(out, |_, st| Some(st.class()));
-    }
-
-    fn evict(&self, tier: Tier, before: EventTime, ctx: &mut RuleCtx<'_>) -> Evicted {
-        let wm = ctx.watermark;
-        let mut out = Vec::new();
-        let done = self.state.evict(
-            tier,
-            before,
-            |_, st| Some(st.class()),
-            |actor, st| {
-                // Closed early: candidates are decided with the creations known now, and every
-                // group gets its final version.
-                let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
-                for (k, c) in std::mem::take(&mut st.pending) {
-                    if !self.created_by_actor(&st.created, &c.user, k.0) {
-                        self.add(&mut st.groups, k.0, &c);
-                    }
-                }
-                for (key, mut g) in std::mem::take(&mut st.groups) {
-                    g.publication.close_early();
-                    self.publish(actor, key, &mut g, true, &mut sub);
-                }
-            },
-        );
-        out.sort_by(|a, b| (a.first_event_time, &a.uid).cmp(&(b.first_event_time, &b.uid)));
-        for f in out {
-            ctx.emit(f);
-        }
-        done
-    }
+    super::keyed_state!(state, close = close_early, order = FirstEvent);
 
     fn thresholds(&self) -> Vec<(String, String)> {
         super::config_pairs(&self.cfg)

@@ -43,7 +43,7 @@ use crate::agents::{default_iac_user_agents, iac_agent};
 use crate::arn::own_user;
 use crate::episode::{remediation_for, Draft, Publication, Support};
 use crate::iam_policy::{admin_grant, default_admin_policies};
-use crate::state::{self, Evicted, Tier, Weigh, Weighed};
+use crate::state::{Evictable, Order, Tier, Weighed};
 use crate::text::lowercase_all;
 use crate::view::EventView;
 use crate::window::positive_millis;
@@ -127,30 +127,13 @@ struct ActorState {
     credentials: BTreeMap<(EventTime, String), Credential>,
 }
 
-impl Weigh for Escalation {
-    fn heap(&self) -> usize {
-        self.action.heap()
-            + self.target.heap()
-            + self.what.heap()
-            + self.admin.heap()
-            + self.iac.heap()
-            + self.support.heap()
-    }
+crate::state::weigh_fields! {
+    Escalation { action, target, what, admin, iac, support },
+    Credential { action, support },
+    ActorState { escalations, credentials },
 }
 
-impl Weigh for Credential {
-    fn heap(&self) -> usize {
-        self.action.heap() + self.support.heap()
-    }
-}
-
-impl Weigh for ActorState {
-    fn heap(&self) -> usize {
-        self.escalations.heap() + self.credentials.heap()
-    }
-}
-
-impl ActorState {
+impl Evictable for ActorState {
     /// Escalations wait for a credential within the window: armed, as recent as the latest.
     fn class(&self) -> (Tier, EventTime) {
         let e = self.escalations.keys().next_back().map(|k| k.0);
@@ -271,6 +254,14 @@ impl IamPrivilegeEscalation {
             s = s.raised();
         }
         Some(s)
+    }
+
+    /// Evicted: every escalation gets its final version now.
+    fn close_early(&self, actor: &str, st: &mut ActorState, ctx: &mut RuleCtx<'_>) {
+        for ((at, _), mut e) in std::mem::take(&mut st.escalations) {
+            e.publication.close_early();
+            self.publish(actor, at, &mut e, &st.credentials, true, ctx);
+        }
     }
 
     fn publish(
@@ -407,54 +398,21 @@ impl Rule for IamPrivilegeEscalation {
 
     fn on_watermark(&self, ctx: &mut RuleCtx<'_>) {
         let wm = ctx.watermark;
-        let mut out = Vec::new();
-        self.state.retain(|actor, st| {
+        self.state.retain_collect(ctx, Order::Uid, |actor, st, ctx| {
             let closable: Vec<(EventTime, String)> =
                 st.escalations.keys().filter(|(a, _)| a.saturating_add(self.window) < wm).cloned().collect();
             for key in closable {
                 if let Some(mut e) = st.escalations.remove(&key) {
-                    let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
-                    self.publish(actor, key.0, &mut e, &st.credentials, true, &mut sub);
+                    self.publish(actor, key.0, &mut e, &st.credentials, true, ctx);
                 }
             }
             let cutoff = wm.saturating_sub(self.window);
             st.credentials.retain(|(t, _), _| *t >= cutoff);
             !(st.escalations.is_empty() && st.credentials.is_empty())
         });
-        out.sort_by(|a, b| a.uid.cmp(&b.uid));
-        for f in out {
-            ctx.emit(f);
-        }
     }
 
-    super::keyed_state!(state);
-
-    fn activity(&self, _watermark: EventTime, out: &mut state::Activity) {
-        self.state.activity(out, |_, st| Some(st.class()));
-    }
-
-    fn evict(&self, tier: Tier, before: EventTime, ctx: &mut RuleCtx<'_>) -> Evicted {
-        let wm = ctx.watermark;
-        let mut out = Vec::new();
-        let done = self.state.evict(
-            tier,
-            before,
-            |_, st| Some(st.class()),
-            |actor, st| {
-                // Closed early: every escalation gets its final version now.
-                let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
-                for ((at, _), mut e) in std::mem::take(&mut st.escalations) {
-                    e.publication.close_early();
-                    self.publish(actor, at, &mut e, &st.credentials, true, &mut sub);
-                }
-            },
-        );
-        out.sort_by(|a, b| a.uid.cmp(&b.uid));
-        for f in out {
-            ctx.emit(f);
-        }
-        done
-    }
+    super::keyed_state!(state, close = close_early);
 
     fn thresholds(&self) -> Vec<(String, String)> {
         super::config_pairs(&self.cfg)

@@ -53,7 +53,7 @@ use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 use super::{CommonDefaults, Rule, RuleConfig, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
 use crate::iam_policy::{admin_grant, allows, default_admin_policies, policy_document, statements, strs};
-use crate::state::{self, Evicted, Tier, Weigh, Weighed};
+use crate::state::{Evictable, Order, Tier, Weigh, Weighed};
 use crate::view::EventView;
 use crate::window::positive_millis;
 
@@ -193,11 +193,7 @@ struct ActorState {
     grants: BTreeMap<String, BTreeMap<(EventTime, String), Grant>>,
 }
 
-impl Weigh for Opening {
-    fn heap(&self) -> usize {
-        0
-    }
-}
+crate::state::weigh_fields! { Opening {} }
 
 impl Weigh for Door {
     fn heap(&self) -> usize {
@@ -205,19 +201,9 @@ impl Weigh for Door {
     }
 }
 
-impl Weigh for Grant {
-    fn heap(&self) -> usize {
-        self.action.heap() + self.what.heap() + self.admin.heap() + self.support.heap()
-    }
-}
+crate::state::weigh_fields! { Grant { action, what, admin, support }, ActorState { doors, grants } }
 
-impl Weigh for ActorState {
-    fn heap(&self) -> usize {
-        self.doors.heap() + self.grants.heap()
-    }
-}
-
-impl ActorState {
+impl Evictable for ActorState {
     /// Openings wait for grants within the window: armed, as recent as the latest call.
     fn class(&self) -> (Tier, EventTime) {
         let doors = self.doors.values().map(|d| d.support.last);
@@ -290,6 +276,14 @@ impl IamRoleBackdoor {
         } else {
             Severity::Medium
         })
+    }
+
+    /// Evicted: every opening gets its final version now.
+    fn close_early(&self, actor: &str, st: &mut ActorState, ctx: &mut RuleCtx<'_>) {
+        for ((role, anchor, kind), mut d) in std::mem::take(&mut st.doors) {
+            d.publication.close_early();
+            self.publish(actor, &role, anchor, kind, &mut d, st.grants.get(&role), true, ctx);
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -509,14 +503,12 @@ impl Rule for IamRoleBackdoor {
 
     fn on_watermark(&self, ctx: &mut RuleCtx<'_>) {
         let wm = ctx.watermark;
-        let mut out = Vec::new();
-        self.state.retain(|actor, st| {
+        self.state.retain_collect(ctx, Order::Uid, |actor, st, ctx| {
             let closable: Vec<(String, EventTime, Opening)> =
                 st.doors.keys().filter(|(_, a, _)| a.saturating_add(self.window) < wm).cloned().collect();
             for key in closable {
                 if let Some(mut d) = st.doors.remove(&key) {
-                    let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
-                    self.publish(actor, &key.0, key.1, key.2, &mut d, st.grants.get(&key.0), true, &mut sub);
+                    self.publish(actor, &key.0, key.1, key.2, &mut d, st.grants.get(&key.0), true, ctx);
                 }
             }
             // Open doors have anchors ≥ wm − window and look back one window for updates.
@@ -527,40 +519,9 @@ impl Rule for IamRoleBackdoor {
             });
             !(st.doors.is_empty() && st.grants.is_empty())
         });
-        out.sort_by(|a, b| a.uid.cmp(&b.uid));
-        for f in out {
-            ctx.emit(f);
-        }
     }
 
-    super::keyed_state!(state);
-
-    fn activity(&self, _watermark: EventTime, out: &mut state::Activity) {
-        self.state.activity(out, |_, st| Some(st.class()));
-    }
-
-    fn evict(&self, tier: Tier, before: EventTime, ctx: &mut RuleCtx<'_>) -> Evicted {
-        let wm = ctx.watermark;
-        let mut out = Vec::new();
-        let done = self.state.evict(
-            tier,
-            before,
-            |_, st| Some(st.class()),
-            |actor, st| {
-                // Closed early: every opening gets its final version now.
-                let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
-                for ((role, anchor, kind), mut d) in std::mem::take(&mut st.doors) {
-                    d.publication.close_early();
-                    self.publish(actor, &role, anchor, kind, &mut d, st.grants.get(&role), true, &mut sub);
-                }
-            },
-        );
-        out.sort_by(|a, b| a.uid.cmp(&b.uid));
-        for f in out {
-            ctx.emit(f);
-        }
-        done
-    }
+    super::keyed_state!(state, close = close_early);
 
     fn thresholds(&self) -> Vec<(String, String)> {
         super::config_pairs(&self.cfg)

@@ -59,7 +59,7 @@ use super::{CommonDefaults, Rule, RuleConfig, RuleCtx, RuleMeta};
 use crate::agents::{default_iac_user_agents, iac_agent};
 use crate::episode::{remediation_for, Draft, Publication, Support};
 use crate::iam_policy::{admin_grant, default_admin_policies};
-use crate::state::{self, Evicted, Tier, Weigh, Weighed};
+use crate::state::{Evictable, Order, Tier, Weigh, Weighed};
 use crate::text::lowercase_all;
 use crate::view::EventView;
 use crate::window::positive_millis;
@@ -185,17 +185,7 @@ struct ActorState {
     steps: BTreeMap<String, BTreeMap<(EventTime, String), FollowUp>>,
 }
 
-impl Weigh for Step {
-    fn heap(&self) -> usize {
-        0
-    }
-}
-
-impl Weigh for FollowUp {
-    fn heap(&self) -> usize {
-        self.action.heap() + self.error.heap() + self.admin.heap() + self.what.heap() + self.support.heap()
-    }
-}
+crate::state::weigh_fields! { Step {}, FollowUp { action, error, admin, what, support } }
 
 impl Weigh for Creation {
     fn heap(&self) -> usize {
@@ -203,13 +193,9 @@ impl Weigh for Creation {
     }
 }
 
-impl Weigh for ActorState {
-    fn heap(&self) -> usize {
-        self.created.heap() + self.steps.heap()
-    }
-}
+crate::state::weigh_fields! { ActorState { created, steps } }
 
-impl ActorState {
+impl Evictable for ActorState {
     /// Sequences wait for their next step within the window: armed, as recent as the latest
     /// creation or step.
     fn class(&self) -> (Tier, EventTime) {
@@ -339,6 +325,16 @@ impl IamUserPersistence {
             s = Severity::Low;
         }
         Some(s)
+    }
+
+    /// Evicted: a published sequence gets its final version now.
+    fn close_early(&self, actor: &str, st: &mut ActorState, ctx: &mut RuleCtx<'_>) {
+        for ((user, anchor), mut c) in std::mem::take(&mut st.created) {
+            if c.publication.published() {
+                c.publication.close_early();
+                self.publish(actor, &user, anchor, &mut c, st.steps.get(&user), true, ctx);
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -514,14 +510,12 @@ impl Rule for IamUserPersistence {
 
     fn on_watermark(&self, ctx: &mut RuleCtx<'_>) {
         let wm = ctx.watermark;
-        let mut out = Vec::new();
-        self.state.sweep(wm, |actor, st| {
+        self.state.sweep_collect(ctx, Order::Uid, |actor, st, ctx| {
             let closable: Vec<(String, EventTime)> =
                 st.created.keys().filter(|(_, a)| a.saturating_add(self.window) < wm).cloned().collect();
             for key in closable {
                 if let Some(mut c) = st.created.remove(&key) {
-                    let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
-                    self.publish(actor, &key.0, key.1, &mut c, st.steps.get(&key.0), true, &mut sub);
+                    self.publish(actor, &key.0, key.1, &mut c, st.steps.get(&key.0), true, ctx);
                 }
             }
             // A follow-up older than wm - window can join no open sequence (their anchors are
@@ -538,42 +532,9 @@ impl Rule for IamUserPersistence {
             let oldest = st.created.keys().map(|(_, a)| *a).chain(st.steps.values().filter_map(|m| m.keys().next().map(|(t, _)| *t))).min();
             Some(oldest.map_or(EventTime::MAX, |t| t.saturating_add(self.window).saturating_add(1)))
         });
-        out.sort_by(|a, b| a.uid.cmp(&b.uid));
-        for f in out {
-            ctx.emit(f);
-        }
     }
 
-    super::keyed_state!(state);
-
-    fn activity(&self, _watermark: EventTime, out: &mut state::Activity) {
-        self.state.activity(out, |_, st| Some(st.class()));
-    }
-
-    fn evict(&self, tier: Tier, before: EventTime, ctx: &mut RuleCtx<'_>) -> Evicted {
-        let wm = ctx.watermark;
-        let mut out = Vec::new();
-        let done = self.state.evict(
-            tier,
-            before,
-            |_, st| Some(st.class()),
-            |actor, st| {
-                // Closed early: a published sequence gets its final version now.
-                for ((user, anchor), mut c) in std::mem::take(&mut st.created) {
-                    if c.publication.published() {
-                        c.publication.close_early();
-                        let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
-                        self.publish(actor, &user, anchor, &mut c, st.steps.get(&user), true, &mut sub);
-                    }
-                }
-            },
-        );
-        out.sort_by(|a, b| a.uid.cmp(&b.uid));
-        for f in out {
-            ctx.emit(f);
-        }
-        done
-    }
+    super::keyed_state!(state, close = close_early);
 
     fn thresholds(&self) -> Vec<(String, String)> {
         super::config_pairs(&self.cfg)

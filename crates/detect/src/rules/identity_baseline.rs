@@ -68,7 +68,7 @@ use trailhound_model::{stable_hash, Activity, Finding, IdentityClass, Severity};
 use super::{CommonDefaults, Rule, RuleConfig, RuleCtx, RuleMeta};
 use crate::arn::is_fleet_session;
 use crate::episode::{emit_with, remediation_for, Draft, Publication, Support};
-use crate::state::{self, Evicted, FirstSeen, SmallMap, StateError, Tier, Weigh, Weighed};
+use crate::state::{self, Evictable, FirstSeen, SmallMap, StateError, Tier, Weigh, Weighed};
 use crate::text::list;
 use crate::touched::Touched;
 use crate::view::EventView;
@@ -199,23 +199,7 @@ struct Episode {
     severity: Option<Severity>,
 }
 
-impl Weigh for Kind {
-    fn heap(&self) -> usize {
-        0
-    }
-}
-
-impl Weigh for Tracked {
-    fn heap(&self) -> usize {
-        self.support.heap() + self.key.heap()
-    }
-}
-
-impl Weigh for Episode {
-    fn heap(&self) -> usize {
-        self.values.heap()
-    }
-}
+crate::state::weigh_fields! { Kind {}, Tracked { support, key }, Episode { values } }
 
 impl Weigh for Principal {
     fn heap(&self) -> usize {
@@ -224,6 +208,14 @@ impl Weigh for Principal {
             + self.services.heap()
             + self.dims.iter().map(Weigh::heap).sum::<usize>()
             + self.episodes.heap()
+    }
+}
+
+impl Evictable for Principal {
+    /// A principal with open episodes (novelties waiting to be confirmed) is live; otherwise
+    /// it is only its baseline (long-term memory). Either is as recent as its latest event.
+    fn class(&self) -> (Tier, EventTime) {
+        (if self.episodes.is_empty() { Tier::LongTerm } else { Tier::Active }, self.last)
     }
 }
 
@@ -303,12 +295,6 @@ impl IdentityBaseline {
 
     fn bucket(&self, t: EventTime) -> EventTime {
         t.div_euclid(self.episode_ms) * self.episode_ms
-    }
-
-    /// A principal with open episodes (novelties waiting to be confirmed) is live; otherwise
-    /// it is only its baseline (long-term memory). Either is as recent as its latest event.
-    fn class(st: &Principal) -> (Tier, EventTime) {
-        (if st.episodes.is_empty() { Tier::LongTerm } else { Tier::Active }, st.last)
     }
 
     /// Closes the episodes behind `ctx.watermark`, publishes what is ready and forgets the
@@ -538,6 +524,18 @@ impl IdentityBaseline {
         f
     }
 
+    /// Evicted: open episodes close early, a published one gets its final version now.
+    fn close_early(&self, principal: &str, st: &mut Principal, ctx: &mut RuleCtx<'_>) {
+        for b in st.episodes.keys().copied().collect::<Vec<_>>() {
+            if let Some(mut ep) = st.episodes.remove(&b) {
+                if ep.publication.published() {
+                    ep.publication.close_early();
+                    self.publish(principal, b, st, &mut ep, true, ctx);
+                }
+            }
+        }
+    }
+
     /// Publishes episode `b` of `principal` (taken out of `st` by the caller).
     fn publish(
         &self,
@@ -759,36 +757,7 @@ impl Rule for IdentityBaseline {
         self.state.bytes()
     }
 
-    fn activity(&self, _watermark: EventTime, out: &mut state::Activity) {
-        self.state.activity(out, |_, st| Some(Self::class(st)));
-    }
-
-    fn evict(&self, tier: Tier, before: EventTime, ctx: &mut RuleCtx<'_>) -> Evicted {
-        let wm = ctx.watermark;
-        let mut out = Vec::new();
-        let done = self.state.evict(
-            tier,
-            before,
-            |_, st| Some(Self::class(st)),
-            |principal, st| {
-                // Open episodes close early: a published one gets its final version now.
-                let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
-                for b in st.episodes.keys().copied().collect::<Vec<_>>() {
-                    if let Some(mut ep) = st.episodes.remove(&b) {
-                        if ep.publication.published() {
-                            ep.publication.close_early();
-                            self.publish(principal, b, st, &mut ep, true, &mut sub);
-                        }
-                    }
-                }
-            },
-        );
-        out.sort_by(|a, b| a.uid.cmp(&b.uid));
-        for f in out {
-            ctx.emit(f);
-        }
-        done
-    }
+    super::keyed_state!(evict state, close = close_early);
 
     fn thresholds(&self) -> Vec<(String, String)> {
         super::config_pairs(&self.cfg)

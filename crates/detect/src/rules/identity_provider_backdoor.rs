@@ -21,7 +21,6 @@ use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
 use super::{CommonDefaults, Rule, RuleConfig, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Group, Groups};
-use crate::state::{self, Evicted, Tier, Weigh};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -77,11 +76,7 @@ struct Facts {
     calls: BTreeSet<String>,
 }
 
-impl Weigh for Facts {
-    fn heap(&self) -> usize {
-        self.calls.heap()
-    }
-}
+crate::state::weigh_fields! { Facts { calls } }
 
 /// The rule.
 pub struct IdentityProviderBackdoor {
@@ -166,20 +161,7 @@ impl Rule for IdentityProviderBackdoor {
         }
     }
 
-    fn on_watermark(&self, ctx: &mut RuleCtx<'_>) {
-        let wm = ctx.watermark;
-        self.groups.close(wm, Self::severity, |k, b, g, a, r| self.render(k, b, g, a, r), ctx);
-    }
-
-    super::keyed_state!(groups);
-
-    fn activity(&self, _watermark: EventTime, out: &mut state::Activity) {
-        self.groups.activity(out);
-    }
-
-    fn evict(&self, tier: Tier, before: EventTime, ctx: &mut RuleCtx<'_>) -> Evicted {
-        self.groups.evict(tier, before, Self::severity, |k, b, g, a, r| self.render(k, b, g, a, r), ctx)
-    }
+    super::keyed_state!(groups, groups);
 
     fn thresholds(&self) -> Vec<(String, String)> {
         super::config_pairs(&self.cfg)

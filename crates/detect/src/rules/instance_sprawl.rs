@@ -68,9 +68,9 @@ use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 use super::{CommonDefaults, Rule, RuleConfig, RuleCtx, RuleMeta};
 use crate::ec2::protection_on;
 use crate::episode::{remediation_for, Draft, Publication, Support};
-use crate::state::{self, Evicted, Tier, Weigh, Weighed};
+use crate::state::Weighed;
 use crate::view::EventView;
-use crate::window::{slot_leaves, slot_of};
+use crate::window::{slot_leaves, slot_of, Windowed};
 
 static META: RuleMeta = RuleMeta {
     id: "instance_sprawl",
@@ -285,51 +285,13 @@ struct Episode {
     dirty: bool,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct KeyState {
-    slots: BTreeMap<i64, SlotAgg>,
-    episodes: BTreeMap<EventTime, Episode>,
-    /// Time of the latest call (what eviction orders keys by).
-    #[serde(default)]
-    last: EventTime,
-}
+type KeyState = Windowed<i64, SlotAgg, Episode>;
 
-impl Weigh for SlotAgg {
-    fn heap(&self) -> usize {
-        self.launch_regions.heap() + self.quota_regions.heap()
-    }
-}
-
-impl Weigh for Cond {
-    fn heap(&self) -> usize {
-        0
-    }
-}
-
-impl Weigh for Trigger {
-    fn heap(&self) -> usize {
-        0
-    }
-}
-
-impl Weigh for Episode {
-    fn heap(&self) -> usize {
-        self.support.heap() + self.types.heap() + self.errors.heap() + self.triggers.heap()
-    }
-}
-
-impl Weigh for KeyState {
-    fn heap(&self) -> usize {
-        self.slots.heap() + self.episodes.heap()
-    }
-}
-
-impl KeyState {
-    /// Live while it holds slots of a window that may still fire; otherwise its episodes
-    /// only complete their findings (dormant).
-    fn class(&self) -> (Tier, EventTime) {
-        (if self.slots.is_empty() { Tier::Dormant } else { Tier::Active }, self.last)
-    }
+crate::state::weigh_fields! {
+    SlotAgg { launch_regions, quota_regions },
+    Cond {},
+    Trigger {},
+    Episode { support, types, errors, triggers },
 }
 
 /// What kind of relevant call an event is.
@@ -717,19 +679,29 @@ impl InstanceSprawl {
         f
     }
 
+    /// Evicted: a published episode gets its final version now.
+    fn close_early(&self, key: &(String, String), st: &mut KeyState, ctx: &mut RuleCtx<'_>) {
+        for (b, mut ep) in std::mem::take(&mut st.episodes) {
+            if ep.publication.published() {
+                ep.publication.close_early();
+                self.publish(key, b, &mut ep, true, ctx);
+            }
+        }
+    }
+
     fn publish(
         &self,
         key: &(String, String),
         bucket: EventTime,
         ep: &mut Episode,
         closing: bool,
-        out: &mut Vec<Finding>,
+        ctx: &mut RuleCtx<'_>,
     ) {
         if ep.triggers.is_empty() {
             return;
         }
         if let Some((act, rev)) = ep.publication.next(Self::severity(ep), ep.support.count, closing) {
-            out.push(self.finding(key, bucket, ep, act, rev));
+            ctx.emit(self.finding(key, bucket, ep, act, rev));
         }
     }
 }
@@ -840,23 +812,18 @@ impl Rule for InstanceSprawl {
             }
         }
         // Early firing: publish every episode that became true or more severe in this batch.
-        let mut out = Vec::new();
         for key in touched {
             if let Some(mut st) = self.state.get_mut(&key) {
                 for (bucket, ep) in st.episodes.iter_mut().filter(|(_, ep)| ep.dirty) {
                     ep.dirty = false;
-                    self.publish(&key, *bucket, ep, false, &mut out);
+                    self.publish(&key, *bucket, ep, false, ctx);
                 }
             }
-        }
-        for f in out {
-            ctx.emit(f);
         }
     }
 
     fn on_watermark(&self, ctx: &mut RuleCtx<'_>) {
         let wm = ctx.watermark;
-        let mut out = Vec::new();
         self.state.sweep(wm, |key, st| {
             let keep_from = slot_of(wm.saturating_sub(self.window_ms), self.slot_ms);
             if st.slots.first_key_value().is_some_and(|(s, _)| *s < keep_from) {
@@ -868,7 +835,7 @@ impl Rule for InstanceSprawl {
             let closable: Vec<EventTime> = st.episodes.keys().copied().take_while(|b| close_at(*b) <= wm).collect();
             for b in closable {
                 if let Some(mut ep) = st.episodes.remove(&b) {
-                    self.publish(key, b, &mut ep, true, &mut out);
+                    self.publish(key, b, &mut ep, true, ctx);
                 }
             }
             if st.episodes.is_empty() && st.slots.is_empty() {
@@ -878,39 +845,9 @@ impl Rule for InstanceSprawl {
             let leaves = st.slots.keys().next().map_or(EventTime::MAX, |s| slot_leaves(*s, self.slot_ms, self.window_ms));
             Some(leaves.min(st.episodes.keys().next().map_or(EventTime::MAX, |b| close_at(*b))))
         });
-        for f in out {
-            ctx.emit(f);
-        }
     }
 
-    super::keyed_state!(state);
-
-    fn activity(&self, _watermark: EventTime, out: &mut state::Activity) {
-        self.state.activity(out, |_, st| Some(st.class()));
-    }
-
-    fn evict(&self, tier: Tier, before: EventTime, ctx: &mut RuleCtx<'_>) -> Evicted {
-        let mut out = Vec::new();
-        let done = self.state.evict(
-            tier,
-            before,
-            |_, st| Some(st.class()),
-            |key, st| {
-                // Closed early: a published episode gets its final version now.
-                for (b, mut ep) in std::mem::take(&mut st.episodes) {
-                    if ep.publication.published() {
-                        ep.publication.close_early();
-                        self.publish(key, b, &mut ep, true, &mut out);
-                    }
-                }
-            },
-        );
-        out.sort_by(|a, b| a.uid.cmp(&b.uid));
-        for f in out {
-            ctx.emit(f);
-        }
-        done
-    }
+    super::keyed_state!(state, close = close_early);
 
     fn thresholds(&self) -> Vec<(String, String)> {
         super::config_pairs(&self.cfg)

@@ -33,7 +33,6 @@ use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 
 use super::{CommonDefaults, Rule, RuleConfig, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Group, Groups};
-use crate::state::{self, Evicted, Tier, Weigh};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -79,11 +78,7 @@ struct Facts {
     what: BTreeSet<String>,
 }
 
-impl Weigh for Facts {
-    fn heap(&self) -> usize {
-        self.what.heap()
-    }
-}
+crate::state::weigh_fields! { Facts { what } }
 
 /// The rule.
 pub struct LambdaBackdoor {
@@ -206,20 +201,7 @@ impl Rule for LambdaBackdoor {
         }
     }
 
-    fn on_watermark(&self, ctx: &mut RuleCtx<'_>) {
-        let wm = ctx.watermark;
-        self.groups.close(wm, Self::severity, |k, b, g, a, r| self.render(k, b, g, a, r), ctx);
-    }
-
-    super::keyed_state!(groups);
-
-    fn activity(&self, _watermark: EventTime, out: &mut state::Activity) {
-        self.groups.activity(out);
-    }
-
-    fn evict(&self, tier: Tier, before: EventTime, ctx: &mut RuleCtx<'_>) -> Evicted {
-        self.groups.evict(tier, before, Self::severity, |k, b, g, a, r| self.render(k, b, g, a, r), ctx)
-    }
+    super::keyed_state!(groups, groups);
 
     fn thresholds(&self) -> Vec<(String, String)> {
         super::config_pairs(&self.cfg)

@@ -29,7 +29,69 @@ use crate::view::EventView;
 /// (a [`crate::state::Weighed`] table, [`crate::episode::Groups`]) in field `$table`: its
 /// `snapshot`, `restore`, `state_size` and `state_bytes` (saved under the rule's id, read back,
 /// counted and weighed).
+///
+/// `keyed_state!(table, close = method)`, for a [`crate::state::Weighed`] table of
+/// [`crate::state::Evictable`] values, also makes `activity` and `evict`: an evicted entry is
+/// handed to the rule's `fn method(&self, key, &mut value, &mut RuleCtx)` first, to publish
+/// the final versions of its findings, which are emitted by uid (`order = FirstEvent`: by
+/// first event time, then uid; see [`crate::state::Order`]).
+///
+/// `keyed_state!(evict table, close = method)` makes only those two (for a rule that saves
+/// more than that table).
+///
+/// `keyed_state!(groups, groups)`, for [`crate::episode::Groups`] published with the rule's
+/// `Self::severity` and `self.render`, also makes `on_watermark` (closes the groups behind
+/// it), `activity` and `evict`.
 macro_rules! keyed_state {
+    ($table:ident, close = $close:ident $(, order = $order:ident)?) => {
+        $crate::rules::keyed_state!($table);
+        $crate::rules::keyed_state!(evict $table, close = $close $(, order = $order)?);
+    };
+    (evict $table:ident, close = $close:ident $(, order = $order:ident)?) => {
+        $crate::rules::keyed_state!(@evict rule, activity(out) {
+            rule.$table.activity_of(out)
+        }, evict(tier, before, ctx) {
+            let order = $crate::rules::keyed_state!(@order $($order)?);
+            rule.$table.evict_closing(tier, before, ctx, order, |k, v, ctx| rule.$close(k, v, ctx))
+        });
+    };
+    ($table:ident, groups) => {
+        $crate::rules::keyed_state!($table);
+
+        fn on_watermark(&self, ctx: &mut $crate::rules::RuleCtx<'_>) {
+            let wm = ctx.watermark;
+            self.$table.close(wm, Self::severity, |k, b, g, a, r| self.render(k, b, g, a, r), ctx);
+        }
+
+        $crate::rules::keyed_state!(@evict rule, activity(out) {
+            rule.$table.activity(out)
+        }, evict(tier, before, ctx) {
+            rule.$table.evict(tier, before, Self::severity, |k, b, g, a, r| rule.render(k, b, g, a, r), ctx)
+        });
+    };
+    // `activity` and `evict` with these bodies, `$rule` standing for `self`.
+    (@evict $rule:ident, activity($out:ident) $activity:block, evict($tier:ident, $before:ident, $ctx:ident) $evict:block) => {
+        fn activity(&self, _watermark: trailhound_model::time::EventTime, $out: &mut $crate::state::Activity) {
+            let $rule = self;
+            $activity
+        }
+
+        fn evict(
+            &self,
+            $tier: $crate::state::Tier,
+            $before: trailhound_model::time::EventTime,
+            $ctx: &mut $crate::rules::RuleCtx<'_>,
+        ) -> $crate::state::Evicted {
+            let $rule = self;
+            $evict
+        }
+    };
+    (@order) => {
+        $crate::state::Order::Uid
+    };
+    (@order $order:ident) => {
+        $crate::state::Order::$order
+    };
     ($table:ident) => {
         fn snapshot(&self) -> Result<Vec<u8>, $crate::state::StateError> {
             $crate::state::Keyed::save(&self.$table, self.meta().id)

@@ -50,7 +50,7 @@ use crate::agents::{default_iac_user_agents, iac_agent};
 use crate::arn::own_user;
 use crate::episode::{remediation_for, Draft, Publication, Support};
 use crate::net::masked_network;
-use crate::state::{self, Evicted, SmallMap, Tier, Weigh, Weighed};
+use crate::state::{Evictable, Order, SmallMap, Tier, Weighed};
 use crate::text::lowercase_all;
 use crate::view::EventView;
 use crate::window::positive_millis;
@@ -138,31 +138,13 @@ struct KeyState {
     publication: Publication,
 }
 
-impl Weigh for Creation {
-    fn heap(&self) -> usize {
-        self.at.heap()
-            + self.creator.heap()
-            + self.creator_arn.heap()
-            + self.network.heap()
-            + self.owner.heap()
-            + self.iac.heap()
-            + self.support.heap()
-    }
+crate::state::weigh_fields! {
+    Creation { at, creator, creator_arn, network, owner, iac, support },
+    Use { network, support },
+    KeyState { creation, early, foreign, same },
 }
 
-impl Weigh for Use {
-    fn heap(&self) -> usize {
-        self.network.heap() + self.support.heap()
-    }
-}
-
-impl Weigh for KeyState {
-    fn heap(&self) -> usize {
-        self.creation.heap() + self.early.heap() + self.foreign.heap() + self.same.heap()
-    }
-}
-
-impl KeyState {
+impl Evictable for KeyState {
     /// A created key is followed for the window (armed by the creation), as recent as its
     /// creation or latest use; uses of a key whose creation was not seen only wait for one arriving late
     /// (dormant).
@@ -250,6 +232,14 @@ impl NewAccessKeyUsed {
         } else {
             Severity::High
         })
+    }
+
+    /// Evicted: what was published gets its final version.
+    fn close_early(&self, key: &str, k: &mut KeyState, ctx: &mut RuleCtx<'_>) {
+        if k.publication.published() {
+            k.publication.close_early();
+            self.publish(key, k, true, ctx);
+        }
     }
 
     fn publish(&self, key: &str, k: &mut KeyState, closing: bool, ctx: &mut RuleCtx<'_>) {
@@ -449,15 +439,13 @@ impl Rule for NewAccessKeyUsed {
 
     fn on_watermark(&self, ctx: &mut RuleCtx<'_>) {
         let wm = ctx.watermark;
-        let mut out = Vec::new();
-        self.keys.sweep(wm, |key, k| match &k.creation {
+        self.keys.sweep_collect(ctx, Order::Uid, |key, k, ctx| match &k.creation {
             Some(c) => {
                 let closes = c.at.0.saturating_add(self.window);
                 if closes >= wm {
                     return Some(closes.saturating_add(1));
                 }
-                let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
-                self.publish(key, k, true, &mut sub);
+                self.publish(key, k, true, ctx);
                 None
             }
             None => {
@@ -468,40 +456,9 @@ impl Rule for NewAccessKeyUsed {
                 Some(oldest.saturating_add(1))
             }
         });
-        out.sort_by(|a, b| a.uid.cmp(&b.uid));
-        for f in out {
-            ctx.emit(f);
-        }
     }
 
-    super::keyed_state!(keys);
-
-    fn activity(&self, _watermark: EventTime, out: &mut state::Activity) {
-        self.keys.activity(out, |_, k| Some(k.class()));
-    }
-
-    fn evict(&self, tier: Tier, before: EventTime, ctx: &mut RuleCtx<'_>) -> Evicted {
-        let wm = ctx.watermark;
-        let mut out = Vec::new();
-        let done = self.keys.evict(
-            tier,
-            before,
-            |_, k| Some(k.class()),
-            |key, k| {
-                // Closed early: what was published gets its final version.
-                if k.publication.published() {
-                    k.publication.close_early();
-                    let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
-                    self.publish(key, k, true, &mut sub);
-                }
-            },
-        );
-        out.sort_by(|a, b| a.uid.cmp(&b.uid));
-        for f in out {
-            ctx.emit(f);
-        }
-        done
-    }
+    super::keyed_state!(keys, close = close_early);
 
     fn thresholds(&self) -> Vec<(String, String)> {
         super::config_pairs(&self.cfg)

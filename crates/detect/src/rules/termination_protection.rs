@@ -30,7 +30,7 @@
 //! templates that carry the flag (`CreateLaunchTemplate` `launchTemplateData`): the
 //! `RunInstances` from such a template shows no flag in its request.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -41,7 +41,7 @@ use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 use super::{CommonDefaults, Rule, RuleConfig, RuleCtx, RuleMeta};
 use crate::ec2::protection_on;
 use crate::episode::{remediation_for, Draft, Publication, Support};
-use crate::state::{self, Evicted, Tier, Weigh, Weighed};
+use crate::state::{Evictable, Tier, Weighed};
 use crate::view::EventView;
 
 static META: RuleMeta = RuleMeta {
@@ -102,15 +102,13 @@ struct Episode {
     publication: Publication,
 }
 
-impl Weigh for Episode {
-    fn heap(&self) -> usize {
-        self.support.heap() + self.modified.heap() + self.errors.heap()
-    }
-}
+crate::state::weigh_fields! { Episode { support, modified, errors } }
 
 /// A key's open episodes: live until their bucket closes, as recent as their latest event.
-fn class(eps: &std::collections::BTreeMap<EventTime, Episode>) -> (Tier, EventTime) {
-    (Tier::Active, eps.values().map(|ep| ep.support.last).max().unwrap_or(i64::MIN))
+impl Evictable for BTreeMap<EventTime, Episode> {
+    fn class(&self) -> (Tier, EventTime) {
+        (Tier::Active, self.values().map(|ep| ep.support.last).max().unwrap_or(i64::MIN))
+    }
 }
 
 impl Episode {
@@ -197,16 +195,24 @@ impl TerminationProtection {
         f
     }
 
+    /// Evicted: each episode gets its final version now.
+    fn close_early(&self, key: &(String, String), eps: &mut BTreeMap<EventTime, Episode>, ctx: &mut RuleCtx<'_>) {
+        for (b, mut ep) in std::mem::take(eps) {
+            ep.publication.close_early();
+            self.publish(key, b, &mut ep, true, ctx);
+        }
+    }
+
     fn publish(
         &self,
         key: &(String, String),
         bucket: EventTime,
         ep: &mut Episode,
         closing: bool,
-        out: &mut Vec<Finding>,
+        ctx: &mut RuleCtx<'_>,
     ) {
         if let Some((act, rev)) = ep.publication.next(self.severity(ep), ep.support.count, closing) {
-            out.push(self.finding(key, bucket, ep, act, rev));
+            ctx.emit(self.finding(key, bucket, ep, act, rev));
         }
     }
 }
@@ -246,63 +252,30 @@ impl Rule for TerminationProtection {
                 touched.push((key, bucket));
             }
         }
-        let mut out = Vec::new();
         for (key, bucket) in touched {
             if let Some(mut st) = self.state.get_mut(&key) {
                 if let Some(ep) = st.get_mut(&bucket) {
-                    self.publish(&key, bucket, ep, false, &mut out);
+                    self.publish(&key, bucket, ep, false, ctx);
                 }
             }
-        }
-        for f in out {
-            ctx.emit(f);
         }
     }
 
     fn on_watermark(&self, ctx: &mut RuleCtx<'_>) {
         let wm = ctx.watermark;
-        let mut out = Vec::new();
         self.state.retain(|key, eps| {
             let closable: Vec<EventTime> =
                 eps.keys().copied().take_while(|b| b.saturating_add(self.episode_ms) <= wm).collect();
             for b in closable {
                 if let Some(mut ep) = eps.remove(&b) {
-                    self.publish(key, b, &mut ep, true, &mut out);
+                    self.publish(key, b, &mut ep, true, ctx);
                 }
             }
             !eps.is_empty()
         });
-        for f in out {
-            ctx.emit(f);
-        }
     }
 
-    super::keyed_state!(state);
-
-    fn activity(&self, _watermark: EventTime, out: &mut state::Activity) {
-        self.state.activity(out, |_, eps| Some(class(eps)));
-    }
-
-    fn evict(&self, tier: Tier, before: EventTime, ctx: &mut RuleCtx<'_>) -> Evicted {
-        let mut out = Vec::new();
-        let done = self.state.evict(
-            tier,
-            before,
-            |_, eps| Some(class(eps)),
-            |key, eps| {
-                // Closed early: each episode gets its final version now.
-                for (b, mut ep) in std::mem::take(eps) {
-                    ep.publication.close_early();
-                    self.publish(key, b, &mut ep, true, &mut out);
-                }
-            },
-        );
-        out.sort_by(|a, b| a.uid.cmp(&b.uid));
-        for f in out {
-            ctx.emit(f);
-        }
-        done
-    }
+    super::keyed_state!(state, close = close_early);
 
     fn thresholds(&self) -> Vec<(String, String)> {
         super::config_pairs(&self.cfg)

@@ -72,7 +72,7 @@ use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 use super::{CommonDefaults, Rule, RuleConfig, RuleCtx, RuleMeta};
 use crate::arn::fleet_session;
 use crate::episode::{emit_with, remediation_for, Draft, Publication, Support};
-use crate::state::{self, Evicted, FirstSeen, SmallMap, SmallSet, StateError, Tier, Weigh, Weighed};
+use crate::state::{self, Evicted, FirstSeen, Order, SmallMap, SmallSet, StateError, Tier, Weighed};
 use crate::text::list;
 use crate::touched::Touched;
 use crate::view::EventView;
@@ -192,33 +192,11 @@ struct Session {
     episodes: SmallMap<EventTime, Episode>,
 }
 
-impl Weigh for Home {
-    fn heap(&self) -> usize {
-        self.event_id.heap() + self.network.heap() + self.family.heap()
-    }
-}
-
-impl Weigh for NetUse {
-    fn heap(&self) -> usize {
-        self.support.heap()
-            + self.apis.heap()
-            + self.iam_writes.heap()
-            + self.families.heap()
-            + self.ips.heap()
-            + self.operators.heap()
-    }
-}
-
-impl Weigh for Episode {
-    fn heap(&self) -> usize {
-        self.nets.heap()
-    }
-}
-
-impl Weigh for Session {
-    fn heap(&self) -> usize {
-        self.account.heap() + self.instance.heap() + self.home.heap() + self.episodes.heap()
-    }
+crate::state::weigh_fields! {
+    Home { event_id, network, family },
+    NetUse { support, apis, iam_writes, families, ips, operators },
+    Episode { nets },
+    Session { account, instance, home, episodes },
 }
 
 /// Operator calls into one instance: minute → (address, `who ran what`).
@@ -602,6 +580,22 @@ impl WorkloadCredentialMisuse {
         .finding(activity, revision)
     }
 
+    /// Evicted: a published episode gets its final version now, judged with what is known (the
+    /// account's networks are not read under this guard).
+    fn close_early(&self, session: &str, s: &mut Session, ctx: &mut RuleCtx<'_>) {
+        for (b, mut ep) in std::mem::take(&mut s.episodes) {
+            if ep.publication.published() {
+                ep.publication.close_early();
+                let mut home = self.home_view(s, b, ctx.watermark, true);
+                for net in ep.nets.keys() {
+                    home.decidable.insert(net.clone(), true);
+                    home.account_known.insert(net.clone(), ep.nets.get(net).is_some_and(|n| n.cleared));
+                }
+                self.publish(session, b, &home, &mut ep, true, ctx);
+            }
+        }
+    }
+
     fn publish(
         &self,
         session: &str,
@@ -905,29 +899,9 @@ impl Rule for WorkloadCredentialMisuse {
     }
 
     fn evict(&self, tier: Tier, before: EventTime, ctx: &mut RuleCtx<'_>) -> Evicted {
-        let wm = ctx.watermark;
-        let mut out = Vec::new();
-        let mut done = self.sessions.evict(
-            tier,
-            before,
-            |_, s| Some(self.class(s)),
-            |session, s| {
-                // Closed early: a published episode gets its final version now, judged with
-                // what is known (the account's networks are not read under this guard).
-                for (b, mut ep) in std::mem::take(&mut s.episodes) {
-                    if ep.publication.published() {
-                        ep.publication.close_early();
-                        let mut home = self.home_view(s, b, wm, true);
-                        for net in ep.nets.keys() {
-                            home.decidable.insert(net.clone(), true);
-                            home.account_known.insert(net.clone(), ep.nets.get(net).is_some_and(|n| n.cleared));
-                        }
-                        let mut sub = RuleCtx { watermark: wm, context: ctx.context, out: &mut out };
-                        self.publish(session, b, &home, &mut ep, true, &mut sub);
-                    }
-                }
-            },
-        );
+        let class = |_: &String, s: &Session| Some(self.class(s));
+        let close = |session: &String, s: &mut Session, ctx: &mut RuleCtx<'_>| self.close_early(session, s, ctx);
+        let mut done = self.sessions.evict_closing_by(tier, before, ctx, Order::Uid, class, close);
         done += self.operators.evict(tier, before, |_, o| Some(Self::operators_class(o)), |_, _| {});
         done += self.accounts.evict(tier, before, |_, d| Some((Tier::LongTerm, d.latest())), |_, _| {});
         // Verdicts pending on evicted sessions have nothing left to decide (one map at a time).
@@ -936,10 +910,6 @@ impl Rule for WorkloadCredentialMisuse {
             if self.sessions.get(&key.0).is_none() {
                 self.pending.remove(&key);
             }
-        }
-        out.sort_by(|a, b| a.uid.cmp(&b.uid));
-        for f in out {
-            ctx.emit(f);
         }
         done
     }

@@ -162,3 +162,25 @@ impl<T: Weigh> Weigh for std::collections::BTreeSet<T> {
         cost::btree(self.len(), std::mem::size_of::<T>()) + self.iter().map(Weigh::heap).sum::<usize>()
     }
 }
+
+/// `impl Weigh` for structs (and enums) that own on the heap what some of their fields own:
+/// `weigh_fields! { Part { support, calls }, Cond {} }` weighs a `Part` as its `support` plus
+/// its `calls`, and a `Cond` as nothing.
+macro_rules! weigh_fields {
+    ($($ty:ident { $($field:ident),* }),+ $(,)?) => {
+        $(
+            impl $crate::state::Weigh for $ty {
+                fn heap(&self) -> usize {
+                    $crate::state::weigh_fields!(@sum self $($field)*)
+                }
+            }
+        )+
+    };
+    (@sum $s:ident) => {
+        0
+    };
+    (@sum $s:ident $first:ident $($rest:ident)*) => {
+        $crate::state::Weigh::heap(&$s.$first) $(+ $crate::state::Weigh::heap(&$s.$rest))*
+    };
+}
+pub(crate) use weigh_fields;
