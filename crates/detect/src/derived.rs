@@ -7,7 +7,6 @@
 use std::collections::hash_map::Entry;
 
 use crate::agents::{agent_family, desktop_os, is_lambda_agent};
-use crate::net::Network;
 
 /// What a user agent says about the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,11 +62,6 @@ impl<T> Interned<T> {
     pub(crate) fn get(&self, row: usize) -> &T {
         &self.values[self.of_row[row] as usize]
     }
-}
-
-/// The network of a source address ([`Network::of`]); `None` for no address.
-pub(crate) fn network_of(ip: Option<&str>) -> Option<Network> {
-    ip.and_then(Network::of)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use trailhound_model::event::{col, schema};
 use trailhound_model::time::EventTime;
 use trailhound_model::{IdentityClass, Origin};
 
-use crate::derived::{network_of, AgentFacts, Interned};
+use crate::derived::{AgentFacts, Interned};
 use crate::net::Network;
 use crate::DetectError;
 
@@ -93,7 +93,10 @@ impl<'a> EventView<'a> {
     /// The network of `row`'s source address ([`Network::of`]), computed for the whole batch
     /// on first use, once per distinct address.
     pub(crate) fn network(&self, row: usize) -> Option<&Network> {
-        self.networks.get_or_init(|| Interned::build(self.len(), |r| self.source_ip(r), network_of)).get(row).as_ref()
+        self.networks
+            .get_or_init(|| Interned::build(self.len(), |r| self.source_ip(r), |ip| ip.and_then(Network::of)))
+            .get(row)
+            .as_ref()
     }
 
     /// Rows in the batch.
