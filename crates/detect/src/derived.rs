@@ -23,7 +23,35 @@ impl AgentFacts {
     pub(crate) fn of(ua: Option<&str>) -> Self {
         Self { family: agent_family(ua), lambda: is_lambda_agent(ua), desktop_os: desktop_os(ua) }
     }
+
+    /// [`AgentFacts::of`], remembered across batches on this thread (a stream's user agents
+    /// repeat batch after batch; computing the facts costs more than looking them up). At most
+    /// [`AGENT_CACHE`] agents are kept; a full cache starts afresh.
+    pub(crate) fn cached(ua: Option<&str>) -> Self {
+        thread_local! {
+            static CACHE: std::cell::RefCell<foldhash::HashMap<Box<str>, AgentFacts>> =
+                std::cell::RefCell::new(foldhash::HashMap::default());
+        }
+        let Some(ua) = ua else {
+            return Self::of(None);
+        };
+        CACHE.with(|c| {
+            let mut c = c.borrow_mut();
+            if let Some(f) = c.get(ua) {
+                return f.clone();
+            }
+            let f = Self::of(Some(ua));
+            if c.len() >= AGENT_CACHE {
+                c.clear();
+            }
+            c.insert(Box::from(ua), f.clone());
+            f
+        })
+    }
 }
+
+/// User agents whose [`AgentFacts`] a thread remembers.
+pub(crate) const AGENT_CACHE: usize = 16_384;
 
 /// One value per distinct key of a column, and per row the index of its row's value.
 #[derive(Debug)]
@@ -60,13 +88,43 @@ impl<T> Interned<T> {
 
     /// The value of `row`'s key.
     pub(crate) fn get(&self, row: usize) -> &T {
-        &self.values[self.of_row[row] as usize]
+        &self.values[self.id(row)]
+    }
+
+    /// Which distinct key `row` has, `0..len()`.
+    pub(crate) fn id(&self, row: usize) -> usize {
+        self.of_row[row] as usize
+    }
+
+    /// Distinct keys.
+    pub(crate) fn len(&self) -> usize {
+        self.values.len()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cached_agent_facts_equal_the_computed_ones_past_the_cache_size() {
+        let agents = [
+            Some("aws-cli/2.15.0 Python/3.11.6 Linux/6.1 exe/x86_64.ubuntu.22"),
+            Some(
+                "Boto3/1.34.0 md/Botocore#1.34.0 ua/2.0 os/linux#5.10 lang/python#3.12 exec-env/AWS_Lambda_python3.12",
+            ),
+            Some("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36"),
+            Some("Terraform/1.7.0 (+https://www.terraform.io) terraform-provider-aws/5.31.0"),
+            None,
+        ];
+        for round in 0..AGENT_CACHE + 10 {
+            let ua = agents[round % agents.len()];
+            assert_eq!(AgentFacts::cached(ua), AgentFacts::of(ua), "{ua:?}");
+            // Fill the cache with distinct agents so that it starts afresh.
+            let filler = format!("tool-{round}/1.0");
+            assert_eq!(AgentFacts::cached(Some(&filler)), AgentFacts::of(Some(&filler)));
+        }
+    }
 
     #[test]
     fn interned_values_are_computed_once_per_distinct_key_and_read_per_row() {
@@ -81,6 +139,9 @@ mod tests {
             },
         );
         assert_eq!(made.get(), 4);
+        assert_eq!(i.len(), 4);
+        assert_eq!([i.id(0), i.id(3)], [i.id(3), 0], "the same key, the same id");
+        assert_ne!(i.id(2), i.id(5));
         let got: Vec<Option<String>> = (0..keys.len()).map(|r| i.get(r).clone()).collect();
         let want: Vec<Option<String>> = keys.iter().map(|k| k.map(str::to_uppercase)).collect();
         assert_eq!(got, want);

@@ -120,10 +120,11 @@ impl Support {
 
     /// Marks event `row` (already added) decisive, keeping the earliest `max_evidence`.
     pub fn mark_decisive(&mut self, ev: &EventView<'_>, row: usize, max_evidence: usize) {
-        self.push_decisive(
-            Evidence { time: ev.time(row), event_id: ev.event_id(row).to_string(), summary: ev.summary(row) },
-            max_evidence,
-        );
+        let (time, id) = (ev.time(row), ev.event_id(row));
+        if !self.keeps_decisive(time, id, max_evidence) {
+            return;
+        }
+        self.push_decisive(Evidence { time, event_id: id.to_string(), summary: ev.summary(row) }, max_evidence);
     }
 
     /// Marks an evidence entry decisive, keeping the earliest `max_evidence`.
@@ -132,6 +133,21 @@ impl Support {
         while self.decisive.len() > max_evidence.max(1) {
             self.decisive.pop_last();
         }
+    }
+
+    /// [`Support::push_decisive`] of a copy of `e`, made only when it would be kept.
+    pub fn push_decisive_ref(&mut self, e: &Evidence, max_evidence: usize) {
+        if self.keeps_decisive(e.time, &e.event_id, max_evidence) && !self.decisive.contains(e) {
+            self.push_decisive(e.clone(), max_evidence);
+        }
+    }
+
+    /// Whether an entry of event `(time, id)` could be among the earliest `max_evidence`
+    /// decisive ones (false only when it certainly would not: what it costs to build one is
+    /// then saved).
+    fn keeps_decisive(&self, time: EventTime, id: &str, max_evidence: usize) -> bool {
+        self.decisive.len() < max_evidence.max(1)
+            || self.decisive.last().is_none_or(|l| (time, id) <= (l.time, l.event_id.as_str()))
     }
 
     /// The finding's evidence: the decisive events first (in time order), then the earliest

@@ -87,7 +87,22 @@ impl<'a> EventView<'a> {
     /// What the user agent of `row` says (family, Lambda runtime, desktop OS), computed for
     /// the whole batch on first use, once per distinct user agent.
     pub(crate) fn agent(&self, row: usize) -> &AgentFacts {
-        self.agents.get_or_init(|| Interned::build(self.len(), |r| self.user_agent(r), AgentFacts::of)).get(row)
+        self.agents().get(row)
+    }
+
+    /// Which of the batch's distinct user agents `row` has (`0..`[`Self::distinct_agents`]):
+    /// what a rule memoises its own per-agent answers by.
+    pub(crate) fn agent_id(&self, row: usize) -> usize {
+        self.agents().id(row)
+    }
+
+    /// Distinct user agents in the batch (absent counted as one).
+    pub(crate) fn distinct_agents(&self) -> usize {
+        self.agents().len()
+    }
+
+    fn agents(&self) -> &Interned<AgentFacts> {
+        self.agents.get_or_init(|| Interned::build(self.len(), |r| self.user_agent(r), AgentFacts::cached))
     }
 
     /// The network of `row`'s source address ([`Network::of`]), computed for the whole batch

@@ -72,6 +72,13 @@ impl<K, S, E> Evictable for Windowed<K, S, E> {
     }
 }
 
+/// The slots of `span` (sorted by slot) in `[start, end)`.
+fn window_of<V>(span: &[(i64, V)], start: i64, end: i64) -> &[(i64, V)] {
+    let a = span.partition_point(|(s, _)| *s < start);
+    let b = span.partition_point(|(s, _)| *s < end);
+    &span[a..b.max(a)]
+}
+
 /// Distinct 64-bit keys per slot.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct SlotDistinct {
@@ -103,25 +110,23 @@ impl SlotDistinct {
     ) {
         let lo = slot - n + 1;
         // Slots that any candidate window can see, in order.
-        let span: Vec<(i64, &SmallSet<u64>)> = self.slots.range(lo..slot + n).map(|(s, k)| (*s, k)).collect();
+        let span = self.slots.range_slice(&lo, &(slot + n));
         for start in lo..=slot {
             let end = start + n; // exclusive
-            let in_window = span.iter().filter(|(s, _)| *s >= start && *s < end);
-            let upper: usize = in_window.clone().map(|(_, k)| k.len()).sum();
+            let in_window = window_of(span, start, end);
+            let upper: usize = in_window.iter().map(|(_, k)| k.len()).sum();
             if upper < min {
                 continue;
             }
             scratch.clear();
-            let mut first = None;
-            for (s, k) in in_window {
-                first.get_or_insert(*s);
+            for (_, k) in in_window {
                 scratch.extend_from_slice(k.as_slice());
             }
             scratch.sort_unstable();
             scratch.dedup();
             if scratch.len() >= min {
-                if let Some(first) = first {
-                    f(first, scratch.len());
+                if let Some((first, _)) = in_window.first() {
+                    f(*first, scratch.len());
                 }
             }
         }
@@ -176,18 +181,13 @@ impl SlotCount {
     /// `f(first_non_empty_slot, total)`.
     pub fn windows_at_least(&self, slot: i64, n: i64, min: u64, mut f: impl FnMut(i64, u64)) {
         let lo = slot - n + 1;
-        let span: Vec<(i64, u64)> = self.slots.range(lo..slot + n).map(|(s, c)| (*s, *c)).collect();
+        let span = self.slots.range_slice(&lo, &(slot + n));
         for start in lo..=slot {
-            let end = start + n;
-            let mut total = 0;
-            let mut first = None;
-            for (s, c) in span.iter().filter(|(s, _)| *s >= start && *s < end) {
-                first.get_or_insert(*s);
-                total += c;
-            }
+            let in_window = window_of(span, start, start + n);
+            let total: u64 = in_window.iter().map(|(_, c)| c).sum();
             if total >= min {
-                if let Some(first) = first {
-                    f(first, total);
+                if let Some((first, _)) = in_window.first() {
+                    f(*first, total);
                 }
             }
         }

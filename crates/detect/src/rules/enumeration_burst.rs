@@ -191,7 +191,9 @@ struct Trigger {
 struct Episode {
     support: Support,
     denied: u64,
-    apis: SmallSet<String>,
+    /// The distinct recon APIs (`stable_hash` of `service:Action`), the smallest 256.
+    #[serde(deserialize_with = "api_keys")]
+    apis: SmallSet<u64>,
     services: SmallSet<String>,
     triggers: BTreeMap<Cond, Trigger>,
     publication: Publication,
@@ -206,6 +208,32 @@ struct Episode {
     #[serde(default)]
     history: Option<Judgement>,
 }
+
+/// An episode's APIs as snapshots hold them: hashes, or the names themselves (as trailhound
+/// wrote them before it kept hashes), hashed on reading.
+fn api_keys<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SmallSet<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Key {
+        Hash(u64),
+        Name(String),
+    }
+    let keys = Vec::<Key>::deserialize(d)?;
+    let mut set: SmallSet<u64> = keys
+        .into_iter()
+        .map(|k| match k {
+            Key::Hash(h) => h,
+            Key::Name(n) => stable_hash(&[n.as_bytes()]),
+        })
+        .collect();
+    while set.len() > MAX_EPISODE_APIS {
+        set.pop_last();
+    }
+    Ok(set)
+}
+
+/// Distinct APIs an episode keeps.
+const MAX_EPISODE_APIS: usize = 256;
 
 crate::state::weigh_fields! { Cond {}, Trigger {}, Episode { support, apis, services, triggers, principal, scanner } }
 
@@ -331,8 +359,8 @@ pub struct EnumerationBurst {
     max_window: i64,
     prefixes: Vec<String>,
     iac: Fragments,
-    extra: BTreeSet<String>,
-    excluded: BTreeSet<String>,
+    extra: foldhash::HashSet<String>,
+    excluded: foldhash::HashSet<String>,
     state: Weighed<String, ActorState>,
     /// Recon history per principal (role or user ARN).
     habits: Weighed<String, Habit>,
@@ -362,6 +390,18 @@ impl EnumerationBurst {
             state: Weighed::default(),
             habits: Weighed::default(),
             cfg,
+        }
+    }
+
+    /// Whether `row`'s user agent names an IaC tool of `iac_user_agents`: decided once per
+    /// distinct agent of the batch (`memo`, indexed by [`EventView::agent_id`]).
+    fn iac_agent(&self, ev: &EventView<'_>, row: usize, memo: &mut Vec<Option<bool>>) -> bool {
+        if memo.is_empty() {
+            memo.resize(ev.distinct_agents(), None);
+        }
+        match memo.get_mut(ev.agent_id(row)) {
+            Some(known) => *known.get_or_insert_with(|| ev.user_agent(row).is_some_and(|ua| self.iac.matches(ua))),
+            None => ev.user_agent(row).is_some_and(|ua| self.iac.matches(ua)),
         }
     }
 
@@ -534,6 +574,7 @@ impl Rule for EnumerationBurst {
         let mut name = String::new();
         let mut scratch = Vec::new();
         let mut touched = Touched::new();
+        let mut iac_memo = Vec::new();
         for &row in rows {
             if !self.is_recon(ev, row, &mut name) {
                 continue;
@@ -547,31 +588,29 @@ impl Rule for EnumerationBurst {
 
             // Episode aggregate: everything this actor's recon did in the bucket.
             let ep = st.episodes.get_or_insert_with(bucket_of(t), Episode::default);
-            ep.support.add(ev, row, self.cfg.common.max_evidence);
             if ep.principal.is_empty() {
                 ep.principal = ev.principal(row).to_string();
             }
-            if ep.scanner.is_none() {
+            if ep.support.count == 0 {
+                // An actor is one identity: its first call in the episode says whether it is a
+                // known scanner.
                 ep.scanner = ctx.context.scanner(ev, row).map(str::to_string);
             }
+            ep.support.add(ev, row, self.cfg.common.max_evidence);
             let denied = ev.error_code(row).is_some_and(is_denied);
             if denied {
                 ep.denied += 1;
             }
-            // Keep the smallest 256 names: a cap that does not depend on arrival order.
-            if !ep.apis.contains(name.as_str()) {
-                ep.apis.insert(name.clone());
-                if ep.apis.len() > 256 {
-                    ep.apis.pop_last();
-                }
-            }
+            // Keep the smallest hashes: a cap that does not depend on arrival order.
+            let api = stable_hash(&[name.as_bytes()]);
+            ep.apis.insert_capped(api, MAX_EPISODE_APIS);
             if !ep.services.contains(ev.service(row)) {
                 ep.services.insert(ev.service(row).to_string());
             }
             ep.dirty = true;
 
             // Windows. IaC refreshes only count toward denials (see the module doc).
-            let iac = ev.user_agent(row).is_some_and(|ua| self.iac.matches(ua)) || ev.origin(row) == Origin::Iac;
+            let iac = ev.origin(row) == Origin::Iac || self.iac_agent(ev, row, &mut iac_memo);
             let counted = !iac || denied;
             if counted {
                 let e = Evidence { time: t, event_id: ev.event_id(row).to_string(), summary: ev.summary(row) };
@@ -582,7 +621,7 @@ impl Rule for EnumerationBurst {
             }
             let mut crossed = false;
             let slot = slot_of(t, self.api_slot);
-            if !iac && st.apis.insert(slot, stable_hash(&[name.as_bytes()])) {
+            if !iac && st.apis.insert(slot, api) {
                 let (w, eps) = (&st.apis, &mut st.episodes);
                 w.windows_at_least(slot, SLOTS, self.cfg.min_distinct_apis, &mut scratch, |first, n| {
                     let start = first * self.api_slot;
@@ -630,7 +669,7 @@ impl Rule for EnumerationBurst {
                     };
                     if crossed {
                         for (e, _) in st.recent.iter().filter(|(e, d)| wanted(e.time, *d)) {
-                            ep.support.push_decisive(e.clone(), self.cfg.common.max_evidence);
+                            ep.support.push_decisive_ref(e, self.cfg.common.max_evidence);
                         }
                     } else if counted && wanted(t, denied) {
                         ep.support.mark_decisive(ev, row, self.cfg.common.max_evidence);
@@ -648,7 +687,7 @@ impl Rule for EnumerationBurst {
                     .iter()
                     .filter(|(_, ep)| ep.dirty && !ep.triggers.is_empty())
                     .map(|(b, ep)| {
-                        let apis = ep.apis.iter().map(|a| stable_hash(&[a.as_bytes()])).collect();
+                        let apis = ep.apis.as_slice().to_vec();
                         let regions = ep.support.regions.iter().map(|r| stable_hash(&[r.as_bytes()])).collect();
                         (*b, ep.principal.clone(), apis, regions, self.unhabitual_severity(ep) <= Severity::Low)
                     })
@@ -764,5 +803,23 @@ impl Rule for EnumerationBurst {
 
     fn thresholds(&self) -> Vec<(String, String)> {
         super::config_pairs(&self.cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshots_with_api_names_read_back_as_hashes() {
+        let names = ["ec2:DescribeInstances", "iam:ListUsers", "s3:ListBuckets"];
+        // An episode as an earlier version wrote it: the API names themselves.
+        let mut old = serde_json::to_value(Episode::default()).expect("episode");
+        old["apis"] = serde_json::json!(names);
+        let ep: Episode = rmp_serde::from_slice(&rmp_serde::to_vec_named(&old).expect("old")).expect("read old");
+        let want: SmallSet<u64> = names.iter().map(|n| stable_hash(&[n.as_bytes()])).collect();
+        assert_eq!(ep.apis, want);
+        let again: Episode = rmp_serde::from_slice(&rmp_serde::to_vec_named(&ep).expect("new")).expect("read new");
+        assert_eq!(again.apis, want);
     }
 }

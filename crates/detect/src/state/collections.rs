@@ -300,6 +300,13 @@ impl<K: Ord, V> SmallMap<K, V> {
         self.0[lo..hi.max(lo)].iter().map(|(k, v)| (k, v))
     }
 
+    /// Entries with keys in `[lo, hi)`, by key, as a slice.
+    pub fn range_slice(&self, lo: &K, hi: &K) -> &[(K, V)] {
+        let a = self.0.partition_point(|(x, _)| x < lo);
+        let b = self.0.partition_point(|(x, _)| x < hi);
+        &self.0[a..b.max(a)]
+    }
+
     /// Removes the entries with keys before `k` (the entries from `k` on stay).
     pub fn remove_before<Q>(&mut self, k: &Q)
     where
