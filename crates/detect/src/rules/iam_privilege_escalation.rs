@@ -398,7 +398,7 @@ impl Rule for IamPrivilegeEscalation {
 
     fn on_watermark(&self, ctx: &mut RuleCtx<'_>) {
         let wm = ctx.watermark;
-        self.state.retain_collect(ctx, Order::Uid, |actor, st, ctx| {
+        self.state.sweep_collect(ctx, Order::Uid, |actor, st, ctx| {
             let closable: Vec<(EventTime, String)> =
                 st.escalations.keys().filter(|(a, _)| a.saturating_add(self.window) < wm).cloned().collect();
             for key in closable {
@@ -408,7 +408,14 @@ impl Rule for IamPrivilegeEscalation {
             }
             let cutoff = wm.saturating_sub(self.window);
             st.credentials.retain(|(t, _), _| *t >= cutoff);
-            !(st.escalations.is_empty() && st.credentials.is_empty())
+            // Next visit: when the earliest escalation closes or the earliest credential
+            // leaves the window (both keyed by time first).
+            let earliest = [st.escalations.keys().next(), st.credentials.keys().next()]
+                .into_iter()
+                .flatten()
+                .map(|(t, _)| *t)
+                .min()?;
+            Some(earliest.saturating_add(self.window).saturating_add(1))
         });
     }
 

@@ -503,7 +503,7 @@ impl Rule for IamRoleBackdoor {
 
     fn on_watermark(&self, ctx: &mut RuleCtx<'_>) {
         let wm = ctx.watermark;
-        self.state.retain_collect(ctx, Order::Uid, |actor, st, ctx| {
+        self.state.sweep_collect(ctx, Order::Uid, |actor, st, ctx| {
             let closable: Vec<(String, EventTime, Opening)> =
                 st.doors.keys().filter(|(_, a, _)| a.saturating_add(self.window) < wm).cloned().collect();
             for key in closable {
@@ -517,7 +517,15 @@ impl Rule for IamRoleBackdoor {
                 m.retain(|(t, _), _| *t >= cutoff);
                 !m.is_empty()
             });
-            !(st.doors.is_empty() && st.grants.is_empty())
+            // Next visit: when the earliest open door closes or the earliest grant leaves.
+            let door = st.doors.keys().map(|(_, a, _)| a.saturating_add(self.window).saturating_add(1)).min();
+            let grant = st
+                .grants
+                .values()
+                .filter_map(|m| m.keys().next())
+                .map(|(t, _)| t.saturating_add(self.window.saturating_mul(2)).saturating_add(1))
+                .min();
+            door.into_iter().chain(grant).min()
         });
     }
 

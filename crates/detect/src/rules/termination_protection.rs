@@ -263,7 +263,7 @@ impl Rule for TerminationProtection {
 
     fn on_watermark(&self, ctx: &mut RuleCtx<'_>) {
         let wm = ctx.watermark;
-        self.state.retain(|key, eps| {
+        self.state.sweep(wm, |key, eps| {
             let closable: Vec<EventTime> =
                 eps.keys().copied().take_while(|b| b.saturating_add(self.episode_ms) <= wm).collect();
             for b in closable {
@@ -271,7 +271,8 @@ impl Rule for TerminationProtection {
                     self.publish(key, b, &mut ep, true, ctx);
                 }
             }
-            !eps.is_empty()
+            // Next visit: when the earliest open episode closes.
+            eps.keys().next().map(|b| b.saturating_add(self.episode_ms))
         });
     }
 
