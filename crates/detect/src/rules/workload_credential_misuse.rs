@@ -365,21 +365,21 @@ impl WorkloadCredentialMisuse {
         let wm = ctx.watermark;
         self.last_scan.store(wm, Ordering::Relaxed);
         // Episodes to close: the operator index is complete once the watermark passes the
-        // bucket's end plus the share window.
+        // bucket's end plus the share window. Only the sessions due at this watermark (an
+        // episode closing, or changed since the last scan) are read; they stay due for the
+        // sweep below, which runs after closing (closing reads other maps, never under a
+        // session's guard).
+        let close_at = |b: EventTime| b.saturating_add(self.episode_ms).saturating_add(self.share_ms);
         let mut due: Vec<(String, EventTime)> = Vec::new();
-        for s in self.sessions.iter() {
-            for b in s.value().episodes.keys() {
-                if b.saturating_add(self.episode_ms).saturating_add(self.share_ms) <= wm {
-                    due.push((s.key().clone(), *b));
-                }
-            }
-        }
+        self.sessions.sweep(wm, |k, s| {
+            due.extend(s.episodes.keys().take_while(|b| close_at(**b) <= wm).map(|b| (k.clone(), *b)));
+            Some(EventTime::MIN)
+        });
         due.sort();
         for (session, b) in due {
             self.settle(&session, b, wm, true, ctx);
             self.pending.remove(&(session, b));
         }
-        let close_at = |b: EventTime| b.saturating_add(self.episode_ms).saturating_add(self.share_ms);
         self.sessions.sweep(wm, |_, s| match s.episodes.keys().next() {
             // Visited again when its first episode is due (closed by the loop above).
             Some(b) => Some(close_at(*b)),
