@@ -95,15 +95,4 @@ impl<K: Eq + Hash + Weigh + Clone, V: Weigh> Weighed<K, V> {
         let wm = ctx.watermark;
         ctx.collect(order, |ctx| self.sweep(wm, |k, v| f(k, v, ctx)));
     }
-
-    /// [`Weighed::retain`], `f` publishing through a context that collects what it publishes,
-    /// emitted in `order` once every entry was visited.
-    pub fn retain_collect(
-        &self,
-        ctx: &mut RuleCtx<'_>,
-        order: Order,
-        mut f: impl FnMut(&K, &mut V, &mut RuleCtx<'_>) -> bool,
-    ) {
-        ctx.collect(order, |ctx| self.retain(|k, v| f(k, v, ctx)));
-    }
 }
