@@ -32,8 +32,9 @@ impl AgentFacts {
             static CACHE: std::cell::RefCell<foldhash::HashMap<Box<str>, AgentFacts>> =
                 std::cell::RefCell::new(foldhash::HashMap::default());
         }
-        let Some(ua) = ua else {
-            return Self::of(None);
+        // The caller controls the user agent: one too long to be a real tool's is not kept.
+        let Some(ua) = ua.filter(|ua| ua.len() <= AGENT_CACHE_MAX_LEN) else {
+            return Self::of(ua);
         };
         CACHE.with(|c| {
             let mut c = c.borrow_mut();
@@ -52,6 +53,10 @@ impl AgentFacts {
 
 /// User agents whose [`AgentFacts`] a thread remembers.
 pub(crate) const AGENT_CACHE: usize = 16_384;
+
+/// Longest user agent remembered (what the cache holds stays under 8 MiB per thread, whatever
+/// the input; the parser's agent cache has the same bound).
+pub(crate) const AGENT_CACHE_MAX_LEN: usize = 512;
 
 /// One value per distinct key of a column, and per row the index of its row's value.
 #[derive(Debug)]
@@ -108,6 +113,7 @@ mod tests {
 
     #[test]
     fn cached_agent_facts_equal_the_computed_ones_past_the_cache_size() {
+        let long = format!("aws-cli/2.15.0 {}", "x".repeat(AGENT_CACHE_MAX_LEN));
         let agents = [
             Some("aws-cli/2.15.0 Python/3.11.6 Linux/6.1 exe/x86_64.ubuntu.22"),
             Some(
@@ -116,6 +122,7 @@ mod tests {
             Some("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36"),
             Some("Terraform/1.7.0 (+https://www.terraform.io) terraform-provider-aws/5.31.0"),
             None,
+            Some(long.as_str()),
         ];
         for round in 0..AGENT_CACHE + 10 {
             let ua = agents[round % agents.len()];

@@ -110,7 +110,7 @@ impl SlotDistinct {
     ) {
         let lo = slot - n + 1;
         // Slots that any candidate window can see, in order.
-        let span = self.slots.range_slice(&lo, &(slot + n));
+        let span = self.slots.range_slice(lo..slot + n);
         for start in lo..=slot {
             let end = start + n; // exclusive
             let in_window = window_of(span, start, end);
@@ -181,7 +181,7 @@ impl SlotCount {
     /// `f(first_non_empty_slot, total)`.
     pub fn windows_at_least(&self, slot: i64, n: i64, min: u64, mut f: impl FnMut(i64, u64)) {
         let lo = slot - n + 1;
-        let span = self.slots.range_slice(&lo, &(slot + n));
+        let span = self.slots.range_slice(lo..slot + n);
         for start in lo..=slot {
             let in_window = window_of(span, start, start + n);
             let total: u64 = in_window.iter().map(|(_, c)| c).sum();

@@ -286,6 +286,11 @@ impl<K: Ord, V> SmallMap<K, V> {
         &self,
         range: R,
     ) -> impl DoubleEndedIterator<Item = (&K, &V)> + ExactSizeIterator {
+        self.range_slice(range).iter().map(|(k, v)| (k, v))
+    }
+
+    /// Entries with keys in `range`, by key, as a slice.
+    pub fn range_slice<R: std::ops::RangeBounds<K>>(&self, range: R) -> &[(K, V)] {
         use std::ops::Bound;
         let lo = match range.start_bound() {
             Bound::Included(k) => self.0.partition_point(|(x, _)| x < k),
@@ -297,14 +302,7 @@ impl<K: Ord, V> SmallMap<K, V> {
             Bound::Excluded(k) => self.0.partition_point(|(x, _)| x < k),
             Bound::Unbounded => self.0.len(),
         };
-        self.0[lo..hi.max(lo)].iter().map(|(k, v)| (k, v))
-    }
-
-    /// Entries with keys in `[lo, hi)`, by key, as a slice.
-    pub fn range_slice(&self, lo: &K, hi: &K) -> &[(K, V)] {
-        let a = self.0.partition_point(|(x, _)| x < lo);
-        let b = self.0.partition_point(|(x, _)| x < hi);
-        &self.0[a..b.max(a)]
+        &self.0[lo..hi.max(lo)]
     }
 
     /// Removes the entries with keys before `k` (the entries from `k` on stay).
