@@ -51,6 +51,12 @@ pub struct Support {
     /// lead the finding's evidence, before the earliest context.
     #[serde(default)]
     pub decisive: SmallSet<Evidence>,
+    /// What the fields above weigh, once computed and until a string among them changes: a
+    /// busy episode's support is reweighed after every batch that touched it, and most of
+    /// its events change only `count` and `last`. Its methods keep it right; a caller that
+    /// changes a field's strings directly must call [`Support::forget_weight`].
+    #[serde(skip)]
+    weight: state::WeightCache,
 }
 
 impl Weigh for Ident {
@@ -61,7 +67,12 @@ impl Weigh for Ident {
 
 impl Weigh for Support {
     fn heap(&self) -> usize {
-        self.first.heap() + self.regions.heap() + self.ident.heap() + self.evidence.heap() + self.decisive.heap()
+        let count = || {
+            self.first.heap() + self.regions.heap() + self.ident.heap() + self.evidence.heap() + self.decisive.heap()
+        };
+        let heap = self.weight.get_or(count);
+        debug_assert_eq!(heap, count(), "a Support changed its strings without clearing its weight");
+        heap
     }
 }
 
@@ -88,13 +99,16 @@ impl Support {
         if let Some(r) = ev.region(row) {
             if !self.regions.contains(r) {
                 self.regions.insert(r.to_string());
+                self.weight.clear();
             }
         }
         let earlier = |at: &(EventTime, String)| (t, id) < (at.0, at.1.as_str());
         if self.first.as_ref().is_none_or(earlier) {
             self.first = Some((t, id.to_string()));
+            self.weight.clear();
         }
         if self.ident.as_ref().is_none_or(|i| earlier(&i.at)) {
+            self.weight.clear();
             self.ident = Some(Ident {
                 at: (t, id.to_string()),
                 arn: ev.actor_arn(row).map(str::to_string),
@@ -105,6 +119,7 @@ impl Support {
         }
         let worst = self.evidence.last().map(|e| (e.time, e.event_id.as_str()));
         if self.evidence.len() < max_evidence || worst.is_some_and(|w| (t, id) < w) {
+            self.weight.clear();
             self.evidence.insert(Evidence { time: t, event_id: id.to_string(), summary: ev.summary(row) });
             while self.evidence.len() > max_evidence {
                 self.evidence.pop_last();
@@ -129,16 +144,20 @@ impl Support {
 
     /// Marks an evidence entry decisive, keeping the earliest `max_evidence`.
     pub fn push_decisive(&mut self, e: Evidence, max_evidence: usize) {
+        self.weight.clear();
         self.decisive.insert(e);
         while self.decisive.len() > max_evidence.max(1) {
             self.decisive.pop_last();
         }
     }
 
-    /// [`Support::push_decisive`] of a copy of `e`, made only when it would be kept.
-    pub fn push_decisive_ref(&mut self, e: &Evidence, max_evidence: usize) {
-        if self.keeps_decisive(e.time, &e.event_id, max_evidence) && !self.decisive.contains(e) {
-            self.push_decisive(e.clone(), max_evidence);
+    /// [`Support::push_decisive`] of call `c`'s evidence, built only when it would be kept.
+    pub fn push_decisive_call(&mut self, c: &crate::state::Call, max_evidence: usize) {
+        if self.keeps_decisive(c.time(), c.event_id(), max_evidence) {
+            let e = c.evidence();
+            if !self.decisive.contains(&e) {
+                self.push_decisive(e, max_evidence);
+            }
         }
     }
 
@@ -168,6 +187,7 @@ impl Support {
 
     /// Merges another aggregate into this one.
     pub fn merge(&mut self, other: &Support, max_evidence: usize) {
+        self.weight.clear();
         self.count += other.count;
         self.last = self.last.max(other.last);
         self.regions.extend(other.regions.iter().cloned());
@@ -188,6 +208,11 @@ impl Support {
         for e in &other.decisive {
             self.push_decisive(e.clone(), max_evidence);
         }
+    }
+
+    /// Forgets the weight it remembers: for a caller that changed a field's strings directly.
+    pub fn forget_weight(&mut self) {
+        self.weight.clear();
     }
 
     /// Identity class of the earliest event (unknown when empty).

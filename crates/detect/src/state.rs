@@ -43,15 +43,17 @@ use trailhound_model::time::EventTime;
 
 mod closing;
 mod collections;
+mod recent;
 mod table;
 mod weigh;
 
 pub use closing::{Evictable, Order};
 pub(crate) use collections::FirstSeen;
 pub use collections::{SmallMap, SmallSet};
+pub use recent::{Call, RecentCalls};
 pub use table::{Keyed, Weighed, WeighedMut};
 pub(crate) use weigh::weigh_fields;
-pub use weigh::{cost, Weigh};
+pub use weigh::{cost, Weigh, WeightCache};
 
 /// The keyed state map of every rule: a `DashMap` hashed with foldhash, several times cheaper
 /// than std's SipHash on the ARN, session and user-agent keys looked up for every event.

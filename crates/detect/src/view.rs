@@ -304,27 +304,38 @@ impl<'a> EventView<'a> {
 
     /// One line for evidence: `iam:ListUsers us-east-1 (AccessDenied)`.
     pub fn summary(&self, row: usize) -> String {
-        // Built with pushes into one allocation of the right size: rules call this for every
-        // evidence event they keep.
-        let (service, action, region) = (self.service(row), self.action(row), self.region(row));
-        let targets = [("user", col::TARGET_USER), ("role", col::TARGET_ROLE), ("policy", col::POLICY_ARN)]
-            .map(|(label, c)| (label, self.opt(c, row)));
-        let error = self.error_code(row);
-        let len = service.len()
+        // One allocation of the right size: rules call this for every evidence event they keep.
+        let mut s = String::with_capacity(self.summary_len(row));
+        self.push_summary(row, &mut s);
+        s
+    }
+
+    /// The targets a summary names.
+    fn summary_targets(&self, row: usize) -> [(&'static str, Option<&'a str>); 3] {
+        [("user", col::TARGET_USER), ("role", col::TARGET_ROLE), ("policy", col::POLICY_ARN)]
+            .map(|(label, c)| (label, self.opt(c, row)))
+    }
+
+    /// Bytes of [`EventView::summary`].
+    pub fn summary_len(&self, row: usize) -> usize {
+        self.service(row).len()
             + 1
-            + action.len()
-            + region.map_or(0, |r| 1 + r.len())
-            + targets.iter().map(|(l, v)| v.map_or(0, |v| l.len() + v.len() + 2)).sum::<usize>()
-            + error.map_or(0, |e| e.len() + 3);
-        let mut s = String::with_capacity(len);
-        s.push_str(service);
+            + self.action(row).len()
+            + self.region(row).map_or(0, |r| 1 + r.len())
+            + self.summary_targets(row).iter().map(|(l, v)| v.map_or(0, |v| l.len() + v.len() + 2)).sum::<usize>()
+            + self.error_code(row).map_or(0, |e| e.len() + 3)
+    }
+
+    /// Appends [`EventView::summary`] to `s`.
+    pub fn push_summary(&self, row: usize, s: &mut String) {
+        s.push_str(self.service(row));
         s.push(':');
-        s.push_str(action);
-        if let Some(r) = region {
+        s.push_str(self.action(row));
+        if let Some(r) = self.region(row) {
             s.push(' ');
             s.push_str(r);
         }
-        for (label, v) in targets {
+        for (label, v) in self.summary_targets(row) {
             if let Some(v) = v {
                 s.push(' ');
                 s.push_str(label);
@@ -332,12 +343,11 @@ impl<'a> EventView<'a> {
                 s.push_str(v);
             }
         }
-        if let Some(e) = error {
+        if let Some(e) = self.error_code(row) {
             s.push_str(" (");
             s.push_str(e);
             s.push(')');
         }
-        s
     }
 }
 

@@ -37,13 +37,13 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use trailhound_model::attack::DISCOVERY;
 use trailhound_model::time::{to_rfc3339, EventTime};
-use trailhound_model::{stable_hash, Activity, Evidence, Finding, IdentityClass, Origin, Severity};
+use trailhound_model::{stable_hash, Activity, Finding, IdentityClass, Origin, Severity};
 
 use super::{CommonDefaults, Rule, RuleConfig, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
 use crate::fields::is_denied;
 use crate::text::Fragments;
-use crate::state::{self, Evictable, Evicted, Order, SmallMap, SmallSet, StateError, Tier, Weighed};
+use crate::state::{self, Call, Evictable, Evicted, Order, RecentCalls, SmallMap, SmallSet, StateError, Tier, Weighed};
 use crate::touched::Touched;
 use crate::view::EventView;
 use crate::window::{slot_of, SlotCount, SlotDistinct};
@@ -313,7 +313,7 @@ struct ActorState {
     /// the watermark minus the longest window; at most [`RECENT_CAP`], the latest kept), by
     /// time: where a crossing window's decisive events come from, whatever the arrival order.
     #[serde(default)]
-    recent: SmallSet<(Evidence, bool)>,
+    recent: RecentCalls,
     /// Time of the latest recon call (what eviction orders actors by).
     #[serde(default)]
     last: EventTime,
@@ -613,11 +613,8 @@ impl Rule for EnumerationBurst {
             let iac = ev.origin(row) == Origin::Iac || self.iac_agent(ev, row, &mut iac_memo);
             let counted = !iac || denied;
             if counted {
-                let e = Evidence { time: t, event_id: ev.event_id(row).to_string(), summary: ev.summary(row) };
-                st.recent.insert((e, denied));
-                while st.recent.len() > RECENT_CAP {
-                    st.recent.pop_first();
-                }
+                let call = Call::build(t, ev.event_id(row), ev.summary_len(row), denied, |s| ev.push_summary(row, s));
+                st.recent.insert(call, RECENT_CAP);
             }
             let mut crossed = false;
             let slot = slot_of(t, self.api_slot);
@@ -668,8 +665,8 @@ impl Rule for EnumerationBurst {
                         time >= trig.earliest && time < end && (*cond != Cond::Denied || denied)
                     };
                     if crossed {
-                        for (e, _) in st.recent.iter().filter(|(e, d)| wanted(e.time, *d)) {
-                            ep.support.push_decisive_ref(e, self.cfg.common.max_evidence);
+                        for c in st.recent.iter().filter(|c| wanted(c.time(), c.flag())) {
+                            ep.support.push_decisive_call(c, self.cfg.common.max_evidence);
                         }
                     } else if counted && wanted(t, denied) {
                         ep.support.mark_decisive(ev, row, self.cfg.common.max_evidence);
@@ -739,9 +736,7 @@ impl Rule for EnumerationBurst {
                 }
             }
             let keep_from = wm.saturating_sub(self.max_window);
-            while st.recent.first().is_some_and(|(e, _)| e.time < keep_from) {
-                st.recent.pop_first();
-            }
+            st.recent.drop_before(keep_from);
             if st.episodes.is_empty() && st.apis.is_empty() && st.regions.is_empty() && st.denied.is_empty() {
                 return None;
             }
@@ -753,7 +748,7 @@ impl Rule for EnumerationBurst {
                 .min(st.regions.due(self.region_slot, region_w))
                 .min(st.denied.due(self.denied_slot, denied_w))
                 .min(st.episodes.keys().next().map_or(EventTime::MAX, |b| close_at(*b)))
-                .min(st.recent.first().map_or(EventTime::MAX, |(e, _)| e.time.saturating_add(self.max_window).saturating_add(1)));
+                .min(st.recent.first_time().map_or(EventTime::MAX, |t| t.saturating_add(self.max_window).saturating_add(1)));
             Some(due)
         });
         let history = crate::window::millis(self.cfg.history);

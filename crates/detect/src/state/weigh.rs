@@ -60,6 +60,54 @@ pub mod cost {
     }
 }
 
+/// A value's weight remembered between changes (for values reweighed far more often than
+/// their strings change). Empty by default, after a clone of an empty one and after a restore;
+/// cloning keeps what it holds. Not part of the value: equal whatever it holds.
+#[derive(Default)]
+pub struct WeightCache(std::sync::atomic::AtomicUsize);
+
+impl WeightCache {
+    /// Held when nothing is remembered (a weight `w` is held as `w + 1`).
+    const NONE: usize = 0;
+
+    /// The weight remembered, or `count()` (then remembered).
+    pub fn get_or(&self, count: impl FnOnce() -> usize) -> usize {
+        use std::sync::atomic::Ordering::Relaxed;
+        match self.0.load(Relaxed) {
+            Self::NONE => {
+                let w = count();
+                // Stored plus one, so that a weight of zero is remembered too.
+                self.0.store(w.saturating_add(1), Relaxed);
+                w
+            }
+            held => held - 1,
+        }
+    }
+
+    /// Forgets the weight (the value changed).
+    pub fn clear(&mut self) {
+        *self.0.get_mut() = Self::NONE;
+    }
+}
+
+impl Clone for WeightCache {
+    fn clone(&self) -> Self {
+        Self(std::sync::atomic::AtomicUsize::new(self.0.load(std::sync::atomic::Ordering::Relaxed)))
+    }
+}
+
+impl PartialEq for WeightCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for WeightCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WeightCache")
+    }
+}
+
 /// What a state value owns on the heap, approximately (see [`cost`]): not its inline size,
 /// which the map counts per entry.
 pub trait Weigh {
