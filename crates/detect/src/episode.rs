@@ -41,7 +41,7 @@ pub struct Support {
     /// Latest event time.
     pub last: EventTime,
     /// Regions of the events.
-    pub regions: SmallSet<String>,
+    pub regions: SmallSet<state::Name>,
     /// Identity from the earliest event.
     pub ident: Option<Ident>,
     /// The earliest events (by time, then id), at most `max` of them.
@@ -98,7 +98,7 @@ impl Support {
         self.last = self.last.max(t);
         if let Some(r) = ev.region(row) {
             if !self.regions.contains(r) {
-                self.regions.insert(r.to_string());
+                self.regions.insert(r.into());
                 self.weight.clear();
             }
         }
@@ -339,7 +339,7 @@ impl Draft<'_> {
             actor_arn: arn,
             identity_class: class,
             account,
-            regions: s.regions.iter().cloned().collect(),
+            regions: s.regions.iter().map(|r| r.to_string()).collect(),
             first_event_time: s.first_time(self.anchor),
             last_event_time: s.last.max(s.first_time(self.anchor)),
             event_count: s.count,

@@ -55,6 +55,11 @@ pub use table::{Keyed, Weighed, WeighedMut};
 pub(crate) use weigh::weigh_fields;
 pub use weigh::{cost, Weigh, WeightCache};
 
+/// A short string of state (a region, a service, an agent family, a network): held inline up
+/// to 24 bytes, so that most need no allocation and comparing them reads no other memory.
+/// Snapshots hold it as a string.
+pub type Name = compact_str::CompactString;
+
 /// The keyed state map of every rule: a `DashMap` hashed with foldhash, several times cheaper
 /// than std's SipHash on the ARN, session and user-agent keys looked up for every event.
 ///

@@ -43,7 +43,7 @@ use super::{CommonDefaults, Rule, RuleConfig, RuleCtx, RuleMeta};
 use crate::episode::{remediation_for, Draft, Publication, Support};
 use crate::fields::is_denied;
 use crate::text::Fragments;
-use crate::state::{self, Call, Evictable, Evicted, Order, RecentCalls, SmallMap, SmallSet, StateError, Tier, Weighed};
+use crate::state::{self, Call, Evictable, Evicted, Name, Order, RecentCalls, SmallMap, SmallSet, StateError, Tier, Weighed};
 use crate::touched::Touched;
 use crate::view::EventView;
 use crate::window::{slot_of, SlotCount, SlotDistinct};
@@ -194,7 +194,7 @@ struct Episode {
     /// The distinct recon APIs (`stable_hash` of `service:Action`), the smallest 256.
     #[serde(deserialize_with = "api_keys")]
     apis: SmallSet<u64>,
-    services: SmallSet<String>,
+    services: SmallSet<Name>,
     triggers: BTreeMap<Cond, Trigger>,
     publication: Publication,
     dirty: bool,
@@ -605,7 +605,7 @@ impl Rule for EnumerationBurst {
             let api = stable_hash(&[name.as_bytes()]);
             ep.apis.insert_capped(api, MAX_EPISODE_APIS);
             if !ep.services.contains(ev.service(row)) {
-                ep.services.insert(ev.service(row).to_string());
+                ep.services.insert(ev.service(row).into());
             }
             ep.dirty = true;
 

@@ -68,7 +68,7 @@ use trailhound_model::{stable_hash, Activity, Finding, IdentityClass, Severity};
 use super::{CommonDefaults, Rule, RuleConfig, RuleCtx, RuleMeta};
 use crate::arn::is_fleet_session;
 use crate::episode::{emit_with, remediation_for, Draft, Publication, Support};
-use crate::state::{self, Evictable, FirstSeen, SmallMap, StateError, Tier, Weigh, Weighed};
+use crate::state::{self, Evictable, FirstSeen, Name, SmallMap, StateError, Tier, Weigh, Weighed};
 use crate::text::list;
 use crate::touched::Touched;
 use crate::view::EventView;
@@ -228,8 +228,8 @@ struct Principal {
     /// Time of the earliest machine-class event.
     machine_first: Option<EventTime>,
     apis: FirstSeen<u64>,
-    services: FirstSeen<String>,
-    dims: [FirstSeen<String>; 5],
+    services: FirstSeen<Name>,
+    dims: [FirstSeen<Name>; 5],
     episodes: SmallMap<EventTime, Episode>,
 }
 
@@ -409,7 +409,7 @@ impl IdentityBaseline {
 
     /// The baseline facts about one dimension, as of the bucket start.
     fn baseline_of(st: &Principal, kind: Kind, b: EventTime) -> String {
-        list(st.dims[kind as usize].before(b).map(String::as_str), 8)
+        list(st.dims[kind as usize].before(b).map(Name::as_str), 8)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -476,7 +476,7 @@ impl IdentityBaseline {
             context.push(line);
         }
         let apis = st.apis.before(b).count();
-        let services = list(st.services.before(b).map(String::as_str), 8);
+        let services = list(st.services.before(b).map(Name::as_str), 8);
         context.push(format!(
             "baseline since {} ({days} days, learning {}, at least {} events): {apis} distinct APIs of services {services}",
             to_rfc3339(first),

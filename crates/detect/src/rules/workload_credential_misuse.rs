@@ -72,7 +72,7 @@ use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 use super::{CommonDefaults, Rule, RuleConfig, RuleCtx, RuleMeta};
 use crate::arn::fleet_session;
 use crate::episode::{emit_with, remediation_for, Draft, Publication, Support};
-use crate::state::{self, Evicted, FirstSeen, Order, SmallMap, SmallSet, StateError, Tier, Weighed};
+use crate::state::{self, Evicted, FirstSeen, Name, Order, SmallMap, SmallSet, StateError, Tier, Weighed};
 use crate::text::list;
 use crate::touched::Touched;
 use crate::view::EventView;
@@ -159,11 +159,11 @@ struct Home {
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct NetUse {
     support: Support,
-    apis: SmallSet<String>,
-    iam_writes: SmallSet<String>,
-    families: SmallSet<String>,
+    apis: SmallSet<Name>,
+    iam_writes: SmallSet<Name>,
+    families: SmallSet<Name>,
     /// Address → minutes (event time / 1 min) it called in.
-    ips: SmallMap<String, SmallSet<i64>>,
+    ips: SmallMap<Name, SmallSet<i64>>,
     /// Operators who accessed this session's instance from those addresses, as
     /// `who ran what`: so far, and all of them at close.
     operators: SmallSet<String>,
@@ -174,7 +174,7 @@ struct NetUse {
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Episode {
-    nets: SmallMap<String, NetUse>,
+    nets: SmallMap<Name, NetUse>,
     publication: Publication,
     dirty: bool,
     /// Severity last published.
@@ -236,7 +236,7 @@ struct Saved<'a> {
     last_scan: i64,
     sessions: &'a Weighed<String, Session>,
     operators: &'a Weighed<String, Operators>,
-    accounts: &'a Weighed<String, FirstSeen<String>>,
+    accounts: &'a Weighed<String, FirstSeen<Name>>,
     pending: &'a Weighed<(String, EventTime), ()>,
 }
 
@@ -246,7 +246,7 @@ struct Loaded {
     last_scan: i64,
     sessions: state::Map<String, Session>,
     operators: state::Map<String, Operators>,
-    accounts: state::Map<String, FirstSeen<String>>,
+    accounts: state::Map<String, FirstSeen<Name>>,
     pending: state::Map<(String, EventTime), ()>,
 }
 
@@ -275,7 +275,7 @@ pub struct WorkloadCredentialMisuse {
     operators: Weighed<String, Operators>,
     /// Account → public network → first call from it by one of the account's workload sessions
     /// (Lambda runtimes aside): the shared NAT gateways and the fleet's addresses.
-    accounts: Weighed<String, FirstSeen<String>>,
+    accounts: Weighed<String, FirstSeen<Name>>,
     /// Episodes with a possibly foreign network whose verdict is not settled yet.
     pending: Weighed<(String, EventTime), ()>,
 }
@@ -325,8 +325,8 @@ impl WorkloadCredentialMisuse {
     /// are context); one with no episode is only its home (long-term). All as recent as its
     /// latest call.
     fn class(&self, s: &Session) -> (Tier, EventTime) {
-        let at_home = |net: &String| s.home.iter().any(|h| h.network == *net);
-        let open = |(net, nu): (&String, &NetUse)| !nu.cleared && (!at_home(net) || !nu.operators.is_empty());
+        let at_home = |net: &Name| s.home.iter().any(|h| h.network.as_str() == net.as_str());
+        let open = |(net, nu): (&Name, &NetUse)| !nu.cleared && (!at_home(net) || !nu.operators.is_empty());
         let tier = if s.episodes.values().any(|ep| ep.nets.iter().any(open)) {
             Tier::Active
         } else if s.episodes.is_empty() {
@@ -471,32 +471,32 @@ impl WorkloadCredentialMisuse {
         }
         for (net, nu) in &ep.nets {
             let foreign = home.settled
-                && home.decidable.get(net).copied().unwrap_or(false)
-                && !home.account_known.get(net).copied().unwrap_or(true)
-                && !home.nets.contains(net)
-                && (!home.lambda || nu.families.iter().any(|f| !home.families.contains(f)));
+                && home.decidable.get(net.as_str()).copied().unwrap_or(false)
+                && !home.account_known.get(net.as_str()).copied().unwrap_or(true)
+                && !home.nets.contains(net.as_str())
+                && (!home.lambda || nu.families.iter().any(|f| !home.families.contains(f.as_str())));
             // Where addresses say nothing (the shared NAT gateway, the instance's own address),
             // a laptop's agent on the instance's credentials does: an instance session whose own
             // calls name no desktop OS, called with an agent naming one.
             let flip = home.settled
                 && home.instance
                 && !home.families.iter().any(|f| f.ends_with(']'))
-                && nu.families.iter().any(|f| f.ends_with(']') && !home.families.contains(f));
+                && nu.families.iter().any(|f| f.ends_with(']') && !home.families.contains(f.as_str()));
             let foreign = foreign || flip;
             if foreign {
                 v.foreign.push((net.as_str(), nu));
             }
             // A network the account's workloads use (its NAT gateway) is no operator's machine,
             // even when a legacy job there calls with an IAM user's key.
-            let operator = home.decidable.get(net).copied().unwrap_or(false)
-                && !home.account_known.get(net).copied().unwrap_or(true)
+            let operator = home.decidable.get(net.as_str()).copied().unwrap_or(false)
+                && !home.account_known.get(net.as_str()).copied().unwrap_or(true)
                 && !nu.operators.is_empty();
             if operator {
                 v.operator.push((net.as_str(), nu));
             }
             if foreign || operator {
-                v.apis.extend(nu.apis.iter().map(String::as_str));
-                v.iam_writes.extend(nu.iam_writes.iter().map(String::as_str));
+                v.apis.extend(nu.apis.iter().map(Name::as_str));
+                v.iam_writes.extend(nu.iam_writes.iter().map(Name::as_str));
             }
         }
         if !v.foreign.is_empty() || !v.operator.is_empty() {
@@ -535,15 +535,15 @@ impl WorkloadCredentialMisuse {
             context.push(format!(
                 "{} calls from {net} ({}) with {}: a public network outside the session's home, that no other workload of the account called from before",
                 nu.support.count,
-                list(nu.ips.keys().map(String::as_str), 4),
-                list(nu.families.iter().map(String::as_str), 4)
+                list(nu.ips.keys().map(Name::as_str), 4),
+                list(nu.families.iter().map(Name::as_str), 4)
             ));
         }
         for (net, nu) in &v.operator {
             context.push(format!(
                 "{} calls from {} ({net}), the address from which {} within {}: the instance's credentials used on the machine of someone who reached into it",
                 nu.support.count,
-                list(nu.ips.keys().map(String::as_str), 4),
+                list(nu.ips.keys().map(Name::as_str), 4),
                 list(nu.operators.iter().map(String::as_str), 3),
                 humantime::format_duration(self.cfg.share_window)
             ));
@@ -588,8 +588,8 @@ impl WorkloadCredentialMisuse {
                 ep.publication.close_early();
                 let mut home = self.home_view(s, b, ctx.watermark, true);
                 for net in ep.nets.keys() {
-                    home.decidable.insert(net.clone(), true);
-                    home.account_known.insert(net.clone(), ep.nets.get(net).is_some_and(|n| n.cleared));
+                    home.decidable.insert(net.to_string(), true);
+                    home.account_known.insert(net.to_string(), ep.nets.get(net).is_some_and(|n| n.cleared));
                 }
                 self.publish(session, b, &home, &mut ep, true, ctx);
             }
@@ -648,8 +648,8 @@ impl WorkloadCredentialMisuse {
             let decidable = closing || first <= wm;
             let by_account = known.as_ref().and_then(|k| k.first(net.as_str())).is_some_and(|f| f < first);
             nu.cleared |= decidable && by_account;
-            home.decidable.insert(net.clone(), decidable);
-            home.account_known.insert(net.clone(), by_account);
+            home.decidable.insert(net.to_string(), decidable);
+            home.account_known.insert(net.to_string(), by_account);
         }
         drop(known);
         let all_decided = home.settled && home.decidable.values().all(|d| *d);
@@ -783,7 +783,7 @@ impl Rule for WorkloadCredentialMisuse {
                 let ep = s.episodes.get_or_insert_with(self.bucket(t), Episode::default);
                 let nu = match ep.nets.get_mut(net.prefix.as_str()) {
                     Some(nu) => nu,
-                    None => ep.nets.get_or_insert_with(net.prefix.clone(), NetUse::default),
+                    None => ep.nets.get_or_insert_with(Name::from(net.prefix.as_str()), NetUse::default),
                 };
                 nu.support.add(ev, row, self.cfg.common.max_evidence);
                 if family.ends_with(']') {
@@ -795,20 +795,20 @@ impl Rule for WorkloadCredentialMisuse {
                 name.push(':');
                 name.push_str(ev.action(row));
                 if !nu.apis.contains(name.as_str()) {
-                    nu.apis.insert_capped(name.clone(), MAX_APIS);
+                    nu.apis.insert_capped(Name::from(name.as_str()), MAX_APIS);
                 }
                 if ev.service(row) == "iam" && !ev.read_only(row) && !nu.iam_writes.contains(name.as_str()) {
-                    nu.iam_writes.insert_capped(name.clone(), MAX_APIS);
+                    nu.iam_writes.insert_capped(Name::from(name.as_str()), MAX_APIS);
                 }
                 if !nu.families.contains(family) {
-                    nu.families.insert_capped(family.to_string(), MAX_FAMILIES);
+                    nu.families.insert_capped(Name::from(family), MAX_FAMILIES);
                 }
                 match nu.ips.get_mut(ip) {
                     Some(m) => {
                         m.insert(minute);
                     }
                     None => {
-                        nu.ips.insert(ip.to_string(), SmallSet::from_iter([minute]));
+                        nu.ips.insert(Name::from(ip), SmallSet::from_iter([minute]));
                         while nu.ips.len() > MAX_IPS {
                             nu.ips.pop_last();
                         }
@@ -833,8 +833,8 @@ impl Rule for WorkloadCredentialMisuse {
                 // right after the batch: only episodes with a network that may be foreign or
                 // an operator's.
                 let home = &s.home;
-                let at_home = |net: &String| home.iter().any(|h| h.network == *net);
-                let open = |(net, nu): (&String, &NetUse)| !nu.cleared && (!at_home(net) || !nu.operators.is_empty());
+                let at_home = |net: &Name| home.iter().any(|h| h.network.as_str() == net.as_str());
+                let open = |(net, nu): (&Name, &NetUse)| !nu.cleared && (!at_home(net) || !nu.operators.is_empty());
                 let is_open = s.episodes.get(&b).is_some_and(|ep| ep.nets.iter().any(open));
                 if let Some(ep) = s.episodes.get_mut(&b) {
                     ep.dirty = false;

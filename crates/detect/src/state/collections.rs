@@ -429,6 +429,29 @@ impl<K: Weigh, V: Weigh> Weigh for SmallMap<K, V> {
     }
 }
 
+/// A key made from what it is looked up by (`FirstSeen<Name>` from a `&str`).
+pub(crate) trait KeyFrom<Q: ?Sized> {
+    fn key_from(q: &Q) -> Self;
+}
+
+impl KeyFrom<str> for String {
+    fn key_from(q: &str) -> Self {
+        q.to_string()
+    }
+}
+
+impl KeyFrom<str> for compact_str::CompactString {
+    fn key_from(q: &str) -> Self {
+        q.into()
+    }
+}
+
+impl KeyFrom<u64> for u64 {
+    fn key_from(q: &u64) -> Self {
+        *q
+    }
+}
+
 /// Values and the event time each was first seen, at most `cap` values (a baseline's
 /// dimension: regions, networks, agents), keeping those first seen earliest (ties by value) so
 /// that the kept set does not depend on arrival order. Serialised as a map with one field,
@@ -460,8 +483,8 @@ impl<K: Ord + Clone> FirstSeen<K> {
     /// and whether it is kept.
     pub(crate) fn observe<Q>(&mut self, k: &Q, t: EventTime, cap: usize) -> (Option<EventTime>, bool)
     where
-        K: Borrow<Q>,
-        Q: Ord + ToOwned<Owned = K> + ?Sized,
+        K: Borrow<Q> + KeyFrom<Q>,
+        Q: Ord + ?Sized,
     {
         if let Some(f) = self.seen.get_mut(k) {
             let prev = *f;
@@ -493,7 +516,7 @@ impl<K: Ord + Clone> FirstSeen<K> {
             self.seen.remove::<K>(&evict);
             self.latest = None;
         }
-        self.seen.insert(k.to_owned(), t);
+        self.seen.insert(K::key_from(k), t);
         self.latest = self.latest.map(|l| l.max(t));
         (None, true)
     }
@@ -520,6 +543,22 @@ impl<K: Ord + Clone> FirstSeen<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A state field changed from `String` to [`crate::state::Name`] reads the snapshots
+    /// written before, and weighs only what does not fit inline.
+    #[test]
+    fn names_write_and_read_what_strings_did() {
+        use crate::state::{cost, Name, Weigh};
+        let long = "arn:aws:iam::123456789012:role/a-long-role-name".to_string();
+        let strings: SmallSet<String> = ["us-east-1".to_string(), long.clone()].into_iter().collect();
+        let names: SmallSet<Name> = strings.iter().map(|s| Name::from(s.as_str())).collect();
+        let bytes = rmp_serde::to_vec_named(&strings).expect("encodes");
+        assert_eq!(rmp_serde::to_vec_named(&names).expect("encodes"), bytes);
+        let back: SmallSet<Name> = rmp_serde::from_slice(&bytes).expect("decodes");
+        assert_eq!(back, names);
+        assert_eq!(Name::from("us-east-1").heap(), 0);
+        assert_eq!(Name::from(long.as_str()).heap(), cost::str(&long));
+    }
 
     #[test]
     fn a_baseline_at_its_cap_keeps_the_earliest_values_whatever_the_order() {

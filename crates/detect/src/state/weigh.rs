@@ -127,6 +127,17 @@ impl Weigh for Box<str> {
     }
 }
 
+/// Inline up to 24 bytes: only a longer one owns heap.
+impl Weigh for compact_str::CompactString {
+    fn heap(&self) -> usize {
+        if self.is_heap_allocated() {
+            cost::str(self)
+        } else {
+            0
+        }
+    }
+}
+
 impl Weigh for EventTime {
     fn heap(&self) -> usize {
         0
