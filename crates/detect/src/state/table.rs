@@ -247,9 +247,15 @@ impl<K: Eq + Hash + Weigh + Clone, V: Weigh> Weighed<K, V> {
     }
 
     /// Calls `f` on the entries whose due time `now` accepts, removing those it returns `None`
-    /// for and reweighing the others, due again at the time it returns.
+    /// for and reweighing the others, due again at the time it returns. `now` accepts every
+    /// changed entry (due at `EventTime::MIN`), so the pass reweighs every stale one.
     fn visit(&self, now: impl Fn(EventTime) -> bool, mut f: impl FnMut(&K, &mut V) -> Option<EventTime>) {
         let (mut add, mut sub) = (0usize, 0usize);
+        debug_assert!(now(EventTime::MIN), "a sweep visits every changed entry");
+        // The entries listed as stale so far are all visited (reweighed or removed) below: no
+        // need to look each up again at the next weighing. One changed while the pass runs is
+        // listed anew.
+        drop(std::mem::take(&mut *self.stale.lock().unwrap_or_else(std::sync::PoisonError::into_inner)));
         self.map.retain(|k, slot| {
             if !now(slot.due) {
                 return true;
