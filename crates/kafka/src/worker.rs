@@ -430,8 +430,11 @@ impl Detector {
         // Nothing is made durable or committed past a record not yet acknowledged: this waits
         // (retrying) while the broker or the output topic is unavailable.
         self.pending.wait_all()?;
+        let acked = started.elapsed();
         self.parquet.flush()?;
+        let flushed = started.elapsed();
         let engine = self.engine.snapshot()?;
+        let encoded = started.elapsed();
         let state_bytes = engine.len();
         self.shared.store.save(&Checkpoint {
             topic: self.topic.clone(),
@@ -439,6 +442,7 @@ impl Detector {
             next_offset: next,
             engine,
         })?;
+        let written = started.elapsed();
         self.checkpointed = Some(next);
         if commit {
             self.commit(next)?;
@@ -448,7 +452,20 @@ impl Detector {
         m.checkpoint_seconds.observe(started.elapsed().as_secs_f64());
         let labels = vec![("topic", self.topic.clone()), ("partition", self.partition.to_string())];
         m.state_entries.get_or_create(&labels).set(self.engine.state_size() as i64);
-        tracing::debug!(topic = %self.topic, partition = self.partition, next_offset = next, state_bytes, seconds = started.elapsed().as_secs_f64(), "checkpoint");
+        // Where a checkpoint's time goes, in phases: waiting for the broker's acks, making the
+        // Parquet files durable, encoding the state, writing it durably.
+        tracing::debug!(
+            topic = %self.topic,
+            partition = self.partition,
+            next_offset = next,
+            state_bytes,
+            seconds = started.elapsed().as_secs_f64(),
+            acks_seconds = acked.as_secs_f64(),
+            parquet_seconds = (flushed - acked).as_secs_f64(),
+            encode_seconds = (encoded - flushed).as_secs_f64(),
+            write_seconds = (written - encoded).as_secs_f64(),
+            "checkpoint"
+        );
         Ok(next)
     }
 
