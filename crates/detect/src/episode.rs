@@ -53,8 +53,8 @@ pub struct Support {
     pub decisive: SmallSet<Evidence>,
     /// What the fields above weigh, once computed and until a string among them changes: a
     /// busy episode's support is reweighed after every batch that touched it, and most of
-    /// its events change only `count` and `last`. Its methods keep it right; a caller that
-    /// changes a field's strings directly must call [`Support::forget_weight`].
+    /// its events change only `count` and `last`. Its methods keep it right (debug builds check
+    /// it against a recount at every weighing).
     #[serde(skip)]
     weight: state::WeightCache,
 }
@@ -154,10 +154,7 @@ impl Support {
     /// [`Support::push_decisive`] of call `c`'s evidence, built only when it would be kept.
     pub fn push_decisive_call(&mut self, c: &crate::state::Call, max_evidence: usize) {
         if self.keeps_decisive(c.time(), c.event_id(), max_evidence) {
-            let e = c.evidence();
-            if !self.decisive.contains(&e) {
-                self.push_decisive(e, max_evidence);
-            }
+            self.push_decisive(c.evidence(), max_evidence);
         }
     }
 
@@ -208,11 +205,6 @@ impl Support {
         for e in &other.decisive {
             self.push_decisive(e.clone(), max_evidence);
         }
-    }
-
-    /// Forgets the weight it remembers: for a caller that changed a field's strings directly.
-    pub fn forget_weight(&mut self) {
-        self.weight.clear();
     }
 
     /// Identity class of the earliest event (unknown when empty).
