@@ -7,45 +7,91 @@ use trailhound_model::{IdentityClass, Origin};
 
 use crate::view::EventView;
 
+/// What a user agent's text holds, read in one pass (ASCII case ignored): the Lambda and ECS
+/// runtimes (`exec-env/AWS_Lambda…`, `exec-env/AWS_ECS…`) and a desktop operating system.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Markers {
+    pub lambda: bool,
+    pub ecs: bool,
+    pub macos: bool,
+    pub windows: bool,
+}
+
+/// Fragments of [`Markers`], in the order of their flags.
+const LAMBDA: &str = "exec-env/aws_lambda";
+const ECS: &str = "exec-env/aws_ecs";
+const MAC: [&str; 4] = ["os/macos", "darwin/", "macintosh", "md/goos#darwin"];
+const WIN: [&str; 5] = ["os/windows", "windows nt", "windows/", "win32", "win64"];
+
+impl Markers {
+    /// The markers of `ua`: one pass of an automaton built once, where testing each fragment
+    /// on its own built a searcher per fragment and call (this runs for every distinct user
+    /// agent of every batch).
+    pub(crate) fn of(ua: &str) -> Self {
+        static AUTOMATON: std::sync::OnceLock<Option<aho_corasick::AhoCorasick>> = std::sync::OnceLock::new();
+        let automaton = AUTOMATON.get_or_init(|| {
+            let patterns = [LAMBDA, ECS].into_iter().chain(MAC).chain(WIN);
+            aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .match_kind(aho_corasick::MatchKind::Standard)
+                .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+                .build(patterns)
+                .ok()
+        });
+        let Some(automaton) = automaton else {
+            // A fixed set of short literals always builds; were it not to, the same answers
+            // come from one search per fragment.
+            let has = |f: &str| EventView::contains_ignore_case(ua, f);
+            return Self {
+                lambda: has(LAMBDA),
+                ecs: has(ECS),
+                macos: MAC.iter().any(|f| has(f)),
+                windows: WIN.iter().any(|f| has(f)),
+            };
+        };
+        let mut m = Self::default();
+        for hit in automaton.find_overlapping_iter(ua) {
+            match hit.pattern().as_usize() {
+                0 => m.lambda = true,
+                1 => m.ecs = true,
+                i if i < 2 + MAC.len() => m.macos = true,
+                _ => m.windows = true,
+            }
+        }
+        m
+    }
+}
+
 /// The desktop operating system a user agent names (`macos`, `windows`), if any: an AWS CLI
 /// or SDK on a laptop says `os/macos#…`, `Darwin/…`, `os/windows#…` or `Windows NT`, where a
 /// workload's agent names Linux or nothing. `None` for anything else.
 pub fn desktop_os(ua: Option<&str>) -> Option<&'static str> {
-    const MAC: [&str; 4] = ["os/macos", "darwin/", "macintosh", "md/goos#darwin"];
-    const WIN: [&str; 5] = ["os/windows", "windows nt", "windows/", "win32", "win64"];
-    // Lower-cased once (this runs for most workload calls), on the stack when it fits.
-    let ua = ua?.as_bytes();
-    let mut buf = [0u8; 512];
-    let heap;
-    let lower: &[u8] = if ua.len() <= buf.len() {
-        let b = &mut buf[..ua.len()];
-        b.copy_from_slice(ua);
-        b.make_ascii_lowercase();
-        b
-    } else {
-        heap = ua.to_ascii_lowercase();
-        &heap
-    };
-    let has = |f: &str| memchr::memmem::find(lower, f.as_bytes()).is_some();
-    if MAC.iter().any(|f| has(f)) {
+    desktop_os_of(Markers::of(ua?))
+}
+
+/// [`desktop_os`] from markers read already.
+pub(crate) fn desktop_os_of(m: Markers) -> Option<&'static str> {
+    if m.macos {
         Some("macos")
-    } else if WIN.iter().any(|f| has(f)) {
+    } else if m.windows {
         Some("windows")
     } else {
         None
     }
 }
 
-/// True when the user agent names the Lambda runtime.
-pub(crate) fn is_lambda_agent(ua: Option<&str>) -> bool {
-    ua.is_some_and(|u| EventView::contains_ignore_case(u, "exec-env/aws_lambda"))
-}
-
 /// The family of a user agent: its first product token, lower-cased (`aws-cli`, `boto3`,
 /// `aws-sdk-go-v2`, `terraform`), `console/browser` for the console and browsers,
 /// `aws-service` for AWS services, `none` when absent. A Lambda or ECS runtime adds
-/// ` (lambda)` / ` (ecs)`: the same SDK outside the runtime is another family.
+/// ` (lambda)` / ` (ecs)`: the same SDK outside the runtime is another family. (Rules read
+/// it from [`AgentFacts`](crate::derived::AgentFacts), derived once per batch.)
+#[cfg(test)]
 pub(crate) fn agent_family(ua: Option<&str>) -> String {
+    agent_family_of(ua, ua.map(Markers::of).unwrap_or_default())
+}
+
+/// The family of a user agent (see `agent_family`), its markers read already.
+pub(crate) fn agent_family_of(ua: Option<&str>, markers: Markers) -> String {
     let ua = ua.unwrap_or("").trim();
     if ua.is_empty() {
         return "none".to_string();
@@ -68,9 +114,9 @@ pub(crate) fn agent_family(ua: Option<&str>) -> String {
     if family.is_empty() {
         family.push_str("other");
     }
-    if is_lambda_agent(Some(ua)) {
+    if markers.lambda {
         family.push_str(" (lambda)");
-    } else if EventView::contains_ignore_case(ua, "exec-env/aws_ecs") {
+    } else if markers.ecs {
         family.push_str(" (ecs)");
     }
     family
@@ -124,6 +170,34 @@ mod tests {
         assert_eq!(desktop_os(Some(ssm)), None);
         assert_eq!(desktop_os(Some("Boto3/1.34.0 md/Botocore#1.34.0 ua/2.0 os/linux#6.1.0-amzn2023")), None);
         assert_eq!(desktop_os(None), None);
+    }
+
+    #[test]
+    fn markers_are_what_each_fragment_searched_alone_finds() {
+        let long = format!("Boto3/1.34.0 {} exec-env/AWS_ECS_EC2 OS/Windows#10", "x".repeat(600));
+        let agents = [
+            "aws-cli/2.15.30 md/awscrt#0.19.19 ua/2.0 os/macos#23.4.0 md/arch#arm64",
+            "Boto3/1.26.90 md/Botocore#1.29.90 EXEC-ENV/aws_lambda_python3.9",
+            "aws-sdk-go-v2/1.24.0 os/linux exec-env/AWS_ECS_FARGATE",
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) Windows NT",
+            "aws-cli/1.15.42 Python/3.6.1 Darwin/17.7.0 botocore/1.10.42",
+            "Go-http-client/1.1 md/GOOS#darwin WIN64",
+            "",
+            long.as_str(),
+        ];
+        for ua in agents {
+            let has = |f: &str| EventView::contains_ignore_case(ua, f);
+            let want = Markers {
+                lambda: has(LAMBDA),
+                ecs: has(ECS),
+                macos: MAC.iter().any(|f| has(f)),
+                windows: WIN.iter().any(|f| has(f)),
+            };
+            assert_eq!(Markers::of(ua), want, "{ua}");
+        }
+        assert!(Markers::of(agents[1]).lambda && Markers::of(agents[2]).ecs);
+        assert_eq!(desktop_os(Some(agents[3])), Some("macos"), "macOS wins over Windows");
+        assert_eq!(desktop_os(Some(&long)), Some("windows"));
     }
 
     #[test]

@@ -6,22 +6,25 @@
 
 use std::collections::hash_map::Entry;
 
-use crate::agents::{agent_family, desktop_os, is_lambda_agent};
+use crate::agents::{agent_family_of, desktop_os_of, Markers};
 
 /// What a user agent says about the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct AgentFacts {
-    /// [`agent_family`].
-    pub family: String,
-    /// [`is_lambda_agent`].
+    /// [`agent_family`](crate::agents::agent_family): short (held inline), so that handing
+    /// the facts out of the cache allocates nothing.
+    pub family: crate::state::Name,
+    /// [`is_lambda_agent`](crate::agents::is_lambda_agent).
     pub lambda: bool,
-    /// [`desktop_os`].
+    /// [`desktop_os`](crate::agents::desktop_os).
     pub desktop_os: Option<&'static str>,
 }
 
 impl AgentFacts {
     pub(crate) fn of(ua: Option<&str>) -> Self {
-        Self { family: agent_family(ua), lambda: is_lambda_agent(ua), desktop_os: desktop_os(ua) }
+        // One pass over the agent for all three.
+        let markers = ua.map(Markers::of).unwrap_or_default();
+        Self { family: agent_family_of(ua, markers).into(), lambda: markers.lambda, desktop_os: desktop_os_of(markers) }
     }
 
     /// [`AgentFacts::of`], remembered across batches on this thread (a stream's user agents

@@ -99,34 +99,91 @@ impl SlotDistinct {
     }
 
     /// For every window of `n` slots that contains `slot` and holds at least `min` distinct
-    /// keys, calls `f(first_non_empty_slot, distinct)`. `scratch` is reused between calls.
+    /// keys, calls `f(first_non_empty_slot, distinct)`, windows in order. `scratch` is reused
+    /// between calls.
+    ///
+    /// One sort for all `n` windows: the keys of the slots any of them sees are sorted with
+    /// their slots, and each key adds one to the windows that hold it (the union of the
+    /// windows of its slots, through a difference array). A window whose slots hold fewer
+    /// than `min` keys in all is not counted; when none can reach `min`, nothing is sorted.
     pub fn windows_at_least(
         &self,
         slot: i64,
         n: i64,
         min: usize,
-        scratch: &mut Vec<u64>,
+        scratch: &mut Vec<(u64, i64)>,
         mut f: impl FnMut(i64, usize),
     ) {
+        let Ok(width) = usize::try_from(n) else {
+            return;
+        };
+        if width == 0 {
+            return;
+        }
         let lo = slot - n + 1;
         // Slots that any candidate window can see, in order.
         let span = self.slots.range_slice(lo..slot + n);
-        for start in lo..=slot {
-            let end = start + n; // exclusive
-            let in_window = window_of(span, start, end);
-            let upper: usize = in_window.iter().map(|(_, k)| k.len()).sum();
-            if upper < min {
-                continue;
+        let upper = |start: i64| window_of(span, start, start + n).iter().map(|(_, k)| k.len()).sum::<usize>();
+        if (lo..=slot).all(|start| upper(start) < min) {
+            return;
+        }
+        scratch.clear();
+        for (s, keys) in span {
+            scratch.extend(keys.iter().map(|k| (*k, *s)));
+        }
+        scratch.sort_unstable();
+        // counts[i]: distinct keys of the window starting at lo + i (a difference array first).
+        let mut on_stack = [0i64; 33];
+        let mut on_heap = Vec::new();
+        let counts: &mut [i64] = if width < on_stack.len() {
+            &mut on_stack[..=width]
+        } else {
+            on_heap.resize(width + 1, 0);
+            &mut on_heap
+        };
+        let mut add = |a: i64, b: i64| {
+            // Window starts a..=b, within lo..=slot by construction.
+            if let (Ok(a), Ok(b)) = (usize::try_from(a - lo), usize::try_from(b - lo + 1)) {
+                if let Some(c) = counts.get_mut(a) {
+                    *c += 1;
+                }
+                if let Some(c) = counts.get_mut(b) {
+                    *c -= 1;
+                }
             }
-            scratch.clear();
-            for (_, k) in in_window {
-                scratch.extend_from_slice(k.as_slice());
+        };
+        let mut i = 0;
+        while i < scratch.len() {
+            let key = scratch[i].0;
+            // The starts of windows holding the key: for each of its slots s (ascending),
+            // max(s - n + 1, lo)..=min(s, slot); overlapping runs merged.
+            let mut run: Option<(i64, i64)> = None;
+            while let Some(&(k, s)) = scratch.get(i) {
+                if k != key {
+                    break;
+                }
+                i += 1;
+                let (a, b) = ((s - n + 1).max(lo), s.min(slot));
+                run = match run {
+                    Some((ra, rb)) if a <= rb + 1 => Some((ra, rb.max(b))),
+                    Some((ra, rb)) => {
+                        add(ra, rb);
+                        Some((a, b))
+                    }
+                    None => Some((a, b)),
+                };
             }
-            scratch.sort_unstable();
-            scratch.dedup();
-            if scratch.len() >= min {
-                if let Some((first, _)) = in_window.first() {
-                    f(*first, scratch.len());
+            if let Some((a, b)) = run {
+                add(a, b);
+            }
+        }
+        let mut distinct = 0i64;
+        for (start, delta) in (lo..=slot).zip(counts.iter()) {
+            distinct += delta;
+            let d = usize::try_from(distinct).unwrap_or(0);
+            if d >= min {
+                if let Some((first, _)) = window_of(span, start, start + n).first() {
+                    f(*first, d);
                 }
             }
         }
@@ -286,6 +343,41 @@ mod tests {
                     *e = (*e).max(*c);
                 }
                 prop_assert_eq!(seen, oracle_max);
+            }
+        }
+    }
+
+    /// The naive computation `windows_at_least` replaces: one sort per window.
+    fn naive_windows(w: &SlotDistinct, slot: i64, n: i64, min: usize) -> Vec<(i64, usize)> {
+        let mut out = Vec::new();
+        let span = w.slots.range_slice(slot - n + 1..slot + n);
+        for start in slot - n + 1..=slot {
+            let in_window = window_of(span, start, start + n);
+            let keys: BTreeSet<u64> = in_window.iter().flat_map(|(_, k)| k.iter().copied()).collect();
+            if keys.len() >= min {
+                if let Some((first, _)) = in_window.first() {
+                    out.push((*first, keys.len()));
+                }
+            }
+        }
+        out
+    }
+
+    proptest! {
+        /// Every call reports what one sort per window reports, in the same order.
+        #[test]
+        fn one_sort_for_all_windows_reports_what_a_sort_per_window_does(
+            events in prop::collection::vec((0i64..60, 0u64..12), 1..120),
+            n in 1i64..12,
+            min in 1usize..8,
+        ) {
+            let mut w = SlotDistinct::default();
+            let mut scratch = Vec::new();
+            for (s, k) in &events {
+                w.insert(*s, *k);
+                let mut got = Vec::new();
+                w.windows_at_least(*s, n, min, &mut scratch, |first, c| got.push((first, c)));
+                prop_assert_eq!(got, naive_windows(&w, *s, n, min));
             }
         }
     }
