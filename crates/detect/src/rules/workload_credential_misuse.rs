@@ -211,7 +211,8 @@ struct HomeView {
     /// No call earlier than the home's last can still arrive: the home is final.
     settled: bool,
     workload: bool,
-    lines: Vec<String>,
+    /// The home's calls (time, network, public, family), written out only for a finding.
+    calls: Vec<(EventTime, String, bool, String)>,
     /// Per network of the episode: the account's workloads used it before this session's
     /// first call from it in the episode (and that can no longer change).
     account_known: BTreeMap<String, bool>,
@@ -440,19 +441,7 @@ impl WorkloadCredentialMisuse {
             instance: s.instance.is_some(),
             settled: closing || (self.home_full(s) && last < wm),
             workload: s.workload_first.is_some_and(|w| w < end),
-            lines: s
-                .home
-                .iter()
-                .map(|h| {
-                    format!(
-                        "{} {}{} with {}",
-                        to_rfc3339(h.time),
-                        h.network,
-                        if h.public { "" } else { " (private)" },
-                        h.family
-                    )
-                })
-                .collect(),
+            calls: s.home.iter().map(|h| (h.time, h.network.clone(), h.public, h.family.clone())).collect(),
             account_known: BTreeMap::new(),
             decidable: BTreeMap::new(),
         }
@@ -528,7 +517,13 @@ impl WorkloadCredentialMisuse {
         let mut context = vec![format!(
             "home of this session (its earliest {} calls): {}{}",
             self.cfg.home_events,
-            home.lines.join("; "),
+            home.calls
+                .iter()
+                .map(|(time, network, public, family)| {
+                    format!("{} {network}{} with {family}", to_rfc3339(*time), if *public { "" } else { " (private)" })
+                })
+                .collect::<Vec<String>>()
+                .join("; "),
             if home.lambda { " (a Lambda runtime: foreign only with another user-agent family)" } else { "" }
         )];
         for (net, nu) in &v.foreign {
