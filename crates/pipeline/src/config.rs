@@ -98,7 +98,7 @@ pub struct RunConfig {
     /// that moves to keep its windows. Default `state`.
     pub state_dir: PathBuf,
     /// How often each partition checkpoints: findings acknowledged, Parquet durable, state
-    /// written, offsets committed. Default `5s`.
+    /// written, offsets committed. Default `30s`.
     #[serde(with = "humantime_serde")]
     pub checkpoint_interval: Duration,
     /// SIGTERM/SIGINT: time allowed to drain, flush and commit before exiting with an error.
@@ -129,7 +129,7 @@ impl Default for RunConfig {
     fn default() -> Self {
         Self {
             state_dir: "state".into(),
-            checkpoint_interval: Duration::from_secs(5),
+            checkpoint_interval: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(30),
             partition_queue: 256,
             idle_flush: Duration::from_millis(5),
