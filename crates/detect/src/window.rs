@@ -123,6 +123,10 @@ impl SlotDistinct {
         let lo = slot - n + 1;
         // Slots that any candidate window can see, in order.
         let span = self.slots.range_slice(lo..slot + n);
+        // No window holds more keys than all the slots it can see (most keys see few).
+        if span.iter().map(|(_, k)| k.len()).sum::<usize>() < min {
+            return;
+        }
         let upper = |start: i64| window_of(span, start, start + n).iter().map(|(_, k)| k.len()).sum::<usize>();
         if (lo..=slot).all(|start| upper(start) < min) {
             return;
