@@ -415,14 +415,21 @@ impl EnumerationBurst {
             return false;
         }
         let action = ev.action(row);
+        let prefixed = self.prefixes.iter().any(|p| action.starts_with(p.as_str()));
+        if !prefixed && self.extra.is_empty() {
+            return false;
+        }
         name.clear();
         name.push_str(ev.service(row));
         name.push(':');
         name.push_str(action);
-        if self.excluded.contains(name.as_str()) {
-            return false;
+        // Excluded wins over both; a call without a recon prefix is recon only when listed.
+        let listed = |set: &foldhash::HashSet<String>| set.contains(name.as_str());
+        if prefixed {
+            !listed(&self.excluded)
+        } else {
+            listed(&self.extra) && !listed(&self.excluded)
         }
-        self.extra.contains(name.as_str()) || self.prefixes.iter().any(|p| action.starts_with(p.as_str()))
     }
 
     fn bucket(&self, t: EventTime) -> EventTime {
