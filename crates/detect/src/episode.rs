@@ -218,6 +218,96 @@ impl Support {
     }
 }
 
+/// The support of one event ([`Support::one`]) held in three allocations instead of eight
+/// (two copies of the event id, the summary, ARN, account and provider each in a `String`):
+/// for state that keeps many single events of which few ever join a finding (the uses of a key
+/// before its creation is known). [`OneEvent::support`] is exactly what `Support::one` of the
+/// event is; snapshots hold that `Support`, as before.
+#[derive(Debug, Clone)]
+pub struct OneEvent {
+    /// Time, event id and summary.
+    call: state::Call,
+    region: Option<state::Name>,
+    arn: Option<Box<str>>,
+    account: Option<state::Name>,
+    class: IdentityClass,
+    provider: state::Name,
+}
+
+impl OneEvent {
+    /// Event `row`.
+    pub fn of(ev: &EventView<'_>, row: usize) -> Self {
+        Self {
+            call: state::Call::build(ev.time(row), ev.event_id(row), ev.summary_len(row), false, |s| {
+                ev.push_summary(row, s)
+            }),
+            region: ev.region(row).map(state::Name::from),
+            arn: ev.actor_arn(row).map(Box::from),
+            account: ev.account(row).map(state::Name::from),
+            class: ev.identity_class(row),
+            provider: state::Name::from(ev.provider(row)),
+        }
+    }
+
+    /// `Support::one` of the event.
+    pub fn support(&self) -> Support {
+        let (t, id) = (self.call.time(), self.call.event_id());
+        let mut s = Support { count: 1, ..Support::default() };
+        s.last = s.last.max(t);
+        if let Some(r) = &self.region {
+            s.regions.insert(r.clone());
+        }
+        s.first = Some((t, id.to_string()));
+        s.ident = Some(Ident {
+            at: (t, id.to_string()),
+            arn: self.arn.as_deref().map(str::to_string),
+            account: self.account.as_deref().map(str::to_string),
+            class: self.class,
+            provider: self.provider.to_string(),
+        });
+        s.evidence.insert(Evidence { time: t, event_id: id.to_string(), summary: self.call.summary().to_string() });
+        s
+    }
+
+    /// The event as a snapshot held it (the support of one event, as `Support::one` built it).
+    fn from_support(s: &Support) -> Self {
+        let (t, id) = s
+            .first
+            .as_ref()
+            .map(|(t, id)| (*t, id.as_str()))
+            .or_else(|| s.evidence.first().map(|e| (e.time, e.event_id.as_str())))
+            .unwrap_or((s.last, ""));
+        let summary = s.evidence.first().map_or("", |e| e.summary.as_str());
+        let ident = s.ident.as_ref();
+        Self {
+            call: state::Call::build(t, id, summary.len(), false, |out| out.push_str(summary)),
+            region: s.regions.first().cloned(),
+            arn: ident.and_then(|i| i.arn.as_deref()).map(Box::from),
+            account: ident.and_then(|i| i.account.as_deref()).map(state::Name::from),
+            class: ident.map_or(IdentityClass::Unknown, |i| i.class),
+            provider: ident.map_or_else(state::Name::default, |i| state::Name::from(i.provider.as_str())),
+        }
+    }
+}
+
+impl Weigh for OneEvent {
+    fn heap(&self) -> usize {
+        self.call.heap() + self.region.heap() + self.arn.heap() + self.account.heap() + self.provider.heap()
+    }
+}
+
+impl Serialize for OneEvent {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.support().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for OneEvent {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Support::deserialize(deserializer).map(|s| Self::from_support(&s))
+    }
+}
+
 /// What has been published for one uid.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Publication {
@@ -511,5 +601,60 @@ impl<E: Serialize + DeserializeOwned + Default + Weigh> crate::state::Keyed for 
 
     fn bytes(&self) -> usize {
         Groups::bytes(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::{batches, event, iam_user};
+
+    #[test]
+    fn one_event_is_support_one_in_memory_and_in_snapshots() {
+        let who = iam_user("alice", "AKIAEXAMPLE00000001");
+        let lines = vec![
+            event(0, &who, "s3", "ListBuckets", json!({})),
+            event(
+                1,
+                &who,
+                "iam",
+                "AttachUserPolicy",
+                json!({
+                    "requestParameters": {"userName": "bob", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"},
+                    "errorCode": "AccessDenied",
+                    "awsRegion": "eu-west-3",
+                }),
+            ),
+            event(
+                2,
+                &json!({"type": "AWSService", "invokedBy": "ec2.amazonaws.com"}),
+                "ec2",
+                "DescribeInstances",
+                json!({"awsRegion": null}),
+            ),
+            event(-5_000, &who, "sts", "GetCallerIdentity", json!({"eventID": "ü\u{0}é"})),
+        ];
+        let b = &batches(&lines, 10)[0];
+        let ev = EventView::new(b).expect("view");
+        for row in 0..lines.len() {
+            let one = OneEvent::of(&ev, row);
+            let want = rmp_serde::to_vec_named(&Support::one(&ev, row)).expect("encodes");
+            assert_eq!(rmp_serde::to_vec_named(&one.support()).expect("encodes"), want, "row {row}");
+            // Snapshots hold the support itself, and read back to the same event.
+            let bytes = rmp_serde::to_vec_named(&one).expect("encodes");
+            assert_eq!(bytes, want, "row {row}");
+            let back: OneEvent = rmp_serde::from_slice(&bytes).expect("decodes");
+            assert_eq!(rmp_serde::to_vec_named(&back.support()).expect("encodes"), want, "row {row}");
+            assert_eq!(back.heap(), one.heap(), "row {row}");
+            // Merged into a support, it adds what the event itself adds.
+            let (mut merged, mut added) = (Support::one(&ev, 0), Support::one(&ev, 0));
+            merged.merge(&one.support(), 10);
+            added.add(&ev, row, 10);
+            if row != 0 {
+                assert_eq!(rmp_serde::to_vec_named(&merged).expect("m"), rmp_serde::to_vec_named(&added).expect("a"));
+            }
+        }
     }
 }

@@ -48,7 +48,7 @@ use trailhound_model::{Activity, Finding, IdentityClass, Severity};
 use super::{CommonDefaults, Rule, RuleConfig, RuleCtx, RuleMeta};
 use crate::agents::{default_iac_user_agents, iac_agent};
 use crate::arn::own_user;
-use crate::episode::{remediation_for, Draft, Publication, Support};
+use crate::episode::{remediation_for, Draft, OneEvent, Publication, Support};
 use crate::net::masked_network;
 use crate::state::{Evictable, Order, SmallMap, Tier, Weighed};
 use crate::text::lowercase_all;
@@ -121,7 +121,9 @@ struct Creation {
 struct Use {
     network: Option<String>,
     service_call: bool,
-    support: Support,
+    /// Most uses before a creation are of long-lived keys and never join a finding: kept
+    /// compact, a `Support` only once a creation arrives.
+    support: OneEvent,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -192,8 +194,8 @@ impl NewAccessKeyUsed {
         match &u.network {
             _ if u.service_call => k.internal += 1,
             None => k.internal += 1,
-            Some(n) if *n == c.network => k.same.merge(&u.support, self.cfg.common.max_evidence),
-            Some(n) => k.foreign.entry(n.clone()).or_default().merge(&u.support, self.cfg.common.max_evidence),
+            Some(n) if *n == c.network => k.same.merge(&u.support.support(), self.cfg.common.max_evidence),
+            Some(n) => k.foreign.entry(n.clone()).or_default().merge(&u.support.support(), self.cfg.common.max_evidence),
         }
     }
 
@@ -427,7 +429,7 @@ impl Rule for NewAccessKeyUsed {
                 let u = Use {
                     network: self.network(ev, row),
                     service_call: ev.identity_class(row) == IdentityClass::AwsService,
-                    support: Support::one(ev, row),
+                    support: OneEvent::of(ev, row),
                 };
                 k.early.insert(id, u);
                 if full {

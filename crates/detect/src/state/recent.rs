@@ -144,6 +144,13 @@ impl RecentCalls {
     }
 }
 
+/// A call on its own owns its text.
+impl Weigh for Call {
+    fn heap(&self) -> usize {
+        cost::str(&self.text)
+    }
+}
+
 impl Weigh for RecentCalls {
     fn heap(&self) -> usize {
         self.text + cost::vec(self.calls.len(), std::mem::size_of::<Call>())
