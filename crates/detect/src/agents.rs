@@ -1,6 +1,6 @@
 //! What a user agent says about the caller: the machine that made a call ([`desktop_os`], for
 //! rules that compare a workload's own calls with calls made elsewhere with its credentials),
-//! the tool family (`agent_family`; the Lambda runtime; both derived once per batch in `derived`), and
+//! the tool family (`agent_family_of`; the Lambda runtime; both derived once per batch in `derived`), and
 //! infrastructure-as-code tools run by a CI/CD identity (`iac_agent`).
 
 use trailhound_model::{IdentityClass, Origin};
@@ -28,27 +28,16 @@ impl Markers {
     /// on its own built a searcher per fragment and call (this runs for every distinct user
     /// agent of every batch).
     pub(crate) fn of(ua: &str) -> Self {
-        static AUTOMATON: std::sync::OnceLock<Option<aho_corasick::AhoCorasick>> = std::sync::OnceLock::new();
+        static AUTOMATON: std::sync::OnceLock<aho_corasick::AhoCorasick> = std::sync::OnceLock::new();
         let automaton = AUTOMATON.get_or_init(|| {
-            let patterns = [LAMBDA, ECS].into_iter().chain(MAC).chain(WIN);
             aho_corasick::AhoCorasick::builder()
                 .ascii_case_insensitive(true)
                 .match_kind(aho_corasick::MatchKind::Standard)
                 .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-                .build(patterns)
-                .ok()
+                .build([LAMBDA, ECS].into_iter().chain(MAC).chain(WIN))
+                // A fixed set of short literals: building cannot fail.
+                .expect("user-agent markers build an automaton")
         });
-        let Some(automaton) = automaton else {
-            // A fixed set of short literals always builds; were it not to, the same answers
-            // come from one search per fragment.
-            let has = |f: &str| EventView::contains_ignore_case(ua, f);
-            return Self {
-                lambda: has(LAMBDA),
-                ecs: has(ECS),
-                macos: MAC.iter().any(|f| has(f)),
-                windows: WIN.iter().any(|f| has(f)),
-            };
-        };
         let mut m = Self::default();
         for hit in automaton.find_overlapping_iter(ua) {
             match hit.pattern().as_usize() {
@@ -80,17 +69,18 @@ pub(crate) fn desktop_os_of(m: Markers) -> Option<&'static str> {
     }
 }
 
-/// The family of a user agent: its first product token, lower-cased (`aws-cli`, `boto3`,
-/// `aws-sdk-go-v2`, `terraform`), `console/browser` for the console and browsers,
-/// `aws-service` for AWS services, `none` when absent. A Lambda or ECS runtime adds
-/// ` (lambda)` / ` (ecs)`: the same SDK outside the runtime is another family. (Rules read
-/// it from [`AgentFacts`](crate::derived::AgentFacts), derived once per batch.)
+/// [`agent_family_of`] reading the markers itself (tests).
 #[cfg(test)]
 pub(crate) fn agent_family(ua: Option<&str>) -> String {
     agent_family_of(ua, ua.map(Markers::of).unwrap_or_default())
 }
 
-/// The family of a user agent (see `agent_family`), its markers read already.
+/// The family of a user agent: its first product token, lower-cased (`aws-cli`, `boto3`,
+/// `aws-sdk-go-v2`, `terraform`), `console/browser` for the console and browsers,
+/// `aws-service` for AWS services, `none` when absent. A Lambda or ECS runtime (its
+/// [`Markers`], read already) adds ` (lambda)` / ` (ecs)`: the same SDK outside the runtime is
+/// another family. Rules read it from [`AgentFacts`](crate::derived::AgentFacts), derived once
+/// per batch.
 pub(crate) fn agent_family_of(ua: Option<&str>, markers: Markers) -> String {
     let ua = ua.unwrap_or("").trim();
     if ua.is_empty() {

@@ -11,10 +11,10 @@ use crate::agents::{agent_family_of, desktop_os_of, Markers};
 /// What a user agent says about the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct AgentFacts {
-    /// [`agent_family`](crate::agents::agent_family): short (held inline), so that handing
+    /// [`agent_family_of`]: short (held inline), so that handing
     /// the facts out of the cache allocates nothing.
     pub family: crate::state::Name,
-    /// [`is_lambda_agent`](crate::agents::is_lambda_agent).
+    /// The agent names the Lambda runtime ([`Markers`]).
     pub lambda: bool,
     /// [`desktop_os`](crate::agents::desktop_os).
     pub desktop_os: Option<&'static str>,

@@ -22,13 +22,7 @@ impl Fragments {
         let list = lowercase_all(v);
         // Standard semantics (every overlapping match) so that `first` can answer by
         // configured order; fails only on absurd sizes, then matching falls back to a scan.
-        // A DFA: a few configured fragments make a small one, and it reads a user agent a
-        // byte per step (the default, an NFA, took several times as many instructions).
-        let automaton = aho_corasick::AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-            .build(&list)
-            .ok();
+        let automaton = aho_corasick::AhoCorasick::builder().ascii_case_insensitive(true).build(&list).ok();
         Self { list, automaton }
     }
 

@@ -104,8 +104,8 @@ impl SlotDistinct {
     ///
     /// One sort for all `n` windows: the keys of the slots any of them sees are sorted with
     /// their slots, and each key adds one to the windows that hold it (the union of the
-    /// windows of its slots, through a difference array). A window whose slots hold fewer
-    /// than `min` keys in all is not counted; when none can reach `min`, nothing is sorted.
+    /// windows of its slots, through a difference array). When no window's slots hold `min`
+    /// keys in all, nothing is sorted.
     pub fn windows_at_least(
         &self,
         slot: i64,
@@ -137,14 +137,7 @@ impl SlotDistinct {
         }
         scratch.sort_unstable();
         // counts[i]: distinct keys of the window starting at lo + i (a difference array first).
-        let mut on_stack = [0i64; 33];
-        let mut on_heap = Vec::new();
-        let counts: &mut [i64] = if width < on_stack.len() {
-            &mut on_stack[..=width]
-        } else {
-            on_heap.resize(width + 1, 0);
-            &mut on_heap
-        };
+        let mut counts = vec![0i64; width + 1];
         let mut add = |a: i64, b: i64| {
             // Window starts a..=b, within lo..=slot by construction.
             if let (Ok(a), Ok(b)) = (usize::try_from(a - lo), usize::try_from(b - lo + 1)) {
